@@ -1,0 +1,53 @@
+"""Password hashing (argon2id via argon2-cffi) and the strength rule.
+
+argon2-cffi is the reference binding of the Password Hashing Competition
+winner; its ``verify`` compares in constant time and its parameters are
+encoded in the hash, so they can be raised later and old hashes rehashed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.accounts.errors import WeakPassword
+
+MIN_LENGTH = 10
+MAX_LENGTH = 1024  # argon2 accepts more, but a megabyte "password" is an attack, not a password
+
+_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+# Verified against when the user does not exist, so both failure paths cost one argon2 verify.
+_DUMMY_HASH = _hasher.hash("stratforge-dummy-password-for-timing")
+
+
+def check_strength(password: str, *, username: str = "", email: str = "") -> None:
+    """Raise WeakPassword with the first rule the password breaks."""
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword(f"The password must be at least {MIN_LENGTH} characters long.")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"The password must be at most {MAX_LENGTH} characters long.")
+    if not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+        raise WeakPassword("The password must contain both letters and digits.")
+    lowered = password.lower()
+    local_part = email.split("@", 1)[0].lower()
+    for name in (username.lower(), local_part):
+        if len(name) >= 3 and name in lowered:
+            raise WeakPassword("The password must not contain your username or email.")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-time check; with no hash (unknown user) it still spends one verify and returns False."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)

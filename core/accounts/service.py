@@ -1,0 +1,214 @@
+"""Sign-up, log-in, remembered sessions, log-out and password changes.
+
+Every method is one short transaction: either everything it writes is
+committed or nothing is. Password hashing happens before the transaction
+opens, so a slow hash never holds database locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.accounts import defaults, passwords
+from core.accounts.errors import (
+    AccountDisabled,
+    DuplicateAccount,
+    InvalidInput,
+    InvalidSession,
+    SessionExpired,
+    UnknownUser,
+    WrongPassword,
+)
+from core.db.models import LoginSession, RiskSettings, User, UserProfile
+
+REMEMBER_FOR = timedelta(days=30)
+SESSION_FOR = timedelta(hours=12)
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
+# Serialises sign-ups so "the first account becomes admin" holds under concurrency.
+_SIGNUP_LOCK_KEY = 0x5F_0002
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """What the rest of the app may know about the logged-in user (no hash, no secrets)."""
+
+    id: uuid.UUID
+    email: str
+    username: str
+    role: str
+    virtual_balance: Decimal
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: UserInfo
+    token: str  # shown once; only its SHA-256 is stored
+    expires_at: datetime
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(user.id, user.email, user.username, user.role, user.virtual_balance)
+
+
+class AccountService:
+    def __init__(self, session_factory: sessionmaker[Session], *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._sessions = session_factory
+        self._now = clock
+
+    def sign_up(self, email: str, username: str, password: str) -> UserInfo:
+        """Create the user with default profile and risk settings; the first user of a database is its admin."""
+        email = self._clean_email(email)
+        username = (username or "").strip()
+        if not _USERNAME_RE.match(username):
+            raise InvalidInput("The username must be 3 to 50 letters, digits, '.', '_' or '-'.")
+        passwords.check_strength(password, username=username, email=email)
+        password_hash = passwords.hash_password(password)
+        balance = defaults.DEFAULT_STARTING_BALANCE
+        with self._sessions() as session:
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SIGNUP_LOCK_KEY})
+            self._raise_if_taken(session, email, username)
+            is_first = session.scalar(select(func.count()).select_from(User)) == 0
+            user = User(
+                email=email,
+                username=username,
+                password_hash=password_hash,
+                role="admin" if is_first else "trader",
+                virtual_balance=balance,
+                starting_balance=balance,
+            )
+            session.add(user)
+            session.flush()
+            session.add(
+                UserProfile(
+                    user_id=user.id,
+                    profile=defaults.default_profile(balance),
+                    risk_profile=defaults.default_risk_profile(),
+                    site_prefs=defaults.default_site_prefs(),
+                )
+            )
+            session.add(RiskSettings(user_id=user.id, **defaults.default_risk_settings(balance)))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise DuplicateAccount("That email or username is already registered.") from None
+            return _info(user)
+
+    def log_in(self, login: str, password: str, remember: bool = False) -> LoginResult:
+        """Check the password and open a login session; ``remember`` makes it last 30 days instead of 12 hours."""
+        login = (login or "").strip()
+        if not login or not password:
+            raise InvalidInput("Enter your email or username and your password.")
+        with self._sessions() as session:
+            user = session.scalar(
+                select(User).where(or_(User.email == login.lower(), func.lower(User.username) == login.lower()))
+            )
+            if not passwords.verify_password(user.password_hash if user else None, password):
+                if user is None:
+                    raise UnknownUser(f"No account with the email or username {login!r}.")
+                raise WrongPassword("Wrong password.")
+            if not user.is_active:
+                raise AccountDisabled("This account has been disabled by the club admin.")
+            now = self._now()
+            if passwords.needs_rehash(user.password_hash):
+                user.password_hash = passwords.hash_password(password)
+            token = secrets.token_urlsafe(32)
+            expires_at = now + (REMEMBER_FOR if remember else SESSION_FOR)
+            session.add(
+                LoginSession(
+                    user_id=user.id,
+                    token_hash=token_hash(token),
+                    remember=remember,
+                    created_at=now,
+                    expires_at=expires_at,
+                    last_seen_at=now,
+                )
+            )
+            user.last_login_at = now
+            session.commit()
+            return LoginResult(_info(user), token, expires_at)
+
+    def resume(self, token: str) -> UserInfo:
+        """The user of a remembered login, if the token is known, not revoked and not expired."""
+        with self._sessions() as session:
+            login = session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(token or "")))
+            if login is None or login.revoked_at is not None:
+                raise InvalidSession("That login is no longer valid. Please log in again.")
+            now = self._now()
+            if login.expires_at <= now:
+                raise SessionExpired("Your saved login has expired. Please log in again.")
+            user = session.get(User, login.user_id)
+            if user is None or not user.is_active:
+                raise AccountDisabled("This account has been disabled by the club admin.")
+            login.last_seen_at = now
+            session.commit()
+            return _info(user)
+
+    def log_out(self, token: str) -> None:
+        """Revoke the login session; logging out twice is harmless."""
+        with self._sessions() as session:
+            session.execute(
+                update(LoginSession)
+                .where(LoginSession.token_hash == token_hash(token or ""), LoginSession.revoked_at.is_(None))
+                .values(revoked_at=self._now())
+            )
+            session.commit()
+
+    def change_password(self, user_id: uuid.UUID, old_password: str, new_password: str) -> None:
+        """Replace the password and revoke every login session of the user (other machines log out too)."""
+        with self._sessions() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise UnknownUser("That account no longer exists.")
+            if not passwords.verify_password(user.password_hash, old_password):
+                raise WrongPassword("The current password is wrong.")
+            passwords.check_strength(new_password, username=user.username, email=user.email)
+            if new_password == old_password:
+                raise InvalidInput("The new password must differ from the current one.")
+            user.password_hash = passwords.hash_password(new_password)
+            session.execute(
+                update(LoginSession)
+                .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+                .values(revoked_at=self._now())
+            )
+            session.commit()
+
+    @staticmethod
+    def _clean_email(email: str) -> str:
+        email = (email or "").strip().lower()
+        if len(email) > 255 or not _EMAIL_RE.match(email):
+            raise InvalidInput("Enter a valid email address, like name@example.com.")
+        return email
+
+    @staticmethod
+    def _raise_if_taken(session: Session, email: str, username: str) -> None:
+        taken = session.execute(
+            select(User.email, User.username).where(
+                or_(User.email == email, func.lower(User.username) == username.lower())
+            )
+        ).first()
+        if taken is None:
+            return
+        if taken.email == email:
+            raise DuplicateAccount(f"An account with the email {email} already exists.")
+        raise DuplicateAccount(f"The username {username!r} is already taken.")

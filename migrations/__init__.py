@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way the StratForge schema is created or changed."""

@@ -1,0 +1,85 @@
+"""Shared fixtures: a real PostgreSQL for every database test.
+
+By default an embedded PostgreSQL (the one the app ships) is started in a
+temporary folder for the test session; set STRATFORGE_TEST_DATABASE_URL to run
+against another server instead. Each test session works in its own scratch
+database, created here and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything can create a QApplication
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from core.accounts import AccountService  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.db import migrate  # noqa: E402
+from core.db.base import Base  # noqa: E402
+from core.db.database import Database, open_database  # noqa: E402
+from core.db.embedded import EmbeddedPostgres  # noqa: E402
+from core.db.engine import make_engine  # noqa: E402
+from tests.pg import create_scratch_database, drop_database  # noqa: E402
+
+TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server on which tests may create and drop databases."""
+    given = os.environ.get(TEST_DATABASE_URL_ENV)
+    if given:
+        yield given
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded-pg"))
+    server.start()
+    try:
+        assert server.admin_url is not None
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A migrated database opened the way a club member's app opens the shared one."""
+    url = create_scratch_database(pg_admin_url)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    migrate.upgrade(engine)
+    engine.dispose()
+    db = open_database(Settings(data_dir=Path(tmp_path_factory.mktemp("data")), database_url=url))
+    try:
+        yield db
+    finally:
+        db.close()
+        drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """The session database, emptied after the test so tests never see each other's rows."""
+    yield database
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+def accounts(db: Database) -> AccountService:
+    return AccountService(db.session_factory)
+
+
+@pytest.fixture
+def scratch_url(pg_admin_url: str) -> Iterator[str]:
+    """An empty database of its own, for tests that migrate up and down."""
+    url = create_scratch_database(pg_admin_url, prefix="sf_scratch")
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, url)
