@@ -85,7 +85,8 @@ class EmbeddedPostgres:
                 server.cleanup()
             finally:
                 # cleanup() stops only when our pid is the last handle; as exclusive owner we stop regardless.
-                server.stop()
+                if (self.pgdata / "postmaster.pid").exists():
+                    server.stop()
         self.url = self.admin_url = None
         if self._lock.is_locked:
             self._lock.release()

@@ -1,0 +1,130 @@
+"""The schema exists only through Alembic: up, down and up again, and it matches the models."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from core.db import migrate
+from core.db.base import Base, tables_with_updated_at
+from core.db.engine import make_engine
+
+SEED_TABLES = {
+    # 000/001
+    "users", "strategies", "trading_sessions", "signals", "fills", "positions", "ohlcv_bars",
+    # 002
+    "backtest_results", "batch_jobs", "batch_job_runs", "session_snapshots", "variable_lists", "orders",
+    "api_usage_logs", "broker_connections",
+    # 003
+    "tickers", "computed_features", "data_sync_log", "user_profiles", "user_rules", "waitlist",
+    "strategy_versions", "probe_strategies", "strategy_probe_results", "strategy_probe_trades",
+    "decision_contexts", "campaign_checks", "campaign_fills", "journal_entries",
+    # 004
+    "risk_settings", "login_sessions", "position_history", "trade_logs", "strategy_performance", "system_logs",
+}  # fmt: skip
+
+
+def public_tables(engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_downgrade_upgrade(scratch_url):
+    engine = make_engine(scratch_url, pool_size=1, max_overflow=0)
+    try:
+        migrate.upgrade(engine)
+        assert public_tables(engine) == set(Base.metadata.tables) == SEED_TABLES
+        assert migrate.current_revision(engine) == migrate.head_revision()
+
+        migrate.downgrade(engine, "base")
+        assert public_tables(engine) == set()
+        assert migrate.current_revision(engine) is None
+        with engine.connect() as conn:
+            functions = conn.execute(text("SELECT proname FROM pg_proc WHERE proname LIKE 'stratforge_%'")).all()
+        assert functions == []
+
+        migrate.upgrade(engine)
+        assert public_tables(engine) == SEED_TABLES
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_agree(database):
+    """A model change without a migration (or the reverse) fails here, not in a trader's database."""
+    with database.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_every_updated_at_table_has_its_trigger(database):
+    with database.engine.connect() as conn:
+        triggered = set(
+            conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "WHERE t.tgname LIKE 'trg_%_updated_at'"
+                )
+            ).scalars()
+        )
+    assert triggered == set(tables_with_updated_at())
+    assert "users" in triggered and "orders" in triggered
+
+
+def test_money_is_numeric_and_times_are_timestamptz(database):
+    with database.engine.connect() as conn:
+        naive = conn.execute(
+            text(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND data_type = 'timestamp without time zone'"
+            )
+        ).all()
+        types = dict(
+            conn.execute(
+                text(
+                    "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'public'"
+                )
+            ).all()
+        )
+    assert naive == []
+    for column in (
+        "users.virtual_balance",
+        "users.reserved_balance",
+        "orders.limit_price",
+        "fills.price",
+        "fills.fees",
+        "positions.average_entry_price",
+        "risk_settings.daily_loss_limit",
+    ):
+        assert types[column] == "numeric", column
+    assert types["ohlcv_bars.close"] == "double precision"  # bars are float64 arrays, not money
+
+
+def test_admin_cli_upgrades_a_shared_database(scratch_url, capsys):
+    from core.db.cli import main
+
+    assert main(["--url", scratch_url, "current"]) == 0
+    assert "revision none" in capsys.readouterr().out
+    assert main(["--url", scratch_url, "upgrade"]) == 0
+    assert f"revision {migrate.head_revision()}" in capsys.readouterr().out
+
+
+def test_app_refuses_a_shared_database_behind_head(scratch_url, tmp_path):
+    from core.config import Settings
+    from core.db.database import open_database
+    from core.db.errors import SchemaOutOfDate
+
+    with pytest.raises(SchemaOutOfDate, match="stratforge-db upgrade"):
+        open_database(Settings(data_dir=tmp_path, database_url=scratch_url))
+
+
+def test_unreachable_shared_database_is_a_clear_error(tmp_path):
+    from core.config import Settings
+    from core.db.database import open_database
+    from core.db.errors import DatabaseUnreachable
+
+    url = "postgresql://nobody:secret@127.0.0.1:1/nowhere"  # port 1: connection refused at once
+    with pytest.raises(DatabaseUnreachable, match="Cannot reach") as excinfo:
+        open_database(Settings(data_dir=tmp_path, database_url=url))
+    assert "secret" not in str(excinfo.value)
