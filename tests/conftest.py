@@ -12,20 +12,20 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything can create a QApplication
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import pytest
+from sqlalchemy import text
 
-from core.accounts import AccountService  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import migrate  # noqa: E402
-from core.db.base import Base  # noqa: E402
-from core.db.database import Database, open_database  # noqa: E402
-from core.db.embedded import EmbeddedPostgres  # noqa: E402
-from core.db.engine import make_engine  # noqa: E402
-from tests.pg import create_scratch_database, drop_database  # noqa: E402
+from core.accounts import AccountService
+from core.config import Settings
+from core.db import migrate
+from core.db.base import Base
+from core.db.database import Database, open_database
+from core.db.embedded import EmbeddedPostgres
+from core.db.engine import make_engine
+from tests.pg import create_scratch_database, drop_database
 
 TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
 
