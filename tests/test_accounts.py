@@ -159,3 +159,21 @@ def test_change_password_requires_the_old_one_and_revokes_sessions(accounts):
     with pytest.raises(WrongPassword):
         accounts.log_in("leo", PASSWORD)
     assert accounts.log_in("leo", "New-Pass-2027x").user.id == info.id
+
+
+def test_concurrent_sign_ups_with_one_email_create_one_account(accounts, db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(i: int):
+        try:
+            return accounts.sign_up("race@example.com", f"racer{i}", PASSWORD)
+        except DuplicateAccount as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(attempt, range(4)))
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(o, DuplicateAccount) for o in outcomes if o is not winners[0])
+    assert count(db, User) == 1 and count(db, UserProfile) == 1
+    assert winners[0].role == "admin"
