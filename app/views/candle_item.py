@@ -1,0 +1,316 @@
+"""Candlestick and volume graphics items that stay fast with millions of bars.
+
+pyqtgraph's stock approaches (a QPicture of every candle, or BarGraphItems without clipping) redraw
+every bar on every frame: seconds per frame at a million bars (see QT_NOTES.md). These items paint
+only the bars inside the view and, when zoomed out past one bar per pixel column, merge the bars of
+each column into one OHLC first, so a frame costs about as much as the widget is wide. Each colour is
+drawn with a single drawLines and a single drawRects call from numpy-filled primitive arrays.
+
+x is the bar index (bar i spans [i - 0.5, i + 0.5]); y is price (or volume).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+
+# PrimitiveArray fills QRectF/QLineF arrays straight from numpy memory; it is internal to pyqtgraph
+# (pinned to 0.14.x in pyproject), and is what pyqtgraph's own BarGraphItem uses.
+from pyqtgraph.Qt.internals import PrimitiveArray
+from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+
+from app.views.bar_buffer import BarBuffer
+
+UP_COLOR = QColor("#26a69a")
+DOWN_COLOR = QColor("#ef5350")
+BODY_WIDTH = 0.7  # fraction of a bar slot a body fills
+
+
+@dataclass(frozen=True, slots=True)
+class PaintStats:
+    """What the last paint() drew: lets tests and benchmarks check that only the view was drawn."""
+
+    first: int  # first bar index painted
+    stop: int  # one past the last bar index painted
+    columns: int  # candles (or merged pixel columns) drawn
+    bars_per_column: int  # 1 when zoomed in; > 1 when bars were merged per pixel column
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Bars of the visible range, merged `bars_per_column` at a time (1 = not merged)."""
+
+    x: np.ndarray
+    width: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # mean volume per bar of the column, so the y scale does not jump with zoom
+    bars_per_column: int
+
+
+def merge_columns(buffer: BarBuffer, first: int, stop: int, bars_per_column: int) -> Columns:
+    """OHLC(V) of bars [first, stop) grouped into columns of `bars_per_column` bars.
+
+    Groups are aligned to absolute multiples of bars_per_column, so panning does not make the
+    merged candles flicker as group boundaries shift.
+    """
+    k = max(1, bars_per_column)
+    if k == 1:
+        x = np.arange(first, stop, dtype=np.float64)
+        return Columns(
+            x=x,
+            width=np.full(x.shape, BODY_WIDTH),
+            open=buffer.open[first:stop],
+            high=buffer.high[first:stop],
+            low=buffer.low[first:stop],
+            close=buffer.close[first:stop],
+            volume=buffer.volume[first:stop],
+            bars_per_column=1,
+        )
+    base = first - first % k
+    starts = np.arange(base, stop, k)
+    offsets = starts - base
+    counts = np.diff(np.append(offsets, stop - base))
+    high = np.maximum.reduceat(buffer.high[base:stop], offsets)
+    low = np.minimum.reduceat(buffer.low[base:stop], offsets)
+    volume = np.add.reduceat(buffer.volume[base:stop], offsets) / counts
+    return Columns(
+        x=starts + (counts - 1) / 2.0,
+        width=counts * BODY_WIDTH,
+        open=buffer.open[starts],
+        high=high,
+        low=low,
+        close=buffer.close[starts + counts - 1],
+        volume=volume,
+        bars_per_column=k,
+    )
+
+
+class _IndexedBarsItem(pg.GraphicsObject):
+    """Shared machinery: visible-range lookup, merging, bounds, paint bookkeeping."""
+
+    def __init__(self, buffer: BarBuffer) -> None:
+        super().__init__()
+        self._buffer = buffer
+        self._ymin = 0.0
+        self._ymax = 1.0
+        self.last_paint: PaintStats | None = None
+        self.paint_count = 0
+        self._rects = PrimitiveArray(QRectF, 4)
+        self._lines = PrimitiveArray(QLineF, 4)
+        self._sx = self._sy = 1.0  # item -> device scale and offset of the current paint
+        self._dx = self._dy = 0.0
+
+    # --- data notifications (called by the chart) ---
+    def data_reset(self) -> None:
+        """All bars were replaced: recompute the bounds once (O(n)), then repaint."""
+        self.prepareGeometryChange()
+        self._ymin, self._ymax = self._full_y_bounds()
+        self.informViewBoundsChanged()
+        self.update()
+
+    def row_changed(self, index: int) -> None:
+        """Bar `index` was appended or rewritten: widen bounds by that row only (O(1)), then repaint.
+
+        A rewritten bar can only make the bounds too wide, never too narrow, which is harmless: the
+        view's y range comes from dataBounds over the visible bars."""
+        lo, hi = self._row_y_bounds(index)
+        self.prepareGeometryChange()  # x extent grows with every appended bar
+        if len(self._buffer) == 1:
+            self._ymin, self._ymax = lo, hi
+        else:
+            self._ymin, self._ymax = min(self._ymin, lo), max(self._ymax, hi)
+        self.informViewBoundsChanged()
+        self.update()
+
+    def _full_y_bounds(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def _row_y_bounds(self, index: int) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def _range_y_bounds(self, first: int, stop: int, bars_per_column: int) -> tuple[float, float]:
+        """y extent of bars [first, stop) as drawn when merged `bars_per_column` at a time."""
+        raise NotImplementedError
+
+    # --- QGraphicsItem / pyqtgraph protocol ---
+    def boundingRect(self) -> QRectF:
+        n = len(self._buffer)
+        if n == 0:
+            return QRectF()
+        return QRectF(-0.5, self._ymin, float(n), max(self._ymax - self._ymin, 1e-12))
+
+    def dataBounds(
+        self, ax: int, frac: float = 1.0, orthoRange: tuple[float, float] | None = None
+    ) -> tuple[float, float] | None:
+        """Bounds for the ViewBox's auto-range: y covers only the bars within `orthoRange` (the x range)."""
+        n = len(self._buffer)
+        if n == 0:
+            return None
+        if ax == 0:
+            return (-0.5, n - 0.5)
+        left, right = (-0.5, n - 0.5) if orthoRange is None else orthoRange
+        first, stop = self._index_range(left, right)
+        if stop <= first:
+            return None
+        view = self.getViewBox()
+        width_px = view.width() if view is not None else 0.0
+        bars_per_pixel = (right - left) / width_px if width_px > 0 else 1.0
+        k = 1 if bars_per_pixel <= 1.0 else math.ceil(bars_per_pixel)
+        return self._range_y_bounds(first, stop, k)
+
+    def _index_range(self, left: float, right: float) -> tuple[int, int]:
+        n = len(self._buffer)
+        first = max(0, math.floor(left + 0.5))
+        stop = min(n, math.floor(right + 0.5) + 1)
+        return first, max(first, stop)
+
+    def visible_columns(self) -> tuple[int, int, Columns] | None:
+        """(first, stop, columns) to draw for the current view; bars are merged when there is more
+        than one bar per pixel column."""
+        n = len(self._buffer)
+        view = self.viewRect()
+        if n == 0 or view is None:
+            return None
+        first, stop = self._index_range(view.left(), view.right())
+        if stop <= first:
+            return None
+        px = self.pixelVectors()[0]
+        bars_per_pixel = px.length() if px is not None else 1.0
+        k = 1 if bars_per_pixel <= 1.0 else math.ceil(bars_per_pixel)
+        return first, stop, merge_columns(self._buffer, first, stop, k)
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        self.paint_count += 1
+        visible = self.visible_columns()
+        if visible is None:
+            self.last_paint = PaintStats(0, 0, 0, 1)
+            return
+        first, stop, cols = visible
+        # Draw in device pixels: with bar indexes near a million and a scale of ~0.001 px per unit,
+        # Qt's raster engine dropped whole stretches of rectangles given in item coordinates.
+        # Mapping ourselves (a ViewBox only scales and translates) also snaps candles to pixels.
+        t = p.transform()
+        self._sx, self._sy, self._dx, self._dy = t.m11(), t.m22(), t.dx(), t.dy()
+        p.save()
+        p.resetTransform()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        self._paint_columns(p, cols)
+        p.restore()
+        self.last_paint = PaintStats(first, stop, len(cols.x), cols.bars_per_column)
+
+    def _paint_columns(self, p: QPainter, cols: Columns) -> None:
+        raise NotImplementedError
+
+    def _fill_rects(self, x: np.ndarray, width: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> tuple:
+        """Rectangles centred on `x` spanning y0..y1 (data units), as device-pixel drawRects arguments."""
+        left = np.floor((x - width / 2.0) * self._sx + self._dx)
+        right = np.floor((x + width / 2.0) * self._sx + self._dx)
+        ya = y0 * self._sy + self._dy
+        yb = y1 * self._sy + self._dy
+        self._rects.resize(len(x))
+        a = self._rects.ndarray()
+        a[:, 0] = left
+        a[:, 1] = np.floor(np.minimum(ya, yb))
+        a[:, 2] = np.maximum(right - left, 1.0)  # never thinner than one pixel
+        a[:, 3] = np.maximum(np.abs(yb - ya), 1.0)  # a doji still shows a 1-pixel body
+        return self._rects.drawargs()
+
+    def _fill_lines(self, x: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> tuple:
+        """Vertical lines at `x` from y0 to y1 (data units), as device-pixel drawLines arguments."""
+        px = np.floor(x * self._sx + self._dx) + 0.5  # pixel centre: crisp 1-px wicks
+        self._lines.resize(len(x))
+        a = self._lines.ndarray()
+        a[:, 0] = px
+        a[:, 1] = y0 * self._sy + self._dy
+        a[:, 2] = px
+        a[:, 3] = y1 * self._sy + self._dy
+        return self._lines.drawargs()
+
+
+def _cosmetic_pen(color: QColor) -> QPen:
+    pen = QPen(color)
+    pen.setWidth(1)
+    pen.setCosmetic(True)  # one device pixel whatever the zoom
+    return pen
+
+
+class CandlestickItem(_IndexedBarsItem):
+    """Candles: wick from low to high, body from open to close; green when close >= open."""
+
+    def __init__(self, buffer: BarBuffer) -> None:
+        super().__init__(buffer)
+        self._styles = (
+            (True, _cosmetic_pen(UP_COLOR), QBrush(UP_COLOR)),
+            (False, _cosmetic_pen(DOWN_COLOR), QBrush(DOWN_COLOR)),
+        )
+
+    def _full_y_bounds(self) -> tuple[float, float]:
+        if len(self._buffer) == 0:
+            return 0.0, 1.0
+        return float(self._buffer.low.min()), float(self._buffer.high.max())
+
+    def _row_y_bounds(self, index: int) -> tuple[float, float]:
+        return float(self._buffer.low[index]), float(self._buffer.high[index])
+
+    def _range_y_bounds(self, first: int, stop: int, bars_per_column: int) -> tuple[float, float]:
+        # merging keeps the extremes, so the raw bars give the same extent
+        return float(self._buffer.low[first:stop].min()), float(self._buffer.high[first:stop].max())
+
+    def _paint_columns(self, p: QPainter, cols: Columns) -> None:
+        up = cols.close >= cols.open
+        for is_up, pen, brush in self._styles:
+            mask = up if is_up else ~up
+            if not mask.any():
+                continue
+            x = cols.x[mask]
+            o, c = cols.open[mask], cols.close[mask]
+            p.setPen(pen)
+            p.drawLines(*self._fill_lines(x, cols.low[mask], cols.high[mask]))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(brush)
+            p.drawRects(*self._fill_rects(x, cols.width[mask], o, c))
+
+
+class VolumeItem(_IndexedBarsItem):
+    """Volume bars from 0, coloured like their candle (merged columns show mean volume per bar)."""
+
+    def __init__(self, buffer: BarBuffer) -> None:
+        super().__init__(buffer)
+        up, down = QColor(UP_COLOR), QColor(DOWN_COLOR)
+        up.setAlpha(160)
+        down.setAlpha(160)
+        self._brushes = ((True, QBrush(up)), (False, QBrush(down)))
+
+    def _full_y_bounds(self) -> tuple[float, float]:
+        if len(self._buffer) == 0:
+            return 0.0, 1.0
+        return 0.0, float(self._buffer.volume.max())
+
+    def _row_y_bounds(self, index: int) -> tuple[float, float]:
+        return 0.0, float(self._buffer.volume[index])
+
+    def _range_y_bounds(self, first: int, stop: int, bars_per_column: int) -> tuple[float, float]:
+        # merged columns show mean volume, so scale to what is drawn, not to the single largest bar
+        if bars_per_column == 1:
+            top = float(self._buffer.volume[first:stop].max())
+        else:
+            top = float(merge_columns(self._buffer, first, stop, bars_per_column).volume.max())
+        return 0.0, max(top, 1.0)
+
+    def _paint_columns(self, p: QPainter, cols: Columns) -> None:
+        up = cols.close >= cols.open
+        p.setPen(Qt.PenStyle.NoPen)
+        for is_up, brush in self._brushes:
+            mask = up if is_up else ~up
+            if not mask.any():
+                continue
+            x = cols.x[mask]
+            p.setBrush(brush)
+            p.drawRects(*self._fill_rects(x, cols.width[mask], np.zeros(len(x)), cols.volume[mask]))

@@ -1,0 +1,152 @@
+"""The main window: docks around a candlestick chart, and a status bar that tells the truth.
+
+The status bar shows whether the database still answers (pinged every 10 s on a worker thread),
+who is logged in, and that the market is simulated, so a trader never mistakes the sandbox for the
+real feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QWidget
+
+from app.async_runner import BlockingRunner
+from app.sim_feed import SimFeed
+from app.views.chart_view import ChartView
+from core.accounts import UserInfo
+from core.db.database import Database
+
+log = logging.getLogger(__name__)
+
+PING_INTERVAL_MS = 10_000
+HISTORY_BARS = 2000
+VISIBLE_BARS = 200
+
+
+def db_status_text(mode: str, connected: bool) -> str:
+    """Status-bar wording for the database state ("embedded" or "external" mode)."""
+    where = "embedded PostgreSQL" if mode == "embedded" else "shared"
+    return f"DB: {where} — connected" if connected else "DB: disconnected"
+
+
+class MainWindow(QMainWindow):
+    """Emits `closed` once the window has closed and its timers are stopped; the caller then closes
+    the database (blocking, so off the GUI thread)."""
+
+    closed = Signal()
+
+    def __init__(
+        self,
+        user: UserInfo,
+        database: Database,
+        runner: BlockingRunner,
+        feed: SimFeed | None = None,
+        ping_interval_ms: int = PING_INTERVAL_MS,
+        layout_settings: QSettings | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(f"StratForge — {user.username}")
+        self.setDockNestingEnabled(True)
+        self.resize(1280, 800)
+        self.user = user
+        self._database = database
+        self._runner = runner
+        self._ping_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._layout_settings = layout_settings  # None: do not save/restore the dock layout (tests)
+        self.logout_requested = False  # read by the session after `closed`: forget the remembered login
+
+        account_menu = self.menuBar().addMenu("&Account")
+        self.logout_action = QAction("Log &out", self)
+        self.logout_action.setObjectName("logoutAction")
+        self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+Q"))
+        self.logout_action.triggered.connect(self.log_out)
+        account_menu.addAction(self.logout_action)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        account_menu.addAction(quit_action)
+
+        self.chart = ChartView()
+        self.chart_dock = QDockWidget("Chart", self)
+        self.chart_dock.setObjectName("chartDock")
+        self.chart_dock.setWidget(self.chart)
+        self.chart_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.chart_dock)
+
+        self.db_label = _status_label("dbStatus", db_status_text(database.mode, connected=True))
+        self.db_label.setToolTip(database.display_url)
+        self.user_label = _status_label("userStatus", f"{user.username} ({user.role})")
+        self.mode_label = _status_label("modeStatus", "SIMULATED")
+        self.mode_label.setStyleSheet("color: #f9a825; font-weight: bold;")
+        self.statusBar().addWidget(self.db_label)
+        self.statusBar().addPermanentWidget(self.user_label)
+        self.statusBar().addPermanentWidget(self.mode_label)
+
+        self.ping_timer = QTimer(self)
+        self.ping_timer.setInterval(ping_interval_ms)
+        self.ping_timer.timeout.connect(self.check_database)
+        self.ping_timer.start()
+
+        self.feed = feed if feed is not None else SimFeed(history_bars=HISTORY_BARS, parent=self)
+        self.chart.set_symbol(self.feed.symbol, self.feed.timeframe)
+        self.chart.set_bars(*self.feed.preload())
+        self.chart.show_last(VISIBLE_BARS)
+        self.feed.barReady.connect(self.chart.append_bar)
+        self.feed.start()
+        self._restore_layout()
+
+    # --- database status ---
+    def check_database(self) -> None:
+        """Ping the database on a worker thread (skipped while a ping is still out)."""
+        if self._closed or (self._ping_task is not None and not self._ping_task.done()):
+            return
+        self._ping_task = self._runner.spawn(self._ping(), name="db-ping")
+
+    async def _ping(self) -> None:
+        connected = await self._runner.call(self._database.ping)
+        if not self._closed:
+            self.db_label.setText(db_status_text(self._database.mode, connected))
+
+    # --- layout persistence and shutdown ---
+    def _restore_layout(self) -> None:
+        settings = self._layout_settings
+        if settings is None:
+            return
+        geometry, state = settings.value("mainWindow/geometry"), settings.value("mainWindow/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def log_out(self) -> None:
+        """Close the window and have the session revoke this login everywhere it is remembered."""
+        self.logout_requested = True
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed:
+            self._closed = True
+            self.feed.stop()
+            self.ping_timer.stop()
+            if self._ping_task is not None:
+                self._ping_task.cancel()
+            if self._layout_settings is not None:
+                self._layout_settings.setValue("mainWindow/geometry", self.saveGeometry())
+                self._layout_settings.setValue("mainWindow/state", self.saveState())
+            self.closed.emit()
+        event.accept()
+
+
+def _status_label(name: str, text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    return label
