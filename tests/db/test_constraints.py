@@ -172,12 +172,6 @@ def test_order_checks(session, model, values, constraint):
             lambda s, u: f.add(s, m.BatchJob(user_id=u.id, name="b", strategy_snapshot={}, total=2, completed=3)),
             "ck_batch_jobs_progress_range",
         ),
-        (
-            lambda s, u: f.add(
-                s, m.User(email="p@example.com", username="ppp", password_hash="x", virtual_balance=Decimal("-1"))
-            ),
-            "ck_users_virtual_balance_non_negative",
-        ),
     ],
 )
 def test_enumerations_and_ranges_are_checked(session, make, constraint):

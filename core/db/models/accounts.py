@@ -41,7 +41,6 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(enum_check("role", USER_ROLES), name="role"),
-        CheckConstraint("virtual_balance >= 0", name="virtual_balance_non_negative"),
         CheckConstraint("reserved_balance >= 0", name="reserved_balance_non_negative"),
         CheckConstraint("starting_balance > 0", name="starting_balance_positive"),
         CheckConstraint("fees_paid >= 0", name="fees_paid_non_negative"),
@@ -57,7 +56,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), server_default="trader")
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     display_name: Mapped[str | None] = mapped_column(String(255))
-    # Virtual account (000/001): cash available, cash held by open orders,
+    # Virtual account (000/001): cash available (it may dip below zero only when a real fill costs more
+    # than its reservation, e.g. a market order gapping up), cash held by open orders,
     # the balance the account started from, and the running totals the ledger
     # invariant needs: cash + reserved + cost(positions) - realized + fees = start.
     virtual_balance: Mapped[Decimal] = mapped_column(Money, server_default=text("100000"))

@@ -224,6 +224,7 @@ class Order(Base):
             ),
         ),
         Index("ix_orders_symbol", "symbol"),
+        Index("ix_orders_user_id_symbol_created_at", "user_id", "symbol", "created_at"),  # duplicate-order guard
         Index("ix_orders_submitted_at", text("submitted_at DESC")),
     )
 
@@ -339,6 +340,7 @@ class Position(Base):
         CheckConstraint(enum_check("status", POSITION_STATUSES), name="status"),
         CheckConstraint("quantity >= 0", name="quantity_non_negative"),  # shorting is out of scope
         CheckConstraint("average_entry_price >= 0", name="average_entry_price_non_negative"),
+        CheckConstraint("cost_basis >= 0", name="cost_basis_non_negative"),
         CheckConstraint("(status = 'CLOSED') = (quantity = 0)", name="status_matches_quantity"),
         Index("ix_positions_user_id_status", "user_id", "status"),
         Index("ix_positions_symbol", "symbol"),
@@ -352,6 +354,9 @@ class Position(Base):
     asset_class: Mapped[str] = mapped_column(String(20), server_default="us_equity")
     quantity: Mapped[Decimal] = mapped_column(Quantity, server_default=text("0"))
     average_entry_price: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    # Exact money paid for the shares held (sum of fill notionals less what sells removed). The
+    # average price is derived from it for display; the ledger invariant uses this exact figure.
+    cost_basis: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     realized_pnl: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(10), server_default="CLOSED")
     opened_at: Mapped[tstz | None]

@@ -1,0 +1,1 @@
+"""Brokers: the protocol, its value types, and implementations (SimBroker, AlpacaBroker)."""

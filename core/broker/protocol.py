@@ -1,0 +1,44 @@
+"""The Broker protocol the ledger is written against.
+
+Calls are synchronous and thread-safe: the ledger runs in worker threads (never
+on the GUI thread) and every implementation bounds each call with a timeout,
+raising BrokerUnavailable when it expires. Order events are pushed to handlers
+registered with ``add_event_handler``; a handler may be called from any thread
+and must be idempotent, because brokers may deliver an event more than once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from core.broker.types import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderEvent, OrderRequest
+
+EventHandler = Callable[[OrderEvent], None]
+
+
+@runtime_checkable
+class Broker(Protocol):
+    name: str  # "alpaca" | "sim": stored on each order row
+
+    def submit_order(self, request: OrderRequest) -> BrokerOrder: ...
+
+    def cancel_order(self, order_id: str) -> None: ...
+
+    def get_order(self, order_id: str) -> BrokerOrder: ...
+
+    def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder: ...
+
+    def list_open_orders(self) -> list[BrokerOrder]: ...
+
+    def get_account(self) -> Account: ...
+
+    def get_positions(self) -> list[BrokerPosition]: ...
+
+    def get_clock(self) -> Clock: ...
+
+    def get_asset(self, symbol: str) -> Asset: ...
+
+    def add_event_handler(self, handler: EventHandler) -> None: ...
+
+    def remove_event_handler(self, handler: EventHandler) -> None: ...

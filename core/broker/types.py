@@ -1,0 +1,159 @@
+"""Broker-neutral order, event and account values.
+
+Every broker implementation (Alpaca over alpaca-py, the in-process SimBroker)
+translates its own payloads into these before the ledger sees them, so the
+ledger is written once. Money and quantities are Decimal; times are aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderClass(StrEnum):
+    SIMPLE = "simple"
+    BRACKET = "bracket"
+
+
+class OrderStatus(StrEnum):
+    """Broker-side status (Alpaca's names); terminal ones are in TERMINAL_STATUSES."""
+
+    PENDING_NEW = "pending_new"
+    NEW = "new"  # accepted by the broker, working
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    HELD = "held"  # a bracket leg waiting for its parent to fill
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+class OrderEventType(StrEnum):
+    NEW = "new"
+    PARTIAL_FILL = "partial_fill"
+    FILL = "fill"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What the ledger asks a broker to do. ``client_order_id`` ties the broker order to our row."""
+
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    qty: Decimal
+    type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.DAY
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    take_profit_limit_price: Decimal | None = None  # bracket: the take-profit leg's limit
+    stop_loss_stop_price: Decimal | None = None  # bracket: the stop-loss leg's trigger
+    stop_loss_limit_price: Decimal | None = None  # bracket: optional limit for a stop-limit stop-loss
+    extended_hours: bool = False
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """A broker's view of one order at one moment; ``filled_qty`` and ``filled_avg_price`` are cumulative."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    qty: Decimal
+    type: OrderType
+    time_in_force: TimeInForce
+    status: OrderStatus
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    submitted_at: datetime
+    updated_at: datetime
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent_id: str | None = None
+    legs: tuple[BrokerOrder, ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One trade update. For fills, ``execution_id``/``price``/``qty`` describe this execution only,
+    while ``order`` carries the cumulative state after it."""
+
+    type: OrderEventType
+    order: BrokerOrder
+    timestamp: datetime
+    execution_id: str | None = None
+    price: Decimal | None = None
+    qty: Decimal | None = None
+    fee: Decimal = Decimal("0")
+    reason: str | None = None  # rejections and cancellations, when the broker says why
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    status: str
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    market_value: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Clock:
+    timestamp: datetime
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+
+@dataclass(frozen=True)
+class Asset:
+    """What the risk rules need to know about a symbol."""
+
+    symbol: str
+    tradable: bool = True
+    fractionable: bool = False
+    extra: dict[str, str] = field(default_factory=dict)

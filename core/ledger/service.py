@@ -1,0 +1,478 @@
+"""The virtualization proxy: one shared broker account, many virtual accounts.
+
+Placement: lock the user's row, run the risk chain, reserve the worst-case
+cost and insert the order in ONE transaction; then submit with the order's
+``client_order_id``. Events: every broker event is applied exactly once
+(see core.ledger.fills); any client may apply any user's event. Start-up:
+``settle_user`` asks the broker about every open order by client order id.
+
+Lock order is always user row, then order row, so concurrent placements and
+fills of one user serialise instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.accounts.defaults import default_risk_settings
+from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
+from core.broker.protocol import Broker
+from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
+from core.db.models import Fill, Order, Position, RiskSettings, User
+from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
+from core.ledger.fills import apply_fill
+from core.ledger.money import money, reference_price, reservation
+from core.ledger.prices import PriceSource
+from core.ledger.views import PlacedOrder, Portfolio, PositionView
+from core.risk import OrderTicket, RecentOrder, RiskChain, RiskContext, RiskLimits, default_chain
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
+TERMINAL_STATUSES = ("filled", "canceled", "rejected", "expired")
+_RANK = {"pending": 0, "submitted": 1, "accepted": 2, "pending_cancel": 3, "partially_filled": 3}
+_EVENT_STATUS = {
+    OrderEventType.CANCELED: "canceled",
+    OrderEventType.REJECTED: "rejected",
+    OrderEventType.EXPIRED: "expired",
+}
+NOTIFY_CHANNEL = "stratforge_ledger"
+ASSET_CACHE_FOR = timedelta(minutes=10)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        broker: Broker,
+        prices: PriceSource,
+        risk: RiskChain | None = None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        fee_estimate: Callable[[OrderTicket, Decimal], Decimal] = lambda ticket, price: Decimal(0),
+        subscribe: bool = True,
+    ) -> None:
+        self._sessions = session_factory
+        self._broker = broker
+        self._prices = prices
+        self._risk = risk or default_chain()
+        self._now = clock
+        self._fee_estimate = fee_estimate
+        self._assets: dict[str, tuple[Asset, datetime]] = {}
+        self._assets_lock = threading.Lock()
+        if subscribe:
+            broker.add_event_handler(self.apply_event)
+
+    # ----- placement -------------------------------------------------------------------------
+    def place_order(
+        self,
+        user_id: uuid.UUID,
+        ticket: OrderTicket,
+        *,
+        session_id: uuid.UUID | None = None,
+        signal_id: uuid.UUID | None = None,
+        strategy_id: uuid.UUID | None = None,
+    ) -> PlacedOrder:
+        """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent)."""
+        symbol = ticket.symbol.strip().upper()
+        if symbol != ticket.symbol:
+            ticket = OrderTicket(**{**ticket.__dict__, "symbol": symbol})
+        asset = self._asset(symbol)
+        last = self._prices.last_price(symbol)
+        order_id = uuid.uuid4()
+        with self._sessions() as s:
+            user = s.scalar(select(User).where(User.id == user_id).with_for_update())
+            if user is None:
+                raise LedgerError("That account no longer exists.")
+            ctx = self._risk_context(s, user, ticket, asset, last)
+            rejection = self._risk.check(ctx)
+            if rejection is not None:
+                raise OrderRejected(rejection.reason, rejection.rule)
+            held = ctx.reservation
+            user.virtual_balance -= held
+            user.reserved_balance += held
+            s.add(
+                Order(
+                    id=order_id,
+                    user_id=user_id,
+                    session_id=session_id,
+                    signal_id=signal_id,
+                    strategy_id=strategy_id,
+                    client_order_id=f"sf-{order_id.hex}",
+                    broker=self._broker.name,
+                    symbol=symbol,
+                    side=ticket.side.value,
+                    order_type=ticket.type.value,
+                    time_in_force=ticket.time_in_force.value,
+                    order_class=ticket.order_class.value,
+                    quantity=ticket.qty,
+                    limit_price=ticket.limit_price,
+                    stop_price=ticket.stop_price,
+                    take_profit_price=ticket.take_profit_price,
+                    stop_loss_price=ticket.stop_loss_price,
+                    leg_role="entry" if ticket.take_profit_price is not None else None,
+                    status="pending",
+                    reserved_amount=held,
+                    created_at=ctx.now,
+                )
+            )
+            self._notify(s, user_id)
+            s.commit()
+        return self._submit(order_id, f"sf-{order_id.hex}", ticket, held)
+
+    def _submit(self, order_id: uuid.UUID, client_order_id: str, ticket: OrderTicket, held: Decimal) -> PlacedOrder:
+        request = OrderRequest(
+            client_order_id=client_order_id,
+            symbol=ticket.symbol,
+            side=ticket.side,
+            qty=ticket.qty,
+            type=ticket.type,
+            time_in_force=ticket.time_in_force,
+            limit_price=ticket.limit_price,
+            stop_price=ticket.stop_price,
+            order_class=ticket.order_class,
+            take_profit_limit_price=ticket.take_profit_price,
+            stop_loss_stop_price=ticket.stop_loss_price,
+        )
+        try:
+            placed = self._broker.submit_order(request)
+        except BrokerRejected as exc:
+            self._close_unsent(order_id, "rejected", str(exc))
+            raise OrderRejected(f"The broker refused the order: {exc}") from exc
+        except BrokerUnavailable as exc:
+            log.warning("submit of %s unanswered: %s", client_order_id, exc)
+            return PlacedOrder(
+                order_id, client_order_id, "pending", held,
+                message=f"The broker did not answer ({exc}); the order will be settled when it does.",
+            )  # fmt: skip
+        with self._sessions() as s:
+            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            assert order is not None
+            if order.broker_order_id is None:
+                order.broker_order_id = placed.id
+            if order.status == "pending":
+                order.status = "accepted"
+            order.submitted_at = placed.submitted_at
+            for leg in placed.legs:
+                self._adopt_leg(s, leg, order)
+            s.commit()
+            return PlacedOrder(order_id, client_order_id, order.status, order.reserved_amount, placed.id)
+
+    def cancel_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
+        """Ask the broker to cancel; the canceled event releases the reservation."""
+        with self._sessions() as s:
+            order = s.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
+            if order is None:
+                raise UnknownOrder("No such order.")
+            if order.status in TERMINAL_STATUSES:
+                raise LedgerError(f"The order is already {order.status}.")
+            broker_id = order.broker_order_id
+        if broker_id is None:
+            self._close_unsent(order_id, "canceled", "Canceled before it reached the broker.")
+            return
+        try:
+            self._broker.cancel_order(broker_id)
+        except BrokerRejected as exc:
+            raise LedgerError(f"The broker could not cancel the order: {exc}") from exc
+        with self._sessions() as s:
+            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            if order is not None and order.status in OPEN_STATUSES and _RANK[order.status] < _RANK["pending_cancel"]:
+                order.status = "pending_cancel"
+                s.commit()
+
+    # ----- events ----------------------------------------------------------------------------
+    def apply_event(self, event: OrderEvent) -> bool:
+        """Apply one broker event exactly once; True when it changed the books."""
+        try:
+            return self._apply_event(event)
+        except IntegrityError:
+            # Another client applied the same event concurrently; it is booked once, by them.
+            log.info("event for %s already applied elsewhere", event.order.client_order_id)
+            return False
+
+    def _apply_event(self, event: OrderEvent) -> bool:
+        with self._sessions() as s:
+            found = s.execute(
+                select(Order.id, Order.user_id).where(
+                    or_(Order.client_order_id == event.order.client_order_id, Order.broker_order_id == event.order.id)
+                )
+            ).first()
+            if found is None:
+                leg = self._adopt_leg_by_parent(s, event.order)
+                if leg is None:
+                    return False  # not a StratForge order (someone else on the shared account)
+                s.commit()
+                found = (leg.id, leg.user_id)
+            order_id, user_id = found
+            user = s.scalar(select(User).where(User.id == user_id).with_for_update())
+            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            assert user is not None and order is not None
+            changed = False
+            if order.broker_order_id is None:
+                order.broker_order_id = event.order.id
+                changed = True
+            if event.type in (OrderEventType.FILL, OrderEventType.PARTIAL_FILL):
+                changed |= apply_fill(s, user, order, event)
+            changed |= self._advance_status(user, order, event)
+            if not changed:
+                s.rollback()
+                return False
+            self._notify(s, user_id)
+            s.commit()
+            return True
+
+    def _advance_status(self, user: User, order: Order, event: OrderEvent) -> bool:
+        if order.status in TERMINAL_STATUSES:
+            return False
+        if order.filled_quantity >= order.quantity:
+            target = "filled"
+        elif event.type in _EVENT_STATUS:
+            target = _EVENT_STATUS[event.type]
+        elif order.filled_quantity > 0:
+            target = "partially_filled"
+        else:
+            target = "accepted"
+        if target not in TERMINAL_STATUSES and _RANK[target] <= _RANK[order.status]:
+            return False
+        order.status = target
+        if target in TERMINAL_STATUSES:
+            user.virtual_balance += order.reserved_amount
+            user.reserved_balance -= order.reserved_amount
+            order.reserved_amount = Decimal(0)
+            if target == "canceled":
+                order.canceled_at = event.timestamp
+            if target == "rejected":
+                order.error_message = event.reason or "Rejected by the broker."
+        return True
+
+    def _adopt_leg_by_parent(self, s: Session, broker_order: BrokerOrder) -> Order | None:
+        if broker_order.parent_id is None:
+            return None
+        parent = s.scalar(select(Order).where(Order.broker_order_id == broker_order.parent_id))
+        return self._adopt_leg(s, broker_order, parent) if parent is not None else None
+
+    def _adopt_leg(self, s: Session, leg: BrokerOrder, parent: Order) -> Order:
+        """Record a bracket leg the broker created, as a child of our entry order (once)."""
+        existing = s.scalar(select(Order).where(Order.client_order_id == leg.client_order_id))
+        if existing is not None:
+            return existing
+        child = Order(
+            id=uuid.uuid4(),
+            user_id=parent.user_id,
+            session_id=parent.session_id,
+            signal_id=parent.signal_id,
+            strategy_id=parent.strategy_id,
+            parent_order_id=parent.id,
+            leg_role="take_profit" if leg.type is OrderType.LIMIT else "stop_loss",
+            client_order_id=leg.client_order_id,
+            broker_order_id=leg.id,
+            broker=parent.broker,
+            symbol=leg.symbol,
+            side=leg.side.value,
+            order_type=leg.type.value,
+            time_in_force=leg.time_in_force.value,
+            quantity=leg.qty,
+            limit_price=leg.limit_price,
+            stop_price=leg.stop_price,
+            status="accepted",
+            created_at=self._now(),
+        )
+        try:
+            with s.begin_nested():
+                s.add(child)
+        except IntegrityError:
+            adopted = s.scalar(select(Order).where(Order.client_order_id == leg.client_order_id))
+            assert adopted is not None
+            return adopted
+        return child
+
+    # ----- start-up settlement ---------------------------------------------------------------
+    def settle_user(self, user_id: uuid.UUID) -> int:
+        """Bring this user's open orders up to date with the broker; returns how many changed."""
+        with self._sessions() as s:
+            rows = s.execute(
+                select(Order.id, Order.client_order_id, Order.status).where(
+                    Order.user_id == user_id, Order.status.in_(OPEN_STATUSES)
+                )
+            ).all()
+        changed = 0
+        for order_id, client_order_id, status in rows:
+            try:
+                remote = self._broker.get_order_by_client_id(client_order_id)
+            except OrderNotFound:
+                if status == "pending":
+                    self._close_unsent(order_id, "rejected", "The order never reached the broker.")
+                    changed += 1
+                continue
+            for broker_order in (remote, *remote.legs):
+                changed += sum(self.apply_event(e) for e in self._settlement_events(broker_order))
+        return changed
+
+    def _settlement_events(self, order: BrokerOrder) -> list[OrderEvent]:
+        now = self._now()
+        events = [OrderEvent(OrderEventType.NEW, order, now)]
+        if order.filled_qty > 0:
+            kind = OrderEventType.FILL if order.filled_qty >= order.qty else OrderEventType.PARTIAL_FILL
+            events.append(OrderEvent(kind, order, now, execution_id=f"settle:{order.id}:{order.filled_qty}"))
+        terminal = {
+            "canceled": OrderEventType.CANCELED,
+            "rejected": OrderEventType.REJECTED,
+            "expired": OrderEventType.EXPIRED,
+        }
+        if order.status.value in terminal:
+            events.append(OrderEvent(terminal[order.status.value], order, now))
+        return events
+
+    def _close_unsent(self, order_id: uuid.UUID, status: str, reason: str) -> None:
+        """An order the broker never accepted: release everything it held."""
+        with self._sessions() as s:
+            user_id = s.scalar(select(Order.user_id).where(Order.id == order_id))
+            user = s.scalar(select(User).where(User.id == user_id).with_for_update())
+            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            assert user is not None and order is not None
+            if order.status in TERMINAL_STATUSES:
+                return
+            user.virtual_balance += order.reserved_amount
+            user.reserved_balance -= order.reserved_amount
+            order.reserved_amount = Decimal(0)
+            order.status = status
+            order.error_message = reason
+            if status == "canceled":
+                order.canceled_at = self._now()
+            self._notify(s, user.id)
+            s.commit()
+
+    # ----- views -----------------------------------------------------------------------------
+    def portfolio(self, user_id: uuid.UUID) -> Portfolio:
+        with self._sessions() as s:
+            user = s.get(User, user_id)
+            if user is None:
+                raise LedgerError("That account no longer exists.")
+            rows = s.scalars(
+                select(Position).where(Position.user_id == user_id, Position.status == "OPEN").order_by(Position.symbol)
+            ).all()
+            views = tuple(self._position_view(p) for p in rows)
+        value = sum((v.market_value for v in views), Decimal(0))
+        unrealized = sum((v.unrealized_pnl for v in views), Decimal(0))
+        equity = user.virtual_balance + user.reserved_balance + value
+        return Portfolio(
+            starting_balance=user.starting_balance,
+            cash=user.virtual_balance,
+            reserved=user.reserved_balance,
+            buying_power=max(user.virtual_balance, Decimal(0)),
+            positions_value=value,
+            equity=equity,
+            realized_pnl=user.realized_pnl,
+            unrealized_pnl=unrealized,
+            fees=user.fees_paid,
+            total_pnl=equity - user.starting_balance,
+            positions=views,
+        )
+
+    def _position_view(self, p: Position) -> PositionView:
+        last = self._prices.last_price(p.symbol)
+        value = money(p.quantity * last) if last is not None else p.cost_basis
+        return PositionView(
+            p.symbol, p.quantity, p.average_entry_price, p.cost_basis, last, value, value - p.cost_basis, p.realized_pnl
+        )
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def _asset(self, symbol: str) -> Asset:
+        now = self._now()
+        with self._assets_lock:
+            cached = self._assets.get(symbol)
+        if cached is not None and now - cached[1] < ASSET_CACHE_FOR:
+            return cached[0]
+        try:
+            asset = self._broker.get_asset(symbol)
+        except OrderNotFound:
+            asset = Asset(symbol, tradable=False)
+        except BrokerError as exc:
+            raise OrderRejected(f"Cannot check {symbol} with the broker: {exc}", "broker") from exc
+        with self._assets_lock:
+            self._assets[symbol] = (asset, now)
+        return asset
+
+    def _risk_context(
+        self, s: Session, user: User, ticket: OrderTicket, asset: Asset, last: Decimal | None
+    ) -> RiskContext:
+        now = self._now()
+        settings = s.scalar(select(RiskSettings).where(RiskSettings.user_id == user.id))
+        limits = _limits(settings, user.starting_balance)
+        positions = s.scalars(select(Position).where(Position.user_id == user.id, Position.status == "OPEN")).all()
+        market = {p.symbol: self._position_view(p).market_value for p in positions}
+        held = next((p.quantity for p in positions if p.symbol == ticket.symbol), Decimal(0))
+        open_orders = s.execute(
+            select(Order.side, Order.symbol, Order.quantity, Order.filled_quantity).where(
+                Order.user_id == user.id, Order.status.in_(OPEN_STATUSES)
+            )
+        ).all()
+        open_sell = sum(
+            (o.quantity - o.filled_quantity for o in open_orders if o.side == "sell" and o.symbol == ticket.symbol),
+            Decimal(0),
+        )
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        realized_today = s.scalar(
+            select(func.coalesce(func.sum(func.coalesce(Fill.realized_pnl, 0) - Fill.fees), 0)).where(
+                Fill.user_id == user.id, Fill.executed_at >= day_start
+            )
+        )
+        window = timedelta(seconds=limits.duplicate_window_seconds)
+        recent = s.execute(
+            select(
+                Order.symbol, Order.side, Order.quantity, Order.order_type, Order.limit_price, Order.stop_price,
+                Order.created_at,
+            ).where(Order.user_id == user.id, Order.symbol == ticket.symbol, Order.created_at >= now - window)
+        ).all()  # fmt: skip
+        ref = reference_price(ticket, last)
+        fee = self._fee_estimate(ticket, ref) if ref is not None else Decimal(0)
+        return RiskContext(
+            ticket=ticket,
+            asset=asset,
+            reference_price=ref,
+            limits=limits,
+            cash=user.virtual_balance,
+            equity=user.virtual_balance + user.reserved_balance + sum(market.values(), Decimal(0)),
+            starting_balance=user.starting_balance,
+            position_qty=held,
+            position_value=market.get(ticket.symbol, Decimal(0)),
+            open_sell_qty=open_sell,
+            open_orders=len(open_orders),
+            realized_today=realized_today,
+            reservation=reservation(ticket, ref, fee),
+            recent_orders=tuple(RecentOrder(*r) for r in recent),
+            now=now,
+        )
+
+    @staticmethod
+    def _notify(s: Session, user_id: uuid.UUID) -> None:
+        # Delivered at commit to every client LISTENing: portfolio views refresh without polling.
+        s.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(user_id)})
+
+
+def _limits(settings: RiskSettings | None, balance: Decimal) -> RiskLimits:
+    if settings is None or not settings.is_active:
+        return RiskLimits(**default_risk_settings(balance))
+    return RiskLimits(
+        daily_loss_limit=settings.daily_loss_limit,
+        max_position_size=settings.max_position_size,
+        max_order_value=settings.max_order_value,
+        max_open_orders=settings.max_open_orders,
+        max_drawdown_percent=settings.max_drawdown_percent,
+        max_risk_per_trade=settings.max_risk_per_trade,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
+        allow_fractional=settings.allow_fractional,
+    )

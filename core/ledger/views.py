@@ -1,0 +1,44 @@
+"""What the ledger returns: plain values for the UI and for strategy sessions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    id: uuid.UUID
+    client_order_id: str
+    status: str
+    reserved: Decimal
+    broker_order_id: str | None = None
+    message: str | None = None  # e.g. "the broker did not answer; it will be settled"
+
+
+@dataclass(frozen=True)
+class PositionView:
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    cost_basis: Decimal
+    last_price: Decimal | None
+    market_value: Decimal  # at the last price, or at cost when no price is known
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    starting_balance: Decimal
+    cash: Decimal
+    reserved: Decimal  # held by open buy orders
+    buying_power: Decimal  # cash available for new orders
+    positions_value: Decimal
+    equity: Decimal  # cash + reserved + positions at market
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    total_pnl: Decimal  # equity - starting balance
+    positions: tuple[PositionView, ...]
