@@ -1,0 +1,71 @@
+"""The invariant under load: 20 users, many threads, fills duplicated and delivered from other threads."""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from core.broker.types import OrderSide, OrderType
+from core.db.models import Order
+from core.ledger.errors import OrderRejected
+from core.ledger.invariant import check_all
+from core.risk import OrderTicket
+
+D = Decimal
+SYMBOLS = ("AAPL", "MSFT")
+
+
+def test_twenty_users_trading_at_once_keep_their_books_exact(db, ledger, broker, make_user):
+    users = [make_user(f"user{i:02d}", duplicate_window_seconds=0, max_open_orders=50) for i in range(20)]
+    events_lock = threading.Lock()
+    delivered: list = []
+    rejected = 0
+
+    def trader(seed: int) -> None:
+        nonlocal rejected
+        rng = random.Random(seed)
+        for _ in range(15):
+            user = rng.choice(users)
+            side = rng.choice((OrderSide.BUY, OrderSide.BUY, OrderSide.SELL))
+            qty = D(rng.randint(1, 20))
+            kind = rng.choice((OrderType.MARKET, OrderType.LIMIT))
+            limit = D(rng.randint(95, 105)) if kind is OrderType.LIMIT else None
+            try:
+                placed = ledger.place_order(user, OrderTicket(rng.choice(SYMBOLS), side, qty, kind, limit_price=limit))
+            except OrderRejected:
+                with events_lock:
+                    rejected += 1
+                continue
+            outcome = rng.random()
+            price = D(rng.randint(9500, 10500)) / 100
+            if outcome < 0.5:
+                event = broker.fill(placed.client_order_id, qty, price, fee="0.35")
+            elif outcome < 0.8:
+                event = broker.fill(placed.client_order_id, qty / 2, price)
+                broker.cancel(placed.client_order_id)
+            else:
+                event = broker.reject(placed.client_order_id, "rejected after acceptance")
+            with events_lock:
+                delivered.append(event)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(trader, range(8)))
+
+    # Every event again, from several threads and in shuffled order: nothing may change.
+    replay = delivered[:]
+    random.Random(99).shuffle(replay)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        changed = list(pool.map(ledger.apply_event, replay))
+    assert not any(changed)
+
+    with db.session_factory() as s:
+        reports = check_all(s)
+        statuses = set(s.scalars(select(Order.status)))
+    assert len(reports) == 20
+    assert [r for r in reports if not r.holds] == []
+    assert statuses <= {"filled", "canceled", "rejected"}
+    assert len(delivered) > 60 and rejected < len(delivered)
