@@ -1,0 +1,93 @@
+"""Event delivery for SimBroker, with the misbehaviours tests need to provoke.
+
+Real brokers deliver trade updates more than once and not always in order; the ledger must cope.
+``duplicate`` delivers every event twice; ``hold()`` queues events until ``release()``, which can
+deliver them reversed (or in any order a callable returns) to reproduce out-of-order streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from core.broker.protocol import EventHandler
+from core.broker.types import OrderEvent
+
+log = logging.getLogger(__name__)
+
+ReleaseOrder = Literal["fifo", "reversed"] | Callable[[list[OrderEvent]], Sequence[OrderEvent]]
+
+
+class EventHold:
+    """Returned by ``EventDispatcher.hold``; as a context manager it releases (FIFO) on exit
+    whatever a ``release`` call inside the block has not already delivered."""
+
+    def __init__(self, dispatcher: EventDispatcher, order: ReleaseOrder) -> None:
+        self._dispatcher = dispatcher
+        self._order = order
+
+    def __enter__(self) -> EventHold:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._dispatcher.release(self._order)
+
+
+class EventDispatcher:
+    """Calls handlers synchronously in the calling thread; the caller must not hold its state lock."""
+
+    def __init__(self, duplicate: bool = False) -> None:
+        self.duplicate = duplicate
+        self._lock = threading.Lock()
+        self._handlers: list[EventHandler] = []
+        self._held: list[OrderEvent] | None = None
+
+    def add(self, handler: EventHandler) -> None:
+        with self._lock:
+            self._handlers.append(handler)
+
+    def remove(self, handler: EventHandler) -> None:
+        with self._lock:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+
+    def hold(self, release_order: ReleaseOrder = "fifo") -> EventHold:
+        """Start queuing events (now, not at ``__enter__``)."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
+        return EventHold(self, release_order)
+
+    def release(self, order: ReleaseOrder = "fifo") -> None:
+        """Stop holding and deliver the queued events in ``order``; a no-op when not holding."""
+        with self._lock:
+            held, self._held = self._held, None
+        if not held:
+            return
+        if order == "fifo":
+            events: Sequence[OrderEvent] = held
+        elif order == "reversed":
+            events = list(reversed(held))
+        elif callable(order):
+            events = order(list(held))
+        else:
+            raise ValueError(f"unknown release order {order!r}")
+        self.deliver(events)
+
+    def deliver(self, events: Sequence[OrderEvent]) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.extend(events)
+                return
+            handlers = list(self._handlers)
+            times = 2 if self.duplicate else 1
+        for event in events:
+            for _ in range(times):
+                for handler in handlers:
+                    try:
+                        handler(event)
+                    except Exception:
+                        # One broken handler must not stop the others or corrupt the broker.
+                        log.exception("order event handler %r failed on %s", handler, event.type)
