@@ -1,0 +1,476 @@
+"""The paper account behind the stand-in: orders, positions, cash, and the trade updates they cause.
+
+Nothing here happens by time: orders rest as "new" until a test calls ``fill``,
+``reject``, ``cancel`` or ``expire``, so every test is deterministic. Every state
+change returns (and hands to ``publish``) the trade-update payloads Alpaca would
+stream, shaped as on the wire: ``{"event", "execution_id", "order", "timestamp",
+"price", "qty", "position_qty"}`` with money and quantities as strings.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+OPEN_STATUSES = frozenset({"new", "partially_filled", "held", "accepted", "pending_new"})
+START_CASH = Decimal("100000")
+
+Json = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An Alpaca-style error: HTTP status plus the JSON ``{"code", "message"}`` body."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def now_iso() -> str:
+    """Alpaca's timestamp format: RFC 3339 in UTC with microseconds and a Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dec_str(value: Decimal | None) -> str | None:
+    """Alpaca sends numbers as strings; normalise so ``Decimal("10.0")`` goes out as ``"10"``."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f")
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """alpaca-py posts qty/prices as JSON floats; ``str()`` first so 0.1 stays 0.1."""
+    if value is None:
+        return None
+    return Decimal(str(value))
+
+
+@dataclass
+class StandInOrder:
+    """One order as the stand-in holds it; ``to_json`` renders Alpaca's order object."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    type: str
+    time_in_force: str
+    order_class: str = "simple"
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    extended_hours: bool = False
+    status: str = "new"
+    filled_qty: Decimal = Decimal("0")
+    filled_avg_price: Decimal | None = None
+    parent_id: str | None = None
+    leg_ids: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = ""
+    submitted_at: str = ""
+    filled_at: str | None = None
+    canceled_at: str | None = None
+    expired_at: str | None = None
+    failed_at: str | None = None
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+        self.submitted_at = self.submitted_at or self.created_at
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def to_json(self, legs: list[Json] | None) -> Json:
+        return {
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "submitted_at": self.submitted_at,
+            "filled_at": self.filled_at,
+            "expired_at": self.expired_at,
+            "canceled_at": self.canceled_at,
+            "failed_at": self.failed_at,
+            "replaced_at": None,
+            "replaced_by": None,
+            "replaces": None,
+            "asset_id": asset_id(self.symbol),
+            "symbol": self.symbol,
+            "asset_class": "us_equity",
+            "notional": None,
+            "qty": dec_str(self.qty),
+            "filled_qty": dec_str(self.filled_qty),
+            "filled_avg_price": dec_str(self.filled_avg_price),
+            "order_class": self.order_class,
+            "order_type": self.type,
+            "type": self.type,
+            "side": self.side,
+            "time_in_force": self.time_in_force,
+            "limit_price": dec_str(self.limit_price),
+            "stop_price": dec_str(self.stop_price),
+            "status": self.status,
+            "extended_hours": self.extended_hours,
+            "legs": legs,
+            "trail_percent": None,
+            "trail_price": None,
+            "hwm": None,
+        }
+
+
+def asset_id(symbol: str) -> str:
+    """A stable fake asset UUID per symbol, so repeated calls agree."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"standin-asset:{symbol}"))
+
+
+@dataclass
+class StandInAsset:
+    symbol: str
+    tradable: bool = True
+    fractionable: bool = True
+    shortable: bool = True
+
+    def to_json(self) -> Json:
+        return {
+            "id": asset_id(self.symbol),
+            "class": "us_equity",
+            "exchange": "NASDAQ",
+            "symbol": self.symbol,
+            "name": f"{self.symbol} (stand-in)",
+            "status": "active",
+            "tradable": self.tradable,
+            "marginable": True,
+            "shortable": self.shortable,
+            "easy_to_borrow": self.shortable,
+            "fractionable": self.fractionable,
+            "attributes": [],
+        }
+
+
+@dataclass
+class _Position:
+    qty: Decimal = Decimal("0")
+    avg_entry_price: Decimal = Decimal("0")
+    last_price: Decimal = Decimal("0")
+
+
+class PaperAccount:
+    """Thread-safe state of one paper account. ``publish`` receives each trade-update payload in order."""
+
+    def __init__(self, publish: Callable[[Json], None]) -> None:
+        self._publish = publish
+        self._lock = threading.RLock()
+        self.id = str(uuid.uuid4())
+        self.account_number = "PA" + self.id.replace("-", "")[:10].upper()
+        self.cash = START_CASH
+        self.clock_open = True
+        self.orders: dict[str, StandInOrder] = {}
+        self._by_client_id: dict[str, str] = {}
+        self._positions: dict[str, _Position] = {}
+        self.assets: dict[str, StandInAsset] = {s: StandInAsset(s) for s in ("AAPL", "MSFT", "SPY", "TSLA", "QQQ")}
+
+    # ---- REST-facing operations (raise ApiError like Alpaca would) ----
+
+    def submit(self, body: Json) -> Json:
+        """POST /v2/orders: validate, store as "new" (legs "held"), emit a "new" event."""
+        with self._lock:
+            symbol = str(body.get("symbol", "")).upper()
+            asset = self.assets.get(symbol)
+            if asset is None:
+                raise ApiError(422, 42210000, f'asset "{symbol}" not found')
+            if not asset.tradable:
+                raise ApiError(422, 42210000, f"{symbol} is not tradable")
+            qty = to_decimal(body.get("qty"))
+            if qty is None or qty <= 0:
+                raise ApiError(422, 40010001, "qty must be > 0")
+            client_id = body.get("client_order_id") or str(uuid.uuid4())
+            if client_id in self._by_client_id:
+                raise ApiError(422, 40010001, "client_order_id must be unique")
+            limit_price = to_decimal(body.get("limit_price"))
+            side = body.get("side", "buy")
+            if side == "buy" and limit_price is not None and qty * limit_price > self.cash:
+                raise ApiError(403, 40310000, "insufficient buying power")
+            order = StandInOrder(
+                id=str(uuid.uuid4()),
+                client_order_id=client_id,
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                type=body.get("type", "market"),
+                time_in_force=body.get("time_in_force", "day"),
+                order_class=body.get("order_class") or "simple",
+                limit_price=limit_price,
+                stop_price=to_decimal(body.get("stop_price")),
+                extended_hours=bool(body.get("extended_hours")),
+            )
+            if order.order_class == "bracket":
+                self._add_bracket_legs(order, body)
+            self._store(order)
+            self._emit("new", order)
+            return self.order_json(order.id, nested=True)
+
+    def _add_bracket_legs(self, parent: StandInOrder, body: Json) -> None:
+        take_profit = body.get("take_profit") or {}
+        stop_loss = body.get("stop_loss") or {}
+        if "limit_price" not in take_profit or "stop_price" not in stop_loss:
+            raise ApiError(422, 40010001, "bracket orders need take_profit.limit_price and stop_loss.stop_price")
+        exit_side = "sell" if parent.side == "buy" else "buy"
+        common = {
+            "client_order_id": str(uuid.uuid4()),
+            "symbol": parent.symbol,
+            "side": exit_side,
+            "qty": parent.qty,
+            "time_in_force": parent.time_in_force,
+            "status": "held",
+            "parent_id": parent.id,
+        }
+        tp = StandInOrder(
+            id=str(uuid.uuid4()), type="limit", limit_price=to_decimal(take_profit["limit_price"]), **common
+        )
+        common["client_order_id"] = str(uuid.uuid4())
+        sl_limit = to_decimal(stop_loss.get("limit_price"))
+        sl = StandInOrder(
+            id=str(uuid.uuid4()),
+            type="stop_limit" if sl_limit is not None else "stop",
+            stop_price=to_decimal(stop_loss["stop_price"]),
+            limit_price=sl_limit,
+            **common,
+        )
+        parent.leg_ids = [tp.id, sl.id]
+        for leg in (tp, sl):
+            self._store(leg)
+
+    def _store(self, order: StandInOrder) -> None:
+        self.orders[order.id] = order
+        self._by_client_id[order.client_order_id] = order.id
+
+    def get(self, order_id: str) -> StandInOrder:
+        with self._lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                raise ApiError(404, 40410000, "order not found")
+            return order
+
+    def get_by_client_id(self, client_order_id: str) -> StandInOrder:
+        with self._lock:
+            order_id = self._by_client_id.get(client_order_id)
+            if order_id is None:
+                raise ApiError(404, 40410000, "order not found")
+            return self.orders[order_id]
+
+    def order_json(self, order_id: str, nested: bool = True) -> Json:
+        """An order as Alpaca renders it; brackets carry their legs nested (GET by id always nests)."""
+        with self._lock:
+            order = self.get(order_id)
+            legs = [self.orders[leg_id].to_json(None) for leg_id in order.leg_ids] if nested and order.leg_ids else None
+            return order.to_json(legs)
+
+    def list_orders(self, status: str = "open", limit: int = 50, nested: bool = False, **filters: Any) -> list[Json]:
+        """GET /v2/orders: newest first; with ``nested`` legs sit inside their parent only."""
+        with self._lock:
+            symbols = {s.upper() for s in filters.get("symbols") or []}
+            side = filters.get("side")
+            out = []
+            for order in reversed(list(self.orders.values())):
+                if nested and order.parent_id is not None:
+                    continue
+                if (status == "open" and not order.is_open) or (status == "closed" and order.is_open):
+                    continue
+                if (symbols and order.symbol not in symbols) or (side and order.side != side):
+                    continue
+                out.append(self.order_json(order.id, nested=nested))
+            return out[:limit]
+
+    def request_cancel(self, order_id: str) -> None:
+        """DELETE /v2/orders/{id}: 422 when the order can no longer be canceled."""
+        with self._lock:
+            order = self.get(order_id)
+            if not order.is_open:
+                raise ApiError(422, 42210000, "order is not cancelable")
+            self.cancel(order_id)
+
+    def cancel_all(self) -> list[Json]:
+        with self._lock:
+            ids = [o.id for o in self.orders.values() if o.is_open and o.parent_id is None]
+            for order_id in ids:
+                self.cancel(order_id)
+            return [{"id": i, "status": 200, "body": self.order_json(i)} for i in ids]
+
+    def account_json(self) -> Json:
+        with self._lock:
+            market_value = sum((p.qty * p.last_price for p in self._positions.values()), Decimal("0"))
+            equity = self.cash + market_value
+            return {
+                "id": self.id,
+                "account_number": self.account_number,
+                "status": "ACTIVE",
+                "crypto_status": "ACTIVE",
+                "currency": "USD",
+                "cash": dec_str(self.cash),
+                "buying_power": dec_str(self.cash),
+                "regt_buying_power": dec_str(self.cash),
+                "daytrading_buying_power": dec_str(self.cash),
+                "non_marginable_buying_power": dec_str(self.cash),
+                "equity": dec_str(equity),
+                "last_equity": dec_str(START_CASH),
+                "portfolio_value": dec_str(equity),
+                "long_market_value": dec_str(market_value),
+                "short_market_value": "0",
+                "initial_margin": "0",
+                "maintenance_margin": "0",
+                "last_maintenance_margin": "0",
+                "sma": "0",
+                "multiplier": "1",
+                "daytrade_count": 0,
+                "pattern_day_trader": False,
+                "trading_blocked": False,
+                "transfers_blocked": False,
+                "account_blocked": False,
+                "trade_suspended_by_user": False,
+                "shorting_enabled": True,
+                "accrued_fees": "0",
+                "pending_transfer_in": "0",
+                "created_at": "2026-01-02T14:30:00Z",
+            }
+
+    def positions_json(self) -> list[Json]:
+        with self._lock:
+            return [self._position_json(s, p) for s, p in sorted(self._positions.items()) if p.qty != 0]
+
+    def position_json(self, symbol: str) -> Json:
+        with self._lock:
+            position = self._positions.get(symbol.upper())
+            if position is None or position.qty == 0:
+                raise ApiError(404, 40410000, "position does not exist")
+            return self._position_json(symbol.upper(), position)
+
+    @staticmethod
+    def _position_json(symbol: str, p: _Position) -> Json:
+        cost_basis = abs(p.qty) * p.avg_entry_price
+        market_value = p.qty * p.last_price
+        return {
+            "asset_id": asset_id(symbol),
+            "symbol": symbol,
+            "exchange": "NASDAQ",
+            "asset_class": "us_equity",
+            "avg_entry_price": dec_str(p.avg_entry_price),
+            "qty": dec_str(p.qty),
+            "qty_available": dec_str(p.qty),
+            "side": "long" if p.qty > 0 else "short",
+            "market_value": dec_str(market_value),
+            "cost_basis": dec_str(cost_basis),
+            "unrealized_pl": dec_str(market_value - p.qty * p.avg_entry_price),
+            "current_price": dec_str(p.last_price),
+        }
+
+    def asset_json(self, symbol: str) -> Json:
+        with self._lock:
+            asset = self.assets.get(symbol.upper())
+            if asset is None:
+                raise ApiError(404, 40410000, "asset not found")
+            return asset.to_json()
+
+    # ---- test control: the market's side of the story ----
+
+    def fill(self, order_id: str, qty: Decimal | str | None = None, price: Decimal | str = "100") -> Json:
+        """Execute ``qty`` (default: all that remains) at ``price``; emits partial_fill or fill."""
+        with self._lock:
+            order = self.get(order_id)
+            if order.status not in ("new", "partially_filled"):
+                raise ValueError(f"order {order_id} is {order.status}, not fillable")
+            remaining = order.qty - order.filled_qty
+            fill_qty = remaining if qty is None else Decimal(str(qty))
+            fill_price = Decimal(str(price))
+            if not 0 < fill_qty <= remaining:
+                raise ValueError(f"fill qty {fill_qty} outside (0, {remaining}]")
+            previous_cost = (order.filled_avg_price or Decimal("0")) * order.filled_qty
+            order.filled_qty += fill_qty
+            order.filled_avg_price = (previous_cost + fill_qty * fill_price) / order.filled_qty
+            done = order.filled_qty == order.qty
+            order.status = "filled" if done else "partially_filled"
+            order.updated_at = now_iso()
+            if done:
+                order.filled_at = order.updated_at
+            position_qty = self._apply_to_position(order.symbol, order.side, fill_qty, fill_price)
+            event = self._emit(
+                "fill" if done else "partial_fill",
+                order,
+                execution_id=str(uuid.uuid4()),
+                price=fill_price,
+                qty=fill_qty,
+                position_qty=position_qty,
+            )
+            if done:
+                self._after_fill(order)
+            return event
+
+    def _apply_to_position(self, symbol: str, side: str, qty: Decimal, price: Decimal) -> Decimal:
+        signed = qty if side == "buy" else -qty
+        self.cash -= signed * price
+        p = self._positions.setdefault(symbol, _Position())
+        new_qty = p.qty + signed
+        if p.qty == 0 or (p.qty > 0) == (signed > 0):  # opening or adding: average in
+            p.avg_entry_price = (p.qty * p.avg_entry_price + signed * price) / new_qty
+        elif new_qty != 0 and (new_qty > 0) != (p.qty > 0):  # flipped through zero
+            p.avg_entry_price = price
+        p.qty = new_qty
+        p.last_price = price
+        return new_qty
+
+    def _after_fill(self, order: StandInOrder) -> None:
+        """A filled bracket parent activates its legs; a filled leg cancels its sibling (OCO)."""
+        if order.leg_ids:
+            for leg_id in order.leg_ids:
+                leg = self.orders[leg_id]
+                if leg.status == "held":
+                    leg.status = "new"
+                    leg.updated_at = now_iso()
+                    self._emit("new", leg)
+        if order.parent_id is not None:
+            parent = self.orders[order.parent_id]
+            for sibling_id in parent.leg_ids:
+                if sibling_id != order.id and self.orders[sibling_id].is_open:
+                    self.cancel(sibling_id)
+
+    def cancel(self, order_id: str) -> Json:
+        """Cancel an open order (and the held legs of an unfilled bracket); emits canceled."""
+        return self._finish(order_id, "canceled", "canceled_at")
+
+    def expire(self, order_id: str) -> Json:
+        return self._finish(order_id, "expired", "expired_at")
+
+    def reject(self, order_id: str, reason: str = "rejected by the stand-in") -> Json:
+        """Rejection after acceptance, as paper trading does. Alpaca's event carries no reason; it is logged only."""
+        del reason  # kept in the signature so tests read well; the wire has no field for it
+        return self._finish(order_id, "rejected", "failed_at")
+
+    def _finish(self, order_id: str, status: str, stamp: str) -> Json:
+        with self._lock:
+            order = self.get(order_id)
+            if not order.is_open:
+                raise ValueError(f"order {order_id} is already {order.status}")
+            order.status = status
+            order.updated_at = now_iso()
+            setattr(order, stamp, order.updated_at)
+            event = self._emit(status, order)
+            for leg_id in order.leg_ids:
+                if self.orders[leg_id].is_open:
+                    self._finish(leg_id, status if status != "rejected" else "canceled", "canceled_at")
+            return event
+
+    def _emit(self, event: str, order: StandInOrder, **extra: Any) -> Json:
+        payload: Json = {"event": event, "timestamp": order.updated_at, "order": self.order_json(order.id)}
+        if extra:
+            payload["execution_id"] = extra["execution_id"]
+            payload["price"] = dec_str(extra["price"])
+            payload["qty"] = dec_str(extra["qty"])
+            payload["position_qty"] = dec_str(extra["position_qty"])
+        self._publish(payload)
+        return payload

@@ -1,0 +1,176 @@
+"""``AlpacaStandIn``: one fake Alpaca paper account that the real alpaca-py clients talk to.
+
+Use as a context manager (e.g. in a fixture: ``with AlpacaStandIn() as alpaca: yield alpaca``)::
+
+    with AlpacaStandIn() as alpaca:
+        client = TradingClient(alpaca.key_id, alpaca.secret_key, paper=True, url_override=alpaca.rest_url)
+        stream = TradingStream(alpaca.key_id, alpaca.secret_key, url_override=alpaca.stream_url)
+        order = client.submit_order(...)
+        alpaca.fill(str(order.id), qty="4", price="101.5")  # -> partial_fill on the stream
+
+REST and the stream listen on two OS-chosen loopback ports (the stdlib HTTP server
+cannot upgrade to websockets). Orders change only when a test says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Self
+
+from tests.alpaca_standin.account import Json, PaperAccount, StandInAsset
+from tests.alpaca_standin.rest import InjectedError, RestGateway, make_http_server
+from tests.alpaca_standin.stream import TradeUpdatesHub
+
+
+class AlpacaStandIn:
+    """Start with ``start()``/``with``; all public methods are thread-safe.
+
+    Event knobs: ``duplicate_events`` sends each trade update twice; ``hold_events()``
+    buffers updates until ``release_events(reverse=...)`` sends them (reversed: out of order).
+    """
+
+    def __init__(self, key_id: str = "standin-key", secret_key: str = "standin-secret") -> None:
+        self.key_id = key_id
+        self.secret_key = secret_key
+        self.duplicate_events = False
+        self._held: list[Json] | None = None
+        self._events_lock = threading.RLock()
+        self.sent_events: list[Json] = []  # every trade-update payload as published (duplicates included)
+        self.account = PaperAccount(self._publish)
+        self._gateway = RestGateway(self.account, key_id, secret_key)
+        self._http = make_http_server(self._gateway)
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, args=(0.05,), name="alpaca-standin-rest", daemon=True
+        )
+        self._hub = TradeUpdatesHub(key_id, secret_key)
+
+    # ---- lifecycle ----
+
+    def start(self) -> Self:
+        self._http_thread.start()
+        self._hub.start()
+        return self
+
+    def stop(self) -> None:
+        self._hub.stop()
+        self._http.shutdown()
+        self._http.server_close()
+        self._http_thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def rest_url(self) -> str:
+        """For ``TradingClient(url_override=...)``: no ``/v2``, the client adds it."""
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    @property
+    def stream_url(self) -> str:
+        """For ``TradingStream(url_override=...)``: the full websocket URL."""
+        return f"ws://127.0.0.1:{self._hub.port}/stream"
+
+    # ---- market control (each emits trade updates; returns the first payload sent) ----
+
+    def fill(self, order_id: str, qty: Decimal | str | None = None, price: Decimal | str = "100") -> Json:
+        """Execute ``qty`` (default: the rest) at ``price``: partial_fill, or fill when complete."""
+        return self.account.fill(order_id, qty, price)
+
+    def reject(self, order_id: str, reason: str = "rejected by the stand-in") -> Json:
+        return self.account.reject(order_id, reason)
+
+    def cancel(self, order_id: str) -> Json:
+        return self.account.cancel(order_id)
+
+    def expire(self, order_id: str) -> Json:
+        return self.account.expire(order_id)
+
+    def order(self, order_id: str) -> Json:
+        """The order as GET /v2/orders/{id} would return it (legs nested)."""
+        return self.account.order_json(order_id)
+
+    def add_asset(self, symbol: str, tradable: bool = True, fractionable: bool = True, shortable: bool = True) -> None:
+        self.account.assets[symbol.upper()] = StandInAsset(symbol.upper(), tradable, fractionable, shortable)
+
+    def set_market_open(self, is_open: bool) -> None:
+        self.account.clock_open = is_open
+
+    # ---- REST knobs ----
+
+    def set_rate_limit(self, limit: int | None, window_s: float = 60.0) -> None:
+        """Allow ``limit`` requests per window, then 429 with X-RateLimit-* headers; None disables."""
+        self._gateway.rate_limit.limit = limit
+        self._gateway.rate_limit.window_s = window_s
+
+    def inject_error(self, status: int, message: str, code: int | None = None, route: str | None = None) -> None:
+        """Answer the next request matching ``route`` (e.g. ``"POST /v2/orders"``) with this error."""
+        self._gateway.injected.append(InjectedError(status, message, code or status * 100000, route))
+
+    def set_response_delay(self, seconds: float) -> None:
+        """Stall every REST response, to test client timeouts."""
+        self._gateway.delay_s = seconds
+
+    def request_count(self, route: str) -> int:
+        """Requests seen for a route pattern, e.g. ``"GET /v2/orders/{id}"`` (rejected ones included)."""
+        return self._gateway.request_counts[route]
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        return dict(self._gateway.request_counts)
+
+    # ---- stream knobs ----
+
+    def wait_for_listeners(self, count: int = 1, timeout: float = 10.0, accepted_at_least: int = 0) -> bool:
+        """True once ``count`` stream clients listen to trade_updates (False after ``timeout`` s)."""
+        return self._hub.wait_for_listeners(count, timeout, accepted_at_least)
+
+    @property
+    def listener_count(self) -> int:
+        return self._hub.listener_count
+
+    @property
+    def connections_accepted(self) -> int:
+        """Stream handshakes completed so far; grows by one per (re)connection."""
+        return self._hub.connections_accepted
+
+    def drop_connections(self) -> None:
+        """Abort every stream connection; clients must reconnect to hear later events."""
+        self._hub.drop_connections()
+
+    def hold_events(self) -> None:
+        with self._events_lock:
+            self._held = []
+
+    def release_events(self, reverse: bool = False) -> None:
+        """Send the held events, in reverse order if asked, and stop holding."""
+        with self._events_lock:
+            held, self._held = self._held or [], None
+            for data in reversed(held) if reverse else held:
+                self._send(data)
+
+    @contextmanager
+    def events_out_of_order(self) -> Iterator[None]:
+        """Events caused inside the block are sent in reverse order when it ends."""
+        self.hold_events()
+        try:
+            yield
+        finally:
+            self.release_events(reverse=True)
+
+    def _publish(self, data: Json) -> None:
+        with self._events_lock:
+            if self._held is not None:
+                self._held.append(data)
+                return
+            self._send(data)
+
+    def _send(self, data: Json) -> None:
+        for _ in range(2 if self.duplicate_events else 1):
+            self.sent_events.append(data)
+            self._hub.publish(data)
