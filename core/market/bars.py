@@ -89,9 +89,7 @@ class NormalizedBar:
 
         if self.trade_count is not None:
             if isinstance(self.trade_count, bool) or not isinstance(self.trade_count, int | np.integer):
-                raise MalformedBar(
-                    f"{where}: trade_count must be an integer or None, got {self.trade_count!r}"
-                )
+                raise MalformedBar(f"{where}: trade_count must be an integer or None, got {self.trade_count!r}")
             if self.trade_count < 0:
                 raise MalformedBar(f"{where}: trade_count must be >= 0, got {self.trade_count!r}")
             self._set("trade_count", int(self.trade_count))

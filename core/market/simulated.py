@@ -83,9 +83,7 @@ class RandomWalkBarGenerator:
         return self.history(1)[0]
 
 
-def bars_from_arrays(
-    arrays: BarArrays, symbol: str, timeframe: str, source: str = SOURCE
-) -> list[NormalizedBar]:
+def bars_from_arrays(arrays: BarArrays, symbol: str, timeframe: str, source: str = SOURCE) -> list[NormalizedBar]:
     """Build validated bars from column arrays (used by the generator; handy for tests)."""
     bars: list[NormalizedBar] = []
     for t, o, h, lo, c, v in zip(*(col.tolist() for col in arrays), strict=True):
