@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import case, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,10 +94,16 @@ class Ledger:
         last = self._prices.last_price(symbol)
         order_id = uuid.uuid4()
         with self._sessions() as s:
-            user = s.scalar(select(User).where(User.id == user_id).with_for_update())
-            if user is None:
+            row = s.execute(
+                select(User, RiskSettings)
+                .outerjoin(RiskSettings, RiskSettings.user_id == User.id)
+                .where(User.id == user_id)
+                .with_for_update(of=User)
+            ).first()
+            if row is None:
                 raise LedgerError("That account no longer exists.")
-            ctx = self._risk_context(s, user, ticket, asset, last)
+            user, settings = row
+            ctx = self._risk_context(s, user, settings, ticket, asset, last)
             rejection = self._risk.check(ctx)
             if rejection is not None:
                 raise OrderRejected(rejection.reason, rejection.rule)
@@ -159,17 +165,24 @@ class Ledger:
                 message=f"The broker did not answer ({exc}); the order will be settled when it does.",
             )  # fmt: skip
         with self._sessions() as s:
-            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
-            assert order is not None
-            if order.broker_order_id is None:
-                order.broker_order_id = placed.id
-            if order.status == "pending":
-                order.status = "accepted"
-            order.submitted_at = placed.submitted_at
-            for leg in placed.legs:
-                self._adopt_leg(s, leg, order)
+            # One statement, no row lock: the NEW event may already have recorded all of this.
+            status = s.scalar(
+                update(Order)
+                .where(Order.id == order_id)
+                .values(
+                    broker_order_id=func.coalesce(Order.broker_order_id, placed.id),
+                    status=case((Order.status == "pending", "accepted"), else_=Order.status),
+                    submitted_at=placed.submitted_at,
+                )
+                .returning(Order.status)
+            )
+            if placed.legs:
+                parent = s.get(Order, order_id)
+                assert parent is not None
+                for leg in placed.legs:
+                    self._adopt_leg(s, leg, parent)
             s.commit()
-            return PlacedOrder(order_id, client_order_id, order.status, order.reserved_amount, placed.id)
+        return PlacedOrder(order_id, client_order_id, status or "accepted", held, placed.id)
 
     def cancel_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
         """Ask the broker to cancel; the canceled event releases the reservation."""
@@ -204,6 +217,10 @@ class Ledger:
             return False
 
     def _apply_event(self, event: OrderEvent) -> bool:
+        if event.type is OrderEventType.NEW:
+            accepted = self._accept(event.order)
+            if accepted is not None:
+                return accepted
         with self._sessions() as s:
             found = s.execute(
                 select(Order.id, Order.user_id).where(
@@ -231,6 +248,29 @@ class Ledger:
                 s.rollback()
                 return False
             self._notify(s, user_id)
+            s.commit()
+            return True
+
+    def _accept(self, broker_order: BrokerOrder) -> bool | None:
+        """Fast path for NEW: record the broker id and 'accepted' in one statement (no money moves).
+        None when the order is not known by its client id (a bracket leg to adopt: the slow path)."""
+        with self._sessions() as s:
+            row = s.execute(
+                update(Order)
+                .where(
+                    Order.client_order_id == broker_order.client_order_id,
+                    or_(Order.broker_order_id.is_(None), Order.status.in_(("pending", "submitted"))),
+                )
+                .values(
+                    broker_order_id=func.coalesce(Order.broker_order_id, broker_order.id),
+                    status=case((Order.status.in_(("pending", "submitted")), "accepted"), else_=Order.status),
+                )
+                .returning(Order.user_id, Order.status, Order.broker_order_id)
+            ).first()
+            if row is None:
+                known = s.scalar(select(Order.id).where(Order.client_order_id == broker_order.client_order_id))
+                return False if known is not None else None
+            self._notify(s, row.user_id)
             s.commit()
             return True
 
@@ -407,22 +447,50 @@ class Ledger:
         return asset
 
     def _risk_context(
-        self, s: Session, user: User, ticket: OrderTicket, asset: Asset, last: Decimal | None
+        self,
+        s: Session,
+        user: User,
+        settings: RiskSettings | None,
+        ticket: OrderTicket,
+        asset: Asset,
+        last: Decimal | None,
     ) -> RiskContext:
+        """Everything the rules need, in three queries (this runs under the account lock on every order)."""
         now = self._now()
-        settings = s.scalar(select(RiskSettings).where(RiskSettings.user_id == user.id))
         limits = _limits(settings, user.starting_balance)
-        positions = s.scalars(select(Position).where(Position.user_id == user.id, Position.status == "OPEN")).all()
-        market = {p.symbol: self._position_view(p).market_value for p in positions}
-        held = next((p.quantity for p in positions if p.symbol == ticket.symbol), Decimal(0))
-        open_orders = s.execute(
-            select(Order.side, Order.symbol, Order.quantity, Order.filled_quantity).where(
-                Order.user_id == user.id, Order.status.in_(OPEN_STATUSES)
+        market: dict[str, Decimal] = {}
+        held = Decimal(0)
+        for symbol, qty, cost in s.execute(
+            select(Position.symbol, Position.quantity, Position.cost_basis).where(
+                Position.user_id == user.id, Position.status == "OPEN"
             )
-        ).all()
+        ):
+            price = self._prices.last_price(symbol)
+            market[symbol] = money(qty * price) if price is not None else cost
+            if symbol == ticket.symbol:
+                held = qty
+        window_start = now - timedelta(seconds=limits.duplicate_window_seconds)
+        orders = s.execute(
+            select(
+                Order.status, Order.symbol, Order.side, Order.quantity, Order.filled_quantity, Order.order_type,
+                Order.limit_price, Order.stop_price, Order.created_at,
+            ).where(
+                Order.user_id == user.id,
+                or_(
+                    Order.status.in_(OPEN_STATUSES),
+                    (Order.symbol == ticket.symbol) & (Order.created_at >= window_start),
+                ),
+            )
+        ).all()  # fmt: skip
+        open_orders = [o for o in orders if o.status in OPEN_STATUSES]
         open_sell = sum(
             (o.quantity - o.filled_quantity for o in open_orders if o.side == "sell" and o.symbol == ticket.symbol),
             Decimal(0),
+        )
+        recent = tuple(
+            RecentOrder(o.symbol, o.side, o.quantity, o.order_type, o.limit_price, o.stop_price, o.created_at)
+            for o in orders
+            if o.symbol == ticket.symbol and o.created_at >= window_start
         )
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         realized_today = s.scalar(
@@ -430,13 +498,6 @@ class Ledger:
                 Fill.user_id == user.id, Fill.executed_at >= day_start
             )
         )
-        window = timedelta(seconds=limits.duplicate_window_seconds)
-        recent = s.execute(
-            select(
-                Order.symbol, Order.side, Order.quantity, Order.order_type, Order.limit_price, Order.stop_price,
-                Order.created_at,
-            ).where(Order.user_id == user.id, Order.symbol == ticket.symbol, Order.created_at >= now - window)
-        ).all()  # fmt: skip
         ref = reference_price(ticket, last)
         fee = self._fee_estimate(ticket, ref) if ref is not None else Decimal(0)
         return RiskContext(
@@ -453,7 +514,7 @@ class Ledger:
             open_orders=len(open_orders),
             realized_today=realized_today,
             reservation=reservation(ticket, ref, fee),
-            recent_orders=tuple(RecentOrder(*r) for r in recent),
+            recent_orders=recent,
             now=now,
         )
 

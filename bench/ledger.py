@@ -1,0 +1,199 @@
+"""Ledger benchmark: orders placed, filled and settled through ledger + SimBroker + PostgreSQL.
+
+20 users trade concurrently (one thread each) while a bar thread feeds the
+SimBroker one bar per symbol every few milliseconds, so market orders fill on
+the next bar exactly as in a paper session. Placement latency is the wall time
+of ``Ledger.place_order`` (risk checks, reservation, insert, submit, accept).
+Throughput counts orders that reached a final state (filled) with their fills
+booked, divided by the wall time from the first placement to the last
+settlement. The invariant is checked for every user at the end.
+
+    python -m bench.ledger [--quick] [--url postgresql://...]
+
+Without --url (or STRATFORGE_TEST_DATABASE_URL) an embedded PostgreSQL is started in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.accounts import AccountService
+from core.broker.sim import SimBroker
+from core.broker.types import OrderSide
+from core.db import migrate
+from core.db.embedded import EmbeddedPostgres
+from core.db.engine import make_engine, make_session_factory
+from core.db.models import Order
+from core.ledger.dispatch import EventDispatcher
+from core.ledger.invariant import check_all
+from core.ledger.prices import LastPrices
+from core.ledger.service import Ledger
+from core.market.bars import NormalizedBar
+from core.risk import OrderTicket
+
+USERS = 20
+SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY")
+
+
+def emit(metric: str, value: float, unit: str, **extra: object) -> None:
+    print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
+
+
+def scratch_url(admin_url: str) -> str:
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
+    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+class BarPump(threading.Thread):
+    """Feeds one bar per symbol every ``interval_s``; a random walk around $100."""
+
+    def __init__(self, broker: SimBroker, prices: LastPrices, interval_s: float) -> None:
+        super().__init__(name="bar-pump", daemon=True)
+        self.broker, self.prices, self.interval_s = broker, prices, interval_s
+        self.stop_flag = threading.Event()
+        self.t = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+        self.last = dict.fromkeys(SYMBOLS, 100.0)
+        self.rng = random.Random(7)
+
+    def step(self) -> None:
+        self.t += timedelta(minutes=1)
+        for sym in SYMBOLS:
+            o = self.last[sym]
+            c = round(max(1.0, o * (1 + self.rng.gauss(0, 0.001))), 2)
+            bar = NormalizedBar(
+                sym, "1Min", self.t, o, max(o, c) + 0.05, min(o, c) - 0.05, c, 10_000, source="simulated"
+            )
+            self.broker.on_bar(bar)
+            self.prices.update(sym, Decimal(str(c)))
+            self.last[sym] = c
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            self.step()
+            self.stop_flag.wait(self.interval_s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--url", default=os.environ.get("STRATFORGE_TEST_DATABASE_URL"))
+    parser.add_argument("--orders-per-user", type=int, default=None)
+    args = parser.parse_args()
+    per_user = args.orders_per_user or (25 if args.quick else 150)
+
+    with tempfile.TemporaryDirectory(prefix="sf-bench-ledger-") as tmp:
+        server = None
+        admin = args.url
+        if admin is None:
+            server = EmbeddedPostgres(Path(tmp))
+            server.start()
+            admin = server.admin_url
+        try:
+            run(scratch_url(admin), per_user)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def run(url: str, per_user: int) -> None:
+    engine = make_engine(url, pool_size=USERS + 4, max_overflow=8)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    accounts = AccountService(sessions)
+    users = [accounts.sign_up(f"bench{i}@example.com", f"bench{i}", "Bench-Pass-2026x").id for i in range(USERS)]
+    broker = SimBroker()
+    prices = LastPrices()
+    pump = BarPump(broker, prices, interval_s=0.005)
+    pump.step()  # first prices
+    ledger = Ledger(sessions, broker, prices, subscribe=False)
+    dispatcher = EventDispatcher(ledger.apply_event, workers=4)
+    broker.add_event_handler(dispatcher)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    rejected = [0]
+
+    def trader(user_id: uuid.UUID, seed: int) -> None:
+        rng = random.Random(seed)
+        held: dict[str, int] = {}
+        mine: list[float] = []
+        for i in range(per_user):
+            sym = SYMBOLS[(seed + i) % len(SYMBOLS)]
+            side = OrderSide.SELL if held.get(sym, 0) >= 2 and rng.random() < 0.4 else OrderSide.BUY
+            qty = 1 if side is OrderSide.SELL else rng.randint(1, 3)
+            started = time.perf_counter()
+            try:
+                ledger.place_order(user_id, OrderTicket(sym, side, Decimal(qty)))
+            except Exception:
+                with lock:
+                    rejected[0] += 1
+                continue
+            mine.append(time.perf_counter() - started)
+            held[sym] = held.get(sym, 0) + (qty if side is OrderSide.BUY else -qty)
+        with lock:
+            latencies.extend(mine)
+
+    from core.db.models import RiskSettings
+
+    with sessions() as s:  # the benchmark repeats orders on purpose; the duplicate guard would refuse them
+        s.query(RiskSettings).update({RiskSettings.duplicate_window_seconds: 0, RiskSettings.max_open_orders: 1000})
+        s.commit()
+
+    threads = [threading.Thread(target=trader, args=(u, i)) for i, u in enumerate(users)]
+    started = time.perf_counter()
+    pump.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    placed_count = len(latencies)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with sessions() as s:
+            open_orders = s.scalar(
+                select(func.count())
+                .select_from(Order)
+                .where(Order.status.notin_(("filled", "canceled", "rejected", "expired")))
+            )
+        if open_orders == 0:
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    pump.stop_flag.set()
+    pump.join(5)
+    dispatcher.drain()
+    dispatcher.stop()
+    with sessions() as s:
+        filled = s.scalar(select(func.count()).select_from(Order).where(Order.status == "filled"))
+        violations = sum(not r.holds for r in check_all(s))
+    engine.dispose()
+
+    ms = sorted(x * 1000 for x in latencies)
+    emit("orders_per_s", filled / elapsed, "orders/s", orders=filled, placed=placed_count, rejected=rejected[0],
+         users=USERS, seconds=round(elapsed, 2))  # fmt: skip
+    emit("place_p50_ms", statistics.median(ms), "ms")
+    emit("place_p99_ms", ms[min(len(ms) - 1, int(len(ms) * 0.99))], "ms")
+    emit("invariant_violations", violations, "users")
+
+
+if __name__ == "__main__":
+    main()
