@@ -37,7 +37,7 @@ from core.db import migrate
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine, make_session_factory
 from core.db.models import Order
-from core.ledger.dispatch import EventDispatcher
+from core.ledger.dispatch import EventWorkers
 from core.ledger.invariant import check_all
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
@@ -126,7 +126,7 @@ def run(url: str, per_user: int) -> None:
     pump = BarPump(broker, prices, interval_s=0.005)
     pump.step()  # first prices
     ledger = Ledger(sessions, broker, prices, subscribe=False)
-    dispatcher = EventDispatcher(ledger.apply_event, workers=4)
+    dispatcher = EventWorkers(ledger.apply_event, workers=4)
     broker.add_event_handler(dispatcher)
     latencies: list[float] = []
     lock = threading.Lock()

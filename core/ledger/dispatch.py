@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
-class EventDispatcher:
+class EventWorkers:
     def __init__(self, apply: Callable[[OrderEvent], object], workers: int = 4) -> None:
         self._apply = apply
         self._queues: list[queue.Queue[object]] = [queue.Queue() for _ in range(workers)]
