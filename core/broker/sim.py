@@ -280,6 +280,7 @@ class SimBroker:
         at = bar.end
         order.filled_qty += decision.qty
         order.filled_notional += decision.price * decision.qty
+        order.filled_fees += decision.fee
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         order.updated_at = at
         self._account.apply_fill(order.symbol, order.side, decision.qty, decision.price, decision.fee)

@@ -51,6 +51,7 @@ class SimOrder:
     leg_ids: tuple[str, ...] = ()
     filled_qty: Decimal = Decimal("0")
     filled_notional: Decimal = Decimal("0")
+    filled_fees: Decimal = Decimal("0")
     stop_triggered: bool = False
     eligible_after: datetime | None = None
     reject_pending: bool = False
@@ -101,6 +102,7 @@ class SimOrder:
             order_class=self.order_class,
             parent_id=self.parent_id,
             legs=legs,
+            filled_fees=self.filled_fees,
         )
 
 

@@ -84,7 +84,8 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class BrokerOrder:
-    """A broker's view of one order at one moment; ``filled_qty`` and ``filled_avg_price`` are cumulative."""
+    """A broker's view of one order at one moment; ``filled_qty``, ``filled_avg_price`` and ``filled_fees``
+    are cumulative. ``filled_fees`` is None when the broker does not report fees per order (Alpaca: none)."""
 
     id: str
     client_order_id: str
@@ -103,6 +104,7 @@ class BrokerOrder:
     order_class: OrderClass = OrderClass.SIMPLE
     parent_id: str | None = None
     legs: tuple[BrokerOrder, ...] = ()
+    filled_fees: Decimal | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -29,7 +29,7 @@ def apply_fill(session: Session, user: User, order: Order, event: OrderEvent) ->
     if delta <= 0:
         return False
     price = _execution_price(session, order, event, delta)
-    fee = money(event.fee)
+    fee = _execution_fee(order, event)
     notional = money(delta * price)
     execution_id = event.execution_id or f"{event.order.id}:{cumulative}"
     position = session.scalar(
@@ -122,6 +122,14 @@ def apply_fill(session: Session, user: User, order: Order, event: OrderEvent) ->
         )
     )
     return True
+
+
+def _execution_fee(order: Order, event: OrderEvent) -> Decimal:
+    """Fees follow the broker's cumulative total when it reports one, so merged or lost events still
+    book every fee; a broker without per-order fee totals (Alpaca is commission-free) gives the event's."""
+    if event.order.filled_fees is not None:
+        return money(max(event.order.filled_fees - order.fees, Decimal(0)))
+    return money(event.fee)
 
 
 def _execution_price(session: Session, order: Order, event: OrderEvent, delta: Decimal) -> Decimal:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.accounts.defaults import default_risk_settings
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
 from core.broker.protocol import Broker
-from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
+from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderStatus, OrderType
 from core.db.models import Fill, Order, Position, RiskSettings, User
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
 from core.ledger.fills import apply_fill
@@ -241,8 +241,14 @@ class Ledger:
             if order.broker_order_id is None:
                 order.broker_order_id = event.order.id
                 changed = True
-            if event.type in (OrderEventType.FILL, OrderEventType.PARTIAL_FILL):
-                changed |= apply_fill(s, user, order, event)
+            # A bracket leg's size is the broker's: it shrinks to what the entry actually filled.
+            leg_resized = order.parent_order_id is not None and event.order.qty != order.quantity
+            if leg_resized and event.order.qty >= order.filled_quantity:
+                order.quantity = event.order.qty
+                changed = True
+            # Every event carries the order's cumulative fill (a cancel after a partial fill lost in a
+            # disconnect included), so every event may book the part not yet booked.
+            changed |= apply_fill(s, user, order, event)
             changed |= self._advance_status(user, order, event)
             if not changed:
                 s.rollback()
@@ -277,7 +283,7 @@ class Ledger:
     def _advance_status(self, user: User, order: Order, event: OrderEvent) -> bool:
         if order.status in TERMINAL_STATUSES:
             return False
-        if order.filled_quantity >= order.quantity:
+        if order.filled_quantity >= order.quantity or event.order.status is OrderStatus.FILLED:
             target = "filled"
         elif event.type in _EVENT_STATUS:
             target = _EVENT_STATUS[event.type]
@@ -340,20 +346,25 @@ class Ledger:
         return child
 
     # ----- start-up settlement ---------------------------------------------------------------
-    def settle_user(self, user_id: uuid.UUID) -> int:
-        """Bring this user's open orders up to date with the broker; returns how many changed."""
+    def settle_user(self, user_id: uuid.UUID, *, pending_grace: timedelta = timedelta(0)) -> int:
+        """Bring this user's open orders up to date with the broker; returns how many changed.
+
+        A ``pending`` order the broker does not know is closed as never sent, unless it is younger than
+        ``pending_grace``: another running client may still be submitting it. At a client's own start-up
+        the grace is zero (the process that was submitting is this one's dead predecessor)."""
         with self._sessions() as s:
             rows = s.execute(
-                select(Order.id, Order.client_order_id, Order.status).where(
+                select(Order.id, Order.client_order_id, Order.status, Order.created_at).where(
                     Order.user_id == user_id, Order.status.in_(OPEN_STATUSES)
                 )
             ).all()
         changed = 0
-        for order_id, client_order_id, status in rows:
+        now = self._now()
+        for order_id, client_order_id, status, created_at in rows:
             try:
                 remote = self._broker.get_order_by_client_id(client_order_id)
             except OrderNotFound:
-                if status == "pending":
+                if status == "pending" and now - created_at >= pending_grace:
                     self._close_unsent(order_id, "rejected", "The order never reached the broker.")
                     changed += 1
                 continue

@@ -189,6 +189,25 @@ def test_an_order_that_never_reached_the_broker_is_released_on_settlement(db, le
     assert_books_balance(db, ida)
 
 
+def test_a_young_pending_order_may_still_be_in_flight_from_another_client(db, broker, prices, make_user):
+    from datetime import timedelta
+
+    from tests.ledger.manual_broker import T0
+
+    now = [T0]
+    ledger = Ledger(db.session_factory, broker, prices, clock=lambda: now[0])
+    ivy = make_user("ivy")
+    broker.fail_submit = BrokerUnavailable("slow network")
+    placed = ledger.place_order(ivy, buy("2"))
+    broker.fail_submit = None
+    now[0] = T0 + timedelta(seconds=5)
+    assert ledger.settle_user(ivy, pending_grace=timedelta(seconds=30)) == 0
+    assert order_row(db, placed.id).status == "pending"
+    now[0] = T0 + timedelta(seconds=31)
+    assert ledger.settle_user(ivy, pending_grace=timedelta(seconds=30)) == 1
+    assert order_row(db, placed.id).status == "rejected"
+
+
 def test_users_never_see_or_move_each_others_money(db, ledger, broker, make_user):
     jim, kim = make_user("jim"), make_user("kim")
     placed = ledger.place_order(jim, buy("10"))
