@@ -4,41 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from core.broker.alpaca import AlpacaBroker
-from core.broker.types import OrderEvent
 from tests.alpaca_standin import AlpacaStandIn
-
-DEADLINE_S = 10.0
-
-
-class Recorder:
-    """An event handler registered AFTER the ledger's: once it has seen an event, so has the ledger."""
-
-    def __init__(self) -> None:
-        self.events: list[OrderEvent] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, event: OrderEvent) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = DEADLINE_S) -> list[OrderEvent]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.events) < count:
-                left = deadline - time.monotonic()
-                assert left > 0, f"expected {count} events, got {[e.type.value for e in self.events]}"
-                self._cond.wait(left)
-            return list(self.events)
-
-    def kinds(self) -> list[str]:
-        with self._cond:
-            return [e.type.value for e in self.events]
+from tests.event_recorder import DEADLINE_S
 
 
 @contextmanager

@@ -19,7 +19,8 @@ from core.db.models import Fill
 from core.ledger.service import Ledger
 from core.risk import OrderTicket
 from tests.alpaca_standin import AlpacaStandIn
-from tests.ledger.helpers_alpaca import DEADLINE_S, Recorder, event_loop_thread, make_broker, streaming
+from tests.event_recorder import DEADLINE_S, Recorder
+from tests.ledger.helpers_alpaca import event_loop_thread, make_broker, streaming
 from tests.ledger.helpers_books import (
     assert_books_balance,
     booked_qty,
