@@ -73,6 +73,10 @@ class Ledger:
         self._fee_estimate = fee_estimate
         self._assets: dict[str, tuple[Asset, datetime]] = {}
         self._assets_lock = threading.Lock()
+        # Client ids whose NEW event this process recorded while their submit call was still running
+        # (SimBroker reports synchronously): the post-submit update would only repeat it.
+        self._recorded_new: set[str] = set()
+        self._recorded_new_lock = threading.Lock()
         if subscribe:
             broker.add_event_handler(self.apply_event)
 
@@ -164,6 +168,11 @@ class Ledger:
                 order_id, client_order_id, "pending", held,
                 message=f"The broker did not answer ({exc}); the order will be settled when it does.",
             )  # fmt: skip
+        if not placed.legs:
+            with self._recorded_new_lock:
+                if client_order_id in self._recorded_new:
+                    self._recorded_new.discard(client_order_id)
+                    return PlacedOrder(order_id, client_order_id, "accepted", held, placed.id)
         with self._sessions() as s:
             # One statement, no row lock: the NEW event may already have recorded all of this.
             status = s.scalar(
@@ -270,6 +279,7 @@ class Ledger:
                 .values(
                     broker_order_id=func.coalesce(Order.broker_order_id, broker_order.id),
                     status=case((Order.status.in_(("pending", "submitted")), "accepted"), else_=Order.status),
+                    submitted_at=func.coalesce(Order.submitted_at, broker_order.submitted_at),
                 )
                 .returning(Order.user_id, Order.status, Order.broker_order_id)
             ).first()
@@ -278,7 +288,11 @@ class Ledger:
                 return False if known is not None else None
             self._notify(s, row.user_id)
             s.commit()
-            return True
+        with self._recorded_new_lock:
+            if len(self._recorded_new) > 10_000:  # entries for orders another client submitted never get taken
+                self._recorded_new.clear()
+            self._recorded_new.add(broker_order.client_order_id)
+        return True
 
     def _advance_status(self, user: User, order: Order, event: OrderEvent) -> bool:
         if order.status in TERMINAL_STATUSES:
