@@ -25,6 +25,7 @@ from core.db.base import Base
 from core.db.database import Database, open_database
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
+from tests.alpaca_standin import AlpacaStandIn
 from tests.keyrings import MemoryKeyring, use_keyring
 from tests.pg import create_scratch_database, drop_database
 
@@ -91,3 +92,11 @@ def scratch_url(pg_admin_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
+    """A fresh local Alpaca stand-in; loopback traffic must bypass any proxy the machine sets."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with AlpacaStandIn() as server:
+        yield server

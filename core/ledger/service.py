@@ -447,9 +447,13 @@ class Ledger:
             positions=views,
         )
 
+    def _market_value(self, symbol: str, qty: Decimal, cost_basis: Decimal) -> tuple[Decimal | None, Decimal]:
+        """(last price, value at it); a symbol with no price yet is valued at cost, so equity never jumps to 0."""
+        last = self._prices.last_price(symbol)
+        return last, money(qty * last) if last is not None else cost_basis
+
     def _position_view(self, p: Position) -> PositionView:
-        last = self._prices.last_price(p.symbol)
-        value = money(p.quantity * last) if last is not None else p.cost_basis
+        last, value = self._market_value(p.symbol, p.quantity, p.cost_basis)
         return PositionView(
             p.symbol, p.quantity, p.average_entry_price, p.cost_basis, last, value, value - p.cost_basis, p.realized_pnl
         )
@@ -490,8 +494,7 @@ class Ledger:
                 Position.user_id == user.id, Position.status == "OPEN"
             )
         ):
-            price = self._prices.last_price(symbol)
-            market[symbol] = money(qty * price) if price is not None else cost
+            market[symbol] = self._market_value(symbol, qty, cost)[1]
             if symbol == ticket.symbol:
                 held = qty
         window_start = now - timedelta(seconds=limits.duplicate_window_seconds)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -16,13 +15,6 @@ from core.broker.errors import BrokerRejected, BrokerUnavailable, OrderNotFound,
 from core.broker.protocol import Broker
 from core.broker.types import OrderClass, OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 from tests.alpaca_standin import AlpacaStandIn
-
-
-@pytest.fixture
-def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -24,13 +23,6 @@ from websockets.asyncio.client import connect
 from tests.alpaca_standin import AlpacaStandIn
 
 TIMEOUT_S = 5.0
-
-
-@pytest.fixture
-def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
 
 
 @pytest.fixture

@@ -22,13 +22,6 @@ from tests.event_recorder import DEADLINE_S, Recorder
 
 
 @pytest.fixture
-def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
-
-
-@pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     """A running loop on its own thread, like the GUI's."""
     loop = asyncio.new_event_loop()

@@ -34,13 +34,6 @@ LIMIT, WINDOW_S = 20, 2.0
 
 
 @pytest.fixture
-def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
-
-
-@pytest.fixture
 def engines(db: Database) -> Iterator[list[Engine]]:
     """Three clients' own engines on the test database (as three processes would have)."""
     url = db.engine.url.render_as_string(hide_password=False)

@@ -126,14 +126,7 @@ class Member:
 
 
 @pytest.fixture
-def alpaca_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def club(db_url: str, alpaca_server: AlpacaStandIn) -> Iterator[list[Member]]:
+def club(db_url: str, alpaca: AlpacaStandIn) -> Iterator[list[Member]]:
     """Three members, not started yet."""
     key = advisory_key(f"test-club-stream-{uuid.uuid4()}")
     members: list[Member] = []
@@ -143,19 +136,19 @@ def club(db_url: str, alpaca_server: AlpacaStandIn) -> Iterator[list[Member]]:
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name=f"loop-{name}", daemon=True)
         thread.start()
-        alpaca = AlpacaBroker(
-            alpaca_server.key_id,
-            alpaca_server.secret_key,
-            url_override=alpaca_server.rest_url,
-            stream_url_override=alpaca_server.stream_url,
+        member_broker = AlpacaBroker(
+            alpaca.key_id,
+            alpaca.secret_key,
+            url_override=alpaca.rest_url,
+            stream_url_override=alpaca.stream_url,
             timeout_s=5.0,
         )
-        broker = BudgetedBroker(alpaca, RateBudget(sessions, limit=200, window_s=60.0))
+        broker = BudgetedBroker(member_broker, RateBudget(sessions, limit=200, window_s=60.0))
         ledger = Ledger(sessions, broker, LastPrices({"AAPL": Decimal("100"), "MSFT": Decimal("400")}))
         client = ClubClient(
-            sessions, db_url, alpaca, ledger, loop, stream_key=key, poll_s=POLL_S, settle_after_s=0.5, name=name
+            sessions, db_url, member_broker, ledger, loop, stream_key=key, poll_s=POLL_S, settle_after_s=0.5, name=name
         )
-        members.append(Member(name, engine, loop, thread, alpaca, ledger, client))
+        members.append(Member(name, engine, loop, thread, member_broker, ledger, client))
     yield members
     for m in members:
         m.close()
@@ -165,32 +158,32 @@ def leaders(members: list[Member]) -> list[Member]:
     return [m for m in members if m.client.is_leader]
 
 
-def test_one_stream_listener_and_handover(club: list[Member], alpaca_server: AlpacaStandIn) -> None:
+def test_one_stream_listener_and_handover(club: list[Member], alpaca: AlpacaStandIn) -> None:
     for m in club:
         m.client.start()
     wait_until(lambda: len(leaders(club)) == 1, what="a leader")
-    assert alpaca_server.wait_for_listeners(1, DEADLINE_S)
+    assert alpaca.wait_for_listeners(1, DEADLINE_S)
     time.sleep(1.0)
-    assert len(leaders(club)) == 1 and alpaca_server.listener_count == 1
-    assert alpaca_server.connections_accepted == 1
+    assert len(leaders(club)) == 1 and alpaca.listener_count == 1
+    assert alpaca.connections_accepted == 1
 
     first = leaders(club)[0]
     crashed_at = time.monotonic()
     first.client.crash()
-    assert alpaca_server.wait_for_listeners(1, DEADLINE_S, accepted_at_least=2)
+    assert alpaca.wait_for_listeners(1, DEADLINE_S, accepted_at_least=2)
     handover = time.monotonic() - crashed_at
     assert handover < 5.0
     (second,) = leaders(club)
-    assert second is not first and alpaca_server.listener_count == 1
+    assert second is not first and alpaca.listener_count == 1
 
     stopped_at = time.monotonic()
     second.client.stop()
-    assert alpaca_server.wait_for_listeners(1, DEADLINE_S, accepted_at_least=3)
+    assert alpaca.wait_for_listeners(1, DEADLINE_S, accepted_at_least=3)
     assert time.monotonic() - stopped_at < 5.0
     (third,) = leaders(club)
     assert third not in (first, second)
     time.sleep(0.5)
-    assert alpaca_server.listener_count == 1
+    assert alpaca.listener_count == 1
     print(f"handover after crash: {handover:.2f} s")
 
 
@@ -207,14 +200,14 @@ def _make_user(db: Database, accounts: AccountService, name: str) -> uuid.UUID:
 
 
 def test_every_fill_booked_once_across_a_leader_crash(
-    db: Database, accounts: AccountService, club: list[Member], alpaca_server: AlpacaStandIn
+    db: Database, accounts: AccountService, club: list[Member], alpaca: AlpacaStandIn
 ) -> None:
     for m in club:
         m.users = [_make_user(db, accounts, f"{m.name}{j}") for j in range(2)]
     for m in club:
         m.client.start()
     wait_until(lambda: len(leaders(club)) == 1, what="a leader")
-    assert alpaca_server.wait_for_listeners(1, DEADLINE_S)
+    assert alpaca.wait_for_listeners(1, DEADLINE_S)
 
     placed: list[tuple[str, Decimal]] = []  # (broker order id, qty) of every order the market fills
     counter = iter(range(1, 10_000))
@@ -232,14 +225,14 @@ def test_every_fill_booked_once_across_a_leader_crash(
 
     def fill(batch: list[tuple[str, Decimal]]) -> None:
         for broker_id, _qty in batch:
-            alpaca_server.fill(broker_id, price="101.25")
+            alpaca.fill(broker_id, price="101.25")
 
     # Before the crash: placed and filled while the first leader streams.
     fill(place_all(club))
     pending = place_all(club)  # placed now, filled while nobody leads
 
     first = leaders(club)[0]
-    listening_before = alpaca_server.connections_accepted
+    listening_before = alpaca.connections_accepted
     # The leader is dying: its stream still receives these fills but it never books them.
     first.alpaca.remove_event_handler(first.ledger.apply_event)
     fill(pending)
@@ -250,7 +243,7 @@ def test_every_fill_booked_once_across_a_leader_crash(
     fill(during[: len(during) // 2])
 
     # After: a new leader streams and settles what the stream missed.
-    assert alpaca_server.wait_for_listeners(1, DEADLINE_S, accepted_at_least=listening_before + 1)
+    assert alpaca.wait_for_listeners(1, DEADLINE_S, accepted_at_least=listening_before + 1)
     fill(during[len(during) // 2 :])
     fill(place_all(survivors))
 

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,13 +72,6 @@ told = {"id": str(placed.id), "status": placed.status, "broker_order_id": placed
 print(json.dumps(told), flush=True)
 os._exit(1)
 """
-
-
-@pytest.fixture
-def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
 
 
 def dead_url() -> str:

@@ -10,15 +10,12 @@ from core.broker.alpaca import AlpacaBroker
 from core.broker.types import OrderRequest, OrderSide
 from core.db.models import Position
 from core.ledger.cli import main
-from tests.alpaca_standin import AlpacaStandIn
 
 
-@pytest.fixture
-def alpaca(monkeypatch):
-    with AlpacaStandIn() as server:
-        monkeypatch.setenv("APCA_API_KEY_ID", server.key_id)
-        monkeypatch.setenv("APCA_API_SECRET_KEY", server.secret_key)
-        yield server
+@pytest.fixture(autouse=True)
+def alpaca_keys(alpaca, monkeypatch):
+    monkeypatch.setenv("APCA_API_KEY_ID", alpaca.key_id)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", alpaca.secret_key)
 
 
 def test_reconcile_reports_and_exits_by_outcome(db, make_user, alpaca, capsys):

@@ -42,13 +42,6 @@ def buy(qty: str, symbol: str = "AAPL", **kw) -> OrderTicket:
 
 
 @pytest.fixture
-def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    with AlpacaStandIn() as server:
-        yield server
-
-
-@pytest.fixture
 def loop():
     with event_loop_thread() as running:
         yield running
