@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from sqlalchemy import case, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,10 +27,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.accounts.defaults import default_risk_settings
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
 from core.broker.protocol import Broker
-from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderStatus, OrderType
+from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
 from core.db.models import Fill, Order, Position, RiskSettings, User
+from core.db.raw import engine_of, raw_connection
+from core.ledger.booking import Outcome, book_event
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
-from core.ledger.fills import apply_fill
 from core.ledger.money import money, reference_price, reservation
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
@@ -40,11 +42,6 @@ log = logging.getLogger(__name__)
 OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
 TERMINAL_STATUSES = ("filled", "canceled", "rejected", "expired")
 _RANK = {"pending": 0, "submitted": 1, "accepted": 2, "pending_cancel": 3, "partially_filled": 3}
-_EVENT_STATUS = {
-    OrderEventType.CANCELED: "canceled",
-    OrderEventType.REJECTED: "rejected",
-    OrderEventType.EXPIRED: "expired",
-}
 NOTIFY_CHANNEL = "stratforge_ledger"
 ASSET_CACHE_FOR = timedelta(minutes=10)
 
@@ -66,6 +63,7 @@ class Ledger:
         subscribe: bool = True,
     ) -> None:
         self._sessions = session_factory
+        self._engine = engine_of(session_factory)
         self._broker = broker
         self._prices = prices
         self._risk = risk or default_chain()
@@ -220,103 +218,36 @@ class Ledger:
         """Apply one broker event exactly once; True when it changed the books."""
         try:
             return self._apply_event(event)
-        except IntegrityError:
+        except (IntegrityError, psycopg.IntegrityError):
             # Another client applied the same event concurrently; it is booked once, by them.
             log.info("event for %s already applied elsewhere", event.order.client_order_id)
             return False
 
     def _apply_event(self, event: OrderEvent) -> bool:
-        if event.type is OrderEventType.NEW:
-            accepted = self._accept(event.order)
-            if accepted is not None:
-                return accepted
+        outcome = self._book(event)
+        if outcome is Outcome.UNKNOWN:
+            if not self._adopt_leg_of(event.order):
+                return False  # not a StratForge order (someone else on the shared account)
+            outcome = self._book(event)
+        if outcome is Outcome.ACCEPTED:
+            with self._recorded_new_lock:
+                if len(self._recorded_new) > 10_000:  # entries for orders another client submitted never get taken
+                    self._recorded_new.clear()
+                self._recorded_new.add(event.order.client_order_id)
+        return outcome in (Outcome.ACCEPTED, Outcome.CHANGED)
+
+    def _book(self, event: OrderEvent) -> Outcome:
+        with raw_connection(self._engine, autocommit=True) as conn:
+            return book_event(conn, event, NOTIFY_CHANNEL)
+
+    def _adopt_leg_of(self, broker_order: BrokerOrder) -> bool:
+        """A bracket leg the broker created reports under its own ids: record it under its entry order."""
         with self._sessions() as s:
-            found = s.execute(
-                select(Order.id, Order.user_id).where(
-                    or_(Order.client_order_id == event.order.client_order_id, Order.broker_order_id == event.order.id)
-                )
-            ).first()
-            if found is None:
-                leg = self._adopt_leg_by_parent(s, event.order)
-                if leg is None:
-                    return False  # not a StratForge order (someone else on the shared account)
-                s.commit()
-                found = (leg.id, leg.user_id)
-            order_id, user_id = found
-            user = s.scalar(select(User).where(User.id == user_id).with_for_update())
-            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
-            assert user is not None and order is not None
-            changed = False
-            if order.broker_order_id is None:
-                order.broker_order_id = event.order.id
-                changed = True
-            # A bracket leg's size is the broker's: it shrinks to what the entry actually filled.
-            leg_resized = order.parent_order_id is not None and event.order.qty != order.quantity
-            if leg_resized and event.order.qty >= order.filled_quantity:
-                order.quantity = event.order.qty
-                changed = True
-            # Every event carries the order's cumulative fill (a cancel after a partial fill lost in a
-            # disconnect included), so every event may book the part not yet booked.
-            changed |= apply_fill(s, user, order, event)
-            changed |= self._advance_status(user, order, event)
-            if not changed:
-                s.rollback()
+            leg = self._adopt_leg_by_parent(s, broker_order)
+            if leg is None:
                 return False
-            self._notify(s, user_id)
             s.commit()
             return True
-
-    def _accept(self, broker_order: BrokerOrder) -> bool | None:
-        """Fast path for NEW: record the broker id and 'accepted' in one statement (no money moves).
-        None when the order is not known by its client id (a bracket leg to adopt: the slow path)."""
-        with self._sessions() as s:
-            row = s.execute(
-                update(Order)
-                .where(
-                    Order.client_order_id == broker_order.client_order_id,
-                    or_(Order.broker_order_id.is_(None), Order.status.in_(("pending", "submitted"))),
-                )
-                .values(
-                    broker_order_id=func.coalesce(Order.broker_order_id, broker_order.id),
-                    status=case((Order.status.in_(("pending", "submitted")), "accepted"), else_=Order.status),
-                    submitted_at=func.coalesce(Order.submitted_at, broker_order.submitted_at),
-                )
-                .returning(Order.user_id, Order.status, Order.broker_order_id)
-            ).first()
-            if row is None:
-                known = s.scalar(select(Order.id).where(Order.client_order_id == broker_order.client_order_id))
-                return False if known is not None else None
-            self._notify(s, row.user_id)
-            s.commit()
-        with self._recorded_new_lock:
-            if len(self._recorded_new) > 10_000:  # entries for orders another client submitted never get taken
-                self._recorded_new.clear()
-            self._recorded_new.add(broker_order.client_order_id)
-        return True
-
-    def _advance_status(self, user: User, order: Order, event: OrderEvent) -> bool:
-        if order.status in TERMINAL_STATUSES:
-            return False
-        if order.filled_quantity >= order.quantity or event.order.status is OrderStatus.FILLED:
-            target = "filled"
-        elif event.type in _EVENT_STATUS:
-            target = _EVENT_STATUS[event.type]
-        elif order.filled_quantity > 0:
-            target = "partially_filled"
-        else:
-            target = "accepted"
-        if target not in TERMINAL_STATUSES and _RANK[target] <= _RANK[order.status]:
-            return False
-        order.status = target
-        if target in TERMINAL_STATUSES:
-            user.virtual_balance += order.reserved_amount
-            user.reserved_balance -= order.reserved_amount
-            order.reserved_amount = Decimal(0)
-            if target == "canceled":
-                order.canceled_at = event.timestamp
-            if target == "rejected":
-                order.error_message = event.reason or "Rejected by the broker."
-        return True
 
     def _adopt_leg_by_parent(self, s: Session, broker_order: BrokerOrder) -> Order | None:
         if broker_order.parent_id is None:
