@@ -37,7 +37,10 @@ def raw_connection(engine: Engine, *, autocommit: bool = False) -> Iterator[psyc
         yield conn
     finally:
         try:
-            if autocommit and not conn.closed:
-                conn.autocommit = False
+            if not conn.closed:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.rollback()  # an exception (a risk rejection included) left the transaction open
+                if autocommit:
+                    conn.autocommit = False
         finally:
             pooled.close()

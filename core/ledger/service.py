@@ -20,26 +20,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
-from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.accounts.defaults import default_risk_settings
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
 from core.broker.protocol import Broker
 from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
-from core.db.models import Fill, Order, Position, RiskSettings, User
+from core.db.models import Order, Position, User
 from core.db.raw import engine_of, raw_connection
 from core.ledger.booking import Outcome, book_event
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
 from core.ledger.money import money, reference_price, reservation
+from core.ledger.placement import OPEN_STATUSES, AccountSnapshot, OrderRecord, lock_account, record_order
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
-from core.risk import OrderTicket, RecentOrder, RiskChain, RiskContext, RiskLimits, default_chain
+from core.risk import OrderTicket, RiskChain, RiskContext, default_chain
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
 TERMINAL_STATUSES = ("filled", "canceled", "rejected", "expired")
 _RANK = {"pending": 0, "submitted": 1, "accepted": 2, "pending_cancel": 3, "partially_filled": 3}
 NOTIFY_CHANNEL = "stratforge_ledger"
@@ -95,51 +94,24 @@ class Ledger:
         asset = self._asset(symbol)
         last = self._prices.last_price(symbol)
         order_id = uuid.uuid4()
-        with self._sessions() as s:
-            row = s.execute(
-                select(User, RiskSettings)
-                .outerjoin(RiskSettings, RiskSettings.user_id == User.id)
-                .where(User.id == user_id)
-                .with_for_update(of=User)
-            ).first()
-            if row is None:
+        client_order_id = f"sf-{order_id.hex}"
+        now = self._now()
+        with raw_connection(self._engine) as conn:
+            snapshot = lock_account(conn, user_id, symbol, now)
+            if snapshot is None:
                 raise LedgerError("That account no longer exists.")
-            user, settings = row
-            ctx = self._risk_context(s, user, settings, ticket, asset, last)
+            ctx = self._risk_context(snapshot, ticket, asset, last, now)
             rejection = self._risk.check(ctx)
             if rejection is not None:
                 raise OrderRejected(rejection.reason, rejection.rule)
             held = ctx.reservation
-            user.virtual_balance -= held
-            user.reserved_balance += held
-            s.add(
-                Order(
-                    id=order_id,
-                    user_id=user_id,
-                    session_id=session_id,
-                    signal_id=signal_id,
-                    strategy_id=strategy_id,
-                    client_order_id=f"sf-{order_id.hex}",
-                    broker=self._broker.name,
-                    symbol=symbol,
-                    side=ticket.side.value,
-                    order_type=ticket.type.value,
-                    time_in_force=ticket.time_in_force.value,
-                    order_class=ticket.order_class.value,
-                    quantity=ticket.qty,
-                    limit_price=ticket.limit_price,
-                    stop_price=ticket.stop_price,
-                    take_profit_price=ticket.take_profit_price,
-                    stop_loss_price=ticket.stop_loss_price,
-                    leg_role="entry" if ticket.take_profit_price is not None else None,
-                    status="pending",
-                    reserved_amount=held,
-                    created_at=ctx.now,
-                )
-            )
-            self._notify(s, user_id)
-            s.commit()
-        return self._submit(order_id, f"sf-{order_id.hex}", ticket, held)
+            record = OrderRecord(
+                order_id, user_id, client_order_id, self._broker.name, ticket, held, now,
+                session_id=session_id, signal_id=signal_id, strategy_id=strategy_id,
+            )  # fmt: skip
+            record_order(conn, record, NOTIFY_CHANNEL)
+            conn.commit()
+        return self._submit(order_id, client_order_id, ticket, held)
 
     def _submit(self, order_id: uuid.UUID, client_order_id: str, ticket: OrderTicket, held: Decimal) -> PlacedOrder:
         request = OrderRequest(
@@ -407,73 +379,31 @@ class Ledger:
         return asset
 
     def _risk_context(
-        self,
-        s: Session,
-        user: User,
-        settings: RiskSettings | None,
-        ticket: OrderTicket,
-        asset: Asset,
-        last: Decimal | None,
+        self, snapshot: AccountSnapshot, ticket: OrderTicket, asset: Asset, last: Decimal | None, now: datetime
     ) -> RiskContext:
-        """Everything the rules need, in three queries (this runs under the account lock on every order)."""
-        now = self._now()
-        limits = _limits(settings, user.starting_balance)
         market: dict[str, Decimal] = {}
         held = Decimal(0)
-        for symbol, qty, cost in s.execute(
-            select(Position.symbol, Position.quantity, Position.cost_basis).where(
-                Position.user_id == user.id, Position.status == "OPEN"
-            )
-        ):
+        for symbol, qty, cost in snapshot.positions:
             market[symbol] = self._market_value(symbol, qty, cost)[1]
             if symbol == ticket.symbol:
                 held = qty
-        window_start = now - timedelta(seconds=limits.duplicate_window_seconds)
-        orders = s.execute(
-            select(
-                Order.status, Order.symbol, Order.side, Order.quantity, Order.filled_quantity, Order.order_type,
-                Order.limit_price, Order.stop_price, Order.created_at,
-            ).where(
-                Order.user_id == user.id,
-                or_(
-                    Order.status.in_(OPEN_STATUSES),
-                    (Order.symbol == ticket.symbol) & (Order.created_at >= window_start),
-                ),
-            )
-        ).all()  # fmt: skip
-        open_orders = [o for o in orders if o.status in OPEN_STATUSES]
-        open_sell = sum(
-            (o.quantity - o.filled_quantity for o in open_orders if o.side == "sell" and o.symbol == ticket.symbol),
-            Decimal(0),
-        )
-        recent = tuple(
-            RecentOrder(o.symbol, o.side, o.quantity, o.order_type, o.limit_price, o.stop_price, o.created_at)
-            for o in orders
-            if o.symbol == ticket.symbol and o.created_at >= window_start
-        )
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        realized_today = s.scalar(
-            select(func.coalesce(func.sum(func.coalesce(Fill.realized_pnl, 0) - Fill.fees), 0)).where(
-                Fill.user_id == user.id, Fill.executed_at >= day_start
-            )
-        )
         ref = reference_price(ticket, last)
         fee = self._fee_estimate(ticket, ref) if ref is not None else Decimal(0)
         return RiskContext(
             ticket=ticket,
             asset=asset,
             reference_price=ref,
-            limits=limits,
-            cash=user.virtual_balance,
-            equity=user.virtual_balance + user.reserved_balance + sum(market.values(), Decimal(0)),
-            starting_balance=user.starting_balance,
+            limits=snapshot.limits,
+            cash=snapshot.cash,
+            equity=snapshot.cash + snapshot.reserved + sum(market.values(), Decimal(0)),
+            starting_balance=snapshot.starting_balance,
             position_qty=held,
             position_value=market.get(ticket.symbol, Decimal(0)),
-            open_sell_qty=open_sell,
-            open_orders=len(open_orders),
-            realized_today=realized_today,
+            open_sell_qty=snapshot.open_sell_qty,
+            open_orders=snapshot.open_orders,
+            realized_today=snapshot.realized_today,
             reservation=reservation(ticket, ref, fee),
-            recent_orders=recent,
+            recent_orders=snapshot.recent_orders,
             now=now,
         )
 
@@ -481,18 +411,3 @@ class Ledger:
     def _notify(s: Session, user_id: uuid.UUID) -> None:
         # Delivered at commit to every client LISTENing: portfolio views refresh without polling.
         s.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(user_id)})
-
-
-def _limits(settings: RiskSettings | None, balance: Decimal) -> RiskLimits:
-    if settings is None or not settings.is_active:
-        return RiskLimits(**default_risk_settings(balance))
-    return RiskLimits(
-        daily_loss_limit=settings.daily_loss_limit,
-        max_position_size=settings.max_position_size,
-        max_order_value=settings.max_order_value,
-        max_open_orders=settings.max_open_orders,
-        max_drawdown_percent=settings.max_drawdown_percent,
-        max_risk_per_trade=settings.max_risk_per_trade,
-        duplicate_window_seconds=settings.duplicate_window_seconds,
-        allow_fractional=settings.allow_fractional,
-    )

@@ -1,0 +1,178 @@
+"""The two statements of an order placement, run inside one transaction.
+
+``lock_account`` locks the user's row and reads, in the same statement,
+everything the risk rules look at; ``record_order`` moves the reservation and
+inserts the order (and its NOTIFY) in one more. Between them the ledger runs
+the risk chain in Python, so the lock is held for two round trips and the
+rules, not for a dozen ORM statements.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+
+from core.accounts.defaults import default_risk_settings
+from core.risk import OrderTicket, RecentOrder, RiskLimits
+
+OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
+_OPEN = "status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')"
+
+_LOCK_ACCOUNT = f"""
+SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
+       rs.is_active, rs.daily_loss_limit, rs.max_position_size, rs.max_order_value, rs.max_open_orders,
+       rs.max_drawdown_percent, rs.max_risk_per_trade, rs.duplicate_window_seconds, rs.allow_fractional,
+       p.symbols, p.quantities, p.costs,
+       o.open_count, o.open_sell, o.recent_side, o.recent_qty, o.recent_type, o.recent_limit, o.recent_stop,
+       o.recent_at, f.realized_today
+  FROM users u
+  LEFT JOIN risk_settings rs ON rs.user_id = u.id
+ CROSS JOIN LATERAL (
+        SELECT %(now)s - make_interval(secs => CASE WHEN rs.is_active THEN rs.duplicate_window_seconds
+                                                    ELSE %(default_window)s END) AS window_start) w
+ CROSS JOIN LATERAL (
+        SELECT array_agg(symbol) AS symbols, array_agg(quantity) AS quantities, array_agg(cost_basis) AS costs
+          FROM positions WHERE user_id = u.id AND status = 'OPEN') p
+ CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE {_OPEN}) AS open_count,
+               coalesce(sum(quantity - filled_quantity)
+                        FILTER (WHERE {_OPEN} AND side = 'sell' AND symbol = %(symbol)s), 0) AS open_sell,
+               array_agg(side) FILTER (WHERE r) AS recent_side,
+               array_agg(quantity) FILTER (WHERE r) AS recent_qty,
+               array_agg(order_type) FILTER (WHERE r) AS recent_type,
+               array_agg(limit_price) FILTER (WHERE r) AS recent_limit,
+               array_agg(stop_price) FILTER (WHERE r) AS recent_stop,
+               array_agg(created_at) FILTER (WHERE r) AS recent_at
+          FROM (SELECT *, symbol = %(symbol)s AND created_at >= w.window_start AS r
+                  FROM orders
+                 WHERE user_id = u.id
+                   AND ({_OPEN} OR (symbol = %(symbol)s AND created_at >= w.window_start))) mine) o
+ CROSS JOIN LATERAL (
+        SELECT coalesce(sum(coalesce(realized_pnl, 0) - fees), 0) AS realized_today
+          FROM fills WHERE user_id = u.id AND executed_at >= %(day_start)s) f
+ WHERE u.id = %(user_id)s
+   FOR UPDATE OF u
+"""
+
+_RECORD_ORDER = """
+WITH held AS (
+    UPDATE users
+       SET virtual_balance = virtual_balance - %(held)s, reserved_balance = reserved_balance + %(held)s
+     WHERE id = %(user_id)s AND %(held)s <> 0
+)
+INSERT INTO orders (id, user_id, session_id, signal_id, strategy_id, client_order_id, broker, symbol, side,
+                    order_type, time_in_force, order_class, quantity, limit_price, stop_price, take_profit_price,
+                    stop_loss_price, leg_role, status, reserved_amount, created_at)
+VALUES (%(id)s, %(user_id)s, %(session_id)s, %(signal_id)s, %(strategy_id)s, %(client_order_id)s, %(broker)s,
+        %(symbol)s, %(side)s, %(order_type)s, %(time_in_force)s, %(order_class)s, %(quantity)s, %(limit_price)s,
+        %(stop_price)s, %(take_profit_price)s, %(stop_loss_price)s, %(leg_role)s, 'pending', %(held)s,
+        %(created_at)s)
+RETURNING pg_notify(%(channel)s, %(user_id)s::text)
+"""
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """A user's books as the risk rules see them, read under the account lock."""
+
+    cash: Decimal
+    reserved: Decimal
+    starting_balance: Decimal
+    limits: RiskLimits
+    positions: tuple[tuple[str, Decimal, Decimal], ...]  # (symbol, quantity, cost basis) of open positions
+    open_orders: int
+    open_sell_qty: Decimal  # of the ticket's symbol
+    recent_orders: tuple[RecentOrder, ...]  # of the ticket's symbol, inside the duplicate window
+    realized_today: Decimal
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """The columns of a new order row that placement decides."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    client_order_id: str
+    broker: str
+    ticket: OrderTicket
+    held: Decimal
+    created_at: datetime
+    session_id: uuid.UUID | None = None
+    signal_id: uuid.UUID | None = None
+    strategy_id: uuid.UUID | None = None
+
+
+def lock_account(
+    conn: psycopg.Connection,
+    user_id: uuid.UUID,
+    symbol: str,
+    now: datetime,
+) -> AccountSnapshot | None:
+    """Lock the user's row until the transaction ends; None when the account does not exist.
+
+    Recent orders are those of ``symbol`` inside the user's duplicate window; realized P&L is the UTC day's."""
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    default_window = default_risk_settings(Decimal(1))["duplicate_window_seconds"]
+    row = conn.execute(
+        _LOCK_ACCOUNT,
+        {"user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "day_start": day_start},
+    ).fetchone()
+    if row is None:
+        return None
+    (cash, reserved, starting, active, daily, max_pos, max_value, max_open, max_dd, max_risk, window, fractional,
+     symbols, quantities, costs, open_count, open_sell, sides, qtys, types, limits, stops, times,
+     realized_today) = row  # fmt: skip
+    if active:
+        risk = RiskLimits(daily, max_pos, max_value, max_open, max_dd, max_risk, window, fractional)
+    else:  # no settings row, or switched off: the defaults for this balance
+        risk = RiskLimits(**default_risk_settings(starting))
+    recent = tuple(
+        RecentOrder(symbol, *fields) for fields in zip(sides or (), qtys or (), types or (), limits or (),
+                                                        stops or (), times or (), strict=True)
+    )  # fmt: skip
+    return AccountSnapshot(
+        cash=cash,
+        reserved=reserved,
+        starting_balance=starting,
+        limits=risk,
+        positions=tuple(zip(symbols or (), quantities or (), costs or (), strict=True)),
+        open_orders=open_count,
+        open_sell_qty=open_sell,
+        recent_orders=recent,
+        realized_today=realized_today,
+    )
+
+
+def record_order(conn: psycopg.Connection, record: OrderRecord, channel: str) -> None:
+    """Hold the reservation and insert the order (status ``pending``) in the caller's transaction."""
+    t = record.ticket
+    conn.execute(
+        _RECORD_ORDER,
+        {
+            "id": record.id,
+            "user_id": record.user_id,
+            "session_id": record.session_id,
+            "signal_id": record.signal_id,
+            "strategy_id": record.strategy_id,
+            "client_order_id": record.client_order_id,
+            "broker": record.broker,
+            "symbol": t.symbol,
+            "side": t.side.value,
+            "order_type": t.type.value,
+            "time_in_force": t.time_in_force.value,
+            "order_class": t.order_class.value,
+            "quantity": t.qty,
+            "limit_price": t.limit_price,
+            "stop_price": t.stop_price,
+            "take_profit_price": t.take_profit_price,
+            "stop_loss_price": t.stop_loss_price,
+            "leg_role": "entry" if t.take_profit_price is not None else None,
+            "held": record.held,
+            "created_at": record.created_at,
+            "channel": channel,
+        },
+    )
