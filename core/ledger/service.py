@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
 from core.broker.protocol import Broker
 from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
-from core.db.models import Order, Position, User
+from core.db.models import Order, User
 from core.db.raw import engine_of, raw_connection
 from core.ledger.booking import Outcome, book_event
+from core.ledger.books import HeldPosition, read_books
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
 from core.ledger.money import money, reference_price, reservation
 from core.ledger.placement import OPEN_STATUSES, AccountSnapshot, OrderRecord, lock_account, record_order
@@ -70,10 +71,10 @@ class Ledger:
         self._fee_estimate = fee_estimate
         self._assets: dict[str, tuple[Asset, datetime]] = {}
         self._assets_lock = threading.Lock()
-        # Client ids whose NEW event this process recorded while their submit call was still running
-        # (SimBroker reports synchronously): the post-submit update would only repeat it.
-        self._recorded_new: set[str] = set()
-        self._recorded_new_lock = threading.Lock()
+        # Client ids whose acceptance this process recorded from one of its two reports (the submit call's
+        # answer, the broker's NEW event); the other report then skips the database.
+        self._accepted: set[str] = set()
+        self._accepted_lock = threading.Lock()
         if subscribe:
             broker.add_event_handler(self.apply_event)
 
@@ -139,12 +140,15 @@ class Ledger:
                 message=f"The broker did not answer ({exc}); the order will be settled when it does.",
             )  # fmt: skip
         if not placed.legs:
-            with self._recorded_new_lock:
-                if client_order_id in self._recorded_new:
-                    self._recorded_new.discard(client_order_id)
-                    return PlacedOrder(order_id, client_order_id, "accepted", held, placed.id)
-        with self._sessions() as s:
-            # One statement, no row lock: the NEW event may already have recorded all of this.
+            # Whichever of this answer and the broker's NEW event comes first records the acceptance;
+            # the other finds it noted here and skips the database.
+            if (
+                not self._take_accepted(client_order_id)
+                and self._book(OrderEvent(OrderEventType.NEW, placed, self._now())) is Outcome.ACCEPTED
+            ):
+                self._note_accepted(client_order_id)
+            return PlacedOrder(order_id, client_order_id, "accepted", held, placed.id)
+        with self._sessions() as s:  # a bracket order: record the legs the broker created with it
             status = s.scalar(
                 update(Order)
                 .where(Order.id == order_id)
@@ -196,17 +200,30 @@ class Ledger:
             return False
 
     def _apply_event(self, event: OrderEvent) -> bool:
+        if event.type is OrderEventType.NEW and self._take_accepted(event.order.client_order_id):
+            return False  # this process recorded the acceptance from the submit call's answer
         outcome = self._book(event)
         if outcome is Outcome.UNKNOWN:
             if not self._adopt_leg_of(event.order):
                 return False  # not a StratForge order (someone else on the shared account)
             outcome = self._book(event)
         if outcome is Outcome.ACCEPTED:
-            with self._recorded_new_lock:
-                if len(self._recorded_new) > 10_000:  # entries for orders another client submitted never get taken
-                    self._recorded_new.clear()
-                self._recorded_new.add(event.order.client_order_id)
+            self._note_accepted(event.order.client_order_id)
         return outcome in (Outcome.ACCEPTED, Outcome.CHANGED)
+
+    def _note_accepted(self, client_order_id: str) -> None:
+        with self._accepted_lock:
+            if len(self._accepted) > 10_000:  # ids whose second report never comes (another client's orders)
+                self._accepted.clear()
+            self._accepted.add(client_order_id)
+
+    def _take_accepted(self, client_order_id: str) -> bool:
+        """True (once) when this process already recorded the acceptance of ``client_order_id``."""
+        with self._accepted_lock:
+            if client_order_id in self._accepted:
+                self._accepted.discard(client_order_id)
+                return True
+            return False
 
     def _book(self, event: OrderEvent) -> Outcome:
         with raw_connection(self._engine, autocommit=True) as conn:
@@ -325,28 +342,25 @@ class Ledger:
 
     # ----- views -----------------------------------------------------------------------------
     def portfolio(self, user_id: uuid.UUID) -> Portfolio:
-        with self._sessions() as s:
-            user = s.get(User, user_id)
-            if user is None:
-                raise LedgerError("That account no longer exists.")
-            rows = s.scalars(
-                select(Position).where(Position.user_id == user_id, Position.status == "OPEN").order_by(Position.symbol)
-            ).all()
-            views = tuple(self._position_view(p) for p in rows)
+        with raw_connection(self._engine, autocommit=True) as conn:
+            books = read_books(conn, user_id)
+        if books is None:
+            raise LedgerError("That account no longer exists.")
+        views = tuple(self._position_view(p) for p in books.positions)
         value = sum((v.market_value for v in views), Decimal(0))
         unrealized = sum((v.unrealized_pnl for v in views), Decimal(0))
-        equity = user.virtual_balance + user.reserved_balance + value
+        equity = books.cash + books.reserved + value
         return Portfolio(
-            starting_balance=user.starting_balance,
-            cash=user.virtual_balance,
-            reserved=user.reserved_balance,
-            buying_power=max(user.virtual_balance, Decimal(0)),
+            starting_balance=books.starting_balance,
+            cash=books.cash,
+            reserved=books.reserved,
+            buying_power=max(books.cash, Decimal(0)),
             positions_value=value,
             equity=equity,
-            realized_pnl=user.realized_pnl,
+            realized_pnl=books.realized_pnl,
             unrealized_pnl=unrealized,
-            fees=user.fees_paid,
-            total_pnl=equity - user.starting_balance,
+            fees=books.fees,
+            total_pnl=equity - books.starting_balance,
             positions=views,
         )
 
@@ -355,10 +369,10 @@ class Ledger:
         last = self._prices.last_price(symbol)
         return last, money(qty * last) if last is not None else cost_basis
 
-    def _position_view(self, p: Position) -> PositionView:
-        last, value = self._market_value(p.symbol, p.quantity, p.cost_basis)
+    def _position_view(self, p: HeldPosition) -> PositionView:
+        last, value = self._market_value(p.symbol, p.qty, p.cost_basis)
         return PositionView(
-            p.symbol, p.quantity, p.average_entry_price, p.cost_basis, last, value, value - p.cost_basis, p.realized_pnl
+            p.symbol, p.qty, p.avg_entry_price, p.cost_basis, last, value, value - p.cost_basis, p.realized_pnl
         )
 
     # ----- helpers ---------------------------------------------------------------------------
