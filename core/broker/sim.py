@@ -124,6 +124,8 @@ class SimBroker:
         self._account = SimAccount(cash=initial_cash)
         self._orders: dict[str, SimOrder] = {}
         self._by_client_id: dict[str, SimOrder] = {}
+        # Orders not yet final, per symbol, in submission order: a bar looks at these, not at every order ever.
+        self._live: dict[str, dict[str, SimOrder]] = {}
         self._last_bar: dict[str, datetime] = {}
         self._seq = 0
 
@@ -192,7 +194,8 @@ class SimBroker:
     def list_open_orders(self) -> list[BrokerOrder]:
         """Every non-terminal order, bracket legs (HELD or working) included, in submission order."""
         with self._lock:
-            return [self._snapshot(o) for o in sorted(self._orders.values(), key=_seq) if not o.is_terminal]
+            live = (o for orders in self._live.values() for o in orders.values())
+            return [self._snapshot(o) for o in sorted(live, key=_seq) if not o.is_terminal]
 
     def get_account(self) -> Account:
         with self._lock:
@@ -228,13 +231,17 @@ class SimBroker:
                 return
             self._account.mark(bar.symbol, to_decimal(bar.close))
             done: set[str] = set()
-            candidates = sorted((o for o in self._orders.values() if o.symbol == bar.symbol), key=_seq)
+            live = self._live.get(bar.symbol, {})
+            candidates = sorted(live.values(), key=_seq)
             for order in candidates:
                 if order.id in done or not order.is_working or not _eligible(order, bar):
                     continue
                 done.add(order.id)
                 self._process(order, bar, done, events)
             self._last_bar[bar.symbol] = bar.timestamp
+            for order in candidates:
+                if order.is_terminal:
+                    del live[order.id]
         self._events.deliver(events)
 
     # ----- internals (all called with the lock held) ----------------------------------------------
@@ -372,6 +379,7 @@ class SimBroker:
         )
         self._orders[order.id] = order
         self._by_client_id[client_order_id] = order
+        self._live.setdefault(order.symbol, {})[order.id] = order
         return order
 
     def _sibling(self, order: SimOrder) -> SimOrder | None:

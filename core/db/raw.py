@@ -38,7 +38,8 @@ def raw_connection(engine: Engine, *, autocommit: bool = False) -> Iterator[psyc
     finally:
         try:
             if not conn.closed:
-                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                status = conn.info.transaction_status
+                if status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR):
                     conn.rollback()  # an exception (a risk rejection included) left the transaction open
                 if autocommit:
                     conn.autocommit = False

@@ -9,6 +9,7 @@ onto ledger errors.
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 import psycopg
@@ -16,7 +17,7 @@ import psycopg
 from core.broker.types import OrderEvent
 from core.ledger.errors import LedgerError
 
-_CALL = "SELECT sf_apply_event(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CALL = "SELECT outcome, owner_id FROM sf_apply_event(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _LEDGER_ERRORS = ("SF001", "SF002")
 
 
@@ -27,14 +28,15 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # already booked: a duplicate, replayed or stale event
 
 
-def book_event(conn: psycopg.Connection, event: OrderEvent, channel: str) -> Outcome:
-    """Apply ``event`` on ``conn`` (an autocommit connection: the call is its own transaction)."""
+def book_event(conn: psycopg.Connection, event: OrderEvent) -> tuple[Outcome, uuid.UUID | None]:
+    """Apply ``event`` on ``conn`` (an autocommit connection: the call is its own transaction).
+    Returns the outcome and the user whose order it is (None when unknown)."""
     order = event.order
     execution_id = event.execution_id or f"{order.id}:{order.filled_qty}"
     params = (
         event.type.value, order.client_order_id, order.id, order.status.value, order.qty, order.filled_qty,
         order.filled_avg_price, order.filled_fees, order.submitted_at, event.price, event.qty, event.fee,
-        execution_id, event.timestamp, event.reason, channel,
+        execution_id, event.timestamp, event.reason,
     )  # fmt: skip
     try:
         row = conn.execute(_CALL, params, prepare=True).fetchone()
@@ -43,4 +45,4 @@ def book_event(conn: psycopg.Connection, event: OrderEvent, channel: str) -> Out
             raise LedgerError(exc.diag.message_primary or str(exc)) from exc
         raise
     assert row is not None
-    return Outcome(row[0])
+    return Outcome(row[0]), row[1]

@@ -2,7 +2,7 @@
 
 ``lock_account`` locks the user's row and reads, in the same statement,
 everything the risk rules look at; ``record_order`` moves the reservation and
-inserts the order (and its NOTIFY) in one more. Between them the ledger runs
+inserts the order in one more. Between them the ledger runs
 the risk chain in Python, so the lock is held for two round trips and the
 rules, not for a dozen ORM statements.
 """
@@ -27,8 +27,8 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
        rs.is_active, rs.daily_loss_limit, rs.max_position_size, rs.max_order_value, rs.max_open_orders,
        rs.max_drawdown_percent, rs.max_risk_per_trade, rs.duplicate_window_seconds, rs.allow_fractional,
        p.symbols, p.quantities, p.costs,
-       o.open_count, o.open_sell, o.recent_side, o.recent_qty, o.recent_type, o.recent_limit, o.recent_stop,
-       o.recent_at, f.realized_today
+       o.open_count, o.open_sell, r.recent_side, r.recent_qty, r.recent_type, r.recent_limit, r.recent_stop,
+       r.recent_at, f.realized_today
   FROM users u
   LEFT JOIN risk_settings rs ON rs.user_id = u.id
  CROSS JOIN LATERAL (
@@ -38,19 +38,15 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
         SELECT array_agg(symbol) AS symbols, array_agg(quantity) AS quantities, array_agg(cost_basis) AS costs
           FROM positions WHERE user_id = u.id AND status = 'OPEN') p
  CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE {_OPEN}) AS open_count,
-               coalesce(sum(quantity - filled_quantity)
-                        FILTER (WHERE {_OPEN} AND side = 'sell' AND symbol = %(symbol)s), 0) AS open_sell,
-               array_agg(side) FILTER (WHERE r) AS recent_side,
-               array_agg(quantity) FILTER (WHERE r) AS recent_qty,
-               array_agg(order_type) FILTER (WHERE r) AS recent_type,
-               array_agg(limit_price) FILTER (WHERE r) AS recent_limit,
-               array_agg(stop_price) FILTER (WHERE r) AS recent_stop,
-               array_agg(created_at) FILTER (WHERE r) AS recent_at
-          FROM (SELECT *, symbol = %(symbol)s AND created_at >= w.window_start AS r
-                  FROM orders
-                 WHERE user_id = u.id
-                   AND ({_OPEN} OR (symbol = %(symbol)s AND created_at >= w.window_start))) mine) o
+        SELECT count(*) AS open_count,
+               coalesce(sum(quantity - filled_quantity) FILTER (WHERE side = 'sell' AND symbol = %(symbol)s), 0)
+                   AS open_sell
+          FROM orders WHERE user_id = u.id AND {_OPEN}) o
+ CROSS JOIN LATERAL (
+        SELECT array_agg(side) AS recent_side, array_agg(quantity) AS recent_qty,
+               array_agg(order_type) AS recent_type, array_agg(limit_price) AS recent_limit,
+               array_agg(stop_price) AS recent_stop, array_agg(created_at) AS recent_at
+          FROM orders WHERE user_id = u.id AND symbol = %(symbol)s AND created_at >= w.window_start) r
  CROSS JOIN LATERAL (
         SELECT coalesce(sum(coalesce(realized_pnl, 0) - fees), 0) AS realized_today
           FROM fills WHERE user_id = u.id AND executed_at >= %(day_start)s) f
@@ -71,7 +67,6 @@ VALUES (%(id)s, %(user_id)s, %(session_id)s, %(signal_id)s, %(strategy_id)s, %(c
         %(symbol)s, %(side)s, %(order_type)s, %(time_in_force)s, %(order_class)s, %(quantity)s, %(limit_price)s,
         %(stop_price)s, %(take_profit_price)s, %(stop_loss_price)s, %(leg_role)s, 'pending', %(held)s,
         %(created_at)s)
-RETURNING pg_notify(%(channel)s, %(user_id)s::text)
 """
 
 
@@ -147,7 +142,7 @@ def lock_account(
     )
 
 
-def record_order(conn: psycopg.Connection, record: OrderRecord, channel: str) -> None:
+def record_order(conn: psycopg.Connection, record: OrderRecord) -> None:
     """Hold the reservation and insert the order (status ``pending``) in the caller's transaction."""
     t = record.ticket
     conn.execute(
@@ -173,6 +168,5 @@ def record_order(conn: psycopg.Connection, record: OrderRecord, channel: str) ->
             "leg_role": "entry" if t.take_profit_price is not None else None,
             "held": record.held,
             "created_at": record.created_at,
-            "channel": channel,
         },
     )

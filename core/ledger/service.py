@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,7 @@ from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, O
 from core.broker.protocol import Broker
 from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
 from core.db.models import Order, User
+from core.db.notifier import CoalescingNotifier
 from core.db.raw import engine_of, raw_connection
 from core.ledger.booking import Outcome, book_event
 from core.ledger.books import HeldPosition, read_books
@@ -64,6 +65,8 @@ class Ledger:
     ) -> None:
         self._sessions = session_factory
         self._engine = engine_of(session_factory)
+        # Every client LISTENs on this channel: portfolio views refresh without polling.
+        self._changes = CoalescingNotifier(self._engine, NOTIFY_CHANNEL)
         self._broker = broker
         self._prices = prices
         self._risk = risk or default_chain()
@@ -97,7 +100,8 @@ class Ledger:
         order_id = uuid.uuid4()
         client_order_id = f"sf-{order_id.hex}"
         now = self._now()
-        with raw_connection(self._engine) as conn:
+        # Pipeline mode: BEGIN travels with the locking read, the insert with COMMIT (two round trips).
+        with raw_connection(self._engine) as conn, conn.pipeline():
             snapshot = lock_account(conn, user_id, symbol, now)
             if snapshot is None:
                 raise LedgerError("That account no longer exists.")
@@ -110,8 +114,9 @@ class Ledger:
                 order_id, user_id, client_order_id, self._broker.name, ticket, held, now,
                 session_id=session_id, signal_id=signal_id, strategy_id=strategy_id,
             )  # fmt: skip
-            record_order(conn, record, NOTIFY_CHANNEL)
+            record_order(conn, record)
             conn.commit()
+        self._changes.notify(str(user_id))
         return self._submit(order_id, client_order_id, ticket, held)
 
     def _submit(self, order_id: uuid.UUID, client_order_id: str, ticket: OrderTicket, held: Decimal) -> PlacedOrder:
@@ -188,6 +193,7 @@ class Ledger:
             if order is not None and order.status in OPEN_STATUSES and _RANK[order.status] < _RANK["pending_cancel"]:
                 order.status = "pending_cancel"
                 s.commit()
+                self._changes.notify(str(user_id))
 
     # ----- events ----------------------------------------------------------------------------
     def apply_event(self, event: OrderEvent) -> bool:
@@ -227,7 +233,10 @@ class Ledger:
 
     def _book(self, event: OrderEvent) -> Outcome:
         with raw_connection(self._engine, autocommit=True) as conn:
-            return book_event(conn, event, NOTIFY_CHANNEL)
+            outcome, user_id = book_event(conn, event)
+        if outcome in (Outcome.ACCEPTED, Outcome.CHANGED):
+            self._changes.notify(str(user_id))
+        return outcome
 
     def _adopt_leg_of(self, broker_order: BrokerOrder) -> bool:
         """A bracket leg the broker created reports under its own ids: record it under its entry order."""
@@ -337,8 +346,8 @@ class Ledger:
             order.error_message = reason
             if status == "canceled":
                 order.canceled_at = self._now()
-            self._notify(s, user.id)
             s.commit()
+        self._changes.notify(str(user.id))
 
     # ----- views -----------------------------------------------------------------------------
     def portfolio(self, user_id: uuid.UUID) -> Portfolio:
@@ -420,8 +429,3 @@ class Ledger:
             recent_orders=snapshot.recent_orders,
             now=now,
         )
-
-    @staticmethod
-    def _notify(s: Session, user_id: uuid.UUID) -> None:
-        # Delivered at commit to every client LISTENing: portfolio views refresh without polling.
-        s.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": str(user_id)})

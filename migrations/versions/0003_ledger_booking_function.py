@@ -12,6 +12,16 @@ row locked throughout, so clients serialised on each other's network latency.
 only for the microseconds the function runs, and every client, whatever it is
 written in, books an event identically.
 
+Bookings commit asynchronously (``synchronous_commit = off`` for that
+transaction only). Every booking is re-derivable: the broker keeps each
+order's cumulative fill, and start-up settlement asks it about every order
+still open in the ledger, so a booking lost to a server or OS crash (at most
+the last fraction of a second) is booked again. WAL is sequential, so any
+later durable commit (an order placement) makes earlier bookings durable too.
+Placements stay synchronous: an order must be on disk before the broker sees it.
+NOTIFY is sent by the client after commit, coalesced (``core.db.notifier``):
+inside these transactions it would serialise every commit in the database.
+
 ``sf_money`` rounds half to even at six places, as ``core.ledger.money.money``
 does, so amounts booked here and amounts computed in Python agree to the unit.
 """
@@ -37,8 +47,9 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$
 """
 
-# Result: 'unknown' (not a StratForge order: the caller may adopt it as a bracket leg and retry),
-# 'accepted' (a NEW event recorded the broker id), 'changed' or 'unchanged'.
+# Result: (outcome, owner_id), owner_id being the order's user. outcome is 'unknown' (not a StratForge
+# order: the caller may adopt it as a bracket leg and retry), 'accepted' (a NEW event recorded the broker
+# id), 'changed' or 'unchanged'.
 # Errors: SQLSTATE SF001 (a fill without any price), SF002 (a sell fill larger than the position).
 SF_APPLY_EVENT = """
 CREATE OR REPLACE FUNCTION sf_apply_event(
@@ -57,8 +68,9 @@ CREATE OR REPLACE FUNCTION sf_apply_event(
     p_execution_id text,
     p_ts timestamptz,
     p_reason text,
-    p_channel text
-) RETURNS text
+    OUT outcome text,
+    OUT owner_id uuid
+)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_order_id uuid;
@@ -85,6 +97,8 @@ DECLARE
     v_action text;
     v_target text;
 BEGIN
+    -- Durability: see the module docstring. A booking lost in a crash is re-derived from the broker.
+    PERFORM set_config('synchronous_commit', 'off', true);
     IF p_type = 'new' THEN
         -- No money moves on acceptance: record the broker id without taking the user's lock.
         UPDATE orders
@@ -93,23 +107,29 @@ BEGIN
                submitted_at = coalesce(submitted_at, p_submitted_at)
          WHERE client_order_id = p_client_order_id
            AND (broker_order_id IS NULL OR status IN ('pending', 'submitted'))
-        RETURNING user_id INTO v_user_id;
+        RETURNING orders.user_id INTO v_user_id;
         IF FOUND THEN
-            PERFORM pg_notify(p_channel, v_user_id::text);
-            RETURN 'accepted';
+            outcome := 'accepted';
+            owner_id := v_user_id;
+            RETURN;
         END IF;
-        IF EXISTS (SELECT 1 FROM orders WHERE client_order_id = p_client_order_id) THEN
-            RETURN 'unchanged';
+        SELECT orders.user_id INTO v_user_id FROM orders WHERE client_order_id = p_client_order_id;
+        IF FOUND THEN
+            outcome := 'unchanged';
+            owner_id := v_user_id;
+            RETURN;
         END IF;
     END IF;
 
-    SELECT id, user_id INTO v_order_id, v_user_id
+    SELECT id, orders.user_id INTO v_order_id, v_user_id
       FROM orders
      WHERE client_order_id = p_client_order_id OR broker_order_id = p_broker_order_id
      LIMIT 1;
     IF NOT FOUND THEN
-        RETURN 'unknown';
+        outcome := 'unknown';
+        RETURN;
     END IF;
+    owner_id := v_user_id;
     -- Lock order: the user's row, then the order's row (as placement and cancellation do).
     PERFORM 1 FROM users WHERE id = v_user_id FOR UPDATE;
     SELECT * INTO o FROM orders WHERE id = v_order_id FOR UPDATE;
@@ -262,7 +282,8 @@ BEGIN
     END IF;
 
     IF NOT v_changed THEN
-        RETURN 'unchanged';
+        outcome := 'unchanged';
+        RETURN;
     END IF;
     UPDATE orders
        SET broker_order_id = o.broker_order_id, quantity = o.quantity, status = o.status,
@@ -278,8 +299,7 @@ BEGIN
                fees_paid = fees_paid + v_fees_total
          WHERE id = v_user_id;
     END IF;
-    PERFORM pg_notify(p_channel, v_user_id::text);
-    RETURN 'changed';
+    outcome := 'changed';
 END;
 $$
 """
@@ -293,6 +313,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         "DROP FUNCTION sf_apply_event(text, text, text, text, numeric, numeric, numeric, numeric, timestamptz, "
-        "numeric, numeric, numeric, text, timestamptz, text, text)"
+        "numeric, numeric, numeric, text, timestamptz, text)"
     )
     op.execute("DROP FUNCTION sf_money(numeric)")

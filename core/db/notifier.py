@@ -1,0 +1,73 @@
+"""Sending NOTIFY after commit, coalesced, instead of inside the transactions that changed data.
+
+PostgreSQL serialises the commits of all transactions that NOTIFY (one global
+lock held through the commit's WAL flush), so a NOTIFY in every order and fill
+transaction made every client's bookings wait for each other's disk writes.
+Here changes are collected for a short window and sent as one small
+transaction. A client that dies between its commit and the send loses that
+notification; listeners therefore treat NOTIFY as a hint and also refresh on a
+timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.db.raw import raw_connection
+
+log = logging.getLogger(__name__)
+
+_SEND = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
+
+
+class CoalescingNotifier:
+    """``notify(payload)`` returns at once; a background thread sends each distinct payload once per window."""
+
+    def __init__(self, engine: Engine, channel: str, *, window_s: float = 0.02, idle_exit_s: float = 5.0) -> None:
+        self._engine = engine
+        self._channel = channel
+        self._window_s = window_s
+        self._idle_exit_s = idle_exit_s
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def notify(self, payload: str) -> None:
+        with self._lock:
+            self._pending.add(payload)
+            if self._thread is None:  # started on demand; it exits again when idle
+                self._thread = threading.Thread(target=self._run, name=f"notify-{self._channel}", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Send what is pending now, on the caller's thread."""
+        with self._lock:
+            batch, self._pending = self._pending, set()
+        if not batch:
+            return
+        try:
+            with raw_connection(self._engine, autocommit=True) as conn:
+                conn.execute(_SEND, (self._channel, sorted(batch)))
+        except (psycopg.Error, SQLAlchemyError) as exc:
+            # The change itself is committed; other clients will see it at their next refresh.
+            log.warning("could not notify %d change(s) on %s: %s", len(batch), self._channel, exc)
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(self._idle_exit_s):
+                with self._lock:
+                    if not self._pending:
+                        self._thread = None
+                        return
+                continue
+            self._wake.clear()
+            time.sleep(self._window_s)  # let the changes of this moment join one send
+            self.flush()

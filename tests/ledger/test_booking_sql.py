@@ -1,0 +1,42 @@
+"""The database side of booking: money rounding and the per-transaction durability setting."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from core.broker.types import OrderSide
+from core.db.engine import make_engine, make_session_factory
+from core.db.raw import raw_connection
+from core.ledger.money import money
+from core.ledger.prices import LastPrices
+from core.ledger.service import Ledger
+from core.risk import OrderTicket
+
+TIES = ["0.0000025", "0.0000035", "-0.0000025", "-0.0000035", "1.2345665", "1.2345675", "7.0000005", "0.00000049"]
+
+
+@pytest.mark.parametrize("value", [*TIES, "123.456789", "2.5", "0", "-0.0000015", "99999.9999995"])
+def test_sf_money_rounds_half_to_even_like_python(db, value):
+    with db.engine.connect() as conn:
+        got = conn.execute(text("SELECT sf_money(CAST(:v AS numeric))"), {"v": value}).scalar()
+    assert got == money(Decimal(value))
+
+
+def test_an_async_booking_leaves_the_next_transaction_durable(db, broker, make_user):
+    """Bookings commit with synchronous_commit off for their own transaction only; an order placement
+    that reuses the pooled connection must still wait for its commit to reach disk."""
+    engine = make_engine(db.engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+    try:
+        ledger = Ledger(make_session_factory(engine), broker, LastPrices({"AAPL": Decimal("100")}))
+        user = make_user("dora")
+        placed = ledger.place_order(user, OrderTicket("AAPL", OrderSide.BUY, Decimal("1")))
+        broker.fill(placed.client_order_id, "1", "100")  # booked through sf_apply_event on the one connection
+        with raw_connection(engine) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+            conn.rollback()
+        assert ledger.portfolio(user).positions[0].qty == Decimal("1")
+    finally:
+        engine.dispose()
