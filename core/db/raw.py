@@ -3,7 +3,7 @@
 The ORM costs about a millisecond of Python per statement; placing an order and
 booking a fill run on every trade and hold a user's row lock, so they speak
 SQL directly. The connection comes from (and goes back to) the same pool the
-ORM uses, with the same pre-ping, timeouts and limits.
+ORM uses, with the same idle-connection ping, timeouts and limits.
 """
 
 from __future__ import annotations

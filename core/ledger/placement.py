@@ -20,7 +20,7 @@ from core.accounts.defaults import default_risk_settings
 from core.risk import OrderTicket, RecentOrder, RiskLimits
 
 OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
-_OPEN = "status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')"
+_OPEN = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
 
 _LOCK_ACCOUNT = f"""
 SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
