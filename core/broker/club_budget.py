@@ -15,7 +15,6 @@ drive this process's waiting and its timeout.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
@@ -27,15 +26,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.errors import RateLimited
+from core.db.advisory import advisory_key
 
 log = logging.getLogger(__name__)
 
 MIN_WAIT_S = 0.01  # never spin: the oldest row may leave the window a hair later than computed
-
-
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for ``name`` (same on every client and Python run)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.alpaca import AlpacaBroker
-from core.broker.club_budget import advisory_key
 from core.broker.club_leadership import StreamLeadership
 from core.broker.errors import BrokerError
+from core.db.advisory import advisory_key
 from core.db.models import Order
 from core.ledger.service import OPEN_STATUSES, Ledger
 

@@ -13,9 +13,10 @@ database:
 """
 
 from core.broker.club_broker import BudgetedBroker
-from core.broker.club_budget import RateBudget, Slot, advisory_key
+from core.broker.club_budget import RateBudget, Slot
 from core.broker.club_client import TRADE_STREAM_KEY, ClubClient
 from core.broker.club_leadership import StreamLeadership
+from core.db.advisory import advisory_key
 
 __all__ = [
     "TRADE_STREAM_KEY",

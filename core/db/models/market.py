@@ -64,10 +64,11 @@ class OhlcvBar(Base):
         CheckConstraint("volume >= 0", name="volume_non_negative"),
         CheckConstraint("trade_count IS NULL OR trade_count >= 0", name="trade_count_non_negative"),
         CheckConstraint("vwap IS NULL OR vwap > 0", name="vwap_positive"),
-        Index("ix_ohlcv_bars_timestamp", "timestamp"),
     )
 
-    ticker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickers.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key to tickers and no timestamp-only index: both measured too dear for bulk inserts
+    # (migration 0004); BarStore creates the ticker first and deletes a symbol's bars itself.
+    ticker_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     timeframe: Mapped[str] = mapped_column(String(10), primary_key=True)
     timestamp: Mapped[datetime] = mapped_column(primary_key=True)  # bar open time, UTC
     open: Mapped[float] = mapped_column(Double)
