@@ -18,6 +18,8 @@ from core.market.bars import BarArrays
 
 BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "trade_count", "vwap")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+MAX_TRADE_COUNT = 2**31 - 1  # the column is a PostgreSQL integer
+MAX_VOLUME = 2.0**63  # the column is a bigint (whole shares; a fractional volume is rounded when stored)
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,14 @@ def check_frame(frame: pd.DataFrame, *, naive_is_utc: bool = False) -> FrameChec
         reject(h < np.maximum(o, c), "high is below open/close")
         reject(lo > np.minimum(o, c), "low is above open/close")
         reject(v < 0, "volume is negative")
+        reject(v >= MAX_VOLUME, "volume is too large")
 
     count = pd.Series(np.nan, index=frame.index) if "trade_count" not in frame else frame["trade_count"]
     count = pd.to_numeric(count, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
         fractional = np.isfinite(count) & (count != np.floor(count))
         reject((count < 0) | fractional, "trade_count must be a whole number >= 0")
+        reject(count > MAX_TRADE_COUNT, "trade_count is too large")
     vwap = pd.Series(np.nan, index=frame.index) if "vwap" not in frame else frame["vwap"]
     vwap = pd.to_numeric(vwap, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
@@ -113,10 +117,13 @@ def _utc_stamps(column: pd.Series, naive_is_utc: bool) -> tuple[np.ndarray, np.n
     n = len(column)
     problem = np.zeros(n, dtype=np.int8)
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        return column.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]").to_numpy("int64"), problem
+        problem[column.isna().to_numpy()] = 1
+        stamps = column.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]").to_numpy("int64")
+        return stamps, problem
     if pd.api.types.is_datetime64_dtype(column.dtype):
         if not naive_is_utc:
             problem[:] = 2
+        problem[column.isna().to_numpy()] = 1
         return column.astype("datetime64[ns]").to_numpy("int64"), problem
     stamps = np.zeros(n, dtype=np.int64)
     for i, value in enumerate(column.tolist()):  # mixed or text input (files): parse one by one

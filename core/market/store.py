@@ -79,18 +79,29 @@ class BarStore:
 
     def ticker_id(self, symbol: str) -> uuid.UUID:
         """The ticker row of ``symbol``, created on first use."""
+        known = self.known_ticker_id(symbol)
+        if known is not None:
+            return known
+        with raw_connection(self._engine, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO tickers (id, symbol) VALUES (gen_random_uuid(), %s) ON CONFLICT (symbol) DO NOTHING",
+                (symbol.strip().upper(),),
+            )
+        created = self.known_ticker_id(symbol)
+        assert created is not None
+        return created
+
+    def known_ticker_id(self, symbol: str) -> uuid.UUID | None:
+        """The ticker row of ``symbol`` if it exists (reads never create one)."""
         symbol = symbol.strip().upper()
         with self._lock:
             known = self._tickers.get(symbol)
         if known is not None:
             return known
         with raw_connection(self._engine, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO tickers (id, symbol) VALUES (gen_random_uuid(), %s) ON CONFLICT (symbol) DO NOTHING",
-                (symbol,),
-            )
             row = conn.execute("SELECT id FROM tickers WHERE symbol = %s", (symbol,)).fetchone()
-        assert row is not None
+        if row is None:
+            return None
         with self._lock:
             self._tickers[symbol] = row[0]
         return row[0]
@@ -161,17 +172,22 @@ class BarStore:
         )
 
     def count(self, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None) -> int:
+        ticker = self.known_ticker_id(symbol)
+        if ticker is None:
+            return 0
         with raw_connection(self._engine, autocommit=True) as conn:
             row = conn.execute(
                 f"SELECT count(*) FROM ohlcv_bars WHERE {_RANGE}",
-                (self.ticker_id(symbol), timeframe, start or _FAR_PAST, end or _FAR_FUTURE),
+                (ticker, timeframe, start or _FAR_PAST, end or _FAR_FUTURE),
             ).fetchone()
         return int(row[0]) if row else 0
 
     def forget(self, symbol: str) -> int:
         """Delete a symbol: its bars (bars carry no foreign key, migration 0004), then its ticker row,
         whose foreign keys take the sync log and computed features with it. Returns the bars deleted."""
-        ticker = self.ticker_id(symbol)
+        ticker = self.known_ticker_id(symbol)
+        if ticker is None:
+            return 0
         with raw_connection(self._engine) as conn:
             deleted = conn.execute("DELETE FROM ohlcv_bars WHERE ticker_id = %s", (ticker,)).rowcount
             conn.execute("DELETE FROM tickers WHERE id = %s", (ticker,))
@@ -183,7 +199,9 @@ class BarStore:
     def _load_columns(
         self, symbol: str, timeframe: str, start: datetime | None, end: datetime | None, columns: tuple[str, ...]
     ) -> list[np.ndarray]:
-        ticker = self.ticker_id(symbol)
+        ticker = self.known_ticker_id(symbol)
+        if ticker is None:
+            return [np.empty(0, dtype=np.int64) for _ in columns]
         start, end = start or _FAR_PAST, end or _FAR_FUTURE
         with raw_connection(self._engine, autocommit=True) as conn:
             first, last = conn.execute(_BOUNDS, (ticker, timeframe, start, end)).fetchone() or (None, None)

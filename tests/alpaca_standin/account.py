@@ -175,6 +175,9 @@ class PaperAccount:
         self._by_client_id: dict[str, str] = {}
         self._positions: dict[str, _Position] = {}
         self.assets: dict[str, StandInAsset] = {s: StandInAsset(s) for s in ("AAPL", "MSFT", "SPY", "TSLA", "QQQ")}
+        from tests.alpaca_standin.market_data import StandInBars  # it imports ApiError from here
+
+        self.market = StandInBars()  # what GET /v2/stocks/bars serves
 
     # ---- REST-facing operations (raise ApiError like Alpaca would) ----
 

@@ -124,6 +124,7 @@ ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
             lambda a, p, q, b: (200, a.position_json(p["symbol"])),
         ),
         ("GET", "GET /v2/clock", r"/v2/clock", lambda a, p, q, b: (200, _clock(a))),
+        ("GET", "GET /v2/stocks/bars", r"/v2/stocks/bars", lambda a, p, q, b: (200, a.market.query(q))),
         (
             "GET",
             "GET /v2/assets/{symbol}",

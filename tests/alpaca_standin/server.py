@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Self
 
+import pandas as pd
+
 from tests.alpaca_standin.account import Json, PaperAccount, StandInAsset
 from tests.alpaca_standin.rest import InjectedError, RestGateway, make_http_server
 from tests.alpaca_standin.stream import TradeUpdatesHub
@@ -97,6 +99,15 @@ class AlpacaStandIn:
 
     def add_asset(self, symbol: str, tradable: bool = True, fractionable: bool = True, shortable: bool = True) -> None:
         self.account.assets[symbol.upper()] = StandInAsset(symbol.upper(), tradable, fractionable, shortable)
+
+    def add_bars(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> None:
+        """Bars GET /v2/stocks/bars will serve (a bar frame: timestamp, open, high, low, close, volume, ...)."""
+        self.account.market.add(symbol, timeframe, frame)
+
+    @property
+    def bar_requests(self) -> list[Json]:
+        """Every bars query answered (one per page): symbols, start, end, page_token."""
+        return list(self.account.market.requests)
 
     def set_market_open(self, is_open: bool) -> None:
         self.account.clock_open = is_open
