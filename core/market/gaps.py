@@ -44,9 +44,16 @@ def missing_ranges(trading: list[Window], fetched: Iterable[Window]) -> list[Win
     """Request ranges that cover every uncovered part of ``trading`` and nothing already fetched."""
     covered = merge(fetched)
     pieces = [p for w in trading for p in subtract(w, covered)]
+    # Only fetched *trading* time keeps two pieces apart; a fetched night or weekend holds no bars to skip.
+    fetched_trading = [
+        Window(max(c.start, w.start), min(c.end, w.end))
+        for w in trading
+        for c in covered
+        if c.start < w.end and c.end > w.start
+    ]
     requests: list[Window] = []
     for piece in pieces:
-        if requests and not any(c.start < piece.start and c.end > requests[-1].end for c in covered):
+        if requests and not any(c.start < piece.start and c.end > requests[-1].end for c in fetched_trading):
             requests[-1] = Window(requests[-1].start, piece.end)
         else:
             requests.append(piece)
