@@ -1,4 +1,5 @@
-"""A local stand-in for one Alpaca paper account (REST + trade-updates stream) for tests.
+"""A local stand-in for one Alpaca paper account, for tests: trading REST, historical bars, the
+trade-updates stream and the market-data stream.
 
 See ``server.AlpacaStandIn`` for the API; ``/work/shared/ALPACA_PROTOCOL.md`` for the wire facts it follows.
 """

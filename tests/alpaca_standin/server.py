@@ -8,21 +8,23 @@ Use as a context manager (e.g. in a fixture: ``with AlpacaStandIn() as alpaca: y
         order = client.submit_order(...)
         alpaca.fill(str(order.id), qty="4", price="101.5")  # -> partial_fill on the stream
 
-REST and the stream listen on two OS-chosen loopback ports (the stdlib HTTP server
-cannot upgrade to websockets). Orders change only when a test says so.
+REST, the trade-updates stream and the market-data stream (``StockDataStream(url_override=
+alpaca.data_stream_url)``, bars sent with ``publish_bar``) listen on OS-chosen loopback ports
+(the stdlib HTTP server cannot upgrade to websockets). Orders change only when a test says so.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Self
+from typing import Any, Self
 
 import pandas as pd
 
 from tests.alpaca_standin.account import Json, PaperAccount, StandInAsset
+from tests.alpaca_standin.data_stream import MarketDataHub
 from tests.alpaca_standin.rest import InjectedError, RestGateway, make_http_server
 from tests.alpaca_standin.stream import TradeUpdatesHub
 
@@ -48,15 +50,18 @@ class AlpacaStandIn:
             target=self._http.serve_forever, args=(0.05,), name="alpaca-standin-rest", daemon=True
         )
         self._hub = TradeUpdatesHub(key_id, secret_key)
+        self._data_hub = MarketDataHub(key_id, secret_key)
 
     # ---- lifecycle ----
 
     def start(self) -> Self:
         self._http_thread.start()
         self._hub.start()
+        self._data_hub.start()
         return self
 
     def stop(self) -> None:
+        self._data_hub.stop()
         self._hub.stop()
         self._http.shutdown()
         self._http.server_close()
@@ -77,6 +82,11 @@ class AlpacaStandIn:
     def stream_url(self) -> str:
         """For ``TradingStream(url_override=...)``: the full websocket URL."""
         return f"ws://127.0.0.1:{self._hub.port}/stream"
+
+    @property
+    def data_stream_url(self) -> str:
+        """For ``StockDataStream(url_override=...)``: the full websocket URL of the IEX feed."""
+        return f"ws://127.0.0.1:{self._data_hub.port}/v2/iex"
 
     # ---- market control (each emits trade updates; returns the first payload sent) ----
 
@@ -173,6 +183,39 @@ class AlpacaStandIn:
             yield
         finally:
             self.release_events(reverse=True)
+
+    # ---- market-data stream knobs ----
+
+    def publish_bar(self, symbol: str, bar: Mapping[str, Any]) -> int:
+        """Send a bar to the data connections subscribed to ``symbol``; blocks until written.
+
+        ``bar``: timestamp (aware datetime), open, high, low, close, volume, trade_count, vwap.
+        Returns how many connections got it (0: dropped, as Alpaca drops unsubscribed symbols).
+        """
+        return self._data_hub.publish_bar(symbol, bar)
+
+    def wait_for_bar_subscribers(self, symbol: str, count: int = 1, timeout: float = 10.0) -> bool:
+        """True once ``count`` data connections subscribe to ``symbol``'s bars (False after ``timeout`` s)."""
+        return self._data_hub.wait_for_subscribers(symbol, count, timeout)
+
+    @property
+    def data_connections_accepted(self) -> int:
+        """Data-stream authentications accepted so far; grows by one per (re)connection."""
+        return self._data_hub.connections_accepted
+
+    @property
+    def data_connection_refusals(self) -> int:
+        """Data connections refused with 406 because the account already had one open."""
+        return self._data_hub.connection_refusals
+
+    @property
+    def bar_subscriptions(self) -> dict[str, int]:
+        """Bar subscriptions now: symbol (or ``"*"``) -> number of data connections subscribed."""
+        return self._data_hub.subscriptions
+
+    def drop_data_connections(self) -> None:
+        """Abort every data-stream connection; clients must reconnect and resubscribe to get later bars."""
+        self._data_hub.drop_connections()
 
     def _publish(self, data: Json) -> None:
         with self._events_lock:

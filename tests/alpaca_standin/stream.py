@@ -45,10 +45,16 @@ class TradeUpdatesHub:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            self._call(self._server.wait_closed())
+            self._call(self._close_server(self._server))  # Server.close() must run on the hub's loop
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=SEND_DEADLINE_S)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    @staticmethod
+    async def _close_server(server: Server) -> None:
+        server.close()
+        await server.wait_closed()
 
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self._loop).result(timeout=SEND_DEADLINE_S)
