@@ -182,6 +182,17 @@ class BarStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def last_open(self, symbol: str, timeframe: str) -> datetime | None:
+        """Open time of the newest stored bar of the series (None when there is none)."""
+        ticker = self.known_ticker_id(symbol)
+        if ticker is None:
+            return None
+        with raw_connection(self._engine, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT max(timestamp) FROM ohlcv_bars WHERE ticker_id = %s AND timeframe = %s", (ticker, timeframe)
+            ).fetchone()
+        return row[0] if row else None
+
     def forget(self, symbol: str) -> int:
         """Delete a symbol: its bars (bars carry no foreign key, migration 0004), then its ticker row,
         whose foreign keys take the sync log and computed features with it. Returns the bars deleted."""
