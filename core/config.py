@@ -15,6 +15,8 @@ import platformdirs
 APP_NAME = "StratForge"
 DATABASE_URL_ENV = "STRATFORGE_DATABASE_URL"
 DATA_DIR_ENV = "STRATFORGE_DATA_DIR"
+# Alpaca keys for command-line tools, under alpaca-py's own variable names.
+ALPACA_KEY_ENV, ALPACA_SECRET_ENV = "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"
 
 
 def default_data_dir() -> Path:

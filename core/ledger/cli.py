@@ -17,11 +17,11 @@ import sys
 
 from core.broker.alpaca import AlpacaBroker
 from core.broker.errors import BrokerError
+from core.config import ALPACA_KEY_ENV as KEY_ENV
+from core.config import ALPACA_SECRET_ENV as SECRET_ENV
 from core.config import DATABASE_URL_ENV
 from core.db.engine import make_engine, make_session_factory
 from core.ledger.reconcile import reconcile
-
-KEY_ENV, SECRET_ENV = "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"
 
 
 def main(argv: list[str] | None = None) -> int:

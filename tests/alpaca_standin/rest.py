@@ -31,6 +31,7 @@ class InjectedError:
     message: str
     code: int
     route: str | None = None
+    skip: int = 0  # matching requests to let through first (an error in the middle of a paged read)
 
 
 class RateLimit:
@@ -167,7 +168,10 @@ class RestGateway:
             return self._error(429, 42910000, "rate limit exceeded", rl_headers)
         with self._lock:
             injected = next((e for e in self.injected if e.route in (None, label)), None)
-            if injected is not None:
+            if injected is not None and injected.skip > 0:
+                injected.skip -= 1
+                injected = None
+            elif injected is not None:
                 self.injected.remove(injected)
         if injected is not None:
             return self._error(injected.status, injected.code, injected.message, rl_headers)

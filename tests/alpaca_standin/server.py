@@ -129,9 +129,12 @@ class AlpacaStandIn:
         self._gateway.rate_limit.limit = limit
         self._gateway.rate_limit.window_s = window_s
 
-    def inject_error(self, status: int, message: str, code: int | None = None, route: str | None = None) -> None:
-        """Answer the next request matching ``route`` (e.g. ``"POST /v2/orders"``) with this error."""
-        self._gateway.injected.append(InjectedError(status, message, code or status * 100000, route))
+    def inject_error(
+        self, status: int, message: str, code: int | None = None, route: str | None = None, skip: int = 0
+    ) -> None:
+        """Answer the next request matching ``route`` (e.g. ``"POST /v2/orders"``) with this error, after letting
+        ``skip`` matching requests through."""
+        self._gateway.injected.append(InjectedError(status, message, code or status * 100000, route, skip))
 
     def set_response_delay(self, seconds: float) -> None:
         """Stall every REST response, to test client timeouts."""

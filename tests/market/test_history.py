@@ -128,7 +128,7 @@ def test_a_429_in_the_middle_is_waited_out(alpaca, history):
     days = [date(2025, 6, d) for d in (2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 16)]
     bars = session_minutes(days, extended=True)
     alpaca.add_bars("SPY", "1Min", bars)
-    alpaca.set_rate_limit(1, window_s=1.0)  # the second page is refused once, then the window resets
+    alpaca.inject_error(429, "rate limit exceeded", route="GET /v2/stocks/bars", skip=1)  # the second page, once
     result = history.bars("SPY", "1Min", ny(days[0], 0), ny(days[-1], 23))
     assert alpaca.request_count("GET /v2/stocks/bars") == 3  # page 1, page 2 refused with 429, page 2 again
     assert len(alpaca.bar_requests) == 2
