@@ -27,7 +27,6 @@ Without --url (or STRATFORGE_TEST_DATABASE_URL) an embedded PostgreSQL is starte
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -42,6 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.common import drop_database, emit, scratch_url
 from core.accounts import AccountService
 from core.broker.sim import SimBroker
 from core.broker.types import OrderSide
@@ -59,22 +59,6 @@ from core.risk import OrderTicket
 
 USERS = 20
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY")
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
-
-
-def scratch_url(admin_url: str) -> str:
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
-    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 class BarPump(threading.Thread):
@@ -124,11 +108,11 @@ def main() -> None:
             server.start()
             admin = server.admin_url
         try:
-            paced = run(scratch_url(admin), per_user, args.rate, args.event_workers)
+            paced = run_on_scratch(admin, per_user, args.rate, args.event_workers)
             emit("orders_per_s", paced.orders_per_s, "orders/s", **paced.detail)
             emit("place_p50_ms", paced.p50_ms, "ms")
             emit("place_p99_ms", paced.p99_ms, "ms")
-            saturated = run(scratch_url(admin), per_user, None, args.event_workers)
+            saturated = run_on_scratch(admin, per_user, None, args.event_workers)
             emit("orders_per_s_max", saturated.orders_per_s, "orders/s", **saturated.detail)
             emit("place_p50_ms_saturated", saturated.p50_ms, "ms")
             emit("invariant_violations", paced.violations + saturated.violations, "users")
@@ -144,6 +128,14 @@ class PhaseResult:
     p99_ms: float
     violations: int
     detail: dict[str, object]
+
+
+def run_on_scratch(admin: str, per_user: int, rate: float | None, event_workers: int) -> PhaseResult:
+    url = scratch_url(admin)
+    try:
+        return run(url, per_user, rate, event_workers)
+    finally:
+        drop_database(admin, url)
 
 
 def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> PhaseResult:

@@ -15,50 +15,23 @@ Without --url (or STRATFORGE_TEST_DATABASE_URL) an embedded PostgreSQL is starte
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.common import drop_database, emit, scratch_url
 from core.db import migrate
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
 from core.db.raw import raw_connection
 from core.market.simulated import RandomWalkBarGenerator
 from core.market.store import BarStore
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
-
-
-def scratch_url(admin_url: str) -> str:
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
-    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
 
 
 def bar_frame(n: int) -> pd.DataFrame:

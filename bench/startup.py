@@ -10,18 +10,14 @@ the median of several runs of the full ``open_database`` call the app makes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.common import emit
 from core.config import Settings
 from core.db.database import open_database
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
 
 
 def timed_open(data_dir: Path) -> tuple[float, float]:

@@ -1,0 +1,33 @@
+"""What every benchmark shares: the JSON line it prints per metric, and scratch databases on a server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+
+def emit(metric: str, value: float, unit: str, **extra: object) -> None:
+    """One metric as one JSON object on one line (the benchmark convention in DEVELOPERS.md)."""
+    print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
+
+
+def _admin(admin_url: str) -> psycopg.Connection:
+    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(plain, autocommit=True, connect_timeout=10)
+
+
+def scratch_url(admin_url: str) -> str:
+    """A new empty database on the server of ``admin_url``; its URL."""
+    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
+    with _admin(admin_url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    with _admin(admin_url) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
