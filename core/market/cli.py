@@ -3,6 +3,7 @@
     stratforge-market import FILE SYMBOL [--timeframe 1Min] [--naive-is-an-error]
     stratforge-market export FILE SYMBOL [--timeframe 1Min] [--start ISO] [--end ISO]
     stratforge-market fetch SYMBOL START END [--timeframe 1Min] [--feed iex] [--alpaca-data-url URL]
+    stratforge-market regimes SYMBOL [--timeframe 1Min] [--start ISO] [--end ISO] [--states 3]
     stratforge-market prune [--keep-days 30] [--downsample 5Min,1Day | --no-downsample] [--symbol S ...] [--dry-run]
 
 The database is the app's: the shared one when STRATFORGE_DATABASE_URL is set,
@@ -15,10 +16,12 @@ APCA_API_SECRET_KEY. Exit status: 0 done, 1 done but some rows were rejected,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -30,6 +33,7 @@ from core.db.errors import DatabaseError
 from core.market.alpaca_history import AlpacaBarSource
 from core.market.calendar import TradingCalendar
 from core.market.errors import MarketDataError
+from core.market.feature_store import FeatureStore, compute_and_store
 from core.market.files import export_bars, import_bars
 from core.market.history import HistoryService
 from core.market.retention import RetentionPolicy, apply_retention
@@ -68,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--timeframe", default="1Min")
     fetch.add_argument("--feed", default="iex", choices=("iex", "sip"))
     fetch.add_argument("--alpaca-data-url", default=None, help="market-data base URL (default: Alpaca's)")
+    reg = sub.add_parser("regimes", help="compute features and fit a market-regime model over stored bars")
+    reg.add_argument("symbol")
+    reg.add_argument("--timeframe", default="1Min")
+    reg.add_argument("--start", type=_utc)
+    reg.add_argument("--end", type=_utc)
+    reg.add_argument("--states", type=int, default=3)
     prune = sub.add_parser("prune", help="retention: downsample and delete old 1-minute bars")
     prune.add_argument("--keep-days", type=int, default=RetentionPolicy.keep_1min_days)
     prune.add_argument("--downsample", default=",".join(RetentionPolicy.downsample_to), help="coarser bars to keep")
@@ -89,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": lambda: _export(store, args),
         "fetch": lambda: _fetch(store, database.engine, args, env[KEY_ENV], env[SECRET_ENV]),
         "prune": lambda: _prune(database.engine, args),
+        "regimes": lambda: _regimes(store, database.engine, args, Settings.from_env().data_dir),
     }
     try:
         return commands[args.command]()
@@ -130,6 +141,26 @@ def _fetch(store: BarStore, engine: Engine, args: argparse.Namespace, key: str, 
     if result.rejected:
         print("  malformed bars dropped: " + ", ".join(f"{k}: {v}" for k, v in result.rejected.items()))
         return 1
+    return 0
+
+
+def _regimes(store: BarStore, engine: Engine, args: argparse.Namespace, data_dir: Path) -> int:
+    """Fit, store per bar, and keep the model's parameters beside the data (rows only name the model's id)."""
+    if store.count(args.symbol, args.timeframe, args.start, args.end) == 0:
+        raise MarketDataError(
+            f"No stored {args.symbol.upper()} {args.timeframe} bars in that range: fetch or import first."
+        )
+    _, regimes, model = compute_and_store(
+        store, FeatureStore(engine), args.symbol, args.timeframe, args.start, args.end, n_states=args.states
+    )
+    saved = data_dir / "models" / f"{model.model_id}.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(model.to_dict(), indent=1))
+    shares = regimes["state_id"].value_counts(normalize=True, dropna=True).sort_index()
+    print(
+        f"{args.symbol.upper()} {args.timeframe}: {len(regimes):,} bars, model {model.model_id} (saved to {saved}); "
+        + ", ".join(f"state {int(k)}: {v:.1%}" for k, v in shares.items())
+    )
     return 0
 
 

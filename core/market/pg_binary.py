@@ -23,8 +23,8 @@ from core.market.frames import PRICE_COLUMNS
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
 NO_COUNT = -1  # sentinel for a NULL trade_count
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-_COPY_TRAILER = b"\xff\xff"
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+COPY_TRAILER = b"\xff\xff"
 # Staging row: field count, then (length, value) per column, big-endian, in the staging table's order.
 _STAGE_FIELDS = (("ts", ">i8"), ("o", ">f8"), ("h", ">f8"), ("l", ">f8"), ("c", ">f8"), ("v", ">i8"), ("tc", ">i4"),
                  ("vw", ">f8"))  # fmt: skip
@@ -60,7 +60,7 @@ def pack_stage_rows(frame: pd.DataFrame) -> bytes:
     rows["tc"] = pd.array(count, dtype="Int64").fillna(NO_COUNT).to_numpy(dtype=np.int32)
     vwap = frame["vwap"] if "vwap" in frame else pd.Series(np.nan, index=frame.index)
     rows["vw"] = pd.to_numeric(vwap).to_numpy(dtype=np.float64, na_value=np.nan)
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
 def unpack_array(payload: bytes | None) -> np.ndarray:

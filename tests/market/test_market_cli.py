@@ -67,3 +67,15 @@ def test_prune_dry_run_then_for_real(shared_db, capsys):
     assert (store.count("IBM", "1Min"), store.count("IBM", "1Day")) == (0, 2)
     assert cli.main(["prune", "--keep-days", "-1"]) == 2
     assert "stratforge-market:" in capsys.readouterr().err
+
+
+def test_regimes_are_fitted_stored_and_the_model_kept(shared_db, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRATFORGE_DATA_DIR", str(tmp_path))
+    days = [date(2025, 6, d) for d in (2, 3, 4, 5, 6)]
+    BarStore(shared_db.engine).insert("SPY", "1Min", session_minutes(days, extended=True), source="alpaca")
+    assert cli.main(["regimes", "SPY", "--states", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "SPY 1Min: 4,800 bars, model hmm2-f1-" in out and "state 0:" in out
+    assert len(list((tmp_path / "models").glob("hmm2-f1-*.json"))) == 1
+    assert cli.main(["regimes", "NONE"]) == 2
+    assert "No stored NONE 1Min bars" in capsys.readouterr().err
