@@ -13,6 +13,7 @@ as numpy structured arrays:
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -61,6 +62,47 @@ def pack_stage_rows(frame: pd.DataFrame) -> bytes:
     vwap = frame["vwap"] if "vwap" in frame else pd.Series(np.nan, index=frame.index)
     rows["vw"] = pd.to_numeric(vwap).to_numpy(dtype=np.float64, na_value=np.nan)
     return COPY_HEADER + rows.tobytes() + COPY_TRAILER
+
+
+# ohlcv_bars columns written by COPY (created_at takes its default).
+BAR_COPY_COLUMNS = "ticker_id, timeframe, timestamp, open, high, low, close, volume, trade_count, vwap, source"
+
+
+def pack_bar_rows(frame: pd.DataFrame, ticker_id: uuid.UUID, timeframe: str, source: str) -> bytes:
+    """A binary COPY payload for ``ohlcv_bars (BAR_COPY_COLUMNS)`` from a bar frame.
+
+    Rows are built fixed-width, then the data bytes of NULL trade counts and VWAPs are cut out with one
+    boolean mask (a NULL field is its length, -1, and no data), so no row is handled in Python."""
+    tf, src = timeframe.encode(), source.encode()
+    fields = [("id", "S16"), ("tf", f"S{len(tf)}"), ("ts", ">i8"), ("o", ">f8"), ("h", ">f8"), ("l", ">f8"),
+              ("c", ">f8"), ("v", ">i8"), ("tc", ">i4"), ("vw", ">f8"), ("src", f"S{len(src)}")]  # fmt: skip
+    layout = np.dtype([("n", ">i2")] + [f for name, kind in fields for f in ((f"{name}_len", ">i4"), (name, kind))])
+    n = len(frame)
+    rows = np.empty(n, dtype=layout)
+    rows["n"] = len(fields)
+    for name, kind in fields:
+        rows[f"{name}_len"] = np.dtype(kind).itemsize
+    rows["id"], rows["tf"], rows["src"] = ticker_id.bytes, tf, src
+    rows["ts"] = pg_micros(frame["timestamp"])
+    for name, key in zip(PRICE_COLUMNS, "ohlc", strict=True):
+        rows[key] = frame[name].to_numpy(dtype=np.float64)
+    rows["v"] = np.rint(frame["volume"].to_numpy(dtype=np.float64)).astype(np.int64)
+    count = pd.array(frame["trade_count"], dtype="Int64") if "trade_count" in frame else pd.array([pd.NA] * n, "Int64")
+    no_count = np.asarray(count.isna())
+    rows["tc"] = count.fillna(0).to_numpy(dtype=np.int32)
+    vwap = pd.to_numeric(frame["vwap"]).to_numpy(dtype=np.float64, na_value=np.nan) if "vwap" in frame else None
+    no_vwap = np.isnan(vwap) if vwap is not None else np.ones(n, dtype=bool)
+    rows["vw"] = np.nan_to_num(vwap) if vwap is not None else 0.0
+    rows["tc_len"][no_count] = -1
+    rows["vw_len"][no_vwap] = -1
+    raw = rows.view(np.uint8).reshape(n, layout.itemsize)
+    if not no_count.any() and not no_vwap.any():
+        return COPY_HEADER + raw.tobytes() + COPY_TRAILER
+    keep = np.ones((n, layout.itemsize), dtype=bool)
+    for nulls, name in ((no_count, "tc"), (no_vwap, "vw")):
+        offset = layout.fields[name][1]
+        keep[nulls, offset : offset + layout[name].itemsize] = False
+    return COPY_HEADER + raw[keep].tobytes() + COPY_TRAILER
 
 
 def unpack_array(payload: bytes | None) -> np.ndarray:

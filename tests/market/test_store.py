@@ -49,6 +49,7 @@ def test_round_trip_keeps_every_column_including_missing_values(store):
     frame = minutes(50)
     frame.loc[3, "trade_count"] = pd.NA
     frame.loc[7, "vwap"] = np.nan
+    frame.loc[12, ["trade_count", "vwap"]] = [pd.NA, np.nan]  # both NULL in one row
     assert store.insert("AAPL", "1Min", frame, source="alpaca").inserted == 50
     assert_frame_equal(store.load_frame("aapl", "1Min"), frame)
     arrays = store.load("AAPL", "1Min")
