@@ -1,0 +1,1 @@
+"""Strategies: the Strategy API, indicators, and the sandbox that runs traders' code."""

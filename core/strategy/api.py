@@ -1,0 +1,367 @@
+"""The Strategy API: one class runs unchanged in backtests, simulated sessions and live paper sessions.
+
+A strategy declares its parameters (what batch tests vary), computes indicators
+over the whole series in ``init`` (vectorised: fast), and decides in ``next``,
+once per closed bar, by placing order intents. The runner (backtester or
+session) owns the clock and turns intents into orders; the strategy never sees
+a broker, a database or a bar that has not closed:
+
+* every series a strategy reads in ``next`` is a :class:`Lagged` view that ends
+  at the current bar; reading past it raises :class:`LookAheadError`;
+* indicators computed in ``init`` see the whole series, so a careless one could
+  peek ahead (``np.roll(close, -1)``); :func:`check_causal` recomputes them on a
+  shortened series and refuses a strategy whose past values change.
+
+    class SmaCross(Strategy):
+        fast = Param(10, min=2, max=200)
+        slow = Param(50, min=5, max=500)
+
+        def init(self, data):
+            self.fast_ma = self.indicator(sma(data.close, self.fast))
+            self.slow_ma = self.indicator(sma(data.close, self.slow))
+
+        def next(self, data):
+            if self.fast_ma[-1] > self.slow_ma[-1] and self.position == 0:
+                self.order_target(percent=1.0)
+            elif self.fast_ma[-1] < self.slow_ma[-1] and self.position > 0:
+                self.order_target(shares=0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class StrategyError(Exception):
+    """A strategy could not be built or run; the message is for the trader."""
+
+
+class StrategyParamError(StrategyError):
+    """A parameter value is of the wrong type or outside its declared range."""
+
+
+class LookAheadError(StrategyError):
+    """The strategy read a bar that had not closed yet (or an indicator depends on future bars)."""
+
+
+# ---- parameters -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter: a class attribute ``fast = Param(10, min=2, max=200)``.
+
+    The type is the default's (int, float, bool or str); ``choices`` restricts to a set. Batch tests read
+    these declarations to build their variable lists and to refuse values outside the range."""
+
+    default: int | float | bool | str
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+    name: str = ""  # set by the Strategy class that declares it
+
+    @property
+    def type(self) -> type:
+        return type(self.default)
+
+    def check(self, value: Any) -> int | float | bool | str:
+        """``value`` converted to the parameter's type, or StrategyParamError saying what is wrong."""
+        kind = self.type
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise StrategyParamError(f"{self.name} must be true or false, got {value!r}")
+            converted: Any = value
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+                raise StrategyParamError(f"{self.name} must be a whole number, got {value!r}")
+            converted = int(value)
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise StrategyParamError(f"{self.name} must be a number, got {value!r}")
+            converted = float(value)
+        else:
+            if not isinstance(value, str):
+                raise StrategyParamError(f"{self.name} must be text, got {value!r}")
+            converted = value
+        if self.choices is not None and converted not in self.choices:
+            raise StrategyParamError(f"{self.name} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        if self.min is not None and converted < self.min:
+            raise StrategyParamError(f"{self.name} must be at least {self.min}, got {value!r}")
+        if self.max is not None and converted > self.max:
+            raise StrategyParamError(f"{self.name} must be at most {self.max}, got {value!r}")
+        return converted
+
+
+# ---- series that end at the current bar --------------------------------------------------------------------
+
+
+class Clock:
+    """The index of the current (latest closed) bar, shared by every view of one run."""
+
+    __slots__ = ("i",)
+
+    def __init__(self) -> None:
+        self.i = -1
+
+
+class Lagged:
+    """A float64 series seen from the current bar: ``x[-1]`` is now, ``x[-2]`` the bar before.
+
+    Absolute indices up to the current bar work too; anything later raises LookAheadError. ``values``
+    is a zero-copy view of everything up to now, for numpy calls inside ``next``."""
+
+    __slots__ = ("_a", "_clock", "name")
+
+    def __init__(self, values: np.ndarray, clock: Clock, name: str = "series") -> None:
+        self._a = values
+        self._clock = clock
+        self.name = name
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._a[: self._clock.i + 1]
+
+    def __len__(self) -> int:
+        return self._clock.i + 1
+
+    def __getitem__(self, key: int | slice) -> Any:
+        i = self._clock.i
+        if isinstance(key, slice):
+            return self.values[key]
+        if key < 0:
+            if -key > i + 1:
+                raise IndexError(f"{self.name}[{key}]: only {i + 1} bars so far")
+            return self._a[i + 1 + key]
+        if key > i:
+            raise LookAheadError(f"{self.name}[{key}] is a future bar (the current bar is {i})")
+        return self._a[key]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        view = self.values
+        return view.astype(dtype) if dtype is not None else view
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.values)
+
+    def __repr__(self) -> str:
+        return f"Lagged({self.name}, {len(self)} bars)"
+
+
+@dataclass(frozen=True)
+class BarData:
+    """The columns of one symbol's bars. In ``init`` whole float64 arrays; in ``next`` Lagged views."""
+
+    symbol: str
+    time: Any  # epoch seconds (UTC) of each bar's open
+    open: Any
+    high: Any
+    low: Any
+    close: Any
+    volume: Any
+
+    @classmethod
+    def from_arrays(cls, symbol: str, t: Any, o: Any, h: Any, lo: Any, c: Any, v: Any) -> BarData:
+        cols = [np.ascontiguousarray(x, dtype=np.float64) for x in (t, o, h, lo, c, v)]
+        if len({len(x) for x in cols}) != 1:
+            raise StrategyError("bar columns differ in length")
+        return cls(symbol, *cols)
+
+    def lagged(self, clock: Clock) -> BarData:
+        return BarData(
+            self.symbol,
+            *(Lagged(getattr(self, n), clock, n) for n in ("time", "open", "high", "low", "close", "volume")),
+        )
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+# ---- order intents ------------------------------------------------------------------------------------------
+
+
+class IntentKind(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+    TARGET = "target"  # reach a position (shares, percent of equity or money value)
+    CANCEL_ALL = "cancel_all"
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What a strategy asked for at one bar; the runner sizes it, checks it and makes it an order."""
+
+    kind: IntentKind
+    bar: int
+    shares: float | None = None
+    percent: float | None = None  # of equity (targets) or of cash (buys)
+    value: float | None = None  # money
+    limit: float | None = None
+    stop: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    tag: str = ""
+
+
+@dataclass
+class Account:
+    """What the runner tells the strategy about its money (read-only for the strategy)."""
+
+    cash: float = 0.0
+    equity: float = 0.0
+    position: float = 0.0  # shares held (negative: short, when a runner allows it)
+    position_price: float = math.nan  # average entry price
+
+
+# ---- the base class -----------------------------------------------------------------------------------------
+
+
+class Strategy:
+    """Subclass, declare ``Param`` attributes, implement ``init`` and ``next``."""
+
+    params: ClassVar[dict[str, Param]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = dict(getattr(cls, "params", {}))
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, Param):
+                declared[name] = Param(**{**value.__dict__, "name": name})
+                delattr(cls, name)  # instances carry the chosen value instead
+        cls.params = declared
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.params)
+        if unknown:
+            allowed = ", ".join(sorted(self.params)) or "none"
+            raise StrategyParamError(f"unknown parameter(s) {', '.join(sorted(unknown))} (declared: {allowed})")
+        self.values = {name: p.check(values.get(name, p.default)) for name, p in self.params.items()}
+        for name, value in self.values.items():
+            setattr(self, name, value)
+        self.account = Account()
+        self.intents: list[OrderIntent] = []
+        self._clock = Clock()
+        self._indicators: list[tuple[str, np.ndarray]] = []
+
+    # -- for the strategy's author --
+    def init(self, data: BarData) -> None:
+        """Compute indicators over the whole series (``self.indicator(...)``)."""
+
+    def next(self, data: BarData) -> None:
+        """Decide at the close of the current bar; ``data`` columns end at that bar."""
+        raise NotImplementedError("a strategy must implement next()")
+
+    def indicator(self, values: Any, name: str | None = None) -> Lagged:
+        """Register a whole-series indicator; in ``next`` it reads like the bars (``x[-1]`` is now)."""
+        array = np.ascontiguousarray(values, dtype=np.float64)
+        label = name or f"indicator{len(self._indicators)}"
+        self._indicators.append((label, array))
+        return Lagged(array, self._clock, label)
+
+    @property
+    def position(self) -> float:
+        return self.account.position
+
+    @property
+    def bar_index(self) -> int:
+        return self._clock.i
+
+    def buy(self, shares: float | None = None, *, percent: float | None = None, value: float | None = None,
+            limit: float | None = None, stop: float | None = None, stop_loss: float | None = None,
+            take_profit: float | None = None, tag: str = "") -> None:  # fmt: skip
+        """Buy ``shares``, or ``percent`` of cash, or shares worth ``value``; market unless limit/stop."""
+        self._intend(IntentKind.BUY, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
+
+    def sell(self, shares: float | None = None, *, percent: float | None = None, value: float | None = None,
+             limit: float | None = None, stop: float | None = None, tag: str = "") -> None:  # fmt: skip
+        """Sell ``shares``, or ``percent`` of the position, or shares worth ``value``."""
+        self._intend(IntentKind.SELL, shares, percent, value, limit, stop, None, None, tag)
+
+    def order_target(self, *, shares: float | None = None, percent: float | None = None,
+                     value: float | None = None, limit: float | None = None, tag: str = "") -> None:  # fmt: skip
+        """Trade to a position: ``shares`` held, ``percent`` of equity, or ``value`` in money."""
+        self._intend(IntentKind.TARGET, shares, percent, value, limit, None, None, None, tag)
+
+    def cancel_all(self) -> None:
+        self.intents.append(OrderIntent(IntentKind.CANCEL_ALL, self._clock.i))
+
+    def _intend(self, kind: IntentKind, shares: float | None, percent: float | None, value: float | None,
+                limit: float | None, stop: float | None, stop_loss: float | None, take_profit: float | None,
+                tag: str) -> None:  # fmt: skip
+        given = [x for x in (shares, percent, value) if x is not None]
+        if len(given) != 1:
+            raise StrategyError(f"{kind.value}: give exactly one of shares, percent or value")
+        if any(not math.isfinite(x) for x in given) or (kind is not IntentKind.TARGET and given[0] <= 0):
+            raise StrategyError(f"{kind.value}: the size must be a positive number, got {given[0]!r}")
+        for label, price in (("limit", limit), ("stop", stop), ("stop_loss", stop_loss), ("take_profit", take_profit)):
+            if price is not None and not (math.isfinite(price) and price > 0):
+                raise StrategyError(f"{kind.value}: {label} must be a price > 0, got {price!r}")
+        self.intents.append(
+            OrderIntent(kind, self._clock.i, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
+        )
+
+    # -- for runners --
+    def prepare(self, data: BarData) -> BarData:
+        """Run ``init`` on the whole series; returns the lagged view ``next`` must be given."""
+        self._indicators.clear()
+        self.init(data)
+        return data.lagged(self._clock)
+
+    def step(self, index: int, lagged: BarData) -> list[OrderIntent]:
+        """Advance to bar ``index`` (now closed), run ``next``, hand back the intents it made."""
+        self._clock.i = index
+        self.intents = []
+        self.next(lagged)
+        return self.intents
+
+    def indicators(self) -> list[tuple[str, np.ndarray]]:
+        """The whole-series indicators ``init`` registered (for charts and the causality check)."""
+        return list(self._indicators)
+
+
+def check_causal(factory: Callable[[], Strategy], data: BarData, cut: int | None = None, rtol: float = 1e-9) -> None:
+    """Refuse a strategy whose indicators change their past when later bars are removed.
+
+    ``init`` runs on the whole series and again on its first ``cut`` bars (default: two thirds); every
+    indicator must agree on those bars (NaN where the other is NaN). Raises LookAheadError naming the
+    indicator and the first bar that differs."""
+    n = len(data)
+    cut = cut if cut is not None else max(1, (2 * n) // 3)
+    whole, part = factory(), factory()
+    whole.prepare(data)
+    part.prepare(BarData(data.symbol, *(getattr(data, k)[:cut] for k in ("time", "open", "high", "low", "close",
+                                                                         "volume"))))  # fmt: skip
+    for (name, full), (_, short) in zip(whole.indicators(), part.indicators(), strict=True):
+        a, b = full[:cut], short[:cut]
+        same = np.isclose(a, b, rtol=rtol, atol=0.0, equal_nan=True)
+        if not same.all():
+            first = int(np.flatnonzero(~same)[0])
+            raise LookAheadError(
+                f"indicator {name!r} at bar {first} changes when later bars are removed: it reads the future"
+            )
+
+
+@dataclass(frozen=True)
+class ParamGrid:
+    """Helper for batch tests: every assignment of ``values`` (name -> list), checked against the strategy."""
+
+    strategy: type[Strategy]
+    values: dict[str, list[Any]] = field(default_factory=dict)
+
+    def assignments(self) -> Iterator[dict[str, Any]]:
+        from itertools import product
+
+        names = list(self.values)
+        for name in names:
+            if name not in self.strategy.params:
+                raise StrategyParamError(f"{self.strategy.__name__} has no parameter {name!r}")
+        for combo in product(*(self.values[n] for n in names)):
+            assignment = dict(zip(names, combo, strict=True))
+            yield {n: self.strategy.params[n].check(v) for n, v in assignment.items()}
