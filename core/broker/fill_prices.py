@@ -20,7 +20,8 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     100.1 becomes Decimal('100.1') rather than 100.099999999999994315658113919198513031005859375."""
     if isinstance(value, Decimal):
         return value
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    # float() first: numpy's float64 is a float whose repr is 'np.float64(...)'.
+    return Decimal(repr(float(value))) if isinstance(value, float) else Decimal(value)
 
 
 def tick_size(price: Decimal) -> Decimal:

@@ -1,0 +1,1 @@
+"""Backtests: the per-bar engine over the shared fill model, results and metrics."""

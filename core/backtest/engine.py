@@ -1,0 +1,287 @@
+"""The per-bar backtester: any Strategy, the SimBroker's fill model, the ledger's money rules.
+
+Bar by bar: orders placed at an earlier bar meet this bar through
+``core.broker.fill_model`` (the same pure functions the simulated broker uses, so
+a backtest fills exactly as a simulated session would), the books are marked at
+the close, then the strategy decides at that close. An order can therefore never
+fill on the bar whose close produced it: the next bar is the first it sees.
+
+Money follows the ledger: cash and fees in Decimal, positions keep their exact
+cost basis, a sell realises proceeds minus the cost basis of the shares sold,
+and shorting is refused (the ledger does not short yet); an intent that would
+need it is recorded as rejected, as the risk chain would refuse the order. A buy
+is trimmed to what the ledger could reserve (the limit, or the last close plus
+the ledger's 3% collar for market and stop buys); a gap beyond the collar may
+still take cash below zero, as it can in the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import NamedTuple
+
+import numpy as np
+
+from core.broker.fill_model import FillModel, WorkingOrder
+from core.broker.types import OrderSide, OrderType
+from core.ledger.money import MARKET_COLLAR
+from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
+
+ZERO = Decimal(0)
+
+
+class _Bar(NamedTuple):
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    starting_cash: Decimal = Decimal("100000")
+    fill_model: FillModel = field(default_factory=FillModel)
+    fractional: bool = False  # whole shares unless the asset allows fractions
+    close_at_end: bool = True  # value the last position at the final close as an "end_of_data" exit
+
+
+@dataclass(frozen=True)
+class Fill:
+    bar: int
+    side: OrderSide
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    reason: str  # the intent's tag, or "signal"
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """One trade from flat to flat (several fills may build or reduce it)."""
+
+    entry_bar: int
+    exit_bar: int
+    entry_time: float
+    exit_time: float
+    size: Decimal  # largest position held
+    entry_price: Decimal  # average buy price
+    exit_price: Decimal  # average sell price
+    pnl: Decimal  # realised, after fees
+    fees: Decimal
+    exit_reason: str
+
+    @property
+    def return_pct(self) -> float:
+        cost = self.entry_price * self.size
+        return float(self.pnl / cost) if cost else 0.0
+
+
+@dataclass(frozen=True)
+class Rejection:
+    bar: int
+    reason: str
+
+
+@dataclass
+class BacktestRun:
+    times: np.ndarray
+    equity: np.ndarray  # at each bar's close
+    position: np.ndarray  # shares held at each bar's close
+    fills: list[Fill]
+    trades: list[RoundTrip]
+    rejections: list[Rejection]
+    final_cash: Decimal
+    starting_cash: Decimal
+
+
+@dataclass
+class _Working:
+    order: WorkingOrder
+    placed: int
+    reason: str
+
+
+@dataclass
+class _Books:
+    cash: Decimal
+    qty: Decimal = ZERO
+    cost: Decimal = ZERO  # exact cost basis of the shares held
+    # the open round trip
+    opened: int = -1
+    peak: Decimal = ZERO
+    bought: Decimal = ZERO
+    bought_value: Decimal = ZERO
+    sold: Decimal = ZERO
+    sold_value: Decimal = ZERO
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+
+
+def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | None = None) -> BacktestRun:
+    """Run ``strategy`` over ``data`` (whole float64 columns) and return the curves and trades."""
+    cfg = config or BacktestConfig()
+    n = len(data)
+    opens, highs, lows, closes, volumes = (np.asarray(getattr(data, k), dtype=np.float64)
+                                           for k in ("open", "high", "low", "close", "volume"))  # fmt: skip
+    times = np.asarray(data.time, dtype=np.float64)
+    lagged = strategy.prepare(data)
+    books = _Books(cfg.starting_cash)
+    cash_f = float(books.cash)
+    equity = np.empty(n)
+    held = np.empty(n)
+    fills: list[Fill] = []
+    trades: list[RoundTrip] = []
+    rejections: list[Rejection] = []
+    working: list[_Working] = []
+    account = strategy.account
+    fm = cfg.fill_model
+    for i in range(n):
+        if working:
+            bar = _Bar(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
+            still: list[_Working] = []
+            for w in working:
+                decision = fm.evaluate(w.order, bar)
+                if decision is None:
+                    still.append(w)
+                    continue
+                order = w.order
+                if decision.filled:
+                    assert decision.price is not None
+                    fill = Fill(i, order.side, decision.qty, decision.price, decision.fee, w.reason)
+                    fills.append(fill)
+                    _book(books, fill, times, trades)
+                    cash_f = float(books.cash)
+                    left = order.qty - decision.qty
+                    if left > 0:
+                        still.append(_Working(_with(order, qty=left, triggered=decision.triggered), w.placed, w.reason))
+                elif decision.triggered:
+                    still.append(_Working(_with(order, qty=order.qty, triggered=True), w.placed, w.reason))
+            working = still
+        qty_f = float(books.qty)
+        equity[i] = cash_f + qty_f * closes[i]
+        held[i] = qty_f
+        account.cash, account.equity, account.position = cash_f, equity[i], qty_f
+        account.position_price = float(books.cost / books.qty) if books.qty else math.nan
+        intents = strategy.step(i, lagged)
+        for intent in intents:
+            working = _place(intent, working, books, float(closes[i]), float(equity[i]), cfg, rejections)
+    if cfg.close_at_end and n and books.qty > 0:
+        price = _dec(closes[-1])
+        last = Fill(n - 1, OrderSide.SELL, books.qty, price, fm.commission.fee(price, books.qty), "end_of_data")
+        _book(books, last, times, trades)
+        fills.append(last)
+        equity[-1] = float(books.cash)
+    return BacktestRun(times, equity, held, fills, trades, rejections, books.cash, cfg.starting_cash)
+
+
+def _dec(x: float) -> Decimal:
+    """A float as the Decimal of its shortest repr (10.1 -> Decimal('10.1'), not the binary expansion)."""
+    return Decimal(repr(float(x)))
+
+
+def _with(order: WorkingOrder, *, qty: Decimal, triggered: bool) -> WorkingOrder:
+    return WorkingOrder(order.side, order.type, qty, order.limit_price, order.stop_price, triggered)
+
+
+def _shares(amount: float, price: float, fractional: bool) -> Decimal:
+    if not (price > 0 and math.isfinite(amount)):
+        return ZERO
+    raw = _dec(amount / price)
+    return raw.quantize(Decimal("0.000000001"), ROUND_FLOOR) if fractional else raw.to_integral_value(ROUND_FLOOR)
+
+
+def _place(
+    intent: OrderIntent, working: list[_Working], books: _Books, close: float, equity: float, cfg: BacktestConfig,
+    rejections: list[Rejection],
+) -> list[_Working]:  # fmt: skip
+    """Size an intent at this bar's close and queue its order(s) for the next bar."""
+    if intent.kind is IntentKind.CANCEL_ALL:
+        return []
+    ref = intent.limit or intent.stop or close
+    pending_buys = sum((w.order.qty for w in working if w.order.side is OrderSide.BUY), ZERO)
+    pending_sells = sum((w.order.qty for w in working if w.order.side is OrderSide.SELL), ZERO)
+    if intent.kind is IntentKind.TARGET:
+        working = []  # a target replaces whatever was working
+        pending_buys = pending_sells = ZERO
+        if intent.shares is not None:
+            target = _dec(intent.shares)
+        elif intent.percent is not None:
+            target = _shares(equity * intent.percent, ref, cfg.fractional)
+        else:
+            target = _shares(float(intent.value or 0), ref, cfg.fractional)
+        if target < 0:
+            rejections.append(Rejection(intent.bar, "shorting is not supported (target below zero)"))
+            return working
+        delta = target - books.qty
+        side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        qty = abs(delta)
+    else:
+        side = OrderSide.BUY if intent.kind is IntentKind.BUY else OrderSide.SELL
+        if intent.shares is not None:
+            qty = _dec(intent.shares)
+        elif intent.percent is not None:
+            base = float(books.cash) if side is OrderSide.BUY else float(books.qty - pending_sells) * ref
+            qty = _shares(base * intent.percent, ref, cfg.fractional)
+        else:
+            qty = _shares(float(intent.value or 0), ref, cfg.fractional)
+    if qty <= 0:
+        return working
+    if side is OrderSide.SELL and qty > books.qty - pending_sells:
+        rejections.append(Rejection(intent.bar, f"cannot sell {qty}: only {books.qty - pending_sells} held"))
+        return working
+    if side is OrderSide.BUY:
+        # What the ledger would reserve: the limit, or the last price plus its collar for market and stop buys.
+        reserve = intent.limit if intent.limit else ref * (1 + float(MARKET_COLLAR))
+        affordable = _shares(float(books.cash) - float(pending_buys) * reserve, reserve, cfg.fractional)
+        if affordable <= 0:
+            rejections.append(Rejection(intent.bar, "not enough cash"))
+            return working
+        qty = min(qty, affordable)
+    kind = (
+        OrderType.STOP_LIMIT if intent.stop and intent.limit else OrderType.STOP if intent.stop
+        else OrderType.LIMIT if intent.limit else OrderType.MARKET
+    )  # fmt: skip
+    order = WorkingOrder(
+        side, kind, qty,
+        _dec(intent.limit) if intent.limit else None,
+        _dec(intent.stop) if intent.stop else None,
+    )  # fmt: skip
+    return [*working, _Working(order, intent.bar, intent.tag or "signal")]
+
+
+def _book(books: _Books, fill: Fill, times: np.ndarray, trades: list[RoundTrip]) -> None:
+    """Apply a fill as the ledger does (cash, exact cost basis, realised P&L) and track the round trip."""
+    notional = fill.qty * fill.price
+    if fill.side is OrderSide.BUY:
+        if books.qty == 0:
+            books.opened = fill.bar
+            books.peak = books.bought = books.bought_value = books.sold = books.sold_value = ZERO
+            books.realized = books.fees = ZERO
+        books.cash -= notional + fill.fee
+        books.qty += fill.qty
+        books.cost += notional
+        books.bought += fill.qty
+        books.bought_value += notional
+        books.peak = max(books.peak, books.qty)
+    else:
+        removed = books.cost if fill.qty == books.qty else books.cost * fill.qty / books.qty
+        books.cash += notional - fill.fee
+        books.realized += notional - removed
+        books.qty -= fill.qty
+        books.cost -= removed
+        books.sold += fill.qty
+        books.sold_value += notional
+    books.fees += fill.fee
+    books.realized -= fill.fee
+    if books.qty == 0 and books.opened >= 0:
+        trades.append(
+            RoundTrip(
+                books.opened, fill.bar, float(times[books.opened]), float(times[fill.bar]), books.peak,
+                books.bought_value / books.bought, books.sold_value / books.sold, books.realized, books.fees,
+                fill.reason,
+            )
+        )  # fmt: skip
+        books.opened = -1

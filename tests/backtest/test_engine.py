@@ -1,0 +1,132 @@
+"""The per-bar backtester: next-bar fills through the shared fill model, the ledger's money, round trips."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from core.backtest.engine import BacktestConfig, run_backtest
+from core.broker.fill_costs import PerShareCommission
+from core.broker.fill_model import FillModel
+from core.broker.types import OrderSide
+from core.strategy.api import BarData, Param, Strategy
+
+
+def bars(opens, highs, lows, closes) -> BarData:
+    n = len(closes)
+    return BarData.from_arrays("X", 60.0 * np.arange(n), opens, highs, lows, closes, np.full(n, 1e6))
+
+
+def walk(n: int, seed: int = 0) -> BarData:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate([[100.0], close[:-1]]) * (1 + rng.normal(0, 0.001, n))
+    high = np.maximum(open_, close) * 1.002
+    low = np.minimum(open_, close) * 0.998
+    return BarData.from_arrays("X", 60.0 * np.arange(n), open_, high, low, close, np.full(n, 1e6))
+
+
+class Script(Strategy):
+    """Places the intents a test lists, at the bars it names."""
+
+    def __init__(self, plan, **kw):
+        super().__init__(**kw)
+        self.plan = plan
+
+    def next(self, data):
+        for action in self.plan.get(self.bar_index, []):
+            action(self)
+
+
+def test_a_market_order_fills_at_the_next_bar_open_never_at_its_own_bar():
+    data = bars([10, 11, 12, 13], [10.5, 11.5, 12.5, 13.5], [9.5, 10.5, 11.5, 12.5], [10.2, 11.2, 12.2, 13.2])
+    run = run_backtest(Script({0: [lambda s: s.buy(10)], 2: [lambda s: s.sell(10)]}), data)
+    assert [(f.bar, f.side, f.qty, f.price) for f in run.fills] == [
+        (1, OrderSide.BUY, Decimal(10), Decimal("11")),
+        (3, OrderSide.SELL, Decimal(10), Decimal("13")),
+    ]
+    assert run.final_cash == Decimal("100020")
+    trade = run.trades[0]
+    assert (trade.entry_bar, trade.exit_bar, trade.pnl, trade.exit_reason) == (1, 3, Decimal(20), "signal")
+    assert run.equity.tolist() == [100000, 100000 + 10 * 11.2 - 110, 100000 + 10 * 12.2 - 110, 100020]
+
+
+def test_commission_and_exact_cost_basis_follow_the_ledger():
+    data = bars([10, 10, 12, 12, 15], [10] * 2 + [12] * 2 + [15], [10] * 2 + [12] * 2 + [15], [10, 10, 12, 12, 15])
+    fees = FillModel(commission=PerShareCommission(Decimal("0.01"), minimum=Decimal("1")))
+    plan = {0: [lambda s: s.buy(30)], 1: [lambda s: s.sell(10)], 3: [lambda s: s.sell(20)]}
+    run = run_backtest(Script(plan), data, BacktestConfig(fill_model=fees))
+    # buy 30 @10 (fee 1), sell 10 @12 (fee 1), sell 20 @15 (fee 1): pnl = 20 + 100 - 3
+    assert run.trades[0].pnl == Decimal(117) and run.trades[0].fees == Decimal(3)
+    assert run.final_cash == Decimal(100117)
+    assert run.trades[0].size == Decimal(30) and run.trades[0].exit_price == Decimal("14")
+
+
+def test_limit_and_stop_orders_use_the_bar_range():
+    data = bars([10, 10, 9, 9, 12], [10.2, 10.1, 9.2, 9.1, 12.5], [9.9, 9.6, 8.8, 8.9, 11.8], [10, 9.8, 9, 9, 12])
+    plan = {0: [lambda s: s.buy(5, limit=9.0)], 3: [lambda s: s.sell(5, stop=11.0)]}
+    run = run_backtest(Script(plan), data)
+    buy, sell = run.fills
+    assert (buy.bar, buy.price) == (2, Decimal("9.0"))  # the low reached the limit on bar 2
+    assert (sell.bar, sell.price) == (4, Decimal("12"))  # gapped through the stop: the worse open
+
+
+def test_what_the_ledger_would_refuse_is_recorded_not_traded():
+    data = walk(20)
+    plan = {
+        1: [lambda s: s.sell(5)],  # nothing held
+        2: [lambda s: s.order_target(shares=-5)],  # a short
+        3: [lambda s: s.buy(10_000_000)],  # more than the cash: trimmed to what is affordable
+    }
+    run = run_backtest(Script(plan), data)
+    assert [r.bar for r in run.rejections] == [1, 2]
+    assert "only 0 held" in run.rejections[0].reason and "shorting" in run.rejections[1].reason
+    # Trimmed as the ledger reserves a market buy: the last close plus its 3% collar must fit in the cash.
+    assert 0 < run.fills[0].qty * Decimal(repr(float(data.close[2]))) * Decimal("1.03") <= Decimal(100000)
+
+
+class Cross(Strategy):
+    fast = Param(5, min=2)
+    slow = Param(20, min=3)
+
+    def init(self, data):
+        c = np.cumsum(np.insert(data.close, 0, 0.0))
+
+        def sma(n):
+            out = np.full(len(data.close), np.nan)
+            out[n - 1 :] = (c[n:] - c[:-n]) / n
+            return out
+
+        self.f, self.s = self.indicator(sma(self.fast)), self.indicator(sma(self.slow))
+
+    def next(self, data):
+        if np.isnan(self.s[-1]):
+            return
+        if self.f[-1] > self.s[-1] and self.position == 0:
+            self.order_target(percent=0.95)
+        elif self.f[-1] < self.s[-1] and self.position > 0:
+            self.order_target(shares=0)
+
+
+def test_a_crossover_backtest_is_consistent():
+    data = walk(3000, seed=3)
+    run = run_backtest(Cross(), data)
+    assert len(run.trades) > 10
+    assert all(t.entry_bar < t.exit_bar for t in run.trades)
+    # Flat at the end: final cash is the start plus every trade's P&L, and the curve ends there.
+    assert run.final_cash == run.starting_cash + sum((t.pnl for t in run.trades), Decimal(0))
+    assert run.equity[-1] == pytest.approx(float(run.final_cash))
+    # Each fill happened on a bar after the one whose close decided it.
+    decided = {t.entry_bar - 1 for t in run.trades}
+    assert all(run.position[b] == 0 for b in decided)
+    assert run.trades[-1].exit_reason in ("signal", "end_of_data")
+
+
+def test_an_open_position_is_closed_at_the_last_close():
+    data = walk(50, seed=1)
+    run = run_backtest(Script({0: [lambda s: s.buy(3)]}), data)
+    last = run.trades[-1]
+    assert last.exit_reason == "end_of_data" and last.exit_bar == 49
+    assert last.exit_price == Decimal(repr(float(data.close[-1])))
