@@ -137,7 +137,10 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     rejections: list[Rejection] = []
     working: list[_Working] = []
     account = strategy.account
+    account.cash, account.position, account.position_price = cash_f, 0.0, math.nan
     fm = cfg.fill_model
+    close_m = memoryview(np.ascontiguousarray(closes))  # plain floats per bar: the loop's hot path
+    qty_f = 0.0
     for i in range(n):
         if working:
             bar = _Bar(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
@@ -153,21 +156,22 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     fill = Fill(i, order.side, decision.qty, decision.price, decision.fee, w.reason)
                     fills.append(fill)
                     _book(books, fill, times, trades)
-                    cash_f = float(books.cash)
+                    cash_f, qty_f = float(books.cash), float(books.qty)
+                    account.cash, account.position = cash_f, qty_f
+                    account.position_price = float(books.cost / books.qty) if books.qty else math.nan
                     left = order.qty - decision.qty
                     if left > 0:
                         still.append(_Working(_with(order, qty=left, triggered=decision.triggered), w.placed, w.reason))
                 elif decision.triggered:
                     still.append(_Working(_with(order, qty=order.qty, triggered=True), w.placed, w.reason))
             working = still
-        qty_f = float(books.qty)
-        equity[i] = cash_f + qty_f * closes[i]
+        value = cash_f + qty_f * close_m[i]
+        equity[i] = value
         held[i] = qty_f
-        account.cash, account.equity, account.position = cash_f, equity[i], qty_f
-        account.position_price = float(books.cost / books.qty) if books.qty else math.nan
+        account.equity = value
         intents = strategy.step(i, lagged)
         for intent in intents:
-            working = _place(intent, working, books, float(closes[i]), float(equity[i]), cfg, rejections)
+            working = _place(intent, working, books, close_m[i], value, cfg, rejections)
     if cfg.close_at_end and n and books.qty > 0:
         price = _dec(closes[-1])
         last = Fill(n - 1, OrderSide.SELL, books.qty, price, fm.commission.fee(price, books.qty), "end_of_data")

@@ -118,10 +118,11 @@ class Lagged:
     Absolute indices up to the current bar work too; anything later raises LookAheadError. ``values``
     is a zero-copy view of everything up to now, for numpy calls inside ``next``."""
 
-    __slots__ = ("_a", "_clock", "name")
+    __slots__ = ("_a", "_clock", "_m", "name")
 
     def __init__(self, values: np.ndarray, clock: Clock, name: str = "series") -> None:
         self._a = values
+        self._m = memoryview(np.ascontiguousarray(values, dtype=np.float64))  # indexes to plain Python floats
         self._clock = clock
         self.name = name
 
@@ -134,15 +135,17 @@ class Lagged:
 
     def __getitem__(self, key: int | slice) -> Any:
         i = self._clock.i
+        if key.__class__ is int:  # the hot path: a strategy reads x[-1], x[-2] on every bar
+            if key < 0:
+                if -key > i + 1:
+                    raise IndexError(f"{self.name}[{key}]: only {i + 1} bars so far")
+                return self._m[i + 1 + key]
+            if key > i:
+                raise LookAheadError(f"{self.name}[{key}] is a future bar (the current bar is {i})")
+            return self._m[key]
         if isinstance(key, slice):
             return self.values[key]
-        if key < 0:
-            if -key > i + 1:
-                raise IndexError(f"{self.name}[{key}]: only {i + 1} bars so far")
-            return self._a[i + 1 + key]
-        if key > i:
-            raise LookAheadError(f"{self.name}[{key}] is a future bar (the current bar is {i})")
-        return self._a[key]
+        return self[int(key)]
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         view = self.values
