@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -31,3 +35,21 @@ def scratch_url(admin_url: str) -> str:
 def drop_database(admin_url: str, url: str) -> None:
     with _admin(admin_url) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
+
+
+@contextmanager
+def admin_server(url: str | None, prefix: str) -> Iterator[str]:
+    """The admin URL of ``url``'s server, or of an embedded PostgreSQL started in a temporary folder."""
+    if url is not None:
+        yield url
+        return
+    from core.db.embedded import EmbeddedPostgres
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        server = EmbeddedPostgres(Path(tmp))
+        server.start()
+        try:
+            assert server.admin_url is not None
+            yield server.admin_url
+        finally:
+            server.stop()

@@ -30,23 +30,20 @@ import argparse
 import os
 import random
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import drop_database, emit, scratch_url
+from bench.common import admin_server, drop_database, emit, scratch_url
 from core.accounts import AccountService
 from core.broker.sim import SimBroker
 from core.broker.types import OrderSide
 from core.db import migrate
-from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine, make_session_factory
 from core.db.models import Order
 from core.ledger.dispatch import EventWorkers
@@ -100,25 +97,15 @@ def main() -> None:
     args = parser.parse_args()
     per_user = args.orders_per_user or (25 if args.quick else 300)
 
-    with tempfile.TemporaryDirectory(prefix="sf-bench-ledger-") as tmp:
-        server = None
-        admin = args.url
-        if admin is None:
-            server = EmbeddedPostgres(Path(tmp))
-            server.start()
-            admin = server.admin_url
-        try:
-            paced = run_on_scratch(admin, per_user, args.rate, args.event_workers)
-            emit("orders_per_s", paced.orders_per_s, "orders/s", **paced.detail)
-            emit("place_p50_ms", paced.p50_ms, "ms")
-            emit("place_p99_ms", paced.p99_ms, "ms")
-            saturated = run_on_scratch(admin, per_user, None, args.event_workers)
-            emit("orders_per_s_max", saturated.orders_per_s, "orders/s", **saturated.detail)
-            emit("place_p50_ms_saturated", saturated.p50_ms, "ms")
-            emit("invariant_violations", paced.violations + saturated.violations, "users")
-        finally:
-            if server is not None:
-                server.stop()
+    with admin_server(args.url, "sf-bench-ledger-") as admin:
+        paced = run_on_scratch(admin, per_user, args.rate, args.event_workers)
+        emit("orders_per_s", paced.orders_per_s, "orders/s", **paced.detail)
+        emit("place_p50_ms", paced.p50_ms, "ms")
+        emit("place_p99_ms", paced.p99_ms, "ms")
+        saturated = run_on_scratch(admin, per_user, None, args.event_workers)
+        emit("orders_per_s_max", saturated.orders_per_s, "orders/s", **saturated.detail)
+        emit("place_p50_ms_saturated", saturated.p50_ms, "ms")
+        emit("invariant_violations", paced.violations + saturated.violations, "users")
 
 
 @dataclass(frozen=True)

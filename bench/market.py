@@ -17,17 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.common import drop_database, emit, scratch_url
+from bench.common import admin_server, drop_database, emit, scratch_url
 from core.db import migrate
-from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
 from core.db.raw import raw_connection
 from core.market.simulated import RandomWalkBarGenerator
@@ -59,20 +56,12 @@ def main() -> None:
     args = parser.parse_args()
     n = args.bars or (100_000 if args.quick else 1_000_000)
 
-    with tempfile.TemporaryDirectory(prefix="sf-bench-market-") as tmp:
-        server = None
-        admin = args.url
-        if admin is None:
-            server = EmbeddedPostgres(Path(tmp))
-            server.start()
-            admin = server.admin_url
+    with admin_server(args.url, "sf-bench-market-") as admin:
         url = scratch_url(admin)
         try:
             run(url, n, args.batch)
         finally:
             drop_database(admin, url)
-            if server is not None:
-                server.stop()
 
 
 def run(url: str, n: int, batch: int) -> None:

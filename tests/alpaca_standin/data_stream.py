@@ -14,7 +14,6 @@ Runs like ``stream.TradeUpdatesHub``: a ``websockets`` server on its own loop th
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -23,20 +22,22 @@ from datetime import datetime
 from typing import Any
 
 import msgpack
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-SEND_DEADLINE_S = 5.0
+from tests.alpaca_standin.ws_server import LoopServer
+
 CLOSE_TIMEOUT_S = 2.0
 # Channels a client may subscribe to; Alpaca adds corrections and cancelErrors along with trades.
 CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
 Msg = dict[str, Any]
 
 
-class MarketDataHub:
+class MarketDataHub(LoopServer):
     """Accepts data-stream clients (one per account), tracks their subscriptions, sends them bars."""
 
     def __init__(self, key_id: str, secret_key: str) -> None:
+        super().__init__("alpaca-standin-data-ws", close_timeout=CLOSE_TIMEOUT_S)
         self.key_id = key_id
         self.secret_key = secret_key
         self.connections_accepted = 0  # authenticated connections so far; grows by one per (re)connection
@@ -45,35 +46,7 @@ class MarketDataHub:
         self._all: set[ServerConnection] = set()
         self._authenticated: dict[str, ServerConnection] = {}  # key -> the account's one open connection
         self._subs: dict[ServerConnection, dict[str, set[str]]] = {}
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="alpaca-standin-data-ws", daemon=True)
-        self._server: Server | None = None
         self._changed = threading.Condition()
-        self.port = 0
-
-    def start(self) -> None:
-        self._thread.start()
-        self._server = self._call(self._serve())
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self) -> Server:
-        return await serve(self._session, "127.0.0.1", 0, close_timeout=CLOSE_TIMEOUT_S)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._call(self._close_server(self._server))  # Server.close() must run on the hub's loop
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=SEND_DEADLINE_S)
-        if not self._thread.is_alive():
-            self._loop.close()
-
-    @staticmethod
-    async def _close_server(server: Server) -> None:
-        server.close()
-        await server.wait_closed()
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self._loop).result(timeout=SEND_DEADLINE_S)
 
     # ---- one client connection, on the hub's loop ----
 
@@ -256,7 +229,3 @@ async def _refuse(ws: ServerConnection, code: int, text: str) -> bool:
     await _send(ws, _error(code, text))
     await ws.close(1008, text)
     return False
-
-
-async def _as_coroutine(awaitable: Any) -> Any:
-    return await awaitable

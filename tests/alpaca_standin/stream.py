@@ -8,56 +8,28 @@ published while nobody listens are lost, as with the real stream.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-SEND_DEADLINE_S = 5.0
+from tests.alpaca_standin.ws_server import LoopServer
 
 
-class TradeUpdatesHub:
+class TradeUpdatesHub(LoopServer):
     """Accepts stream clients, tracks which listen to trade_updates, broadcasts to them."""
 
     def __init__(self, key_id: str, secret_key: str) -> None:
+        super().__init__("alpaca-standin-ws")
         self.key_id = key_id
         self.secret_key = secret_key
         self.connections_accepted = 0  # every handshake that reached "listening", for reconnection tests
         self._listeners: set[ServerConnection] = set()
         self._all: set[ServerConnection] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="alpaca-standin-ws", daemon=True)
-        self._server: Server | None = None
         self._changed = threading.Condition()
-        self.port = 0
-
-    def start(self) -> None:
-        self._thread.start()
-        self._server = self._call(self._serve())
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self) -> Server:
-        return await serve(self._session, "127.0.0.1", 0)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._call(self._close_server(self._server))  # Server.close() must run on the hub's loop
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=SEND_DEADLINE_S)
-        if not self._thread.is_alive():
-            self._loop.close()
-
-    @staticmethod
-    async def _close_server(server: Server) -> None:
-        server.close()
-        await server.wait_closed()
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self._loop).result(timeout=SEND_DEADLINE_S)
 
     async def _session(self, ws: ServerConnection) -> None:
         self._all.add(ws)
@@ -132,7 +104,3 @@ class TradeUpdatesHub:
         with self._changed:
             self._listeners.clear()
             self._changed.notify_all()
-
-
-async def _as_coroutine(awaitable: Any) -> Any:
-    return await awaitable
