@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.backtest.metrics import Metrics, compute_metrics
 from core.broker.fill_model import FillModel, WorkingOrder
 from core.broker.types import OrderSide, OrderType
 from core.ledger.money import MARKET_COLLAR
@@ -95,6 +96,13 @@ class BacktestRun:
     rejections: list[Rejection]
     final_cash: Decimal
     starting_cash: Decimal
+
+    def metrics(self, benchmark_close: np.ndarray | None = None) -> Metrics:
+        """The run's metrics (exposure from the bars with a position)."""
+        return compute_metrics(
+            self.equity, self.times, self.trades, starting_cash=float(self.starting_cash),
+            benchmark_close=benchmark_close, exposure=self.position,
+        )  # fmt: skip
 
 
 @dataclass

@@ -122,6 +122,11 @@ def test_a_crossover_backtest_is_consistent():
     decided = {t.entry_bar - 1 for t in run.trades}
     assert all(run.position[b] == 0 for b in decided)
     assert run.trades[-1].exit_reason in ("signal", "end_of_data")
+    m = run.metrics(benchmark_close=data.close)
+    assert m.trade_count == len(run.trades) and m.final_equity == pytest.approx(float(run.final_cash))
+    assert m.total_return == pytest.approx(float(run.final_cash) / 100_000 - 1)
+    assert m.win_rate == pytest.approx(sum(t.pnl > 0 for t in run.trades) / len(run.trades))
+    assert 0 < m.exposure < 1 and m.buy_and_hold_return == pytest.approx(data.close[-1] / data.close[0] - 1)
 
 
 def test_an_open_position_is_closed_at_the_last_close():
