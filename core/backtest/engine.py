@@ -138,8 +138,6 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     lagged = strategy.prepare(data)
     books = _Books(cfg.starting_cash)
     cash_f = float(books.cash)
-    equity = np.empty(n)
-    held = np.empty(n)
     fills: list[Fill] = []
     trades: list[RoundTrip] = []
     rejections: list[Rejection] = []
@@ -149,6 +147,9 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     fm = cfg.fill_model
     close_m = memoryview(np.ascontiguousarray(closes))  # plain floats per bar: the loop's hot path
     qty_f = 0.0
+    curve: list[float] = []
+    holdings: list[float] = []
+    equity_append, held_append, step = curve.append, holdings.append, strategy.step  # the loop's hot calls
     for i in range(n):
         if working:
             bar = _Bar(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
@@ -174,12 +175,14 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     still.append(_Working(_with(order, qty=order.qty, triggered=True), w.placed, w.reason))
             working = still
         value = cash_f + qty_f * close_m[i]
-        equity[i] = value
-        held[i] = qty_f
+        equity_append(value)
+        held_append(qty_f)
         account.equity = value
-        intents = strategy.step(i, lagged)
-        for intent in intents:
-            working = _place(intent, working, books, close_m[i], value, cfg, rejections)
+        intents = step(i, lagged)
+        if intents:
+            for intent in intents:
+                working = _place(intent, working, books, close_m[i], value, cfg, rejections)
+    equity, held = np.array(curve, dtype=np.float64), np.array(holdings, dtype=np.float64)
     if cfg.close_at_end and n and books.qty > 0:
         price = _dec(closes[-1])
         last = Fill(n - 1, OrderSide.SELL, books.qty, price, fm.commission.fee(price, books.qty), "end_of_data")

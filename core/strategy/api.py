@@ -320,7 +320,8 @@ class Strategy:
     def step(self, index: int, lagged: BarData) -> list[OrderIntent]:
         """Advance to bar ``index`` (now closed), run ``next``, hand back the intents it made."""
         self._clock.i = index
-        self.intents = []
+        if self.intents:
+            self.intents = []  # a new list: the runner may still hold the last one
         self.next(lagged)
         return self.intents
 
