@@ -264,7 +264,9 @@ def test_every_fill_booked_once_across_a_leader_crash(
     assert len(reports) == 6 and all(r.holds for r in reports), reports
     new_leader = leaders(club)
     assert len(new_leader) == 1 and new_leader[0] is not first
-    assert new_leader[0].client.settled >= len(pending)  # what the dying leader missed came back over REST
+    # What the dying leader's stream missed came back over REST: mostly through the new leader's settlement, but
+    # the dying leader's own settle thread may still retry a user (and settle one of them) before it is killed.
+    assert sum(m.client.settled for m in club) >= len(pending)
     print(f"{len(placed)} fills, {new_leader[0].client.settled} orders settled by the new leader")
 
 
