@@ -4,7 +4,8 @@
 
 * ``perbar_1m_s``: ``run_backtest`` (the per-bar engine, any strategy) plus metrics.
 * ``vectorized_1m_s``: ``run_vectorized`` (the numba signal path) plus metrics, compiled beforehand.
-* ``sweep_100_s``: 100 (fast, slow) combinations on the fast path, metrics included, in this process.
+* ``sweep_100_s``: 100 (fast, slow) combinations on the fast path, metrics included, over one worker process
+  per core (``core.backtest.sweep``; worker start-up and shipping the bars included).
 * With ``--peers-python`` (an interpreter that has ``backtesting`` and ``vectorbt``, kept out of the app's
   dependencies; e.g. ``python3 -m venv /tmp/peers && /tmp/peers/bin/pip install backtesting vectorbt``), the
   same series is run by both peers in that interpreter (``bench/peers_backtest.py``):
@@ -28,6 +29,7 @@ import numpy as np
 
 from bench.common import emit
 from core.backtest.engine import run_backtest
+from core.backtest.sweep import run_sweep
 from core.backtest.vectorized import SignalStrategy, run_vectorized
 from core.strategy.api import BarData, Param
 from core.strategy.indicators import sma
@@ -80,8 +82,9 @@ def main() -> None:
     grid = [(f, s) for f in (5, 8, 10, 12, 15, 20, 25, 30, 40, 50) for s in (60, 80, 100, 120, 150, 200, 250, 300, 400,
                                                                              500)]  # fmt: skip
     grid = grid[:10] if args.quick else grid
-    sweep = timed(lambda: [run_vectorized(SmaCross(fast=f, slow=s), data).metrics() for f, s in grid])
-    emit(f"sweep_{len(grid)}_s", sweep, "s", bars=n, combinations=len(grid))
+    assignments = [{"fast": f, "slow": s} for f, s in grid]
+    sweep = timed(lambda: run_sweep(SmaCross, data, assignments))
+    emit(f"sweep_{len(grid)}_s", sweep, "s", bars=n, combinations=len(grid), workers=os.cpu_count())
 
     if not args.peers_python:
         emit("peers_skipped", 1, "flag", why=f"pass --peers-python or set {PEERS_ENV} to measure the peers")

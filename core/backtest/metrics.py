@@ -283,10 +283,35 @@ def _exposure(n: int, mask: np.ndarray | None, entry_bar: np.ndarray, exit_bar: 
     return float(np.count_nonzero(np.cumsum(coverage[:n]))) / n
 
 
+@dataclass(frozen=True)
+class TradeColumns:
+    """The trade fields the metrics read, as arrays: what a vectorised backtest already has, so a summary of
+    ten thousand trades builds no ten thousand objects."""
+
+    pnl: np.ndarray
+    return_pct: np.ndarray
+    entry_time: np.ndarray
+    exit_time: np.ndarray
+    entry_bar: np.ndarray
+    exit_bar: np.ndarray
+
+    @classmethod
+    def of(cls, trades: Sequence[Any]) -> TradeColumns:
+        n = len(trades)
+
+        def column(name: str, kind: type) -> np.ndarray:
+            return np.fromiter((kind(getattr(t, name)) for t in trades), np.float64 if kind is float else np.int64, n)
+
+        return cls(
+            column("pnl", float), column("return_pct", float), column("entry_time", float),
+            column("exit_time", float), column("entry_bar", int), column("exit_bar", int),
+        )  # fmt: skip
+
+
 def compute_metrics(
     equity: np.ndarray,
     times: np.ndarray,
-    trades: Sequence[Trade],
+    trades: Sequence[Trade] | TradeColumns,
     *,
     starting_cash: float,
     benchmark_close: np.ndarray | None = None,
@@ -348,12 +373,10 @@ def compute_metrics(
         dd_seconds, dd_bars = 0.0, 0
     calmar = None if annualized is None or max_drawdown >= 0.0 else annualized / abs(max_drawdown)
 
-    count = len(trades)
-    pnl = np.fromiter((float(tr.pnl) for tr in trades), np.float64, count)
-    pct = np.fromiter((float(tr.return_pct) for tr in trades), np.float64, count)
-    held_for = np.fromiter((float(tr.exit_time) - float(tr.entry_time) for tr in trades), np.float64, count)
-    entry_bar = np.fromiter((int(tr.entry_bar) for tr in trades), np.int64, count)
-    exit_bar = np.fromiter((int(tr.exit_bar) for tr in trades), np.int64, count)
+    columns = trades if isinstance(trades, TradeColumns) else TradeColumns.of(trades)
+    count = len(columns.pnl)
+    pnl, pct, entry_bar, exit_bar = columns.pnl, columns.return_pct, columns.entry_bar, columns.exit_bar
+    held_for = columns.exit_time - columns.entry_time
     win_rate = profit_factor = expectancy = avg_pct = best_pct = worst_pct = avg_duration = None
     if count:
         gross_profit = float(pnl[pnl > 0.0].sum())

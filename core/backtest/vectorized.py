@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from core.backtest.engine import BacktestConfig
-from core.backtest.metrics import Metrics, Trade, compute_metrics
+from core.backtest.metrics import Metrics, Trade, TradeColumns, compute_metrics
 from core.broker.fill_costs import (
     BpsSlippage,
     FixedSlippage,
@@ -102,8 +102,13 @@ class VectorRun:
         ]  # fmt: skip
 
     def metrics(self, benchmark_close: np.ndarray | None = None) -> Metrics:
+        cost = self.entry_price * self.qty
+        columns = TradeColumns(
+            self.pnl, np.divide(self.pnl, cost, out=np.zeros_like(self.pnl), where=cost != 0),
+            self.times[self.entry_bar], self.times[self.exit_bar], self.entry_bar, self.exit_bar,
+        )  # fmt: skip
         return compute_metrics(
-            self.equity, self.times, self.trades, starting_cash=self.starting_cash,
+            self.equity, self.times, columns, starting_cash=self.starting_cash,
             benchmark_close=benchmark_close, exposure=self.position,
         )  # fmt: skip
 
