@@ -47,8 +47,8 @@ from core.db.raw import raw_connection
 from core.market.aggregate import AGGREGATE_TIMEFRAMES, SESSIONS, aggregate
 from core.market.calendar import NEW_YORK
 from core.market.errors import MarketDataError
-from core.market.frames import BAR_COLUMNS, PRICE_COLUMNS, empty_frame
-from core.market.pg_binary import NO_COUNT, PG_EPOCH_US, STAGE_COLUMNS_SQL, pack_stage_rows, pg_micros, unpack_array
+from core.market.pg_binary import pg_micros
+from core.market.store import frame_of, merge_bars, read_columns, stored_open_times
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +58,7 @@ AGGREGATED_SOURCE = "aggregated"
 
 _FAR_PAST = datetime(1900, 1, 1, tzinfo=UTC)
 _RANGE = "ticker_id = %s AND timeframe = %s AND timestamp >= %s AND timestamp < %s"
-_LOAD_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "coalesce(trade_count, -1)",
-                 "coalesce(vwap, 'NaN')")  # fmt: skip
-_LOAD = "SELECT {} FROM (SELECT * FROM ohlcv_bars WHERE {} ORDER BY timestamp) bars".format(
-    ", ".join(f"array_send(array_agg({c}))" for c in _LOAD_COLUMNS), _RANGE
-)
-_STORED = f"SELECT array_send(array_agg(timestamp)) FROM ohlcv_bars WHERE {_RANGE}"
 _FIRST = f"SELECT min(timestamp) FROM ohlcv_bars WHERE {_RANGE}"
-_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS sf_retention_stage ({STAGE_COLUMNS_SQL}) ON COMMIT DELETE ROWS"
-_INSERT = f"""
-INSERT INTO ohlcv_bars (ticker_id, timeframe, timestamp, open, high, low, close, volume, trade_count, vwap, source)
-SELECT %(ticker)s, %(timeframe)s, ts, o, h, l, c, v, nullif(tc, -1), CASE WHEN vw = 'NaN' THEN NULL ELSE vw END,
-       '{AGGREGATED_SOURCE}'
-  FROM sf_retention_stage
-    ON CONFLICT DO NOTHING"""
 _FEATURES = f"computed_features WHERE {_RANGE}"
 _SCOPE = """
 SELECT t.id, t.symbol FROM tickers t
@@ -360,21 +347,7 @@ def _retain_chunk(
 
 def _load_minutes(conn: psycopg.Connection, ticker: uuid.UUID, lo: datetime, hi: datetime) -> pd.DataFrame:
     """The stored minutes of ``[lo, hi)`` as a bar frame, read on ``conn`` (inside its transaction)."""
-    with conn.cursor(binary=True) as cur:
-        row = cur.execute(_LOAD, (ticker, MINUTE, lo, hi)).fetchone()
-    t, o, h, low, c, v, count, vwap = (unpack_array(value) for value in (row or [None] * len(_LOAD_COLUMNS)))
-    if len(t) == 0:
-        return empty_frame()
-    return pd.DataFrame(
-        {
-            "timestamp": pd.to_datetime(t + PG_EPOCH_US, unit="us", utc=True).as_unit("ns"),
-            **{name: col.astype(np.float64) for name, col in zip(PRICE_COLUMNS, (o, h, low, c), strict=True)},
-            "volume": v.astype(np.float64),
-            "trade_count": pd.arrays.IntegerArray(count.astype(np.int64), count == NO_COUNT),
-            "vwap": vwap.astype(np.float64),
-        },
-        columns=list(BAR_COLUMNS),
-    )
+    return frame_of(read_columns(conn, ticker, MINUTE, lo, hi))
 
 
 def _unstored(
@@ -383,9 +356,7 @@ def _unstored(
     """The bars of ``bars`` whose open time is not stored yet (stored bars are kept, as ``BarStore.insert`` does)."""
     if bars.empty:
         return bars
-    with conn.cursor(binary=True) as cur:
-        row = cur.execute(_STORED, (ticker, timeframe, lo, hi)).fetchone()
-    stored = unpack_array(row[0] if row else None)
+    stored = stored_open_times(conn, ticker, timeframe, lo, hi)
     if len(stored) == 0:
         return bars
     return bars.loc[~np.isin(pg_micros(bars["timestamp"]), stored)]
@@ -393,15 +364,7 @@ def _unstored(
 
 def _insert_bars(conn: psycopg.Connection, ticker: uuid.UUID, timeframe: str, bars: pd.DataFrame) -> int:
     """Insert aggregated bars inside the caller's transaction; returns how many were inserted."""
-    if bars.empty:
-        return 0
-    conn.execute(_STAGE)
-    conn.execute("TRUNCATE sf_retention_stage")  # an earlier timeframe of this transaction may have staged rows
-    with conn.cursor() as cur:
-        with cur.copy("COPY sf_retention_stage FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(pack_stage_rows(bars))
-        cur.execute(_INSERT, {"ticker": ticker, "timeframe": timeframe})
-        return cur.rowcount
+    return merge_bars(conn, bars, ticker, timeframe, AGGREGATED_SOURCE)
 
 
 def _delete_minutes(conn: psycopg.Connection, ticker: uuid.UUID, lo: datetime, hi: datetime) -> int:

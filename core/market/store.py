@@ -56,6 +56,59 @@ SLICE_BARS = 250_000  # a load spanning more bars than this is read in parallel 
 MAX_SLICES = 4
 
 
+def read_columns(
+    conn: psycopg.Connection, ticker: uuid.UUID, timeframe: str, start: datetime, end: datetime,
+    columns: tuple[str, ...] = _FRAME_COLUMNS,
+) -> list[np.ndarray]:  # fmt: skip
+    """One query on ``conn`` (inside its transaction, if any): the bars of ``[start, end)``, a column each."""
+    query = "SELECT {} FROM (SELECT * FROM ohlcv_bars WHERE {} ORDER BY timestamp) bars".format(
+        ", ".join(f"array_send(array_agg({c}))" for c in columns), _RANGE
+    )
+    with conn.cursor(binary=True) as cur:
+        row = cur.execute(query, (ticker, timeframe, start, end)).fetchone()
+    return [unpack_array(value) for value in (row or [None] * len(columns))]
+
+
+def frame_of(columns: list[np.ndarray]) -> pd.DataFrame:
+    """A bar frame from the ``_FRAME_COLUMNS`` arrays (trade count -1 and VWAP NaN stand for none)."""
+    t, o, h, lo, c, v, count, vwap = columns
+    if len(t) == 0:
+        return empty_frame()
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(t + PG_EPOCH_US, unit="us", utc=True).as_unit("ns"),
+            **{name: col.astype(np.float64) for name, col in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True)},
+            "volume": v.astype(np.float64),
+            "trade_count": pd.arrays.IntegerArray(count.astype(np.int64), count == NO_COUNT),
+            "vwap": vwap.astype(np.float64),
+        },
+        columns=list(BAR_COLUMNS),
+    )
+
+
+def stored_open_times(
+    conn: psycopg.Connection, ticker: uuid.UUID, timeframe: str, start: datetime, end: datetime
+) -> np.ndarray:
+    """Open times stored in ``[start, end)``, as PostgreSQL microseconds (``pg_binary.pg_micros``)."""
+    with conn.cursor(binary=True) as cur:
+        row = cur.execute(_STORED, (ticker, timeframe, start, end)).fetchone()
+    return unpack_array(row[0] if row else None)
+
+
+def merge_bars(conn: psycopg.Connection, frame: pd.DataFrame, ticker: uuid.UUID, timeframe: str, source: str) -> int:
+    """Insert what of ``frame`` is not stored yet, in the caller's transaction, through a staging table and
+    ``ON CONFLICT DO NOTHING``; returns how many rows were inserted."""
+    if len(frame) == 0:
+        return 0
+    conn.execute(_STAGE)
+    conn.execute("TRUNCATE sf_bar_stage")  # an earlier merge of this transaction may have staged rows
+    with conn.cursor() as cur:
+        with cur.copy("COPY sf_bar_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(pack_stage_rows(frame))
+        cur.execute(_MERGE, {"ticker": ticker, "timeframe": timeframe, "source": source})
+        return cur.rowcount
+
+
 @dataclass(frozen=True)
 class InsertResult:
     received: int
@@ -127,9 +180,7 @@ class BarStore:
         lo, hi = datetime_from_pg_micros(int(stamps.min())), datetime_from_pg_micros(int(stamps.max()))
         with raw_connection(self._engine) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"stratforge.bars.{ticker}.{timeframe}"),))
-            with conn.cursor(binary=True) as cur:
-                row = cur.execute(_STORED, (ticker, timeframe, lo, hi + timedelta(microseconds=1))).fetchone()
-            stored = unpack_array(row[0] if row else None)
+            stored = stored_open_times(conn, ticker, timeframe, lo, hi + timedelta(microseconds=1))
             if len(stored):
                 keep &= ~np.isin(stamps, stored)
             fresh = frame if keep.all() else frame.loc[keep]
@@ -142,19 +193,9 @@ class BarStore:
                         copy.write(pack_bar_rows(fresh, ticker, timeframe, source))
                     inserted = len(fresh)
                 except psycopg.errors.UniqueViolation:  # a writer that skipped the series lock got there first
-                    inserted = self._merge(conn, fresh, ticker, timeframe, source)
+                    inserted = merge_bars(conn, fresh, ticker, timeframe, source)
             conn.commit()
         return InsertResult(len(frame), inserted)
-
-    @staticmethod
-    def _merge(conn: psycopg.Connection, frame: pd.DataFrame, ticker: uuid.UUID, timeframe: str, source: str) -> int:
-        """Insert what is not stored yet, through a staging table and ``ON CONFLICT DO NOTHING``."""
-        conn.execute(_STAGE)
-        with conn.cursor() as cur:
-            with cur.copy("COPY sf_bar_stage FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(pack_stage_rows(frame))
-            cur.execute(_MERGE, {"ticker": ticker, "timeframe": timeframe, "source": source})
-            return cur.rowcount
 
     def load(
         self, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
@@ -167,19 +208,7 @@ class BarStore:
         self, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
     ) -> pd.DataFrame:
         """The same range as a bar frame (all columns, trade count and VWAP included)."""
-        t, o, h, lo, c, v, count, vwap = self._load_columns(symbol, timeframe, start, end, _FRAME_COLUMNS)
-        if len(t) == 0:
-            return empty_frame()
-        return pd.DataFrame(
-            {
-                "timestamp": pd.to_datetime(t + PG_EPOCH_US, unit="us", utc=True).as_unit("ns"),
-                **{name: col.astype(np.float64) for name, col in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True)},
-                "volume": v.astype(np.float64),
-                "trade_count": pd.arrays.IntegerArray(count.astype(np.int64), count == NO_COUNT),
-                "vwap": vwap,
-            },
-            columns=list(BAR_COLUMNS),
-        )
+        return frame_of(self._load_columns(symbol, timeframe, start, end, _FRAME_COLUMNS))
 
     def count(self, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None) -> int:
         ticker = self.known_ticker_id(symbol)
@@ -233,14 +262,10 @@ class BarStore:
         slices = int(min(MAX_SLICES, max(1, (last - first) / step // self._slice_bars)))
         edges = [first + (last - first) * i / slices for i in range(slices)] + [last + step]
         edges[0] = first
-        query = "SELECT {} FROM (SELECT * FROM ohlcv_bars WHERE {} ORDER BY timestamp) bars".format(
-            ", ".join(f"array_send(array_agg({c}))" for c in columns), _RANGE
-        )
 
         def read(bounds: tuple[datetime, datetime]) -> list[np.ndarray]:
-            with raw_connection(self._engine, autocommit=True) as conn, conn.cursor(binary=True) as cur:
-                row = cur.execute(query, (ticker, timeframe, *bounds)).fetchone()
-            return [unpack_array(value) for value in (row or [None] * len(columns))]
+            with raw_connection(self._engine, autocommit=True) as conn:
+                return read_columns(conn, ticker, timeframe, *bounds, columns)
 
         bounds = list(pairwise(edges))
         parts = [read(bounds[0])] if slices == 1 else list(self._slices.map(read, bounds))
