@@ -22,7 +22,7 @@ from typing import Any
 
 from core.backtest.engine import BacktestConfig, run_backtest
 from core.backtest.vectorized import SignalStrategy, run_vectorized
-from core.strategy.api import BarData, Strategy
+from core.strategy.api import BarData, Strategy, StrategyError, describe_failure
 
 _WORKER: dict[str, Any] = {}
 
@@ -56,13 +56,15 @@ def run_one(
 ) -> SweepRun:
     """One assignment, on the fast path when the strategy allows it."""
     try:
+        if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
+            raise StrategyError(f"{getattr(strategy, '__name__', strategy)!r} is not a Strategy class")
         instance = strategy(**params)
         if isinstance(instance, SignalStrategy) and not (config and config.fractional):
             metrics = run_vectorized(instance, data, config).metrics()
         else:
             metrics = run_backtest(instance, data, config).metrics()
     except Exception as exc:  # a strategy's bug is this run's result, not the sweep's end
-        return SweepRun(index, params, None, f"{type(exc).__name__}: {exc}")
+        return SweepRun(index, params, None, describe_failure(exc))
     return SweepRun(index, params, metrics.to_dict())
 
 
@@ -77,23 +79,49 @@ def run_sweep(
     cancel: threading.Event | None = None,
 ) -> list[SweepRun]:
     """Run every assignment; results in assignment order (only those finished, if cancelled)."""
+    done: list[SweepRun] = []
     total = len(assignments)
+
+    def collect(runs: list[SweepRun]) -> None:
+        done.extend(runs)
+        if on_progress:
+            on_progress(len(done), total)
+
+    sweep_indexed(strategy, data, list(enumerate(assignments)), config=config, workers=workers, on_chunk=collect,
+                  cancel=cancel)  # fmt: skip
+    return sorted(done, key=lambda run: run.index)
+
+
+def chunk_size(total: int, workers: int, largest: int = 64) -> int:
+    """Runs per chunk: about four chunks per worker, so progress and cancel stay responsive and the
+    last chunks balance the load, but never so many runs that one chunk holds a lot of lost work."""
+    return max(1, min(largest, total // (workers * 4)))
+
+
+def sweep_indexed(
+    strategy: type[Strategy],
+    data: BarData,
+    runs: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    config: BacktestConfig | None = None,
+    workers: int | None = None,
+    on_chunk: Callable[[list[SweepRun]], None],
+    cancel: threading.Event | None = None,
+) -> None:
+    """Run ``(index, params)`` pairs of a trusted strategy class; hand each finished chunk to ``on_chunk``
+    (in completion order) as soon as it is done, so a caller can store it before the next arrives."""
+    total = len(runs)
     if total == 0 or (cancel is not None and cancel.is_set()):
-        return []
+        return
     workers = max(1, min(workers or os.cpu_count() or 1, total))
-    indexed = list(enumerate(assignments))
     if workers == 1:
-        results = []
-        for index, params in indexed:
+        for index, params in runs:
             if cancel is not None and cancel.is_set():
                 break
-            results.append(run_one(strategy, data, index, params, config))
-            if on_progress:
-                on_progress(len(results), total)
-        return results
-    size = max(1, total // (workers * 4))  # small chunks: progress and cancel stay responsive
-    chunks = [indexed[i : i + size] for i in range(0, total, size)]
-    done: list[SweepRun] = []
+            on_chunk([run_one(strategy, data, index, params, config)])
+        return
+    size = chunk_size(total, workers)
+    chunks = [list(runs[i : i + size]) for i in range(0, total, size)]
     with ProcessPoolExecutor(
         workers, mp_context=_context(), initializer=_init, initargs=(strategy, data, config)
     ) as pool:
@@ -101,11 +129,8 @@ def run_sweep(
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in finished:
-                done.extend(future.result())
-                if on_progress:
-                    on_progress(len(done), total)
+                on_chunk(future.result())
             if cancel is not None and cancel.is_set():
                 for future in pending:
                     future.cancel()
                 break
-    return sorted(done, key=lambda run: run.index)

@@ -37,37 +37,10 @@ from core.broker.fill_costs import (
     ZeroCommission,
 )
 from core.ledger.money import MARKET_COLLAR
-from core.strategy.api import BarData, Param, Strategy, StrategyError
+from core.strategy.api import BarData, SignalStrategy, StrategyError
 
 _SLIP_NONE, _SLIP_FIXED, _SLIP_BPS = 0, 1, 2
 _FEE_ZERO, _FEE_PER_SHARE, _FEE_PERCENT = 0, 1, 2
-
-
-class SignalStrategy(Strategy):
-    """Implement ``signals(data) -> (entries, exits)``; ``size`` is the fraction of equity an entry buys."""
-
-    size = Param(1.0, min=0.01, max=1.0, doc="fraction of equity each entry buys")
-
-    def signals(self, data: BarData) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError("a signal strategy must implement signals()")
-
-    def init(self, data: BarData) -> None:
-        entries, exits = self.checked_signals(data)
-        self._entries = self.indicator(entries.astype(np.float64), "entries")
-        self._exits = self.indicator(exits.astype(np.float64), "exits")
-
-    def next(self, data: BarData) -> None:
-        if self._entries[-1] and self.position == 0:
-            self.order_target(percent=self.size)
-        elif self._exits[-1] and self.position > 0:
-            self.order_target(shares=0)
-
-    def checked_signals(self, data: BarData) -> tuple[np.ndarray, np.ndarray]:
-        entries, exits = self.signals(data)
-        entries, exits = np.asarray(entries, dtype=bool), np.asarray(exits, dtype=bool)
-        if entries.shape != (len(data),) or exits.shape != (len(data),):
-            raise StrategyError(f"signals must be two boolean arrays of {len(data)} bars")
-        return entries, exits
 
 
 @dataclass

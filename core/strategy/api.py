@@ -37,6 +37,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+# The file name strategy code is compiled under (the sandbox compiles traders' source with it), so that a
+# traceback can tell the strategy's own frames from the application's.
+STRATEGY_FILENAME = "<strategy>"
+
 
 class StrategyError(Exception):
     """A strategy could not be built or run; the message is for the trader."""
@@ -48,6 +52,19 @@ class StrategyParamError(StrategyError):
 
 class LookAheadError(StrategyError):
     """The strategy read a bar that had not closed yet (or an indicator depends on future bars)."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``exc`` as one line for the trader, naming the strategy line it was raised from when there is one
+    (the innermost frame of code compiled as :data:`STRATEGY_FILENAME`)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == STRATEGY_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    text = f"{type(exc).__name__}: {exc}"
+    return text if line is None else f"{text} (line {line} of the strategy)"
 
 
 # ---- parameters -------------------------------------------------------------------------------------------
@@ -328,6 +345,33 @@ class Strategy:
     def indicators(self) -> list[tuple[str, np.ndarray]]:
         """The whole-series indicators ``init`` registered (for charts and the causality check)."""
         return list(self._indicators)
+
+
+class SignalStrategy(Strategy):
+    """Implement ``signals(data) -> (entries, exits)``; ``size`` is the fraction of equity an entry buys."""
+
+    size = Param(1.0, min=0.01, max=1.0, doc="fraction of equity each entry buys")
+
+    def signals(self, data: BarData) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError("a signal strategy must implement signals()")
+
+    def init(self, data: BarData) -> None:
+        entries, exits = self.checked_signals(data)
+        self._entries = self.indicator(entries.astype(np.float64), "entries")
+        self._exits = self.indicator(exits.astype(np.float64), "exits")
+
+    def next(self, data: BarData) -> None:
+        if self._entries[-1] and self.position == 0:
+            self.order_target(percent=self.size)
+        elif self._exits[-1] and self.position > 0:
+            self.order_target(shares=0)
+
+    def checked_signals(self, data: BarData) -> tuple[np.ndarray, np.ndarray]:
+        entries, exits = self.signals(data)
+        entries, exits = np.asarray(entries, dtype=bool), np.asarray(exits, dtype=bool)
+        if entries.shape != (len(data),) or exits.shape != (len(data),):
+            raise StrategyError(f"signals must be two boolean arrays of {len(data)} bars")
+        return entries, exits
 
 
 def check_causal(factory: Callable[[], Strategy], data: BarData, cut: int | None = None, rtol: float = 1e-9) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import faulthandler
+import importlib
 import importlib.util
 import math
 import os
@@ -318,6 +319,21 @@ def _load_rules(path: str) -> ModuleType:
     return module
 
 
+def _load_driver(spec: str | None) -> Any:
+    """The application function that runs the strategy's object (the parent checked it is a trusted one).
+
+    Imported now, before the limits, like any start-up cost; a module-level ``before_limits()`` gets the
+    chance to warm caches (compiled code) that it could not read once the audit hook is on."""
+    if not spec:
+        return None
+    module_name, _, function_name = spec.partition(":")
+    module = importlib.import_module(module_name)
+    warm = getattr(module, "before_limits", None)
+    if callable(warm):
+        warm()
+    return getattr(module, function_name)
+
+
 def _guarded_import_for(rules: ModuleType) -> Any:
     real_import = builtins.__import__
 
@@ -368,6 +384,7 @@ def main() -> None:
         for module in header["preload"]:
             with contextlib.suppress(ImportError):  # the strategy's own import reports it, with its line
                 __import__(module)
+        driver = _load_driver(header.get("driver"))
         args = pickle.load(stdin)
         code = compile(header["source"], child.filename, "exec", dont_inherit=True)
         namespace: dict[str, Any] = {"__builtins__": _strategy_builtins(rules), "__name__": "strategy"}
@@ -383,10 +400,10 @@ def main() -> None:
     child.phase = "user"
     try:
         exec(code, namespace)
-        function = namespace.get(entry)
-        if not callable(function):
-            raise NameError(f"the strategy defines no function named '{entry}'")
-        value = function(*args)
+        target = namespace.get(entry)
+        if not callable(target):
+            raise NameError(f"the strategy defines no {'class or function' if driver else 'function'} named '{entry}'")
+        value = driver(target, *args) if driver is not None else target(*args)
     except MemoryError as exc:
         child.reserve = None  # room to build the report
         trace = child.trace_of(exc.__traceback__)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.strategy.api import STRATEGY_FILENAME
 from core.strategy.sandbox import reply, rules
 from core.strategy.sandbox.errors import (
     SandboxError,
@@ -46,12 +47,13 @@ from core.strategy.sandbox.errors import (
 )
 from core.strategy.sandbox.validator import Problem, ValidationReport, check_source, imported_modules, top_level_names
 
-STRATEGY_FILENAME = "<strategy>"
 OUTPUT_CHARS = 100_000  # what a strategy may print before its output is truncated
 _HERE = Path(__file__).resolve().parent
 _CHILD = _HERE / "_child.py"
 _RULES = _HERE / "rules.py"
 # Variables the child keeps from the parent's environment; everything else (API keys, tokens) stays behind.
+# Application functions the child may call with the strategy's object (see run_sandboxed's ``driver``).
+TRUSTED_DRIVERS = frozenset({"core.backtest.sandboxed:run_runs", "core.backtest.sandboxed:run_detailed"})
 _KILL_GRACE_S = 1.0  # how long after the deadline the parent kills a child whose watchdog did not act
 _KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP")
 # How a child dies when the kernel enforces RLIMIT_CPU (the Python handler did not get to report).
@@ -86,6 +88,7 @@ def run_sandboxed(
     cpu_seconds: float = 5,
     memory_mb: int = 512,
     wall_seconds: float | None = None,
+    driver: str | None = None,
 ) -> SandboxResult:
     """Validate ``source``, then call its function ``entry(*args)`` in a fresh, limited process.
 
@@ -94,7 +97,14 @@ def run_sandboxed(
     Raises :class:`StrategyRejected` (validation), :class:`StrategyCrashed` (an exception; the message
     names the strategy line), :class:`StrategyTimedOut`, :class:`StrategyOutOfMemory`, or
     :class:`SandboxError` when the sandbox itself fails. The parent survives all of them and reaps
-    the child before returning."""
+    the child before returning.
+
+    ``driver`` names one of :data:`TRUSTED_DRIVERS` ("module:function"): application code, imported in the
+    child before the limits apply, that is called as ``driver(strategy_object, *args)`` with the object the
+    source defines as ``entry`` (a Strategy class, say) instead of calling that object. This is how a
+    backtest runs a trader's class: the engine is ours, the class is theirs, and both run in the child."""
+    if driver is not None and driver not in TRUSTED_DRIVERS:
+        raise ValueError(f"{driver!r} is not a trusted sandbox driver")
     if not entry.isidentifier() or rules.is_dunder(entry):
         raise ValueError(f"entry must be a plain function name, got {entry!r}")
     wall = cpu_seconds * 2 + 5 if wall_seconds is None else wall_seconds
@@ -104,7 +114,8 @@ def run_sandboxed(
     if not report.ok or tree is None:
         raise StrategyRejected(report)
     if entry not in top_level_names(tree):
-        problem = Problem(0, 0, f"the strategy defines no function named '{entry}'")
+        what = "class or function" if driver else "function"
+        problem = Problem(0, 0, f"the strategy defines no {what} named '{entry}'")
         raise StrategyRejected(ValidationReport(ok=False, problems=(problem,)))
     try:
         args_bytes = pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL)
@@ -117,6 +128,7 @@ def run_sandboxed(
         "source": source,
         "filename": STRATEGY_FILENAME,
         "entry": entry,
+        "driver": driver,
         "cpu_seconds": float(cpu_seconds),
         "memory_mb": int(memory_mb),
         "deadline": deadline,  # time.monotonic is system-wide, so the child can compare with it
