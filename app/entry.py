@@ -10,6 +10,7 @@ or unquoted modern annotations) so that even Python 3.6 gets as far as the messa
 import sys
 
 MIN_PYTHON = (3, 12)
+HEADLESS_COMMANDS = ("backtest", "batch")  # `stratforge backtest ...`: the command line, no window
 
 
 def python_too_old_message(version_info: "tuple[int, ...] | None" = None) -> "str | None":
@@ -35,6 +36,11 @@ def main(argv: "list[str] | None" = None) -> int:
     if message is not None:
         sys.stderr.write(message + "\n")
         return 2
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in HEADLESS_COMMANDS:
+        from core.backtest.cli import main as headless  # no Qt: these run on servers and in scripts
+
+        return headless(args)
     from app.application import run  # only now: it imports PySide6
 
     return run(argv)

@@ -108,6 +108,22 @@ def save_result(
         return row.id
 
 
+def save_detail(
+    sessions: sessionmaker[Session], record: RunRecord, detail: dict[str, Any], duration_ms: int
+) -> uuid.UUID:
+    """Store a run given as ``strategy_ref.run_detailed`` returns it (plain data from the sandbox)."""
+    trades = list(detail["trades"])
+    row = _row(record, len(trades))
+    row.metrics = dict(detail["metrics"])
+    row.equity_curve = thin_curve(np.asarray(detail["times"]), np.asarray(detail["equity"]))
+    row.trades = trades[:MAX_TRADES]
+    row.duration_ms = duration_ms
+    with sessions() as s:
+        s.add(row)
+        s.commit()
+        return row.id
+
+
 def save_failure(sessions: sessionmaker[Session], record: RunRecord, error: str, duration_ms: int = 0) -> uuid.UUID:
     """Store a run that did not finish (the strategy raised, timed out, or the data was missing)."""
     row = _row(record, 0)
