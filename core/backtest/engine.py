@@ -33,7 +33,7 @@ from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
 ZERO = Decimal(0)
 
 
-class _Bar(NamedTuple):
+class BarValues(NamedTuple):
     open: float
     high: float
     low: float
@@ -113,7 +113,10 @@ class _Working:
 
 
 @dataclass
-class _Books:
+class Books:
+    """One symbol's money as the ledger keeps it, plus the round trip in progress (shared with the allocation
+    backtester, so both book fills the same way)."""
+
     cash: Decimal
     qty: Decimal = ZERO
     cost: Decimal = ZERO  # exact cost basis of the shares held
@@ -136,7 +139,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                                            for k in ("open", "high", "low", "close", "volume"))  # fmt: skip
     times = np.asarray(data.time, dtype=np.float64)
     lagged = strategy.prepare(data)
-    books = _Books(cfg.starting_cash)
+    books = Books(cfg.starting_cash)
     cash_f = float(books.cash)
     fills: list[Fill] = []
     trades: list[RoundTrip] = []
@@ -152,7 +155,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     equity_append, held_append, step = curve.append, holdings.append, strategy.step  # the loop's hot calls
     for i in range(n):
         if working:
-            bar = _Bar(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
+            bar = BarValues(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
             still: list[_Working] = []
             for w in working:
                 decision = fm.evaluate(w.order, bar)
@@ -164,7 +167,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     assert decision.price is not None
                     fill = Fill(i, order.side, decision.qty, decision.price, decision.fee, w.reason)
                     fills.append(fill)
-                    _book(books, fill, times, trades)
+                    book_fill(books, fill, times, trades)
                     cash_f, qty_f = float(books.cash), float(books.qty)
                     account.cash, account.position = cash_f, qty_f
                     account.position_price = float(books.cost / books.qty) if books.qty else math.nan
@@ -184,15 +187,15 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                 working = _place(intent, working, books, close_m[i], value, cfg, rejections)
     equity, held = np.array(curve, dtype=np.float64), np.array(holdings, dtype=np.float64)
     if cfg.close_at_end and n and books.qty > 0:
-        price = _dec(closes[-1])
+        price = float_decimal(closes[-1])
         last = Fill(n - 1, OrderSide.SELL, books.qty, price, fm.commission.fee(price, books.qty), "end_of_data")
-        _book(books, last, times, trades)
+        book_fill(books, last, times, trades)
         fills.append(last)
         equity[-1] = float(books.cash)
     return BacktestRun(times, equity, held, fills, trades, rejections, books.cash, cfg.starting_cash)
 
 
-def _dec(x: float) -> Decimal:
+def float_decimal(x: float) -> Decimal:
     """A float as the Decimal of its shortest repr (10.1 -> Decimal('10.1'), not the binary expansion)."""
     return Decimal(repr(float(x)))
 
@@ -204,12 +207,12 @@ def _with(order: WorkingOrder, *, qty: Decimal, triggered: bool) -> WorkingOrder
 def _shares(amount: float, price: float, fractional: bool) -> Decimal:
     if not (price > 0 and math.isfinite(amount)):
         return ZERO
-    raw = _dec(amount / price)
+    raw = float_decimal(amount / price)
     return raw.quantize(Decimal("0.000000001"), ROUND_FLOOR) if fractional else raw.to_integral_value(ROUND_FLOOR)
 
 
 def _place(
-    intent: OrderIntent, working: list[_Working], books: _Books, close: float, equity: float, cfg: BacktestConfig,
+    intent: OrderIntent, working: list[_Working], books: Books, close: float, equity: float, cfg: BacktestConfig,
     rejections: list[Rejection],
 ) -> list[_Working]:  # fmt: skip
     """Size an intent at this bar's close and queue its order(s) for the next bar."""
@@ -222,7 +225,7 @@ def _place(
         working = []  # a target replaces whatever was working
         pending_buys = pending_sells = ZERO
         if intent.shares is not None:
-            target = _dec(intent.shares)
+            target = float_decimal(intent.shares)
         elif intent.percent is not None:
             target = _shares(equity * intent.percent, ref, cfg.fractional)
         else:
@@ -236,7 +239,7 @@ def _place(
     else:
         side = OrderSide.BUY if intent.kind is IntentKind.BUY else OrderSide.SELL
         if intent.shares is not None:
-            qty = _dec(intent.shares)
+            qty = float_decimal(intent.shares)
         elif intent.percent is not None:
             base = float(books.cash) if side is OrderSide.BUY else float(books.qty - pending_sells) * ref
             qty = _shares(base * intent.percent, ref, cfg.fractional)
@@ -261,13 +264,13 @@ def _place(
     )  # fmt: skip
     order = WorkingOrder(
         side, kind, qty,
-        _dec(intent.limit) if intent.limit else None,
-        _dec(intent.stop) if intent.stop else None,
+        float_decimal(intent.limit) if intent.limit else None,
+        float_decimal(intent.stop) if intent.stop else None,
     )  # fmt: skip
     return [*working, _Working(order, intent.bar, intent.tag or "signal")]
 
 
-def _book(books: _Books, fill: Fill, times: np.ndarray, trades: list[RoundTrip]) -> None:
+def book_fill(books: Books, fill: Fill, times: np.ndarray, trades: list[RoundTrip]) -> None:
     """Apply a fill as the ledger does (cash, exact cost basis, realised P&L) and track the round trip."""
     notional = fill.qty * fill.price
     if fill.side is OrderSide.BUY:
