@@ -10,7 +10,7 @@ or unquoted modern annotations) so that even Python 3.6 gets as far as the messa
 import sys
 
 MIN_PYTHON = (3, 12)
-HEADLESS_COMMANDS = ("backtest", "batch")  # `stratforge backtest ...`: the command line, no window
+HEADLESS_COMMANDS = ("backtest", "batch", "probes")  # `stratforge backtest ...`: the command line, no window
 
 
 def python_too_old_message(version_info: "tuple[int, ...] | None" = None) -> "str | None":

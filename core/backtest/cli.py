@@ -5,6 +5,7 @@
                      [--list slow=my-slow-list] [--cap N] [--workers N | --dask tcp://host:8786]
                      [--metric sharpe] [--top 10] [--name NAME]
     stratforge batch --resume JOB_ID [--workers N | --dask ADDRESS]
+    stratforge probes SYMBOL [SYMBOL ...] --start ISO --end ISO [--probe NAME ... | --family F] [--run-id ID]
 
 STRATEGY is a ``.py`` file or the name of one of your saved strategies; a trader's code always runs in
 the sandbox. Bars come from the database (``stratforge-market import`` / ``fetch`` put them there).
@@ -40,6 +41,8 @@ from core.backtest.bar_source import NoBarsError, stored_bars
 from core.backtest.batch_jobs import BatchError, BatchSpec, batch_state, create_batch, query_runs, run_batch
 from core.backtest.engine import BacktestConfig
 from core.backtest.executors import DaskExecutor, Executor, ExecutorError, LocalExecutor
+from core.backtest.probe_store import probe_leaderboard
+from core.backtest.probes import run_probes
 from core.backtest.results import RunRecord, save_detail
 from core.backtest.strategy_ref import StrategyRef, run_detailed
 from core.backtest.variable_lists import VariableListError, get_list
@@ -52,6 +55,7 @@ from core.db.models import BatchJob
 from core.db.models import Strategy as StrategyRow
 from core.market.store import BarStore
 from core.strategy.api import StrategyError
+from core.strategy.probe_catalog import CATALOG, FAMILIES, probe_named, probes_of_family
 from core.strategy.source import pick_strategy_class
 
 USER_ENV = "STRATFORGE_USER"
@@ -144,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--metric", default="total_return", help="summarise and rank by this metric")
     batch.add_argument("--top", type=int, default=10, help="print this many best runs")
     batch.add_argument("--resume", type=uuid.UUID, metavar="JOB_ID", help="finish an earlier batch")
+    probes = sub.add_parser("probes", help="run the probe catalog across symbols and trading days")
+    probes.add_argument("symbols", nargs="+")
+    probes.add_argument("--start", type=_utc, required=True)
+    probes.add_argument("--end", type=_utc, required=True)
+    probes.add_argument("--probe", action="append", default=[], help="a catalog probe's name (repeatable)")
+    probes.add_argument("--family", choices=FAMILIES, help="only this family's probes")
+    probes.add_argument("--run-id", help="resume (or name) a run")
+    probes.add_argument("--top", type=int, default=10, help="print this many probes of the leaderboard")
+    probes.add_argument("--user", default=os.environ.get(USER_ENV), help=f"your username or email (${USER_ENV})")
+    probes.add_argument("--database-url", default=None, help=f"default: ${DATABASE_URL_ENV} or the embedded one")
     return parser
 
 
@@ -335,6 +349,42 @@ def _print_summary(summary: dict[str, Any] | None) -> None:
           f"average {summary['average']:.6g}")  # fmt: skip
 
 
+def _probes(database: Database, args: argparse.Namespace) -> int:
+    try:
+        chosen = [probe_named(name) for name in args.probe] or (
+            list(probes_of_family(args.family)) if args.family else list(CATALOG)
+        )
+    except KeyError as exc:
+        raise CliError(f"no probe named {exc.args[0]!r} (see core/strategy/probe_catalog.py)") from None
+    store = BarStore(database.engine)
+    cancel = threading.Event()
+    progress = tqdm(desc="probes", unit="day", file=sys.stderr)
+
+    def advance(done: int, total: int) -> None:
+        progress.total = total
+        progress.update(done - progress.n)
+
+    try:
+        summary = run_probes(database.session_factory, store, args.symbols, args.start, args.end, chosen,
+                             run_id=args.run_id, on_progress=advance, cancel=cancel)  # fmt: skip
+    except KeyboardInterrupt:
+        raise CliError("interrupted; the days already stored are kept (resume with the same --run-id)") from None
+    finally:
+        progress.close()
+        store.close()
+    print(f"run {summary.run_id}: {summary.probes} probes x {len(summary.symbols)} symbols, "
+          f"{summary.days_run} days run, {summary.days_resumed} already stored, {summary.results_written} results, "
+          f"{summary.trades_written} trades, {summary.errors} errors")  # fmt: skip
+    if summary.symbols_without_bars:
+        print(f"no bars for: {', '.join(summary.symbols_without_bars)}", file=sys.stderr)
+    for row in probe_leaderboard(database.session_factory, summary.run_id)[: args.top]:
+        pnl = "-" if row.mean_pnl is None else f"{row.mean_pnl:,.2f}"
+        rate = "-" if row.mean_win_rate is None else f"{row.mean_win_rate:.0%}"
+        print(f"  {row.probe:<28} {row.family:<15} days {row.days:<5} trades {row.trades:<6} mean P&L {pnl:>12}"
+              f"  win rate {rate}")  # fmt: skip
+    return 0 if summary.errors == 0 and not summary.symbols_without_bars else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -345,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     token = None
     try:
         accounts, user_id, token = _sign_in(database, args.user)
+        if args.command == "probes":
+            return _probes(database, args)
         return _backtest(database, user_id, args) if args.command == "backtest" else _batch(database, user_id, args)
     except (CliError, BatchError, ExecutorError, NoBarsError, StrategyError, VariableError, VariableListError,
             ValueError) as exc:  # fmt: skip

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.entry import main as stratforge
 from core.backtest.cli import PASSWORD_ENV, USER_ENV
-from core.db.models import BacktestResult, BatchJob, BatchJobRun
+from core.db.models import BacktestResult, BatchJob, BatchJobRun, StrategyProbeResult
 from core.market.store import BarStore
 from tests.backtest.test_sandboxed_backtest import CROSS, SIGNALS
 from tests.market.test_store import minutes
@@ -69,6 +69,21 @@ def test_batch_runs_every_assignment_and_prints_the_best(db, env, capsys):
     assert len(ranked) == 3 and ranked[0].split()[0] == f"#{best.run_index}"
 
 
+def test_probes_run_per_day_resume_and_print_a_leaderboard(db, env, capsys):
+    _, url = env
+    args = ["probes", "acme", "--start", "2025-03-03", "--end", "2025-03-08", "--probe", "sma_cross_10_30",
+            "--probe", "roc_10", "--run-id", "cli-run", "--database-url", url]  # fmt: skip
+    assert stratforge(args) == 0
+    out = capsys.readouterr().out
+    where = StrategyProbeResult.run_id == "cli-run"
+    assert count(db, StrategyProbeResult, where) == 6  # 2 probes x the 3 sessions the stored minutes cover
+    assert "3 days run, 0 already stored, 6 results" in out
+    assert "sma_cross_10_30" in out and "roc_10" in out
+    assert stratforge(args) == 0  # the same run id again: everything is already stored
+    assert "0 days run, 3 already stored, 0 results" in capsys.readouterr().out
+    assert count(db, StrategyProbeResult, where) == 6
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -80,6 +95,7 @@ def test_batch_runs_every_assignment_and_prints_the_best(db, env, capsys):
         (["batch", "{cross}", "ACME", *RANGE, "--var", "fast=5,5"], "lists a value twice"),
         (["batch", "{cross}", "ACME", *RANGE, "--list", "fast=nope"], "no variable list named 'nope'"),
         (["batch", "--resume", "00000000-0000-0000-0000-000000000000"], "you have no batch"),
+        (["probes", "ACME", *RANGE, "--probe", "astrology"], "no probe named 'astrology'"),
     ],
 )
 def test_bad_input_is_a_clear_message_and_exit_status_2(db, env, capsys, args, message):
