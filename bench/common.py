@@ -1,4 +1,8 @@
-"""What every benchmark shares: the JSON line it prints per metric, and scratch databases on a server."""
+"""What every benchmark shares: the JSON line it prints per metric, and scratch databases on a server.
+
+The database drivers are imported where they are used: a benchmark that starts worker processes has its
+main module (and so this one) imported again in every worker, and those imports would count as start-up.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    import psycopg
 
 
 def emit(metric: str, value: float, unit: str, **extra: object) -> None:
@@ -20,12 +24,18 @@ def emit(metric: str, value: float, unit: str, **extra: object) -> None:
 
 
 def _admin(admin_url: str) -> psycopg.Connection:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
     plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
     return psycopg.connect(plain, autocommit=True, connect_timeout=10)
 
 
 def scratch_url(admin_url: str) -> str:
     """A new empty database on the server of ``admin_url``; its URL."""
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
     name = f"sf_bench_{uuid.uuid4().hex[:8]}"
     with _admin(admin_url) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -33,6 +43,9 @@ def scratch_url(admin_url: str) -> str:
 
 
 def drop_database(admin_url: str, url: str) -> None:
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
     with _admin(admin_url) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
 

@@ -38,7 +38,7 @@ class SweepRun:
 def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["core.backtest.sweep"])
+        ctx.set_forkserver_preload(["core.backtest.sweep_preload"])
         return ctx
     return multiprocessing.get_context("spawn")
 
