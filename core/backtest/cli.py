@@ -51,7 +51,7 @@ from core.broker.fill_model import FillModel
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.errors import DatabaseError
-from core.db.models import BatchJob
+from core.db.models import BatchJob, StrategyVersion
 from core.db.models import Strategy as StrategyRow
 from core.market.store import BarStore
 from core.strategy.api import StrategyError
@@ -72,6 +72,7 @@ class Loaded:
     ref: StrategyRef
     name: str
     strategy_id: uuid.UUID | None
+    version_id: uuid.UUID | None = None
 
 
 def _utc(text: str) -> datetime:
@@ -198,20 +199,26 @@ def _load_strategy(database: Database, user_id: uuid.UUID, spec: str, class_name
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise CliError(f"cannot read {spec}: {exc.strerror or exc}") from None
-        strategy_id, name = None, None  # a file's strategy is named after its class
+        strategy_id, name, version_id = None, None, None  # a file's strategy is named after its class
     else:
         with database.session_factory() as s:
             row = s.scalar(select(StrategyRow).where(StrategyRow.user_id == user_id, StrategyRow.name == spec))
         if row is None or not row.python_code:
             raise CliError(f"{spec!r} is neither a .py file nor one of your saved code strategies")
         source, strategy_id, name = row.python_code, row.id, row.name
+        with database.session_factory() as s:
+            version_id = s.scalar(
+                select(StrategyVersion.id).where(
+                    StrategyVersion.strategy_id == row.id, StrategyVersion.version == row.current_version
+                )
+            )
     try:
         chosen = pick_strategy_class(source, class_name)
     except SyntaxError as exc:
         raise CliError(f"{spec}: line {exc.lineno}: {exc.msg}") from None
     except ValueError as exc:
         raise CliError(f"{spec}: {exc}") from None
-    return Loaded(StrategyRef(chosen, source=source), name or chosen, strategy_id)
+    return Loaded(StrategyRef(chosen, source=source), name or chosen, strategy_id, version_id)
 
 
 def _params(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -250,6 +257,7 @@ def _backtest(database: Database, user_id: uuid.UUID, args: argparse.Namespace) 
                     user_id=user_id, strategy_name=loaded.name, source=loaded.ref.source or "",
                     parameters=detail["params"], symbol=symbol, timeframe=args.timeframe, start=args.start,
                     end=args.end, config=config, path=detail["path"], strategy_id=loaded.strategy_id,
+                    strategy_version_id=loaded.version_id,
                 )  # fmt: skip
                 result_id = save_detail(database.session_factory, record, detail, duration_ms)
             bar.update()

@@ -44,6 +44,7 @@ class RunRecord:
     config: BacktestConfig = field(default_factory=BacktestConfig)
     path: str = "per_bar"  # or "vectorized"
     strategy_id: uuid.UUID | None = None
+    strategy_version_id: uuid.UUID | None = None
     batch_job_id: uuid.UUID | None = None
     benchmark_symbol: str | None = None
     name: str | None = None
@@ -143,6 +144,7 @@ def _row(record: RunRecord, trade_count: int) -> BacktestResult:
         id=uuid.uuid4(),
         user_id=record.user_id,
         strategy_id=record.strategy_id,
+        strategy_version_id=record.strategy_version_id,
         batch_job_id=record.batch_job_id,
         name=record.name or f"{record.strategy_name} {record.symbol} {record.timeframe}",
         status="completed",

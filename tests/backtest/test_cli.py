@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from app.entry import main as stratforge
 from core.backtest.cli import PASSWORD_ENV, USER_ENV
-from core.db.models import BacktestResult, BatchJob, BatchJobRun, StrategyProbeResult
+from core.db.models import BacktestResult, BatchJob, BatchJobRun, StrategyProbeResult, StrategyVersion
 from core.market.store import BarStore
+from core.strategy.library import StrategyDraft, save_strategy
 from tests.backtest.test_sandboxed_backtest import CROSS, SIGNALS
 from tests.market.test_store import minutes
 
@@ -52,6 +53,18 @@ def test_backtest_prints_metrics_and_stores_the_result(db, env, capsys):
         assert row.strategy_snapshot["source"] == CROSS
         assert row.strategy_snapshot["fill_model"]["commission"].startswith("PerShareCommission")
         assert len(row.equity_curve) > 100 and row.metrics["bar_count"] == 3_000
+
+
+def test_a_saved_strategy_runs_by_name_and_the_result_points_at_it(db, env, accounts, capsys):
+    _, url = env
+    user = accounts.log_in("quant", PASSWORD).user.id
+    saved = save_strategy(db.session_factory, user, StrategyDraft("My cross", CROSS))
+    assert stratforge(["backtest", "My cross", "ACME", *RANGE, "--database-url", url]) == 0
+    assert "My cross on ACME" in capsys.readouterr().out
+    with db.session_factory() as s:
+        result = s.scalars(select(BacktestResult)).one()
+        version = s.scalars(select(StrategyVersion)).one()
+        assert (result.strategy_id, result.strategy_version_id) == (saved.id, version.id)
 
 
 def test_batch_runs_every_assignment_and_prints_the_best(db, env, capsys):
