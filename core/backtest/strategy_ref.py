@@ -12,6 +12,7 @@ process or a Dask worker on another machine, and still mean the same strategy. T
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +105,11 @@ def run_detailed(
     params: dict[str, Any],
     config: BacktestConfig | None = None,
     limits: SandboxLimits | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """One full run (curves, trades, metrics; see ``sandboxed.run_detailed``). Raises StrategyError with a
-    message for the trader (naming the strategy line) when the strategy cannot run."""
+    message for the trader (naming the strategy line) when the strategy cannot run, and StrategyCancelled
+    when ``cancel`` is set while a sandboxed run is going (a built-in strategy runs to its end)."""
     if not ref.sandboxed:
         from core.backtest.sandboxed import run_detailed as in_process
 
@@ -119,6 +122,6 @@ def run_detailed(
     lim = limits or SandboxLimits()
     result = run_sandboxed(
         ref.source or "", ref.class_name, (data, params, config), driver=DETAILED_DRIVER,
-        cpu_seconds=lim.cpu_seconds_per_run, memory_mb=lim.memory_mb,
+        cpu_seconds=lim.cpu_seconds_per_run, memory_mb=lim.memory_mb, cancel=cancel,
     )  # fmt: skip
     return result.value

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from core.backtest.strategy_ref import SandboxLimits, StrategyRef, run_detailed, run_runs
 from core.backtest.sweep import run_one
 from core.strategy.api import STRATEGY_FILENAME, StrategyError
-from core.strategy.sandbox import StrategyRejected, run_sandboxed
+from core.strategy.sandbox import StrategyCancelled, StrategyRejected, run_sandboxed
 from tests.backtest.test_vectorized import walk
+from tests.strategy.test_sandbox import _sandbox_children
 
 CROSS = """\
 from core.strategy.api import Param, Strategy
@@ -124,3 +128,15 @@ def test_a_reference_is_source_or_module_never_both():
     ref = StrategyRef("SmaSignals", module="tests.backtest.test_vectorized")
     assert StrategyRef.from_snapshot(ref.snapshot()) == ref
     assert ref.trusted_class().__name__ == "SmaSignals"
+
+
+def test_cancel_stops_a_running_sandboxed_backtest_at_once():
+    cancel = threading.Event()
+    timer = threading.Timer(0.8, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(StrategyCancelled):
+        run_detailed(StrategyRef("Spin", source=SPINS), walk(200, seed=9), {}, limits=SandboxLimits(30, 512),
+                     cancel=cancel)  # fmt: skip
+    assert time.monotonic() - started < 25  # stopped by the cancel, not by its 30 s CPU budget
+    assert _sandbox_children() == []  # and the child was killed and reaped

@@ -18,6 +18,7 @@ a library) could make system calls directly; only layer 4 would still hold. See 
 
 from core.strategy.sandbox.errors import (
     SandboxError,
+    StrategyCancelled,
     StrategyCrashed,
     StrategyOutOfMemory,
     StrategyRejected,
@@ -34,6 +35,7 @@ __all__ = [
     "Problem",
     "SandboxError",
     "SandboxResult",
+    "StrategyCancelled",
     "StrategyCrashed",
     "StrategyOutOfMemory",
     "StrategyRejected",

@@ -56,5 +56,9 @@ class StrategyOutOfMemory(StrategyRunError):
     """The strategy needed more memory than it was allowed."""
 
 
+class StrategyCancelled(StrategyError):
+    """The caller cancelled the run; the strategy's process was stopped. Not the strategy's fault."""
+
+
 class SandboxError(StrategyError):
     """The sandbox itself failed (the child could not start or sent nonsense): not the strategy's fault."""

@@ -31,6 +31,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from core.strategy.api import STRATEGY_FILENAME
 from core.strategy.sandbox import reply, rules
 from core.strategy.sandbox.errors import (
     SandboxError,
+    StrategyCancelled,
     StrategyCrashed,
     StrategyOutOfMemory,
     StrategyRejected,
@@ -54,7 +56,8 @@ _RULES = _HERE / "rules.py"
 # Variables the child keeps from the parent's environment; everything else (API keys, tokens) stays behind.
 # Application functions the child may call with the strategy's object (see run_sandboxed's ``driver``).
 TRUSTED_DRIVERS = frozenset({"core.backtest.sandboxed:run_runs", "core.backtest.sandboxed:run_detailed"})
-_KILL_GRACE_S = 1.0  # how long after the deadline the parent kills a child whose watchdog did not act
+_KILL_GRACE_S = 1.0
+_CANCEL_POLL_S = 0.2  # how long after the deadline the parent kills a child whose watchdog did not act
 _KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP")
 # How a child dies when the kernel enforces RLIMIT_CPU (the Python handler did not get to report).
 _CPU_KILLS = frozenset(-s for s in (getattr(signal, "SIGKILL", 0), getattr(signal, "SIGXCPU", 0)) if s)
@@ -89,6 +92,7 @@ def run_sandboxed(
     memory_mb: int = 512,
     wall_seconds: float | None = None,
     driver: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> SandboxResult:
     """Validate ``source``, then call its function ``entry(*args)`` in a fresh, limited process.
 
@@ -97,7 +101,8 @@ def run_sandboxed(
     Raises :class:`StrategyRejected` (validation), :class:`StrategyCrashed` (an exception; the message
     names the strategy line), :class:`StrategyTimedOut`, :class:`StrategyOutOfMemory`, or
     :class:`SandboxError` when the sandbox itself fails. The parent survives all of them and reaps
-    the child before returning.
+    the child before returning. Setting ``cancel`` (from another thread) kills the child within a fifth of a
+    second and raises :class:`StrategyCancelled`.
 
     ``driver`` names one of :data:`TRUSTED_DRIVERS` ("module:function"): application code, imported in the
     child before the limits apply, that is called as ``driver(strategy_object, *args)`` with the object the
@@ -139,14 +144,14 @@ def run_sandboxed(
         "output_chars": OUTPUT_CHARS,
     }
     payload = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + args_bytes
-    out, err, returncode, killed = _run_child(payload, deadline)
+    out, err, returncode, killed = _run_child(payload, deadline, cancel)
     wall_used = time.perf_counter() - started
     return _outcome(
         out, err, returncode, killed, cpu_seconds=cpu_seconds, memory_mb=memory_mb, wall=wall, wall_used=wall_used
     )
 
 
-def _run_child(payload: bytes, deadline: float) -> tuple[bytes, bytes, int, bool]:
+def _run_child(payload: bytes, deadline: float, cancel: threading.Event | None) -> tuple[bytes, bytes, int, bool]:
     """Start the child, feed it, collect its output; kill its process group at the deadline. Always reaps."""
     env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ} | _CHILD_ENV
     posix = os.name == "posix"
@@ -164,17 +169,34 @@ def _run_child(payload: bytes, deadline: float) -> tuple[bytes, bytes, int, bool
         raise SandboxError(f"the sandbox process could not start: {exc}") from exc
     with proc:
         try:
-            # The child's own watchdog fires at the deadline and names the line; the grace covers its dump.
-            out, err = proc.communicate(payload, timeout=max(deadline + _KILL_GRACE_S - time.monotonic(), 0.1))
-            return out, err, proc.returncode, False
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            out, err = proc.communicate()
-            return out, err, proc.returncode, True
-        except BaseException:  # KeyboardInterrupt in the caller, or anything else: no orphan, no zombie
+            return _communicate(proc, payload, deadline, cancel)
+        except BaseException:  # KeyboardInterrupt in the caller, a cancel, anything else: no orphan, no zombie
             _kill(proc)
             proc.wait()
             raise
+
+
+def _communicate(
+    proc: subprocess.Popen[bytes], payload: bytes, deadline: float, cancel: threading.Event | None
+) -> tuple[bytes, bytes, int, bool]:
+    """Feed the child and collect its output, waking every ``_CANCEL_POLL_S`` to honour ``cancel``.
+
+    The child's own watchdog fires at the deadline and names the line; the grace covers its dump."""
+    first = True
+    while True:
+        left = deadline + _KILL_GRACE_S - time.monotonic()
+        wait = min(left, _CANCEL_POLL_S) if cancel is not None else left
+        try:
+            out, err = proc.communicate(payload if first else None, timeout=max(wait, 0.01))
+            return out, err, proc.returncode, False
+        except subprocess.TimeoutExpired:
+            first = False  # communicate() resumes where it stopped, input included
+            if cancel is not None and cancel.is_set():
+                raise StrategyCancelled("the run was cancelled") from None
+            if time.monotonic() >= deadline + _KILL_GRACE_S:
+                _kill(proc)
+                out, err = proc.communicate()
+                return out, err, proc.returncode, True
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
