@@ -26,7 +26,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from core.backtest.strategy_ref import StrategyRef, run_detailed
 from core.backtest.variable_lists import VariableListError, get_list
 from core.broker.fill_costs import BpsSlippage, NoSlippage, PercentCommission, PerShareCommission, ZeroCommission
 from core.broker.fill_model import FillModel
+from core.cli_args import utc_time
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.errors import DatabaseError
@@ -73,14 +73,6 @@ class Loaded:
     name: str
     strategy_id: uuid.UUID | None
     version_id: uuid.UUID | None = None
-
-
-def _utc(text: str) -> datetime:
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r}") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 def _value(text: str) -> Any:
@@ -116,8 +108,8 @@ def _money(text: str) -> Decimal:
 def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("strategy", nargs=None if required else "?", help="a .py file or a saved strategy's name")
     parser.add_argument("symbol", nargs=None if required else "?")
-    parser.add_argument("--start", type=_utc, required=required, help="ISO date/time (UTC unless zoned)")
-    parser.add_argument("--end", type=_utc, required=required)
+    parser.add_argument("--start", type=utc_time, required=required, help="ISO date/time (UTC unless zoned)")
+    parser.add_argument("--end", type=utc_time, required=required)
     parser.add_argument("--timeframe", default="1Min")
     parser.add_argument("--class", dest="class_name", help="the strategy class, when the file defines several")
     parser.add_argument("--param", type=_pair, action="append", default=[], help="NAME=VALUE (repeatable)")
@@ -151,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--resume", type=uuid.UUID, metavar="JOB_ID", help="finish an earlier batch")
     probes = sub.add_parser("probes", help="run the probe catalog across symbols and trading days")
     probes.add_argument("symbols", nargs="+")
-    probes.add_argument("--start", type=_utc, required=True)
-    probes.add_argument("--end", type=_utc, required=True)
+    probes.add_argument("--start", type=utc_time, required=True)
+    probes.add_argument("--end", type=utc_time, required=True)
     probes.add_argument("--probe", action="append", default=[], help="a catalog probe's name (repeatable)")
     probes.add_argument("--family", choices=FAMILIES, help="only this family's probes")
     probes.add_argument("--run-id", help="resume (or name) a run")

@@ -20,11 +20,11 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from core.cli_args import utc_time
 from core.config import ALPACA_KEY_ENV as KEY_ENV
 from core.config import ALPACA_SECRET_ENV as SECRET_ENV
 from core.config import Settings
@@ -41,15 +41,6 @@ from core.market.store import BarStore
 from core.market.sync_log import SyncLog
 
 
-def _utc(text: str) -> datetime:
-    """An ISO date or date-time; without a zone it is UTC (as for imported files)."""
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r}") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-
-
 def main(argv: list[str] | None = None) -> int:
     env = os.environ
     parser = argparse.ArgumentParser(prog="stratforge-market", description="Import, export and fetch bars.")
@@ -63,20 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("file")
     exp.add_argument("symbol")
     exp.add_argument("--timeframe", default="1Min")
-    exp.add_argument("--start", type=_utc)
-    exp.add_argument("--end", type=_utc)
+    exp.add_argument("--start", type=utc_time)
+    exp.add_argument("--end", type=utc_time)
     fetch = sub.add_parser("fetch", help="fetch what is missing of a range from Alpaca")
     fetch.add_argument("symbol")
-    fetch.add_argument("start", type=_utc)
-    fetch.add_argument("end", type=_utc)
+    fetch.add_argument("start", type=utc_time)
+    fetch.add_argument("end", type=utc_time)
     fetch.add_argument("--timeframe", default="1Min")
     fetch.add_argument("--feed", default="iex", choices=("iex", "sip"))
     fetch.add_argument("--alpaca-data-url", default=None, help="market-data base URL (default: Alpaca's)")
     reg = sub.add_parser("regimes", help="compute features and fit a market-regime model over stored bars")
     reg.add_argument("symbol")
     reg.add_argument("--timeframe", default="1Min")
-    reg.add_argument("--start", type=_utc)
-    reg.add_argument("--end", type=_utc)
+    reg.add_argument("--start", type=utc_time)
+    reg.add_argument("--end", type=utc_time)
     reg.add_argument("--states", type=int, default=3)
     prune = sub.add_parser("prune", help="retention: downsample and delete old 1-minute bars")
     prune.add_argument("--keep-days", type=int, default=RetentionPolicy.keep_1min_days)
