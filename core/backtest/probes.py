@@ -227,7 +227,7 @@ def run_probe_day(
     try:
         strategy = probe.build()
         run = run_vectorized(strategy, data, config)
-        metrics = run.metrics()
+        metrics = run.metrics(data.close)
         warmup = strategy.warmup_bars() if hasattr(strategy, "warmup_bars") else 0
     except Exception as exc:
         return DayResult(probe_id, data.symbol, day, first, last, 0, None, None, None, None, None,

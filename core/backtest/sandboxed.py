@@ -68,6 +68,6 @@ def run_detailed(target: Any, data: BarData, params: dict[str, Any], config: Bac
         "equity": np.asarray(run.equity, dtype=np.float64),
         "position": np.asarray(run.position, dtype=np.float64),
         "trades": trades,
-        "metrics": run.metrics().to_dict(),
+        "metrics": run.metrics(data.close).to_dict(),  # buy-and-hold of the traded symbol for comparison
         "final_cash": str(run.final_cash),
     }

@@ -60,9 +60,9 @@ def run_one(
             raise StrategyError(f"{getattr(strategy, '__name__', strategy)!r} is not a Strategy class")
         instance = strategy(**params)
         if isinstance(instance, SignalStrategy) and not (config and config.fractional):
-            metrics = run_vectorized(instance, data, config).metrics()
+            metrics = run_vectorized(instance, data, config).metrics(data.close)  # vs holding the symbol
         else:
-            metrics = run_backtest(instance, data, config).metrics()
+            metrics = run_backtest(instance, data, config).metrics(data.close)
     except Exception as exc:  # a strategy's bug is this run's result, not the sweep's end
         return SweepRun(index, params, None, describe_failure(exc))
     return SweepRun(index, params, metrics.to_dict())

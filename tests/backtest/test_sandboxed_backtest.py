@@ -94,6 +94,7 @@ def test_signal_strategies_take_the_fast_path_inside_the_sandbox():
     assert detail["params"] == {"size": 1.0, "fast": 6, "slow": 40}
     assert len(detail["trades"]) == local.metrics["trade_count"] > 0
     assert detail["equity"].shape == (5_000,)
+    assert detail["metrics"]["buy_and_hold_return"] == pytest.approx(data.close[-1] / data.close[0] - 1)
 
 
 def test_a_runaway_strategy_fails_every_run_of_its_call_with_its_line():
