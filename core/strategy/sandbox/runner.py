@@ -22,6 +22,7 @@ The call blocks; run it off the GUI thread (a worker thread or ``asyncio.to_thre
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -35,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from core.strategy.api import STRATEGY_FILENAME
 from core.strategy.sandbox import reply, rules
@@ -181,22 +182,35 @@ def _communicate(
 ) -> tuple[bytes, bytes, int, bool]:
     """Feed the child and collect its output, waking every ``_CANCEL_POLL_S`` to honour ``cancel``.
 
-    The child's own watchdog fires at the deadline and names the line; the grace covers its dump."""
-    first = True
+    The child's own watchdog fires at the deadline and names the line; the grace covers its dump.
+    The payload is written by a helper thread: ``communicate()`` retried after a timeout resumes reading
+    but never resumes writing its input (CPython registers stdin only when given input again, which it
+    refuses), so a payload larger than the pipe buffer would stall the child until the deadline."""
+    stdin, proc.stdin = proc.stdin, None  # communicate() now only collects stdout and stderr
+    writer = threading.Thread(target=_feed, args=(stdin, payload), name="sandbox-stdin", daemon=True)
+    writer.start()
     while True:
         left = deadline + _KILL_GRACE_S - time.monotonic()
         wait = min(left, _CANCEL_POLL_S) if cancel is not None else left
         try:
-            out, err = proc.communicate(payload if first else None, timeout=max(wait, 0.01))
+            out, err = proc.communicate(None, timeout=max(wait, 0.01))
+            writer.join()
             return out, err, proc.returncode, False
         except subprocess.TimeoutExpired:
-            first = False  # communicate() resumes where it stopped, input included
             if cancel is not None and cancel.is_set():
                 raise StrategyCancelled("the run was cancelled") from None
             if time.monotonic() >= deadline + _KILL_GRACE_S:
                 _kill(proc)
                 out, err = proc.communicate()
                 return out, err, proc.returncode, True
+
+
+def _feed(stdin: IO[bytes] | None, payload: bytes) -> None:
+    """Write the payload and close the pipe; a child that died (or was killed) early ends it quietly."""
+    if stdin is None:
+        return
+    with contextlib.suppress(OSError), stdin:  # BrokenPipeError included; the pipe is closed either way
+        stdin.write(payload)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
