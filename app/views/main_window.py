@@ -16,9 +16,13 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QWidget
 
 from app.async_runner import BlockingRunner
 from app.sim_feed import SimFeed
+from app.views.backtest_panel import BacktestPanel
+from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
+from app.views.strategy_editor import StrategyEditorPanel
 from core.accounts import UserInfo
 from core.db.database import Database
+from core.market.store import BarStore
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,15 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.chart_dock)
 
+        self.view_menu = self.menuBar().addMenu("&View")
+        self.view_menu.addAction(self.chart_dock.toggleViewAction())
+        self._add_work_panels(user, database, runner)
+        self.reset_layout_action = QAction("&Reset layout", self)
+        self.reset_layout_action.setObjectName("resetLayoutAction")
+        self.reset_layout_action.triggered.connect(self.reset_layout)
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.reset_layout_action)
+
         self.db_label = _status_label("dbStatus", db_status_text(database.mode, connected=True))
         self.db_label.setToolTip(database.display_url)
         self.user_label = _status_label("userStatus", f"{user.username} ({user.role})")
@@ -102,7 +115,55 @@ class MainWindow(QMainWindow):
         self.chart.show_last(VISIBLE_BARS)
         self.feed.barReady.connect(self.chart.append_bar)
         self.feed.start()
+        self._default_state = self.saveState()  # what "Reset layout" returns to
         self._restore_layout()
+
+    # --- panels ---
+    def _add_work_panels(self, user: UserInfo, database: Database, runner: BlockingRunner) -> None:
+        """The strategy editor, backtests and batches, tabbed under the chart. Each panel does its database
+        work on the runner's threads; bar stores are made per run (they hold their own connections)."""
+
+        def stores() -> BarStore:
+            return BarStore(database.engine)
+
+        self.editor = StrategyEditorPanel(database.session_factory, user.id, runner)
+        self.backtest = BacktestPanel(database.session_factory, stores, user.id, runner)
+        self.batch = BatchPanel(database.session_factory, stores, user.id, runner)
+        docks = [
+            self._dock(self.editor, "Strategy", "strategyDock", QKeySequence("Ctrl+1")),
+            self._dock(self.backtest, "Backtest", "backtestDock", QKeySequence("Ctrl+2")),
+            self._dock(self.batch, "Batch", "batchDock", QKeySequence("Ctrl+3")),
+        ]
+        for dock in docks:
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        for dock in docks[1:]:
+            self.tabifyDockWidget(docks[0], dock)
+        docks[0].raise_()
+        self.editor.backtestRequested.connect(self.open_backtest)
+        self.editor.strategySaved.connect(lambda _saved: self.backtest.reload())
+
+    def _dock(self, widget: QWidget, title: str, name: str, shortcut: QKeySequence) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        toggle = dock.toggleViewAction()
+        toggle.setShortcut(shortcut)
+        self.view_menu.addAction(toggle)
+        return dock
+
+    def open_backtest(self, saved: object) -> None:
+        """The editor's "Backtest…": preselect that strategy in the backtest panel and bring it forward."""
+        self.backtest.set_strategy(saved)
+        dock = self.findChild(QDockWidget, "backtestDock")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    def reset_layout(self) -> None:
+        """Every dock back where it starts: a panel dragged off screen or closed is never lost."""
+        for dock in self.findChildren(QDockWidget):
+            dock.show()
+        self.restoreState(self._default_state)
 
     # --- database status ---
     def check_database(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QLabel
 from pytestqt.qtbot import QtBot
 
@@ -12,6 +13,8 @@ from app.views.chart_view import ChartView
 from app.views.main_window import MainWindow, db_status_text
 from core.accounts import AccountService
 from core.db.database import Database
+from core.strategy.library import StrategyDraft, save_strategy
+from tests.backtest.test_sandboxed_backtest import CROSS
 from tests.gui.conftest import STRONG_PASSWORD
 
 
@@ -26,6 +29,9 @@ class FlakyDatabase:
 
     def ping(self) -> bool:
         return self.up and self._real.ping()
+
+    def __getattr__(self, name: str) -> object:  # sessions and engine: the real database's
+        return getattr(self._real, name)
 
 
 @pytest.fixture
@@ -93,3 +99,29 @@ def test_status_text_wording() -> None:
     assert db_status_text("embedded", True) == "DB: embedded PostgreSQL — connected"
     assert db_status_text("external", True) == "DB: shared — connected"
     assert db_status_text("external", False) == "DB: disconnected"
+
+
+def test_work_panels_are_docked_tabbed_and_reachable_from_the_view_menu(window: MainWindow) -> None:
+    docks = {name: window.findChild(QDockWidget, name) for name in ("strategyDock", "backtestDock", "batchDock")}
+    assert all(docks.values())
+    assert docks["strategyDock"].widget() is window.editor and docks["batchDock"].widget() is window.batch
+    assert set(window.tabifiedDockWidgets(docks["strategyDock"])) == {docks["backtestDock"], docks["batchDock"]}
+    titles = [a.text() for a in window.view_menu.actions()]
+    assert titles[:4] == ["Chart", "Strategy", "Backtest", "Batch"] and "&Reset layout" in titles
+
+
+def test_reset_layout_brings_back_a_closed_panel(qtbot: QtBot, window: MainWindow) -> None:
+    dock = window.findChild(QDockWidget, "batchDock")
+    dock.close()
+    assert not dock.isVisible()
+    window.reset_layout_action.trigger()
+    qtbot.waitUntil(lambda: dock.isVisible(), timeout=2000)
+    assert window.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+
+
+def test_backtest_from_the_editor_preselects_the_strategy(qtbot: QtBot, window: MainWindow, db: Database) -> None:
+    saved = save_strategy(db.session_factory, window.user.id, StrategyDraft("Cross", CROSS))
+    window.editor.backtestRequested.emit(saved)
+    assert window.backtest.form.selected_strategy().id == saved.id
+    dock = window.findChild(QDockWidget, "backtestDock")
+    qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty(), timeout=2000)  # raised over its tab siblings
