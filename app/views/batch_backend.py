@@ -11,22 +11,20 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.backtest.assignments import SYMBOL_VARIABLE
 from core.backtest.bar_source import stored_bars
-from core.backtest.batch_jobs import BatchState, RunRow, failed_runs, list_batches, query_runs, run_batch, summarize
+from core.backtest.batch_jobs import BatchInfo, BatchState, RunRow, failed_runs, query_runs, run_batch, summarize
 from core.backtest.engine import BacktestConfig
 from core.backtest.executors import DaskExecutor, Executor, LocalExecutor
 from core.backtest.variable_lists import SavedList, visible_lists
 from core.broker.fill_costs import PerShareCommission
 from core.broker.fill_model import FillModel
-from core.db.models import BatchJob
 from core.market.store import BarStore
 from core.strategy.library import SavedStrategy, list_strategies
 
@@ -88,47 +86,6 @@ class Choices:
 
 def load_choices(sessions: Sessions, user_id: uuid.UUID) -> Choices:
     return Choices(list_strategies(sessions, user_id), visible_lists(sessions, user_id))
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    """A past batch as the panel lists it: list_batches' state plus what a resume needs."""
-
-    state: BatchState
-    name: str
-    timeframe: str
-    start: datetime
-    end: datetime
-    variable_names: tuple[str, ...]
-    created_at: datetime | None
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.state.id
-
-
-def batch_infos(sessions: Sessions, user_id: uuid.UUID) -> list[BatchInfo]:
-    """The user's batches, newest first. BatchState has no name nor range, so those are read alongside."""
-    states = list_batches(sessions, user_id)
-    if not states:
-        return []
-    with sessions() as s:
-        rows = {r.id: r for r in s.scalars(select(BatchJob).where(BatchJob.id.in_([st.id for st in states])))}
-        out = []
-        for st in states:
-            row = rows.get(st.id)
-            if row is None or row.start_at is None or row.end_at is None:
-                continue
-            names = tuple(str(v.get("name")) for v in row.variables)
-            out.append(BatchInfo(st, row.name, row.timeframe, row.start_at, row.end_at, names, row.created_at))
-        return out
-
-
-def batch_info(sessions: Sessions, user_id: uuid.UUID, job_id: uuid.UUID) -> BatchInfo:
-    for info in batch_infos(sessions, user_id):
-        if info.id == job_id:
-            return info
-    raise LookupError("no such batch")
 
 
 @dataclass(frozen=True)

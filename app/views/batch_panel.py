@@ -32,11 +32,8 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.views.batch_backend import (
-    BatchInfo,
     Sessions,
     StoreFactory,
-    batch_info,
-    batch_infos,
     execute,
     load_choices,
     load_results,
@@ -45,7 +42,7 @@ from app.views.batch_error import ErrorBox
 from app.views.batch_form import BatchForm
 from app.views.batch_results import BatchResultsView
 from app.views.batch_variables import VariablesEditor
-from core.backtest.batch_jobs import BatchState, batch_state, create_batch
+from core.backtest.batch_jobs import BatchInfo, BatchState, batch_info, batch_state, create_batch, list_batches
 from core.backtest.executors import Executor
 from core.backtest.variable_lists import save_list, visible_lists
 
@@ -192,7 +189,7 @@ class BatchPanel(QWidget):
         await self._load_batches()
 
     async def _load_batches(self) -> None:
-        self.batches = await self._runner.call(batch_infos, self._sessions, self._user_id)
+        self.batches = await self._runner.call(list_batches, self._sessions, self._user_id)
         table = self.batches_table
         table.setRowCount(len(self.batches))
         for row, info in enumerate(self.batches):
@@ -216,7 +213,7 @@ class BatchPanel(QWidget):
         self._spawn(self._open(job_id), "Could not open the batch", "batch-open")
 
     async def _open(self, job_id: uuid.UUID) -> None:
-        info = await self._runner.call(batch_info, self._sessions, self._user_id, job_id)
+        info = await self._runner.call(batch_info, self._sessions, job_id, self._user_id)
         metric = self.results.metric
         results = await self._runner.call(load_results, self._sessions, job_id, self._user_id, metric)
         if not self.busy or (self.current is not None and self.current.id == job_id):
@@ -302,7 +299,7 @@ class BatchPanel(QWidget):
                 self._update_buttons()
 
     async def _run(self, job_id: uuid.UUID, executor: Executor, cancel: threading.Event) -> None:
-        info = await self._runner.call(batch_info, self._sessions, self._user_id, job_id)
+        info = await self._runner.call(batch_info, self._sessions, job_id, self._user_id)
         self.current = info
         self._show_state(info.state)
         self.status_label.setText(f"running: {info.state.completed:,} of {info.state.total:,} runs")

@@ -90,6 +90,23 @@ class BatchState:
     error: str | None
 
 
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch as a list shows it: its state plus its name, range and variable names (what a resume needs)."""
+
+    state: BatchState
+    name: str
+    timeframe: str
+    start: datetime
+    end: datetime
+    variable_names: tuple[str, ...]
+    created_at: datetime | None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.state.id
+
+
 def _utc(stamp: datetime) -> datetime:
     if stamp.tzinfo is None:
         raise BatchError("batch range times must be timezone-aware")
@@ -131,9 +148,7 @@ def _own_job(s: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> BatchJob:
 
 def batch_state(sessions: sessionmaker[Session], job_id: uuid.UUID, user_id: uuid.UUID) -> BatchState:
     with sessions() as s:
-        job = _own_job(s, job_id, user_id)
-        return BatchState(job.id, job.status, job.total, job.completed, job.failed_runs, job.truncated,
-                          job.summary, job.error)  # fmt: skip
+        return _state(_own_job(s, job_id, user_id))
 
 
 def run_batch(
@@ -250,8 +265,7 @@ def _finish(
         job.status, job.summary, job.error = status, summary, error
         job.completed_at = datetime.now(UTC) if status == "finished" else None
         s.commit()
-        return BatchState(job.id, job.status, job.total, job.completed, job.failed_runs, job.truncated,
-                          job.summary, job.error)  # fmt: skip
+        return _state(job)
 
 
 def _first_error(s: Session, job_id: uuid.UUID) -> str | None:
@@ -337,10 +351,26 @@ def failed_runs(sessions: sessionmaker[Session], job_id: uuid.UUID, user_id: uui
         return [RunRow(r.run_index, r.variables, r.metrics, r.status, r.error) for r in rows]
 
 
-def list_batches(sessions: sessionmaker[Session], user_id: uuid.UUID, limit: int = 100) -> list[BatchState]:
+def _state(job: BatchJob) -> BatchState:
+    return BatchState(job.id, job.status, job.total, job.completed, job.failed_runs, job.truncated, job.summary,
+                      job.error)  # fmt: skip
+
+
+def _info(job: BatchJob) -> BatchInfo:
+    assert job.start_at is not None and job.end_at is not None  # create_batch always sets them
+    names = tuple(str(v.get("name")) for v in job.variables)
+    return BatchInfo(_state(job), job.name, job.timeframe, job.start_at, job.end_at, names, job.created_at)
+
+
+def list_batches(sessions: sessionmaker[Session], user_id: uuid.UUID, limit: int = 100) -> list[BatchInfo]:
+    """The user's batches, newest first."""
     with sessions() as s:
         jobs = s.scalars(
             select(BatchJob).where(BatchJob.user_id == user_id).order_by(BatchJob.created_at.desc()).limit(limit)
         ).all()
-        return [BatchState(j.id, j.status, j.total, j.completed, j.failed_runs, j.truncated, j.summary, j.error)
-                for j in jobs]  # fmt: skip
+        return [_info(j) for j in jobs]
+
+
+def batch_info(sessions: sessionmaker[Session], job_id: uuid.UUID, user_id: uuid.UUID) -> BatchInfo:
+    with sessions() as s:
+        return _info(_own_job(s, job_id, user_id))

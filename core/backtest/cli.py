@@ -37,7 +37,7 @@ from core.accounts.errors import AccountError
 from core.accounts.service import AccountService
 from core.backtest.assignments import Variable, VariableError
 from core.backtest.bar_source import NoBarsError, stored_bars
-from core.backtest.batch_jobs import BatchError, BatchSpec, batch_state, create_batch, query_runs, run_batch
+from core.backtest.batch_jobs import BatchError, BatchSpec, batch_info, batch_state, create_batch, query_runs, run_batch
 from core.backtest.engine import BacktestConfig
 from core.backtest.executors import DaskExecutor, Executor, ExecutorError, LocalExecutor
 from core.backtest.probe_store import probe_leaderboard
@@ -51,8 +51,8 @@ from core.cli_args import utc_time
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.errors import DatabaseError
-from core.db.models import BatchJob, StrategyVersion
 from core.db.models import Strategy as StrategyRow
+from core.db.models import StrategyVersion
 from core.market.store import BarStore
 from core.strategy.api import StrategyError
 from core.strategy.probe_catalog import CATALOG, FAMILIES, probe_named, probes_of_family
@@ -280,11 +280,11 @@ def _batch(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> 
     sessions = database.session_factory
     if args.resume is not None:
         job_id = args.resume
-        with sessions() as s:
-            job = s.get(BatchJob, job_id)
-            if job is None or job.user_id != user_id:
-                raise CliError(f"you have no batch {job_id}")
-            timeframe, start, end = job.timeframe, job.start_at, job.end_at
+        try:
+            info = batch_info(sessions, job_id, user_id)
+        except BatchError:
+            raise CliError(f"you have no batch {job_id}") from None
+        timeframe, start, end = info.timeframe, info.start, info.end
     else:
         if not (args.strategy and args.symbol and args.start and args.end):
             raise CliError("a new batch needs STRATEGY, SYMBOL, --start and --end (or --resume JOB_ID)")

@@ -14,9 +14,11 @@ from core.backtest.assignments import Variable
 from core.backtest.batch_jobs import (
     BatchError,
     BatchSpec,
+    batch_info,
     batch_state,
     create_batch,
     failed_runs,
+    list_batches,
     query_runs,
     run_batch,
     summarize,
@@ -56,8 +58,9 @@ def other(accounts):
 
 
 def spec(user_id, *variables, ref=None, **kw) -> BatchSpec:
-    fields = {"start": datetime(2025, 1, 2, tzinfo=UTC), "end": datetime(2025, 2, 1, tzinfo=UTC), "config": CONFIG}
-    return BatchSpec(user_id=user_id, name="sma sweep", strategy=ref or StrategyRef.of_class(SmaSignals),
+    fields = {"start": datetime(2025, 1, 2, tzinfo=UTC), "end": datetime(2025, 2, 1, tzinfo=UTC), "config": CONFIG,
+              "name": "sma sweep"}  # fmt: skip
+    return BatchSpec(user_id=user_id, strategy=ref or StrategyRef.of_class(SmaSignals),
                      symbol="AAA", variables=variables, **(fields | kw))  # fmt: skip
 
 
@@ -214,3 +217,21 @@ def test_a_traders_strategy_runs_sandboxed_with_the_same_results(db, user):
     assert rows[3].metrics == run_one(local, bars("AAA"), 3, {"fast": 8, "slow": 80}, CONFIG).metrics
     with db.session_factory() as s:
         assert s.get(BatchJob, job).strategy_snapshot["source"] == SIGNALS
+
+
+def test_batches_are_listed_newest_first_with_what_a_resume_needs(db, user, other):
+    first = create_batch(db.session_factory, spec(user, FAST))
+    second = create_batch(db.session_factory, spec(user, FAST, SLOW, name="wide sweep"))
+    listed = list_batches(db.session_factory, user)
+    assert [b.id for b in listed] == [second, first]
+    info = batch_info(db.session_factory, second, user)
+    assert (info.name, info.timeframe, info.variable_names, info.state.total) == (
+        "wide sweep",
+        "1Min",
+        ("fast", "slow"),
+        15,
+    )
+    assert info.start == datetime(2025, 1, 2, tzinfo=UTC) and info.state.status == "queued"
+    assert list_batches(db.session_factory, other) == []
+    with pytest.raises(BatchError, match="no such batch"):
+        batch_info(db.session_factory, second, other)
