@@ -151,14 +151,14 @@ class Lagged:
         return self._clock.i + 1
 
     def __getitem__(self, key: int | slice) -> Any:
-        i = self._clock.i
         if key.__class__ is int:  # the hot path: a strategy reads x[-1], x[-2] on every bar
             if key < 0:
-                if -key > i + 1:
-                    raise IndexError(f"{self.name}[{key}]: only {i + 1} bars so far")
-                return self._m[i + 1 + key]
-            if key > i:
-                raise LookAheadError(f"{self.name}[{key}] is a future bar (the current bar is {i})")
+                j = self._clock.i + 1 + key
+                if j >= 0:
+                    return self._m[j]
+                raise IndexError(f"{self.name}[{key}]: only {self._clock.i + 1} bars so far")
+            if key > self._clock.i:
+                raise LookAheadError(f"{self.name}[{key}] is a future bar (the current bar is {self._clock.i})")
             return self._m[key]
         if isinstance(key, slice):
             return self.values[key]
