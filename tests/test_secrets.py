@@ -143,3 +143,12 @@ def test_no_keyring_still_reads_the_environment(no_keyring: None, monkeypatch: p
     monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
     store = SecretStore()
     assert store.alpaca_keys() == AlpacaKeys(KEY_ID, SECRET, "environment")
+
+
+def test_the_shared_database_url_is_kept_in_the_keyring_and_can_be_forgotten():
+    store = SecretStore(environ={})
+    assert store.database_url() is None
+    store.set_database_url("postgresql://club:pw@db.example:5432/stratforge")
+    assert store.database_url() == "postgresql://club:pw@db.example:5432/stratforge"
+    store.set_database_url(None)
+    assert store.database_url() is None

@@ -12,17 +12,19 @@ import logging
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QWidget
+from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QWidget
 
-from app.async_runner import BlockingRunner
+from app.async_runner import BlockingRunner, run_dialog
 from app.sim_feed import SimFeed
 from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
+from app.views.settings_dialog import SettingsDialog
 from app.views.strategy_editor import StrategyEditorPanel
 from core.accounts import UserInfo
 from core.db.database import Database
 from core.market.store import BarStore
+from core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,13 @@ class MainWindow(QMainWindow):
         self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+Q"))
         self.logout_action.triggered.connect(self.log_out)
         account_menu.addAction(self.logout_action)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setObjectName("settingsAction")
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.triggered.connect(self.open_settings)
+        account_menu.addAction(self.settings_action)
+        self.secrets = SecretStore()
+        self.settings_dialog: SettingsDialog | None = None
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -158,6 +167,30 @@ class MainWindow(QMainWindow):
         if dock is not None:
             dock.show()
             dock.raise_()
+
+    def open_settings(self) -> None:
+        """The Settings dialog (keys, database, risk limits, theme); its keyring and database work runs off the
+        GUI thread, so it is opened from a task."""
+        if self.settings_dialog is None:
+            self._runner.spawn(self._settings(), name="settings")
+        else:
+            self.settings_dialog.raise_()
+
+    async def _settings(self) -> None:
+        url = await self._runner.call(self.secrets.database_url)
+        theme = self._layout_settings.value("appearance/theme", "light") if self._layout_settings else "light"
+        dialog = SettingsDialog(self._database.session_factory, self.user.id, self._runner, self.secrets, url,
+                                str(theme), parent=self)  # fmt: skip
+        self.settings_dialog = dialog
+        try:
+            if await run_dialog(dialog) == QDialog.DialogCode.Accepted:
+                if dialog.database_url != url:
+                    await self._runner.call(self.secrets.set_database_url, dialog.database_url)
+                    self.statusBar().showMessage("The database choice applies at the next start.", 10_000)
+                if self._layout_settings is not None:
+                    self._layout_settings.setValue("appearance/theme", dialog.theme)
+        finally:
+            self.settings_dialog = None
 
     def reset_layout(self) -> None:
         """Every dock back where it starts: a panel dragged off screen or closed is never lost."""

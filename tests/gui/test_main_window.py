@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QLabel
+from PySide6.QtWidgets import QDockWidget, QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
 
+from app.application import chosen_database_url
 from app.async_runner import BlockingRunner
 from app.sim_feed import SimFeed
 from app.views.chart_view import ChartView
@@ -125,3 +126,22 @@ def test_backtest_from_the_editor_preselects_the_strategy(qtbot: QtBot, window: 
     assert window.backtest.form.selected_strategy().id == saved.id
     dock = window.findChild(QDockWidget, "backtestDock")
     qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty(), timeout=2000)  # raised over its tab siblings
+
+
+def test_settings_from_the_menu_remembers_the_shared_database_for_the_next_start(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.settings_action.trigger()
+    qtbot.waitUntil(lambda: window.settings_dialog is not None and window.settings_dialog.isVisible(), timeout=5000)
+    dialog = window.settings_dialog
+    qtbot.waitUntil(lambda: dialog.ok_button.isEnabled(), timeout=10_000)  # its keyring and risk loads are done
+    dialog.findChild(QLineEdit, "databaseUrl").setText("postgresql://club:pw@db.example.org:5432/stratforge")
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.settings_dialog is None, timeout=5000)
+    stored = window.secrets.database_url()
+    assert stored is not None and stored.endswith("@db.example.org:5432/stratforge")
+    assert chosen_database_url(None, environ={}, secrets=window.secrets) == stored
+    assert chosen_database_url("postgresql://given/db", environ={}, secrets=window.secrets) == "postgresql://given/db"
+    env = {"STRATFORGE_DATABASE_URL": "postgresql://env/db"}
+    assert chosen_database_url(None, environ=env, secrets=window.secrets) == "postgresql://env/db"
