@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.backtest.assignments import parse_value
 from core.backtest.engine import BacktestConfig
 from core.backtest.service import BacktestRequest
 from core.broker.fill_costs import PerShareCommission, ZeroCommission
@@ -36,19 +37,6 @@ from core.broker.fill_model import FillModel
 from core.strategy.library import SavedStrategy
 
 TIMEFRAMES = ("1Min", "5Min", "15Min", "1Hour", "1Day")
-
-
-def parse_value(text: str) -> Any:
-    """A parameter value typed as text, as the type it looks like: bool, int, float, else the text."""
-    stripped = text.strip()
-    if stripped.lower() in ("true", "false"):
-        return stripped.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(stripped)
-        except ValueError:
-            continue
-    return stripped
 
 
 def _utc_day(date: QDate) -> datetime:

@@ -33,24 +33,6 @@ StoreFactory = Callable[[], BarStore]
 RESULT_LIMIT = 10_000  # every run of a batch at the default cap
 
 
-def parse_value(text: str) -> Any:
-    """A typed value as it looks: int, float, bool, else the trimmed text (the CLI's `--var` rule)."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text.strip()
-
-
-def parse_values(text: str) -> tuple[Any, ...]:
-    """Comma-separated values; empty items (a trailing comma) are ignored."""
-    return tuple(parse_value(part) for part in text.split(",") if part.strip())
-
-
 def list_type_for(name: str, values: Sequence[Any]) -> str:
     """The saved-list type that fits a row's values, so "Save as list" needs no extra question."""
     if name == SYMBOL_VARIABLE:

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.views.batch_backend import list_type_for, parse_values
-from core.backtest.assignments import DEFAULT_CAP, MAX_CAP, Variable, VariableError, product_size
+from app.views.batch_backend import list_type_for
+from core.backtest.assignments import DEFAULT_CAP, MAX_CAP, Variable, VariableError, parse_values, product_size
 from core.backtest.variable_lists import SavedList
 
 NAME_COL, VALUES_COL = 0, 1

@@ -21,6 +21,25 @@ DEFAULT_CAP = 10_000
 MAX_CAP = 1_000_000
 
 
+def parse_value(text: str) -> Any:
+    """A value typed as text (a form, a command line), as the type it looks like: bool, int, float, else the
+    trimmed text. One rule everywhere, so "10" varies an integer parameter in the CLI and in the panels alike."""
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(stripped)
+        except ValueError:
+            continue
+    return stripped
+
+
+def parse_values(text: str) -> tuple[Any, ...]:
+    """Comma-separated values; empty items (a trailing comma) are ignored."""
+    return tuple(parse_value(part) for part in text.split(",") if part.strip())
+
+
 class VariableError(ValueError):
     """A variable list that cannot be expanded; the message says which and why."""
 

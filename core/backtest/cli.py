@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from core.accounts.errors import AccountError
 from core.accounts.service import AccountService
-from core.backtest.assignments import Variable, VariableError
+from core.backtest.assignments import Variable, VariableError, parse_value, parse_values
 from core.backtest.bar_source import NoBarsError, stored_bars
 from core.backtest.batch_jobs import BatchError, BatchSpec, batch_info, batch_state, create_batch, query_runs, run_batch
 from core.backtest.engine import BacktestConfig
@@ -73,19 +73,6 @@ class Loaded:
     name: str
     strategy_id: uuid.UUID | None
     version_id: uuid.UUID | None = None
-
-
-def _value(text: str) -> Any:
-    """A command-line value as the type it looks like: int, float, bool, else the text itself."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text.strip()
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -214,7 +201,7 @@ def _load_strategy(database: Database, user_id: uuid.UUID, spec: str, class_name
 
 
 def _params(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    return {name: _value(value) for name, value in pairs}
+    return {name: parse_value(value) for name, value in pairs}
 
 
 def _print_metrics(metrics: dict[str, Any], as_json: bool) -> None:
@@ -264,7 +251,7 @@ def _backtest(database: Database, user_id: uuid.UUID, args: argparse.Namespace) 
 
 
 def _variables(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> tuple[Variable, ...]:
-    variables = [Variable(name, tuple(_value(v) for v in values.split(",") if v.strip())) for name, values in args.var]
+    variables = [Variable(name, parse_values(values)) for name, values in args.var]
     for name, list_name in args.list:
         variables.append(get_list(database.session_factory, user_id, list_name).as_variable(name))
     return tuple(variables)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.backtest.assignments import Variable, VariableError, expand, product_size
+from core.backtest.assignments import Variable, VariableError, expand, parse_value, parse_values, product_size
 
 
 def test_the_product_is_every_combination_in_a_stable_order():
@@ -62,3 +62,8 @@ def test_bad_variables_are_refused():
         Variable.from_json({"name": "fast", "values": 5})
     assert Variable.from_json(Variable("slow", (1, 2)).to_json()) == Variable("slow", (1, 2))
     assert Variable("slow", (1, 2)).to_json() == {"name": "slow", "values": [1, 2], "count": 2}
+
+
+def test_values_typed_as_text_take_the_type_they_look_like():
+    assert parse_values(" 5, 7.5,true, SPY ,") == (5, 7.5, True, "SPY")
+    assert parse_value(" False ") is False and parse_value("1e3") == 1000.0 and parse_value("x") == "x"
