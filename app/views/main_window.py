@@ -149,7 +149,12 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(docks[0], dock)
         docks[0].raise_()
         self.editor.backtestRequested.connect(self.open_backtest)
-        self.editor.strategySaved.connect(lambda _saved: self.backtest.reload())
+        self.editor.strategySaved.connect(self._strategy_saved)
+
+    def _strategy_saved(self, _saved: object) -> None:
+        """A new or changed strategy appears in the backtest and batch pickers without a restart."""
+        self.backtest.reload()
+        self.batch.refresh()
 
     def _dock(self, widget: QWidget, title: str, name: str, shortcut: QKeySequence) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -145,3 +145,16 @@ def test_settings_from_the_menu_remembers_the_shared_database_for_the_next_start
     assert chosen_database_url("postgresql://given/db", environ={}, secrets=window.secrets) == "postgresql://given/db"
     env = {"STRATFORGE_DATABASE_URL": "postgresql://env/db"}
     assert chosen_database_url(None, environ=env, secrets=window.secrets) == "postgresql://env/db"
+
+
+def test_a_strategy_saved_in_the_editor_appears_in_the_backtest_and_batch_pickers(
+    qtbot: QtBot, window: MainWindow, db: Database
+) -> None:
+    saved = save_strategy(db.session_factory, window.user.id, StrategyDraft("Fresh", CROSS))
+    window.editor.strategySaved.emit(saved)
+
+    def names(combo) -> list[str]:
+        return [combo.itemText(i) for i in range(combo.count())]
+
+    qtbot.waitUntil(lambda: "Fresh" in names(window.backtest.form.strategy_combo), timeout=10_000)
+    qtbot.waitUntil(lambda: "Fresh (v1)" in names(window.batch.form.strategy), timeout=10_000)
