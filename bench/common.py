@@ -7,62 +7,12 @@ main module (and so this one) imported again in every worker, and those imports 
 from __future__ import annotations
 
 import json
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import psycopg
+from core.db.scratch import admin_server, drop_database, scratch_url
+
+__all__ = ["admin_server", "drop_database", "emit", "scratch_url"]
 
 
 def emit(metric: str, value: float, unit: str, **extra: object) -> None:
     """One metric as one JSON object on one line (the benchmark convention in DEVELOPERS.md)."""
     print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
-
-
-def _admin(admin_url: str) -> psycopg.Connection:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return psycopg.connect(plain, autocommit=True, connect_timeout=10)
-
-
-def scratch_url(admin_url: str) -> str:
-    """A new empty database on the server of ``admin_url``; its URL."""
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
-    with _admin(admin_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    with _admin(admin_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
-
-
-@contextmanager
-def admin_server(url: str | None, prefix: str) -> Iterator[str]:
-    """The admin URL of ``url``'s server, or of an embedded PostgreSQL started in a temporary folder."""
-    if url is not None:
-        yield url
-        return
-    from core.db.embedded import EmbeddedPostgres
-
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        server = EmbeddedPostgres(Path(tmp))
-        server.start()
-        try:
-            assert server.admin_url is not None
-            yield server.admin_url
-        finally:
-            server.stop()
