@@ -81,6 +81,13 @@ class SimulatedBarFeed:
             return self._sim_origin
         return self._sim_origin + timedelta(seconds=(self._mono() - self._mono_origin) * self._speed)
 
+    def adopt_walk(self, walk: RandomWalkBarGenerator) -> None:
+        """Continue ``walk`` (positioned at its next bar) for its symbol instead of starting a fresh walk: the
+        simulated market continues the history it stored, so the live bars join the chart without a jump."""
+        if self._replay:
+            raise ValueError("a replay feed plays stored bars; it has no random walks")
+        self._walks[walk.symbol.upper()] = walk
+
     async def subscribe(self, symbols: Iterable[str]) -> None:
         for symbol in {s.strip().upper() for s in symbols}:
             if symbol in self._pending:

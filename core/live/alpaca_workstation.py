@@ -1,0 +1,105 @@
+"""The workstation on the club's shared Alpaca paper account (used when Alpaca keys are configured).
+
+Everything here is composed from pieces tested on their own: AlpacaBroker behind the club's request budget, the
+ledger over it, ClubClient (one client streams trade updates and settles), SharedBarFeed (one client streams the
+club's bars, stores them and NOTIFYs everyone), and the history service for chart ranges never fetched.
+Endpoints can be pointed elsewhere (a proxy, or the tests' protocol stand-in) with environment variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.broker.alpaca import AlpacaBroker
+from core.broker.club_broker import BudgetedBroker
+from core.broker.club_budget import RateBudget
+from core.broker.club_client import ClubClient
+from core.db.raw import engine_of
+from core.ledger.prices import LastPrices
+from core.ledger.service import Ledger
+from core.live.workstation import ALPACA_PAPER, Workstation
+from core.market.alpaca_feed import AlpacaBarFeed
+from core.market.alpaca_history import AlpacaBarSource
+from core.market.calendar import TradingCalendar
+from core.market.club_bars import SharedBarFeed, data_stream_key
+from core.market.history import HistoryService
+from core.market.live import BarSink
+from core.market.store import BarStore
+from core.market.sync_log import SyncLog
+from core.secrets import AlpacaKeys
+
+ENDPOINT_ENV = {
+    "rest_url": "STRATFORGE_ALPACA_URL",
+    "stream_url": "STRATFORGE_ALPACA_STREAM_URL",
+    "data_url": "STRATFORGE_ALPACA_DATA_URL",
+    "data_stream_url": "STRATFORGE_ALPACA_DATA_STREAM_URL",
+}
+
+
+@dataclass(frozen=True)
+class AlpacaEndpoints:
+    """None everywhere means Alpaca's own paper endpoints."""
+
+    rest_url: str | None = None
+    stream_url: str | None = None
+    data_url: str | None = None
+    data_stream_url: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> AlpacaEndpoints:
+        env = os.environ if environ is None else environ
+        return cls(**{field: env.get(name) or None for field, name in ENDPOINT_ENV.items()})
+
+
+def alpaca(
+    keys: AlpacaKeys,
+    store: BarStore,
+    session_factory: sessionmaker[Session],
+    db_url: str,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    endpoints: AlpacaEndpoints | None = None,
+    timeout_s: float = 10.0,
+) -> Workstation:
+    """`loop` is the app's running loop (the streams run on it); `Workstation.start()` joins the club."""
+    ends = endpoints or AlpacaEndpoints.from_environment()
+    stream_broker = AlpacaBroker(
+        keys.key_id, keys.secret, url_override=ends.rest_url, stream_url_override=ends.stream_url, timeout_s=timeout_s
+    )
+    budget = RateBudget(session_factory)
+    prices = LastPrices()
+    ledger = Ledger(session_factory, BudgetedBroker(stream_broker, budget), prices)
+    source = AlpacaBarSource(keys.key_id, keys.secret, url_override=ends.data_url, budget=budget)
+    engine = engine_of(session_factory)
+    history = HistoryService(store, source, SyncLog(engine), TradingCalendar())
+
+    def make_feed(sink: BarSink) -> AlpacaBarFeed:
+        return AlpacaBarFeed(keys.key_id, keys.secret, sink, history=history, url_override=ends.data_stream_url)
+
+    bars = SharedBarFeed(engine, db_url, store, loop, make_feed, stream_key=data_stream_key(keys.key_id),
+                         history=history)  # fmt: skip
+    club = ClubClient(session_factory, db_url, stream_broker, ledger, loop)
+
+    async def subscribe(added: frozenset[str], removed: frozenset[str]) -> None:
+        if added:
+            await ws.in_worker(bars.want, added)
+        if removed:
+            await ws.in_worker(bars.unwant, removed)
+
+    def describe(w: Workstation) -> tuple[str, bool, str, bool]:
+        last = f", last bar {w.last_bar_at:%H:%M} UTC" if w.last_bar_at else ""
+        feed = "holding the club's data stream" if bars.is_leader else "through the club's data stream"
+        broker = "streaming trade updates" if club.is_leader else "another client streams trade updates"
+        return f"Feed: Alpaca, {feed}{last}", True, f"Broker: Alpaca paper, {broker}", True
+
+    ws = Workstation(
+        ALPACA_PAPER, store, bars, ledger, prices, subscribe=subscribe, describe=describe, feed=bars,
+        closers=[club.stop, bars.stop], starters=[club.start, bars.start], history=history,
+        session_factory=session_factory,
+    )  # fmt: skip
+    return ws
