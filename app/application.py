@@ -11,13 +11,15 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from app.async_runner import BlockingRunner, run_dialog
+from app.live_setup import LiveSetup, start_workstation, stop_workstation
+from app.themes import apply_theme
 from app.views.login_dialog import LoginDialog
 from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
@@ -53,11 +55,20 @@ async def show_error(title: str, message: str) -> None:
     await run_dialog(box)
 
 
+StartLive = Callable[[Database, BlockingRunner], Awaitable[LiveSetup]]
+
+
+async def default_live(database: Database, runner: BlockingRunner) -> LiveSetup:
+    return await start_workstation(database, runner, SecretStore())
+
+
 async def main_async(
     settings: Settings,
     open_db: Callable[[Settings], Database] = open_database,
     layout_settings: QSettings | None = None,
     token_store: Callable[[str], KeyringTokenStore] = KeyringTokenStore,
+    start_live: StartLive = default_live,
+    debug: bool = False,
 ) -> int:
     """The whole app session; returns the process exit code."""
     app = QApplication.instance()
@@ -67,7 +78,7 @@ async def main_async(
         app.setQuitOnLastWindowClosed(False)
     runner = BlockingRunner()
     try:
-        return await _session(settings, runner, open_db, layout_settings, token_store)
+        return await _session(settings, runner, open_db, layout_settings, token_store, start_live, debug)
     finally:
         runner.shutdown()
 
@@ -78,6 +89,8 @@ async def _session(
     open_db: Callable[[Settings], Database],
     layout_settings: QSettings | None,
     token_store: Callable[[str], KeyringTokenStore],
+    start_live: StartLive,
+    debug: bool,
 ) -> int:
     splash = StartupSplash(describe_target(settings))
     splash.show()
@@ -112,13 +125,19 @@ async def _session(
                 except TokenStoreUnavailable as exc:
                     remembered, notice = False, str(exc)
 
-        window = MainWindow(user, database, runner, layout_settings=layout_settings)
-        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        window.closed.connect(lambda: closed.done() or closed.set_result(None))
-        window.show()
-        if notice:
-            window.statusBar().showMessage(notice, 15_000)
-        await closed
+        live = await start_live(database, runner)
+        try:
+            runner.spawn(_settle(live, user, runner), name="settle")
+            window = MainWindow(user, database, runner, live.workstation, layout_settings=layout_settings, debug=debug)
+            closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            window.closed.connect(lambda: closed.done() or closed.set_result(None))
+            window.show()
+            notice = " ".join(n for n in (live.notice, notice) if n)
+            if notice:
+                window.statusBar().showMessage(notice, 20_000)
+            await closed
+        finally:
+            await stop_workstation(live.workstation, runner)
 
         if window.logout_requested:
             await runner.call(store.clear)
@@ -133,6 +152,17 @@ async def _session(
             await runner.call(database.close)  # stops the embedded server: seconds, so off the GUI thread
         except Exception:
             log.exception("error while closing the database")
+
+
+async def _settle(live: LiveSetup, user: UserInfo, runner: BlockingRunner) -> None:
+    """Orders of this user that changed while the app was closed are brought up to date (off the GUI thread)."""
+    try:
+        changed = await runner.call(live.workstation.settle, user.id)
+    except Exception:
+        log.warning("could not settle this user's open orders at start-up", exc_info=True)
+        return
+    if changed:
+        log.info("settled %d order(s) that changed while StratForge was closed", changed)
 
 
 async def _resume_remembered_login(
@@ -154,6 +184,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our options; anything else is left for Qt (e.g. -platform offscreen)."""
     parser = argparse.ArgumentParser(prog="stratforge", description="StratForge paper-trading workstation")
     parser.add_argument("--data-dir", type=Path, help="folder for the embedded database and local files")
+    parser.add_argument("--debug", action="store_true", help="report GUI-thread stalls over 100 ms (watchdog)")
     parser.add_argument(
         "--database-url",
         help="PostgreSQL URL of a shared database (default: $STRATFORGE_DATABASE_URL, else embedded)",
@@ -184,10 +215,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env(data_dir=args.data_dir, database_url=chosen_database_url(args.database_url))
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stratforge", *qt_args])
-    app.setStyle("Fusion")
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    layout = QSettings()
+    apply_theme(app, str(layout.value("appearance/theme", "dark")))
     # psycopg's async mode refuses Windows' IOCP loop (qasync #76); use the selector loop there too.
     loop_factory = qasync.QSelectorEventLoop if sys.platform == "win32" else qasync.QEventLoop
-    return asyncio.run(main_async(settings, layout_settings=QSettings()), loop_factory=loop_factory)
+    debug = args.debug or os.environ.get("STRATFORGE_DEBUG") == "1"
+    return asyncio.run(main_async(settings, layout_settings=layout, debug=debug), loop_factory=loop_factory)

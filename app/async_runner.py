@@ -30,6 +30,9 @@ class BlockingRunner:
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="stratforge-worker")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        # Called with (task name, exception) when a spawned task ends with an error nobody handled: the main
+        # window shows it (app.error_reporting) instead of leaving it in the log.
+        self.on_error: Callable[[str, BaseException], None] | None = None
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run `fn(*args, **kwargs)` on a worker thread and return (or raise) its result on this thread."""
@@ -47,7 +50,12 @@ class BlockingRunner:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+            exc = task.exception()
+            assert exc is not None
+            if self.on_error is not None:
+                self.on_error(task.get_name(), exc)
+            else:
+                log.error("background task %s failed", task.get_name(), exc_info=exc)
 
     @property
     def pending_tasks(self) -> int:

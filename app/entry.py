@@ -37,6 +37,10 @@ def main(argv: "list[str] | None" = None) -> int:
         sys.stderr.write(message + "\n")
         return 2
     args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "screenshots":  # every panel to PNG files, offscreen (no display needed)
+        from app.screenshots import main as screenshots
+
+        return screenshots(args[1:])
     if args and args[0] in HEADLESS_COMMANDS:
         from core.backtest.cli import main as headless  # no Qt: these run on servers and in scripts
 

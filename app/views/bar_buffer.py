@@ -1,12 +1,15 @@
-"""Growable column store for chart bars.
+"""Growable column stores for chart bars and the series drawn over them.
 
-A chart holds up to millions of bars and receives one new (or updated) bar per tick. Keeping the
-columns in one preallocated float64 block that doubles when full makes appends amortised O(1) and
-lets painting slice contiguous columns without copying. No Qt here on purpose: it is plain data.
+A chart holds up to millions of bars and receives one new (or updated) bar per tick; each indicator on it
+holds one value (or a few) per bar. Keeping columns in one preallocated float64 block that doubles when
+full makes appends amortised O(1) and lets painting slice contiguous columns without copying. No Qt here
+on purpose: it is plain data.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,6 +17,7 @@ import numpy as np
 
 COLUMNS = ("t", "open", "high", "low", "close", "volume")
 _T, _O, _H, _L, _C, _V = range(6)
+_versions = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,25 +32,85 @@ class BarRow:
     volume: float
 
 
-class BarBuffer:
-    """Six float64 columns (t in epoch seconds, o, h, l, c, v) with amortised-doubling growth.
+class GrowableColumns:
+    """`width` float64 columns of equal length with amortised-doubling growth.
 
-    The column properties return views of the live rows; do not keep them across an append, since
-    growth reallocates the block.
+    `column(k)` returns a view of the live rows; do not keep it across an append, since growth
+    reallocates the block.
     """
 
     MIN_CAPACITY = 1024
 
-    def __init__(self, capacity: int = MIN_CAPACITY) -> None:
-        self._data = np.zeros((6, max(1, capacity)), dtype=np.float64)
+    def __init__(self, width: int, capacity: int = MIN_CAPACITY) -> None:
+        self._data = np.zeros((width, max(1, capacity)), dtype=np.float64)
         self._n = 0
+        # New on every write, and unique across buffers, so derived data (merged columns) knows when it is stale.
+        self.version = next(_versions)
 
     def __len__(self) -> int:
         return self._n
 
     @property
+    def width(self) -> int:
+        return self._data.shape[0]
+
+    @property
     def capacity(self) -> int:
         return self._data.shape[1]
+
+    def column(self, k: int) -> np.ndarray:
+        return self._data[k, : self._n]
+
+    def set_columns(self, columns: Sequence[np.ndarray]) -> None:
+        """Replace all rows with `width` equal-length 1-D columns (copied), leaving room to grow."""
+        if len(columns) != self.width:
+            raise ValueError(f"expected {self.width} columns, got {len(columns)}")
+        arrays = [np.asarray(c, dtype=np.float64) for c in columns]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1 or arrays[0].ndim != 1:
+            raise ValueError(f"columns must be 1-D and of equal length, got shapes {sorted(shapes)}")
+        n = arrays[0].shape[0]
+        capacity = self.MIN_CAPACITY
+        while capacity < n + n // 4:  # headroom so live appends do not reallocate right away
+            capacity *= 2
+        data = np.zeros((self.width, capacity), dtype=np.float64)
+        for k, a in enumerate(arrays):
+            data[k, :n] = a
+        self._data = data
+        self._n = n
+        self.version = next(_versions)
+
+    def append(self, row: Sequence[float]) -> int:
+        """Add one row at the end, growing the block by doubling when full; returns its index."""
+        if self._n == self.capacity:
+            grown = np.zeros((self.width, self.capacity * 2), dtype=np.float64)
+            grown[:, : self._n] = self._data[:, : self._n]
+            self._data = grown
+        self._data[:, self._n] = row
+        self._n += 1
+        self.version = next(_versions)
+        return self._n - 1
+
+    def replace_last(self, row: Sequence[float]) -> int:
+        """Overwrite the last row (a live bar still forming); returns its index."""
+        if self._n == 0:
+            raise IndexError("replace_last on an empty buffer")
+        self._data[:, self._n - 1] = row
+        self.version = next(_versions)
+        return self._n - 1
+
+    def values_at(self, index: int) -> tuple[float, ...]:
+        """Row `index` (negative counts from the end) as plain floats."""
+        if not -self._n <= index < self._n:
+            raise IndexError(f"row {index} out of range for {self._n} rows")
+        return tuple(self._data[:, index % self._n].tolist())
+
+
+class BarBuffer(GrowableColumns):
+    """Six float64 columns: t (bar open time, epoch seconds UTC), open, high, low, close, volume."""
+
+    def __init__(self, capacity: int = GrowableColumns.MIN_CAPACITY) -> None:
+        super().__init__(len(COLUMNS), capacity)
 
     @property
     def t(self) -> np.ndarray:
@@ -74,40 +138,12 @@ class BarBuffer:
 
     def set(self, *columns: np.ndarray) -> None:
         """Replace all bars with the given six equal-length columns (t, o, h, l, c, v)."""
-        if len(columns) != 6:
+        if len(columns) != len(COLUMNS):
             raise ValueError(f"expected 6 columns (t, open, high, low, close, volume), got {len(columns)}")
-        arrays = [np.asarray(c, dtype=np.float64) for c in columns]
-        lengths = {a.shape for a in arrays}
-        if len(lengths) != 1 or arrays[0].ndim != 1:
-            raise ValueError(f"columns must be 1-D and of equal length, got shapes {sorted(lengths)}")
-        n = arrays[0].shape[0]
-        if n > 1 and np.any(np.diff(arrays[_T]) < 0):
+        t = np.asarray(columns[_T], dtype=np.float64)
+        if t.ndim == 1 and t.shape[0] > 1 and np.any(np.diff(t) < 0):
             raise ValueError("bar times must be in ascending order")
-        capacity = self.MIN_CAPACITY
-        while capacity < n + n // 4:  # headroom so live appends do not reallocate right away
-            capacity *= 2
-        data = np.zeros((6, capacity), dtype=np.float64)
-        for k, a in enumerate(arrays):
-            data[k, :n] = a
-        self._data = data
-        self._n = n
-
-    def append(self, row: tuple[float, float, float, float, float, float]) -> int:
-        """Add one bar at the end, growing the block by doubling when full; returns its index."""
-        if self._n == self.capacity:
-            grown = np.zeros((6, self.capacity * 2), dtype=np.float64)
-            grown[:, : self._n] = self._data[:, : self._n]
-            self._data = grown
-        self._data[:, self._n] = row
-        self._n += 1
-        return self._n - 1
-
-    def replace_last(self, row: tuple[float, float, float, float, float, float]) -> int:
-        """Overwrite the last bar (a live bar still forming); returns its index."""
-        if self._n == 0:
-            raise IndexError("replace_last on an empty buffer")
-        self._data[:, self._n - 1] = row
-        return self._n - 1
+        self.set_columns(columns)
 
     def row(self, index: int) -> BarRow:
         """The bar at `index` (negative indexes count from the end)."""

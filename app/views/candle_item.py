@@ -54,12 +54,52 @@ class Columns:
     bars_per_column: int
 
 
+def view_x_range(item: pg.GraphicsObject) -> tuple[float, float] | None:
+    """The x range of the ViewBox holding `item` (added with addItem, so item and view coordinates agree).
+
+    Read straight from the box: pyqtgraph's viewRect() maps a rectangle through inverted transforms in
+    Python, which cost more than drawing a few hundred candles."""
+    view = item.getViewBox()
+    if view is None or not hasattr(view, "viewRange"):
+        return None
+    left, right = view.viewRange()[0]
+    return float(left), float(right)
+
+
+def view_rect(item: pg.GraphicsObject) -> QRectF | None:
+    """The visible rectangle of the ViewBox holding `item`, in its coordinates (see view_x_range)."""
+    view = item.getViewBox()
+    if view is None or not hasattr(view, "viewRange"):
+        return None
+    (left, right), (bottom, top) = view.viewRange()
+    return QRectF(left, bottom, right - left, top - bottom)
+
+
+def columns_for(bars_per_pixel: float) -> int:
+    """Bars merged per drawn column: 1 while a bar gets a pixel or more, else enough to fill one pixel."""
+    return 1 if not bars_per_pixel > 1.0 else math.ceil(bars_per_pixel)
+
+
+_merged: tuple[tuple[int, int, int, int, int], Columns] | None = None  # the last merge, shared by both panes
+
+
 def merge_columns(buffer: BarBuffer, first: int, stop: int, bars_per_column: int) -> Columns:
     """OHLC(V) of bars [first, stop) grouped into columns of `bars_per_column` bars.
 
     Groups are aligned to absolute multiples of bars_per_column, so panning does not make the
-    merged candles flicker as group boundaries shift.
+    merged candles flicker as group boundaries shift. The last result is kept: the candles, the
+    volume bars and the volume pane's auto-range all ask for the same columns in one frame.
     """
+    global _merged
+    key = (id(buffer), buffer.version, first, stop, bars_per_column)
+    if _merged is not None and _merged[0] == key:
+        return _merged[1]
+    columns = _merge_columns(buffer, first, stop, bars_per_column)
+    _merged = (key, columns)
+    return columns
+
+
+def _merge_columns(buffer: BarBuffer, first: int, stop: int, bars_per_column: int) -> Columns:
     k = max(1, bars_per_column)
     if k == 1:
         x = np.arange(first, stop, dtype=np.float64)
@@ -162,8 +202,7 @@ class _IndexedBarsItem(pg.GraphicsObject):
         view = self.getViewBox()
         width_px = view.width() if view is not None else 0.0
         bars_per_pixel = (right - left) / width_px if width_px > 0 else 1.0
-        k = 1 if bars_per_pixel <= 1.0 else math.ceil(bars_per_pixel)
-        return self._range_y_bounds(first, stop, k)
+        return self._range_y_bounds(first, stop, columns_for(bars_per_pixel))
 
     def _index_range(self, left: float, right: float) -> tuple[int, int]:
         n = len(self._buffer)
@@ -171,33 +210,34 @@ class _IndexedBarsItem(pg.GraphicsObject):
         stop = min(n, math.floor(right + 0.5) + 1)
         return first, max(first, stop)
 
-    def visible_columns(self) -> tuple[int, int, Columns] | None:
+    def visible_columns(self, bars_per_pixel: float | None = None) -> tuple[int, int, Columns] | None:
         """(first, stop, columns) to draw for the current view; bars are merged when there is more
-        than one bar per pixel column."""
+        than one bar per pixel column (`bars_per_pixel`: from the painter when painting)."""
         n = len(self._buffer)
-        view = self.viewRect()
-        if n == 0 or view is None:
+        x_range = view_x_range(self)
+        if n == 0 or x_range is None:
             return None
-        first, stop = self._index_range(view.left(), view.right())
+        first, stop = self._index_range(*x_range)
         if stop <= first:
             return None
-        px = self.pixelVectors()[0]
-        bars_per_pixel = px.length() if px is not None else 1.0
-        k = 1 if bars_per_pixel <= 1.0 else math.ceil(bars_per_pixel)
-        return first, stop, merge_columns(self._buffer, first, stop, k)
+        if bars_per_pixel is None:
+            view = self.getViewBox()
+            width_px = view.width() if view is not None else 0.0
+            bars_per_pixel = (x_range[1] - x_range[0]) / width_px if width_px > 0 else 1.0
+        return first, stop, merge_columns(self._buffer, first, stop, columns_for(bars_per_pixel))
 
     def paint(self, p: QPainter, *args: object) -> None:
         self.paint_count += 1
-        visible = self.visible_columns()
-        if visible is None:
-            self.last_paint = PaintStats(0, 0, 0, 1)
-            return
-        first, stop, cols = visible
         # Draw in device pixels: with bar indexes near a million and a scale of ~0.001 px per unit,
         # Qt's raster engine dropped whole stretches of rectangles given in item coordinates.
         # Mapping ourselves (a ViewBox only scales and translates) also snaps candles to pixels.
         t = p.transform()
         self._sx, self._sy, self._dx, self._dy = t.m11(), t.m22(), t.dx(), t.dy()
+        visible = self.visible_columns(1.0 / abs(self._sx) if self._sx else None)
+        if visible is None:
+            self.last_paint = PaintStats(0, 0, 0, 1)
+            return
+        first, stop, cols = visible
         p.save()
         p.resetTransform()
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)

@@ -1,36 +1,53 @@
 """The main window: docks around a candlestick chart, and a status bar that tells the truth.
 
-The status bar shows whether the database still answers (pinged every 10 s on a worker thread),
-who is logged in, and that the market is simulated, so a trader never mistakes the sandbox for the
-real feed.
+The status bar shows whether the database still answers (pinged every 10 s on a worker thread), the market
+feed and broker states and the NYSE clock (refreshed every second from memory, no I/O), who is logged in, and
+an unmistakable mode label (SIMULATED or ALPACA PAPER), so a trader never mistakes the sandbox for the club's
+account. Live bars reach the window through a LiveBridge; the chart is kept by a ChartController.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QLabel, QMainWindow, QWidget
 
 from app.async_runner import BlockingRunner, run_dialog
-from app.sim_feed import SimFeed
+from app.chart_controller import ChartController
+from app.error_reporting import ErrorNotice, ErrorReporter
+from app.gui_watchdog import GuiWatchdog, Stall
+from app.live_bridge import LiveBridge
+from app.themes import apply_theme
 from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
+from app.views.portfolio_panel import PortfolioPanel
+from app.views.sessions_panel import SessionsPanel
 from app.views.settings_dialog import SettingsDialog
 from app.views.strategy_editor import StrategyEditorPanel
+from app.views.watchlist_panel import WatchlistPanel
 from core.accounts import UserInfo
 from core.db.database import Database
+from core.live.workstation import SIMULATED, Workstation
+from core.market.calendar import TradingCalendar
+from core.market.market_clock import market_status
 from core.market.store import BarStore
 from core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
 PING_INTERVAL_MS = 10_000
-HISTORY_BARS = 2000
-VISIBLE_BARS = 200
+STATUS_INTERVAL_MS = 1_000
+DEFAULT_SYMBOL = "SPY"
+DEFAULT_WATCHLIST = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA")
+MODE_STYLES = {
+    SIMULATED: "background: #f9a825; color: #111; font-weight: bold; padding: 1px 8px; border-radius: 3px;",
+    "ALPACA PAPER": "background: #1565c0; color: white; font-weight: bold; padding: 1px 8px; border-radius: 3px;",
+}
 
 
 def db_status_text(mode: str, connected: bool) -> str:
@@ -50,9 +67,10 @@ class MainWindow(QMainWindow):
         user: UserInfo,
         database: Database,
         runner: BlockingRunner,
-        feed: SimFeed | None = None,
+        workstation: Workstation,
         ping_interval_ms: int = PING_INTERVAL_MS,
         layout_settings: QSettings | None = None,
+        debug: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -63,6 +81,8 @@ class MainWindow(QMainWindow):
         self.user = user
         self._database = database
         self._runner = runner
+        self.workstation = workstation
+        self._calendar: TradingCalendar | None = None
         self._ping_task: asyncio.Task[None] | None = None
         self._closed = False
         self._layout_settings = layout_settings  # None: do not save/restore the dock layout (tests)
@@ -97,7 +117,7 @@ class MainWindow(QMainWindow):
 
         self.view_menu = self.menuBar().addMenu("&View")
         self.view_menu.addAction(self.chart_dock.toggleViewAction())
-        self._add_work_panels(user, database, runner)
+        self._add_work_panels(user, database, runner, workstation)
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.setObjectName("resetLayoutAction")
         self.reset_layout_action.triggered.connect(self.reset_layout)
@@ -106,10 +126,25 @@ class MainWindow(QMainWindow):
 
         self.db_label = _status_label("dbStatus", db_status_text(database.mode, connected=True))
         self.db_label.setToolTip(database.display_url)
+        self.feed_label = _status_label("feedStatus", "Feed: starting…")
+        self.broker_label = _status_label("brokerStatus", "Broker: starting…")
+        self.clock_label = _status_label("marketClock", "Market clock: loading")
         self.user_label = _status_label("userStatus", f"{user.username} ({user.role})")
-        self.mode_label = _status_label("modeStatus", "SIMULATED")
-        self.mode_label.setStyleSheet("color: #f9a825; font-weight: bold;")
-        self.statusBar().addWidget(self.db_label)
+        self.mode_label = _status_label("modeStatus", workstation.mode)
+        self.mode_label.setStyleSheet(MODE_STYLES.get(workstation.mode, MODE_STYLES[SIMULATED]))
+        self.mode_label.setToolTip(
+            "Simulated market and broker on this computer: no real or paper account is touched."
+            if workstation.mode == SIMULATED
+            else "Orders go to the club's shared Alpaca PAPER account, checked against your virtual balance."
+        )
+        for widget in (self.db_label, self.feed_label, self.broker_label, self.clock_label):
+            self.statusBar().addWidget(widget)
+        self.error_notice = ErrorNotice()
+        self.statusBar().addPermanentWidget(self.error_notice)
+        self.errors = ErrorReporter(self)
+        self.errors.errorReported.connect(self.error_notice.show_report)
+        self.errors.install()
+        runner.on_error = self.errors.report
         self.statusBar().addPermanentWidget(self.user_label)
         self.statusBar().addPermanentWidget(self.mode_label)
 
@@ -117,23 +152,61 @@ class MainWindow(QMainWindow):
         self.ping_timer.setInterval(ping_interval_ms)
         self.ping_timer.timeout.connect(self.check_database)
         self.ping_timer.start()
+        self.status_timer = QTimer(self)
+        self.status_timer.setInterval(STATUS_INTERVAL_MS)
+        self.status_timer.timeout.connect(self.update_live_status)
+        self.status_timer.start()
+        self._runner.spawn(self._load_calendar(), name="calendar")
 
-        self.feed = feed if feed is not None else SimFeed(history_bars=HISTORY_BARS, parent=self)
-        self.chart.set_symbol(self.feed.symbol, self.feed.timeframe)
-        self.chart.set_bars(*self.feed.preload())
-        self.chart.show_last(VISIBLE_BARS)
-        self.feed.barReady.connect(self.chart.append_bar)
-        self.feed.start()
+        self.bridge = LiveBridge(workstation, parent=self)
+        self.chart_controller = ChartController(self.chart, workstation, runner, parent=self)
+        self.chart_controller.failed.connect(lambda message: self.statusBar().showMessage(message, 10_000))
+        self.bridge.barArrived.connect(self.chart_controller.on_bar)
+        self.bridge.pricesMoved.connect(self._prices_moved)
+        self.bridge.pricesMoved.connect(self.portfolio.note_market_update)
+        self.portfolio.fillsChanged.connect(self.chart_controller.show_fills)
+        self.backtest.showTradesOnChart.connect(self._show_backtest_trades)
+        if self.sessions is not None:
+            self.sessions.signalRecorded.connect(self.chart_controller.add_signal)
+        self.chart_controller.open(self._setting("chart/symbol", DEFAULT_SYMBOL))
+        self.workstation.want("watchlist", self.watchlist.symbols)
+        self.update_live_status()
+
+        self.watchdog: GuiWatchdog | None = None
+        if debug:
+            self.watchdog = GuiWatchdog(parent=self)
+            self.watchdog.stallDetected.connect(self._stall)
+            self.watchdog.start()
+        # The chart gets most of the height and the middle of the width; the panels share the rest.
+        bottom = self.findChild(QDockWidget, "strategyDock")
+        if bottom is not None:
+            self.resizeDocks([self.chart_dock, bottom], [560, 300], Qt.Orientation.Vertical)
         self._default_state = self.saveState()  # what "Reset layout" returns to
         self._restore_layout()
 
     # --- panels ---
-    def _add_work_panels(self, user: UserInfo, database: Database, runner: BlockingRunner) -> None:
-        """The strategy editor, backtests and batches, tabbed under the chart. Each panel does its database
-        work on the runner's threads; bar stores are made per run (they hold their own connections)."""
+    def _add_work_panels(self, user: UserInfo, database: Database, runner: BlockingRunner,
+                         workstation: Workstation) -> None:  # fmt: skip
+        """The watchlist left of the chart, the portfolio right of it; the strategy editor, backtests, batches and
+        paper sessions tabbed under it. Each panel does its database work on the runner's threads; bar stores
+        are made per run (they hold their own connections)."""
 
         def stores() -> BarStore:
             return BarStore(database.engine)
+
+        self.watchlist = WatchlistPanel(self._watchlist_setting())
+        watch_dock = self._dock(self.watchlist, "Watchlist", "watchlistDock", QKeySequence("Ctrl+W"))
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, watch_dock)
+        self.watchlist.symbolActivated.connect(self.open_symbol)
+        self.watchlist.symbolsChanged.connect(self._watchlist_changed)
+
+        # The portfolio LISTENs for the ledger's NOTIFY: changes by the same user's other clients (or fills
+        # booked by whichever client holds the club's trade stream) show without a restart.
+        listen_url = database.engine.url.render_as_string(hide_password=False)
+        self.portfolio = PortfolioPanel(workstation.ledger, database.session_factory, user.id, runner,
+                                        database_url=listen_url)  # fmt: skip
+        portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, portfolio_dock)
 
         self.editor = StrategyEditorPanel(database.session_factory, user.id, runner)
         self.backtest = BacktestPanel(database.session_factory, stores, user.id, runner)
@@ -143,6 +216,10 @@ class MainWindow(QMainWindow):
             self._dock(self.backtest, "Backtest", "backtestDock", QKeySequence("Ctrl+2")),
             self._dock(self.batch, "Batch", "batchDock", QKeySequence("Ctrl+3")),
         ]
+        self.sessions: SessionsPanel | None = None
+        if workstation.sessions is not None:
+            self.sessions = SessionsPanel(workstation.sessions, database.session_factory, user.id, runner)
+            docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4")))
         for dock in docks:
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         for dock in docks[1:]:
@@ -155,6 +232,17 @@ class MainWindow(QMainWindow):
         """A new or changed strategy appears in the backtest and batch pickers without a restart."""
         self.backtest.reload()
         self.batch.refresh()
+        if self.sessions is not None:
+            self.sessions.reload()
+
+    def _show_backtest_trades(self, trades: list[dict[str, object]]) -> None:
+        """The backtest panel's "Show trades on chart": its symbol and timeframe, entries and exits marked."""
+        result = self.backtest.shown_result
+        if result is None or not result.symbols:
+            return
+        self.chart_controller.show_backtest(result.symbols[0], result.timeframe, trades)  # type: ignore[arg-type]
+        self.chart_dock.show()
+        self.chart_dock.raise_()
 
     def _dock(self, widget: QWidget, title: str, name: str, shortcut: QKeySequence) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -164,6 +252,53 @@ class MainWindow(QMainWindow):
         toggle.setShortcut(shortcut)
         self.view_menu.addAction(toggle)
         return dock
+
+    # --- live data ---
+    def open_symbol(self, symbol: str) -> None:
+        """Show `symbol` in the chart (from the watchlist, or the chart's own search box)."""
+        self.chart_controller.open(symbol)
+        if self._layout_settings is not None:
+            self._layout_settings.setValue("chart/symbol", symbol)
+
+    def _watchlist_changed(self, symbols: list[str]) -> None:
+        self.workstation.want("watchlist", symbols)
+        if self._layout_settings is not None:
+            self._layout_settings.setValue(f"watchlist/{self.user.id}", symbols)
+        self._prices_moved()
+
+    def _watchlist_setting(self) -> list[str]:
+        stored = self._layout_settings.value(f"watchlist/{self.user.id}") if self._layout_settings else None
+        if isinstance(stored, str):
+            stored = [stored]  # QSettings hands back a one-item list as a plain string on some backends
+        return [str(s) for s in stored] if isinstance(stored, list) else list(DEFAULT_WATCHLIST)
+
+    def _setting(self, key: str, default: str) -> str:
+        value = self._layout_settings.value(key, default) if self._layout_settings is not None else default
+        return str(value) if value else default
+
+    def _prices_moved(self) -> None:
+        self.watchlist.show_quotes(self.workstation.quotes.quotes(self.watchlist.symbols))
+
+    async def _load_calendar(self) -> None:
+        """The NYSE calendar takes a fraction of a second to build: not on the GUI thread."""
+        self._calendar = await self._runner.call(TradingCalendar)
+        self.update_live_status()
+
+    def update_live_status(self) -> None:
+        """Feed, broker and market clock labels (from memory: no I/O on the GUI thread)."""
+        status = self.workstation.status()
+        self.feed_label.setText(status.feed)
+        self.feed_label.setStyleSheet("" if status.feed_ok else "color: #ef5350;")
+        self.broker_label.setText(status.broker)
+        self.broker_label.setStyleSheet("" if status.broker_ok else "color: #ef5350;")
+        if self._calendar is not None:
+            try:
+                self.clock_label.setText(market_status(datetime.now(UTC), self._calendar).text())
+            except ValueError as exc:  # past the calendar's last year: say so rather than crash the timer
+                self.clock_label.setText(f"Market clock unavailable: {exc}")
+
+    def _stall(self, stall: Stall) -> None:
+        self.statusBar().showMessage(f"Debug: the GUI thread stalled for {stall.duration_ms:.0f} ms", 5_000)
 
     def open_backtest(self, saved: object) -> None:
         """The editor's "Backtest…": preselect that strategy in the backtest panel and bring it forward."""
@@ -183,7 +318,7 @@ class MainWindow(QMainWindow):
 
     async def _settings(self) -> None:
         url = await self._runner.call(self.secrets.database_url)
-        theme = self._layout_settings.value("appearance/theme", "light") if self._layout_settings else "light"
+        theme = self._setting("appearance/theme", "dark")
         dialog = SettingsDialog(self._database.session_factory, self.user.id, self._runner, self.secrets, url,
                                 str(theme), parent=self)  # fmt: skip
         self.settings_dialog = dialog
@@ -194,6 +329,9 @@ class MainWindow(QMainWindow):
                     self.statusBar().showMessage("The database choice applies at the next start.", 10_000)
                 if self._layout_settings is not None:
                     self._layout_settings.setValue("appearance/theme", dialog.theme)
+                app = QApplication.instance()
+                if isinstance(app, QApplication):
+                    apply_theme(app, dialog.theme)
         finally:
             self.settings_dialog = None
 
@@ -234,8 +372,19 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:
             self._closed = True
-            self.feed.stop()
+            self.bridge.detach()
+            self.portfolio.shutdown()
+            if self.sessions is not None:
+                self.sessions.detach()
+            self.chart_controller.close()
+            self.workstation.release("watchlist")
             self.ping_timer.stop()
+            self.status_timer.stop()
+            if self.watchdog is not None:
+                self.watchdog.stop()
+            self.errors.uninstall()
+            if self._runner.on_error == self.errors.report:
+                self._runner.on_error = None
             if self._ping_task is not None:
                 self._ping_task.cancel()
             if self._layout_settings is not None:

@@ -93,3 +93,24 @@ async def wait_for(predicate: Callable[[], object], timeout: float = 10.0, inter
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def workstation(qasync_loop: asyncio.AbstractEventLoop, qtbot: QtBot, runner: BlockingRunner, db: Any) -> Iterator[Any]:
+    """A started simulated workstation on the test database at 600x (a simulated minute every 0.1 s), with a
+    short backfill so preparing a symbol is quick; stopped and closed afterwards."""
+    from datetime import timedelta
+
+    from core.live.workstation import simulated
+    from core.market.store import BarStore
+
+    ws = simulated(BarStore(db.engine), db.session_factory, speed=600, seed=11, backfill=timedelta(hours=6))
+    started = qasync_loop.create_task(ws.start())
+    qtbot.waitUntil(started.done, timeout=10_000)
+    started.result()
+    try:
+        yield ws
+    finally:
+        stopped = qasync_loop.create_task(ws.stop())
+        qtbot.waitUntil(stopped.done, timeout=10_000)
+        ws.close()

@@ -12,7 +12,9 @@ from keyring.backends.fail import Keyring as NoKeyring
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.application import EXIT_OK, EXIT_STARTUP_FAILED, main_async, parse_args
+from app.async_runner import BlockingRunner
 from app.entry import python_too_old_message
+from app.live_setup import LiveSetup
 from app.views.login_dialog import SIGNUP_TAB, LoginDialog
 from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
@@ -22,6 +24,18 @@ from core.db.database import Database
 from core.db.errors import DataFolderInUse
 from tests.gui.conftest import STRONG_PASSWORD, wait_for
 from tests.keyrings import use_keyring
+
+
+async def fast_live(database: Database, runner: BlockingRunner) -> LiveSetup:
+    """The simulated market at 600x (a minute every 0.1 s) with a short backfill, so the chart moves quickly."""
+    from datetime import timedelta
+
+    from core.live.workstation import simulated
+    from core.market.store import BarStore
+
+    ws = simulated(BarStore(database.engine), database.session_factory, speed=600, backfill=timedelta(hours=2))
+    await ws.start()
+    return LiveSetup(ws)
 
 
 def visible(kind: type[QWidget]) -> QWidget | None:
@@ -114,7 +128,9 @@ def test_sign_up_to_chart_to_clean_exit(
         window.close()
         return n0, window.chart.bar_count
 
-    code, (n0, n1) = fresh_loop(main_async(Settings(tmp_path, None), open_db=open_db), user_session())
+    code, (n0, n1) = fresh_loop(
+        main_async(Settings(tmp_path, None), open_db=open_db, start_live=fast_live), user_session()
+    )
     assert code == EXIT_OK
     assert n1 > n0
     assert borrowed.close_calls == 1
@@ -131,7 +147,9 @@ def test_cancelled_login_exits_0_and_closes_database(
         dialog = await wait_for(lambda: visible(LoginDialog))
         dialog.reject()
 
-    code, _ = fresh_loop(main_async(Settings(tmp_path, None), open_db=lambda s: borrowed), cancel_login())
+    code, _ = fresh_loop(
+        main_async(Settings(tmp_path, None), open_db=lambda s: borrowed, start_live=fast_live), cancel_login()
+    )
     assert code == EXIT_OK and borrowed.close_calls == 1
 
 
@@ -141,6 +159,7 @@ def test_command_line_options() -> None:
     )
     assert args.data_dir == Path("/tmp/x") and args.database_url == "postgresql://h/db"
     assert qt_args == ["-platform", "offscreen"]
+    assert not args.debug and parse_args(["--debug"])[0].debug
 
 
 @pytest.mark.parametrize(
@@ -173,7 +192,9 @@ def test_remembered_login_skips_the_dialog_until_logged_out(
         window = await wait_for(lambda: visible(MainWindow))
         window.close()
 
-    code, _ = fresh_loop(main_async(Settings(tmp_path, None), open_db=lambda s: borrowed), log_in_remembered())
+    code, _ = fresh_loop(
+        main_async(Settings(tmp_path, None), open_db=lambda s: borrowed, start_live=fast_live), log_in_remembered()
+    )
     assert code == EXIT_OK
     (saved,) = keyring_backend.items.values()
     assert accounts.resume(saved).username == "rita"  # still valid after the app closed
@@ -186,7 +207,7 @@ def test_remembered_login_skips_the_dialog_until_logged_out(
         return dialog_shown
 
     code, dialog_shown = fresh_loop(
-        main_async(Settings(tmp_path, None), open_db=lambda s: borrowed), reopen_then_log_out()
+        main_async(Settings(tmp_path, None), open_db=lambda s: borrowed, start_live=fast_live), reopen_then_log_out()
     )
     assert code == EXIT_OK and dialog_shown is False
     assert keyring_backend.items == {}
@@ -211,5 +232,7 @@ def test_without_a_keyring_remember_me_is_disabled_and_login_still_works(
         return enabled
 
     with use_keyring(NoKeyring()):
-        code, enabled = fresh_loop(main_async(Settings(tmp_path, None), open_db=lambda s: borrowed), log_in())
+        code, enabled = fresh_loop(
+            main_async(Settings(tmp_path, None), open_db=lambda s: borrowed, start_live=fast_live), log_in()
+        )
     assert code == EXIT_OK and enabled is False

@@ -1,6 +1,9 @@
-"""The main window: status bar, chart fed by the simulated feed, clean close."""
+"""The main window: status bar, chart and watchlist fed by the simulated workstation, clean close."""
 
 from __future__ import annotations
+
+import uuid
+from decimal import Decimal
 
 import pytest
 from PySide6.QtCore import Qt
@@ -9,11 +12,14 @@ from pytestqt.qtbot import QtBot
 
 from app.application import chosen_database_url
 from app.async_runner import BlockingRunner
-from app.sim_feed import SimFeed
 from app.views.chart_view import ChartView
 from app.views.main_window import MainWindow, db_status_text
 from core.accounts import AccountService
+from core.broker.types import OrderSide
 from core.db.database import Database
+from core.live.workstation import Workstation
+from core.risk import OrderTicket
+from core.sessions.types import SignalInfo
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.backtest.test_sandboxed_backtest import CROSS
 from tests.gui.conftest import STRONG_PASSWORD
@@ -36,9 +42,11 @@ class FlakyDatabase:
 
 
 @pytest.fixture
-def window(qtbot: QtBot, db: Database, accounts: AccountService, runner: BlockingRunner) -> MainWindow:
+def window(
+    qtbot: QtBot, db: Database, accounts: AccountService, runner: BlockingRunner, workstation: Workstation
+) -> MainWindow:
     user = accounts.sign_up("ada@example.com", "ada", STRONG_PASSWORD)
-    w = MainWindow(user, db, runner, feed=SimFeed(history_bars=500, interval_ms=100, seed=1))
+    w = MainWindow(user, db, runner, workstation)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -51,31 +59,46 @@ def label(window: MainWindow, name: str) -> str:
     return widget.text()
 
 
-def test_status_bar_and_title(window: MainWindow, db: Database) -> None:
+def test_status_bar_and_title(qtbot: QtBot, window: MainWindow, db: Database) -> None:
     assert window.windowTitle() == "StratForge — ada"
     assert label(window, "dbStatus") == db_status_text(db.mode, connected=True)
     assert "ada" in label(window, "userStatus")
     assert label(window, "modeStatus") == "SIMULATED"
     assert window.isDockNestingEnabled()
+    assert label(window, "feedStatus").startswith("Feed: simulated at 600x")
+    assert label(window, "brokerStatus") == "Broker: simulated (local)"
+    qtbot.waitUntil(lambda: " · " in label(window, "marketClock"), timeout=10_000)  # e.g. "Market open · closes in 2h"
 
 
 def test_chart_dock_receives_history_and_live_bars(qtbot: QtBot, window: MainWindow) -> None:
     dock = window.findChild(QDockWidget, "chartDock")
     assert dock is not None and isinstance(dock.widget(), ChartView)
     chart = dock.widget()
-    assert chart.bar_count == window.feed.history_bars
+    qtbot.waitUntil(lambda: chart.bar_count >= 300, timeout=20_000)  # the stored six hours of SPY
     n0 = chart.bar_count
-    qtbot.waitUntil(lambda: chart.bar_count > n0 + 2, timeout=5000)
+    qtbot.waitUntil(lambda: chart.bar_count > n0 + 2, timeout=10_000)  # then live minutes
     last = chart.last_bar()
     assert last is not None and last.timestamp.utcoffset().total_seconds() == 0
+    assert window.chart_controller.symbol == "SPY"
+
+
+def test_watchlist_quotes_fill_in_and_a_click_opens_the_symbol(qtbot: QtBot, window: MainWindow) -> None:
+    panel = window.watchlist
+    assert panel.symbols[:2] == ["SPY", "QQQ"]
+    first_quote = panel.model.index(1, 1)
+    qtbot.waitUntil(lambda: panel.model.data(first_quote) != "—", timeout=20_000)
+    with qtbot.waitSignal(window.chart_controller.loaded, timeout=20_000) as loaded:
+        panel.symbolActivated.emit("QQQ")
+    assert loaded.args[0] == "QQQ" and loaded.args[2] > 0
+    assert window.chart.bar_count >= loaded.args[2]  # live minutes may follow at once
 
 
 def test_ping_updates_the_database_status(
-    qtbot: QtBot, db: Database, accounts: AccountService, runner: BlockingRunner
+    qtbot: QtBot, db: Database, accounts: AccountService, runner: BlockingRunner, workstation: Workstation
 ) -> None:
     user = accounts.sign_up("ada@example.com", "ada", STRONG_PASSWORD)
     flaky = FlakyDatabase(db)
-    w = MainWindow(user, flaky, runner, feed=SimFeed(history_bars=100, seed=1))  # type: ignore[arg-type]
+    w = MainWindow(user, flaky, runner, workstation)  # type: ignore[arg-type]
     qtbot.addWidget(w)
     flaky.up = False
     w.check_database()
@@ -86,13 +109,15 @@ def test_ping_updates_the_database_status(
     w.close()
 
 
-def test_close_stops_the_feed_and_announces_it(qtbot: QtBot, window: MainWindow) -> None:
-    assert window.feed.is_running() and window.ping_timer.isActive()
+def test_close_detaches_from_the_live_feed_and_announces_it(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.chart.bar_count > 0, timeout=20_000)
+    assert window.ping_timer.isActive() and window.status_timer.isActive()
     with qtbot.waitSignal(window.closed, timeout=2000):
         window.close()
-    assert not window.feed.is_running() and not window.ping_timer.isActive()
+    assert not window.ping_timer.isActive() and not window.status_timer.isActive()
+    assert window.workstation.subscriptions.union() == frozenset()  # chart and watchlist released their symbols
     count = window.chart.bar_count
-    qtbot.wait(300)  # three feed intervals: nothing more may arrive
+    qtbot.wait(500)  # five simulated minutes: nothing more may reach the closed window
     assert window.chart.bar_count == count
 
 
@@ -103,12 +128,55 @@ def test_status_text_wording() -> None:
 
 
 def test_work_panels_are_docked_tabbed_and_reachable_from_the_view_menu(window: MainWindow) -> None:
-    docks = {name: window.findChild(QDockWidget, name) for name in ("strategyDock", "backtestDock", "batchDock")}
+    names = ("strategyDock", "backtestDock", "batchDock", "sessionsDock", "portfolioDock")
+    docks = {name: window.findChild(QDockWidget, name) for name in names}
     assert all(docks.values())
     assert docks["strategyDock"].widget() is window.editor and docks["batchDock"].widget() is window.batch
-    assert set(window.tabifiedDockWidgets(docks["strategyDock"])) == {docks["backtestDock"], docks["batchDock"]}
+    assert docks["sessionsDock"].widget() is window.sessions and docks["portfolioDock"].widget() is window.portfolio
+    assert set(window.tabifiedDockWidgets(docks["strategyDock"])) == {
+        docks["backtestDock"], docks["batchDock"], docks["sessionsDock"]}  # fmt: skip
+    assert window.dockWidgetArea(docks["portfolioDock"]) == Qt.DockWidgetArea.RightDockWidgetArea
     titles = [a.text() for a in window.view_menu.actions()]
-    assert titles[:4] == ["Chart", "Strategy", "Backtest", "Batch"] and "&Reset layout" in titles
+    assert titles[:7] == ["Chart", "Watchlist", "Portfolio", "Strategy", "Backtest", "Batch", "Paper sessions"]
+    assert "&Reset layout" in titles
+
+
+def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_and_chart(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    qtbot.waitUntil(lambda: window.chart.bar_count > 0 and window.portfolio.overview is not None, timeout=20_000)
+    ws = window.workstation
+    ws.ledger.place_order(window.user.id, OrderTicket("SPY", OrderSide.BUY, Decimal("3")))
+    # The next simulated minute fills it; the ledger's NOTIFY (or the bars) refresh the portfolio.
+    def holds_three() -> bool:
+        return any(p.symbol == "SPY" and p.qty == 3 for p in window.portfolio.overview.portfolio.positions)
+
+    qtbot.waitUntil(holds_three, timeout=20_000)
+    qtbot.waitUntil(lambda: len(window.chart.markers("fill")) == 1, timeout=10_000)
+    [marker] = window.chart.markers("fill")
+    assert marker.side == "buy" and marker.kind == "fill"
+    [fill] = window.portfolio.overview.fills
+    assert marker.price == float(fill.price) and marker.timestamp == fill.executed_at
+
+
+def test_signals_and_backtest_trades_are_marked_on_their_symbol(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.chart_controller.symbol == "SPY" and window.chart.bar_count > 0, timeout=20_000)
+    at = window.chart.last_bar().timestamp
+    signal = SignalInfo(uuid.uuid4(), uuid.uuid4(), "SPY", "SELL", Decimal(1), "EXECUTED", None, at, at, price=101.5)
+    other = SignalInfo(uuid.uuid4(), uuid.uuid4(), "QQQ", "BUY", Decimal(1), "EXECUTED", None, at, at, price=99.0)
+    window.sessions.signalRecorded.emit(signal)
+    window.sessions.signalRecorded.emit(other)
+    [marker] = window.chart.markers("signal")
+    assert (marker.side, marker.price, marker.timestamp) == ("sell", 101.5, at)
+
+    t0 = at.timestamp()
+    trades = [{"entry_time": t0 - 600, "exit_time": t0 - 60, "entry_price": 100.0, "exit_price": 102.0,
+               "exit_reason": "signal"}]  # fmt: skip
+    with qtbot.waitSignal(window.chart_controller.loaded, timeout=20_000):
+        window.chart_controller.show_backtest("QQQ", "5Min", trades)
+    assert (window.chart_controller.symbol, window.chart_controller.timeframe) == ("QQQ", "5Min")
+    marked = sorted((m.side, m.price) for m in window.chart.markers("signal"))
+    assert marked == [("buy", 99.0), ("buy", 100.0), ("sell", 102.0)]  # QQQ's signal and the backtest's trade
 
 
 def test_reset_layout_brings_back_a_closed_panel(qtbot: QtBot, window: MainWindow) -> None:

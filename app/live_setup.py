@@ -1,0 +1,75 @@
+"""Which workstation this run gets: Alpaca paper when keys are configured, the simulated market otherwise.
+
+Called on the app's loop after login. A workstation that cannot start (keys rejected, the club's database
+listeners unreachable) is not fatal: the trader is told why and gets the simulated market, clearly labelled,
+instead of a window that cannot trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+from app.async_runner import BlockingRunner
+from core.db.database import Database
+from core.live.alpaca_workstation import alpaca
+from core.live.workstation import Workstation, simulated
+from core.market.store import BarStore
+from core.secrets import SecretStore, SecretsUnavailable
+
+log = logging.getLogger(__name__)
+
+SIM_SPEED_ENV = "STRATFORGE_SIM_SPEED"
+
+
+@dataclass(frozen=True)
+class LiveSetup:
+    workstation: Workstation
+    notice: str = ""  # why the mode is not the one the configuration asked for
+
+
+def sim_speed(environ: dict[str, str] | None = None) -> float:
+    """$STRATFORGE_SIM_SPEED (simulated minutes per real minute; default 1, real time)."""
+    raw = (os.environ if environ is None else environ).get(SIM_SPEED_ENV, "")
+    try:
+        speed = float(raw) if raw.strip() else 1.0
+    except ValueError:
+        log.warning("ignoring %s=%r: not a number", SIM_SPEED_ENV, raw)
+        return 1.0
+    return speed if 0 < speed <= 10_000 else 1.0
+
+
+async def start_workstation(
+    database: Database, runner: BlockingRunner, secrets: SecretStore, *, speed: float | None = None
+) -> LiveSetup:
+    """Build and start the workstation for this run (on the app's loop)."""
+    try:
+        keys = await runner.call(secrets.alpaca_keys)
+    except SecretsUnavailable:
+        keys = None
+    notice = ""
+    if keys is not None:
+        url = database.engine.url.render_as_string(hide_password=False)
+        loop = asyncio.get_running_loop()
+        started: Workstation | None = None
+        try:
+            started = await runner.call(alpaca, keys, BarStore(database.engine), database.session_factory, url, loop)
+            await started.start()
+            return LiveSetup(started)
+        except Exception as exc:
+            log.exception("could not start the Alpaca workstation")
+            notice = f"Alpaca paper trading is unavailable ({exc}); running on the simulated market instead."
+            if started is not None:
+                await stop_workstation(started, runner)
+    ws = simulated(BarStore(database.engine), database.session_factory, speed=speed or sim_speed())
+    await ws.start()
+    return LiveSetup(ws, notice)
+
+
+async def stop_workstation(workstation: Workstation, runner: BlockingRunner) -> None:
+    try:
+        await workstation.stop()
+    finally:
+        await runner.call(workstation.close)

@@ -1,0 +1,101 @@
+"""The watchlist's rows: symbol, last, change, change % (quotes come from core.market.quotes)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from core.market.quotes import Quote
+
+COLUMNS = ("Symbol", "Last", "Change", "Change %")
+UP = QColor("#26a69a")
+DOWN = QColor("#ef5350")
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class WatchlistModel(QAbstractTableModel):
+    """Rows in the trader's order; a symbol without a quote yet shows dashes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._symbols: list[str] = []
+        self._quotes: dict[str, Quote] = {}
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def set_symbols(self, symbols: list[str]) -> None:
+        self.beginResetModel()
+        self._symbols = list(dict.fromkeys(s.upper() for s in symbols))
+        self.endResetModel()
+
+    def add(self, symbol: str) -> bool:
+        """Append `symbol`; False when it is already listed."""
+        symbol = symbol.upper()
+        if symbol in self._symbols:
+            return False
+        row = len(self._symbols)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._symbols.append(symbol)
+        self.endInsertRows()
+        return True
+
+    def remove(self, symbol: str) -> None:
+        if symbol in self._symbols:
+            row = self._symbols.index(symbol)
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._symbols[row]
+            self.endRemoveRows()
+
+    def update_quotes(self, quotes: list[Quote]) -> None:
+        """Take fresh quotes; only the rows whose quote changed repaint."""
+        for quote in quotes:
+            if quote.symbol not in self._symbols or self._quotes.get(quote.symbol) == quote:
+                continue
+            self._quotes[quote.symbol] = quote
+            row = self._symbols.index(quote.symbol)
+            self.dataChanged.emit(self.index(row, 1), self.index(row, len(COLUMNS) - 1))
+
+    def symbol_at(self, row: int) -> str:
+        return self._symbols[row]
+
+    # --- QAbstractTableModel ---
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._symbols)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        symbol = self._symbols[index.row()]
+        quote = self._quotes.get(symbol)
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return symbol
+            if quote is None:
+                return "—"
+            if column == 1:
+                return f"{quote.last:,.2f}"
+            if column == 2:
+                return f"{quote.change:+,.2f}"
+            return "—" if math.isnan(quote.change_pct) else f"{quote.change_pct:+.2f}%"
+        if role == Qt.ItemDataRole.ForegroundRole and column >= 2 and quote is not None and quote.change:
+            return UP if quote.change > 0 else DOWN
+        if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and quote is not None:
+            basis = "previous close" if quote.reference_is_prior_close else "first price seen today"
+            return f"{symbol}: last bar {quote.at:%Y-%m-%d %H:%M} UTC; change from the {basis} {quote.reference:,.2f}"
+        return None
