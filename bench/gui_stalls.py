@@ -77,6 +77,7 @@ async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
     from core.live.workstation import simulated
     from core.market.store import BarStore
     from core.risk import OrderTicket
+    from core.sessions.types import SignalRecorded
     from core.strategy.library import StrategyDraft, save_strategy
 
     engine = make_engine(url)
@@ -96,6 +97,10 @@ async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
     form = window.backtest.form
     form.symbol_edit.setText("SPY")
     form.start_date.setDate(form.start_date.date().addDays(-3))
+    assert ws.sessions is not None
+    signals: list[object] = []
+    ws.sessions.add_listener(lambda event: signals.append(event) if isinstance(event, SignalRecorded) else None)
+    await runner.call(ws.sessions.start, user.id, saved.id, ["SPY"], "1Min")  # a paper session on the live bars
     dog = GuiWatchdog(threshold_ms=50)
     dog.start()
     bars0, backtests, orders = ws.bars_seen, 0, 0
@@ -130,7 +135,7 @@ async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
         "bars": ws.bars_seen - bars0,
         "backtests": backtests,
         "orders": orders,
-        "signals": 0,
+        "signals": len(signals),
     }
 
 
