@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(["stratforge-screenshots"])
     assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # closing the window must not stop the loop before clean-up
     apply_theme(app, args.theme)
     args.out.mkdir(parents=True, exist_ok=True)
     written = asyncio.run(_render(args), loop_factory=qasync.QEventLoop)

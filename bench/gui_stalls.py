@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from core.ledger.service import Ledger
     from core.risk import OrderTicket
 
-PASSWORD = "Bench-Pass-2026x"
+PASSWORD = "Stall-Check-2026x"
 
 
 def main() -> None:
@@ -49,6 +49,7 @@ def main() -> None:
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     app = QApplication.instance() or QApplication(["bench-gui-stalls"])
     assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # closing the window must not stop the loop before clean-up
     with admin_server(args.url, "sf-bench-gui-") as admin:
         url = scratch_url(admin)
         try:
