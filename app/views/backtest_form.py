@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.views.panel_widgets import choose_strategy
 from core.backtest.assignments import parse_value
 from core.backtest.engine import BacktestConfig
 from core.backtest.service import BacktestRequest
@@ -127,17 +128,7 @@ class BacktestForm(QWidget):
 
     def select_strategy(self, saved: SavedStrategy) -> None:
         """Choose ``saved`` (added to the combo if new; its newest version replaces an older one)."""
-        index = self._index_of(saved.id)
-        if index < 0:
-            self.strategy_combo.addItem(saved.name, saved)
-            index = self.strategy_combo.count() - 1
-        else:
-            self.strategy_combo.setItemText(index, saved.name)
-            self.strategy_combo.setItemData(index, saved)
-        if self.strategy_combo.currentIndex() == index:
-            self._strategy_changed(index)
-        else:
-            self.strategy_combo.setCurrentIndex(index)
+        choose_strategy(self.strategy_combo, saved, self._index_of(saved.id), self._strategy_changed)
 
     def selected_strategy(self) -> SavedStrategy | None:
         data = self.strategy_combo.currentData()

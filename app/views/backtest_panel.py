@@ -19,16 +19,13 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -42,6 +39,7 @@ from app.models.trades_model import TradesModel
 from app.views.backtest_form import BacktestForm
 from app.views.backtest_history import HistoryView
 from app.views.equity_chart import EquityChart
+from app.views.panel_widgets import named_button, row_table
 from core.backtest.service import (
     BacktestCancelled,
     BacktestError,
@@ -332,18 +330,5 @@ def _title(result: ResultDisplay) -> str:
     return f"{result.name}\n{when}".strip()
 
 
-def _button(text: str, name: str, slot: Callable[[], None]) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.clicked.connect(slot)
-    return button
-
-
-def _table(name: str, model: Any) -> QTableView:
-    view = QTableView()
-    view.setObjectName(name)
-    view.setModel(model)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setAlternatingRowColors(True)
-    return view
+_button = named_button
+_table = row_table

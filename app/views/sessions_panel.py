@@ -16,7 +16,7 @@ import logging
 import re
 import traceback
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import shiboken6
@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QTableView,
@@ -44,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.models.sessions_model import SessionsModel, SignalsModel
+from app.views.panel_widgets import choose_strategy, named_button, row_table
 from app.views.params_form import ParamsForm
 from core.sessions.manager import SessionManager
 from core.sessions.types import (
@@ -193,17 +193,7 @@ class SessionsPanel(QWidget):
 
     def set_strategy(self, saved: SavedStrategy) -> None:
         """Preselect ``saved`` (added to the list if new; its newest version replaces an older one)."""
-        index = self._strategy_index(saved.id)
-        if index < 0:
-            self.strategy_combo.addItem(saved.name, saved)
-            index = self.strategy_combo.count() - 1
-        else:
-            self.strategy_combo.setItemText(index, saved.name)
-            self.strategy_combo.setItemData(index, saved)
-        if self.strategy_combo.currentIndex() == index:
-            self._strategy_changed(index)
-        else:
-            self.strategy_combo.setCurrentIndex(index)
+        choose_strategy(self.strategy_combo, saved, self._strategy_index(saved.id), self._strategy_changed)
 
     def selected_strategy(self) -> SavedStrategy | None:
         data = self.strategy_combo.currentData()
@@ -463,20 +453,11 @@ def _show(box: QFrame, label: QLabel, button: QToolButton, details: QPlainTextEd
     button.setChecked(False)
 
 
-def _button(text: str, name: str, slot: Callable[[], None]) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.clicked.connect(slot)
-    return button
+_button = named_button
 
 
 def _table(name: str, model: Any) -> QTableView:
-    view = QTableView()
-    view.setObjectName(name)
-    view.setModel(model)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setAlternatingRowColors(True)
+    view = row_table(name, model)
     view.setWordWrap(False)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)

@@ -1,0 +1,44 @@
+"""Small widget builders the work panels share: a named button wired to its slot, a read-only row table, and
+choosing a saved strategy in a combo box (so every panel's picker behaves the same way)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QPushButton, QTableView
+
+from core.strategy.library import SavedStrategy
+
+
+def named_button(text: str, name: str, slot: Callable[[], None]) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.clicked.connect(slot)
+    return button
+
+
+def row_table(name: str, model: Any) -> QTableView:
+    """A table that selects whole rows and cannot be edited (results, sessions, signals)."""
+    view = QTableView()
+    view.setObjectName(name)
+    view.setModel(model)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setAlternatingRowColors(True)
+    return view
+
+
+def choose_strategy(combo: QComboBox, saved: SavedStrategy, index: int, changed: Callable[[int], None]) -> None:
+    """Make ``saved`` the combo's choice: added when ``index`` < 0, else its item replaced by this newer version;
+    ``changed`` runs once either way (Qt emits nothing when the current index does not move)."""
+    if index < 0:
+        combo.addItem(saved.name, saved)
+        index = combo.count() - 1
+    else:
+        combo.setItemText(index, saved.name)
+        combo.setItemData(index, saved)
+    if combo.currentIndex() == index:
+        changed(index)
+    else:
+        combo.setCurrentIndex(index)
