@@ -41,6 +41,10 @@ def main(argv: "list[str] | None" = None) -> int:
         from app.screenshots import main as screenshots
 
         return screenshots(args[1:])
+    if args and args[0] == "generate":  # AI strategy generation (Gemini) on the command line; no Qt
+        from core.strategy.ai.cli import main as generate
+
+        return generate(args[1:])
     if args and args[0] in HEADLESS_COMMANDS:
         from core.backtest.cli import main as headless  # no Qt: these run on servers and in scripts
 
