@@ -166,7 +166,7 @@ def trade_history(session_factory: sessionmaker[Session], user_id: uuid.UUID, li
     """The user's latest ``limit`` fills, newest first."""
     query = (
         select(*_FILL_COLUMNS)
-        .where(Fill.user_id == user_id)
+        .where(Fill.user_id == user_id, Fill.source == LEDGER_SOURCE)
         .order_by(Fill.executed_at.desc(), Fill.created_at.desc(), Fill.id.desc())
         .limit(limit)
     )

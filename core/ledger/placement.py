@@ -49,7 +49,7 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
           FROM orders WHERE user_id = u.id AND symbol = %(symbol)s AND created_at >= w.window_start) r
  CROSS JOIN LATERAL (
         SELECT coalesce(sum(coalesce(realized_pnl, 0) - fees), 0) AS realized_today
-          FROM fills WHERE user_id = u.id AND executed_at >= %(day_start)s) f
+          FROM fills WHERE user_id = u.id AND source = 'ledger' AND executed_at >= %(day_start)s) f
  WHERE u.id = %(user_id)s
    FOR UPDATE OF u
 """

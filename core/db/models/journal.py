@@ -56,7 +56,13 @@ class DecisionContext(Base):
 
 
 class CampaignCheck(Base):
-    """One behavioural check result and what the trader did about its nudge."""
+    """One behavioural check result and what the trader did about its nudge.
+
+    A pre-trade check is recorded before any fill exists: against the order the trader placed
+    (``order_id``), or against nothing when the trader cancelled or changed the ticket (the proposal is in
+    ``details``). When the order fills, its checks are linked to the fill's decision context. Every other
+    phase judges a fill and must name its decision context (``ck_campaign_checks_subject``, migration 0005).
+    """
 
     __tablename__ = "campaign_checks"
     __table_args__ = (
@@ -65,13 +71,15 @@ class CampaignCheck(Base):
         CheckConstraint(
             "trader_action IS NULL OR " + enum_check("trader_action", TRADER_ACTIONS), name="trader_action"
         ),
+        CheckConstraint("check_phase = 'pre_trade' OR decision_context_id IS NOT NULL", name="subject"),
         Index("ix_campaign_checks_user_id_checked_at", "user_id", "checked_at"),
     )
 
     id: Mapped[uuid_pk]
-    decision_context_id: Mapped[uuid.UUID] = mapped_column(
+    decision_context_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("decision_contexts.id", ondelete="CASCADE"), index=True
     )
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     check_type: Mapped[str] = mapped_column(String(50))
     severity: Mapped[str] = mapped_column(String(10))
