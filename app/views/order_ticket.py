@@ -6,6 +6,12 @@ the order is *allowed* (fractional shares, funds, max order value and the other 
 answer) is the ledger's call: its reason is shown verbatim in red and nothing else happens. The ledger runs on
 a worker thread, so a slow broker never freezes the window, and Submit is disabled while one order is in
 flight (a double click cannot send two).
+
+With behavioural checks composed in (``TicketChecks``), Submit first asks them on a worker thread. Failed
+warnings and critical checks are shown above the buttons with "Send anyway" and "Don't send"; changing the
+order instead counts as "modified" and the next Submit asks again. What the trader did is recorded with the
+checks. An info-level nudge is shown but does not hold the order; a check that cannot run (no price known yet)
+never holds it back either: the checks advise, the ledger's risk rules decide.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from PySide6.QtWidgets import (
 from app.async_runner import BlockingRunner
 from app.views.watchlist_panel import TICKER
 from core.broker.types import OrderSide, OrderType, TimeInForce
+from core.journal.check_types import INFO, PreTradeEvaluation
+from core.journal.errors import JournalError
+from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
 from core.ledger.views import PlacedOrder
@@ -44,6 +53,8 @@ SIDES = (("Buy", OrderSide.BUY), ("Sell", OrderSide.SELL))
 TYPES = (("Market", OrderType.MARKET), ("Limit", OrderType.LIMIT), ("Stop", OrderType.STOP))
 TIFS = (("Day", TimeInForce.DAY), ("GTC", TimeInForce.GTC))
 ERROR_STYLE = "color: #d32f2f;"
+NUDGE_STYLE = "color: #ef6c00;"
+SEVERITY_MARK = {"critical": "⛔", "warn": "⚠", "info": "\N{INFORMATION SOURCE}"}
 
 
 class TicketInputError(ValueError):
@@ -94,6 +105,8 @@ class OrderTicket(QDialog):
         runner: BlockingRunner,
         symbol: str = "",
         parent: QWidget | None = None,
+        *,
+        checks: TicketChecks | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("orderTicket")
@@ -101,7 +114,10 @@ class OrderTicket(QDialog):
         self._ledger = ledger
         self._user_id = user_id
         self._runner = runner
+        self._checks = checks
         self._sending = False
+        # The order the trader was nudged about and the checks' verdict, until they answer.
+        self._pending: tuple[TicketRequest, PreTradeEvaluation] | None = None
 
         self.symbol_edit = _line("ticketSymbol", "Symbol, e.g. AAPL")
         self.symbol_edit.textEdited.connect(self._upper_case)
@@ -137,6 +153,25 @@ class OrderTicket(QDialog):
         self.error_label.hide()
         self.status_label = QLabel(objectName="ticketStatus", wordWrap=True)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.checks_box = QGroupBox("Before you send", objectName="ticketChecks")
+        self.nudge_label = QLabel(objectName="ticketNudges", wordWrap=True)
+        self.nudge_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.nudge_label.setStyleSheet(NUDGE_STYLE)
+        self.nudge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.send_anyway_button = QPushButton("Send anyway", objectName="ticketSendAnyway")
+        self.send_anyway_button.setAutoDefault(False)
+        self.send_anyway_button.clicked.connect(self.send_anyway)
+        self.dont_send_button = QPushButton("Don't send", objectName="ticketDontSend")
+        self.dont_send_button.setAutoDefault(False)
+        self.dont_send_button.clicked.connect(self.dont_send)
+        answer = QHBoxLayout()
+        answer.addStretch(1)
+        answer.addWidget(self.dont_send_button)
+        answer.addWidget(self.send_anyway_button)
+        nudges = QVBoxLayout(self.checks_box)
+        nudges.addWidget(self.nudge_label)
+        nudges.addLayout(answer)
+        self.checks_box.hide()
         self.submit_button = QPushButton("Submit", objectName="ticketSubmit")
         self.submit_button.setDefault(True)
         self.submit_button.clicked.connect(self.submit)
@@ -151,11 +186,16 @@ class OrderTicket(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.bracket_box)
+        layout.addWidget(self.checks_box)
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
         layout.addLayout(buttons)
         for edit in self.findChildren(QLineEdit):
             edit.textEdited.connect(self._hide_error)
+            edit.textEdited.connect(self._order_changed)
+        for combo in self.findChildren(QComboBox):
+            combo.activated.connect(self._order_changed)
+        self.bracket_box.toggled.connect(self._order_changed)
         self._type_changed()
         self.set_symbol(symbol)
 
@@ -163,6 +203,11 @@ class OrderTicket(QDialog):
     @property
     def sending(self) -> bool:
         return self._sending
+
+    @property
+    def pending_evaluation(self) -> PreTradeEvaluation | None:
+        """The checks' verdict the trader has not answered yet (None when nothing is waiting)."""
+        return self._pending[1] if self._pending is not None else None
 
     def set_symbol(self, symbol: str) -> None:
         self.symbol_edit.setText(symbol.strip().upper())
@@ -203,9 +248,10 @@ class OrderTicket(QDialog):
         )
 
     def submit(self) -> None:
-        """Check the input here, then place the order through the ledger on a worker thread."""
-        if self._sending:
-            return
+        """Check the input here, then (after the behavioural checks, when composed in) place the order through
+        the ledger on a worker thread."""
+        if self._sending or self._pending is not None:
+            return  # one order in flight, or nudges waiting for "Send anyway" / "Don't send"
         try:
             request = self.build_request()
         except TicketInputError as exc:
@@ -214,14 +260,75 @@ class OrderTicket(QDialog):
             return
         self._set_sending(True)
         self.show_error("")
-        self.status_label.setText(f"Sending {_describe(request)}…")
-        self._runner.spawn(self._send(request), name="order-ticket-submit")
+        if self._checks is None:
+            self._start_send(request, None)
+            return
+        self.status_label.setText(f"Checking {_describe(request)} against your trading rules…")
+        self._runner.spawn(self._check(request), name="order-ticket-checks")
+
+    def send_anyway(self) -> None:
+        """The trader read the nudges and sends the order as it is."""
+        if self._pending is None or self._sending:
+            return
+        request, evaluation = self._pending
+        self._clear_nudges()
+        self._set_sending(True)
+        self._start_send(request, evaluation)
+
+    def dont_send(self) -> None:
+        """The trader took the nudge: nothing is sent, and that is recorded."""
+        if self._pending is None:
+            return
+        _request, evaluation = self._pending
+        self._clear_nudges()
+        self._record(evaluation, "cancelled")
+        self.status_label.setText("Not sent.")
 
     # --- behaviour ---
-    async def _send(self, request: TicketRequest) -> None:
+    async def _check(self, request: TicketRequest) -> None:
+        assert self._checks is not None
+        try:
+            evaluation = await self._runner.call(self._checks.evaluate, self._user_id, request)
+        except JournalError as exc:
+            note = f"Trading-rule checks skipped: {exc}"
+            evaluation = None
+        except Exception as exc:
+            log.exception("the pre-trade checks failed")
+            note = f"Trading-rule checks could not run ({type(exc).__name__}); the order goes to the ledger."
+            evaluation = None
+        if not self._alive():
+            return
+        if evaluation is None:
+            self._start_send(request, None, note=note)
+            return
+        blocking = [r for r in evaluation.failed if r.severity != INFO]
+        if not blocking:
+            notes = " ".join(f"{SEVERITY_MARK[INFO]} {text}" for text in evaluation.nudges)
+            self._start_send(request, evaluation, note=notes or None)
+            return
+        self._pending = (request, evaluation)
+        self._set_sending(False)
+        ordered = sorted(evaluation.failed, key=lambda r: r.severity != "critical")
+        self.nudge_label.setText(
+            "\n".join(f"{SEVERITY_MARK.get(r.severity, '•')} {r.nudge_text or r.check_type}" for r in ordered)
+        )
+        self.checks_box.show()
+        self.status_label.setText(f"{_describe(request)[0].upper()}{_describe(request)[1:]}: not sent yet.")
+        self.dont_send_button.setFocus()
+
+    def _start_send(
+        self, request: TicketRequest, evaluation: PreTradeEvaluation | None, note: str | None = None
+    ) -> None:
+        said = f"Sending {_describe(request)}…"
+        self.status_label.setText(f"{said} {note}" if note else said)
+        self._runner.spawn(self._send(request, evaluation), name="order-ticket-submit")
+
+    async def _send(self, request: TicketRequest, evaluation: PreTradeEvaluation | None = None) -> None:
         try:
             placed = await self._runner.call(self._ledger.place_order, self._user_id, request)
         except OrderRejected as exc:
+            if evaluation is not None:
+                self._record(evaluation, "proceeded")
             if self._alive():
                 self.status_label.clear()
                 self.show_error(exc.reason)  # the rule's own words, for the trader
@@ -235,6 +342,8 @@ class OrderTicket(QDialog):
                 self.status_label.clear()
                 self.show_error(f"The order could not be placed: {type(exc).__name__}: {exc}")
         else:
+            if evaluation is not None:
+                self._record(evaluation, "proceeded", placed.id)
             if self._alive():
                 self._placed(request, placed)
                 self.orderPlaced.emit(placed)
@@ -252,6 +361,34 @@ class OrderTicket(QDialog):
         # for the next order of a ladder or an exit.
         self.qty_edit.clear()
         self.qty_edit.setFocus()
+
+    def _record(self, evaluation: PreTradeEvaluation, action: str, order_id: uuid.UUID | None = None) -> None:
+        """Store the trader's answer on a worker thread; a failure is logged (the order itself is unaffected)."""
+        if self._checks is None:
+            return
+        checks = self._checks
+
+        async def record() -> None:
+            try:
+                await self._runner.call(checks.record, self._user_id, evaluation, action, order_id)
+            except Exception:
+                log.exception("recording the trader's answer to the pre-trade checks failed")
+
+        self._runner.spawn(record(), name="order-ticket-record-checks")
+
+    def _order_changed(self, *_: object) -> None:
+        """Editing the order after the nudges: recorded as "modified"; the next Submit asks again."""
+        if self._pending is None:
+            return
+        _request, evaluation = self._pending
+        self._clear_nudges()
+        self._record(evaluation, "modified")
+        self.status_label.setText("Order changed: Submit checks it again.")
+
+    def _clear_nudges(self) -> None:
+        self._pending = None
+        self.checks_box.hide()
+        self.nudge_label.clear()
 
     def _set_sending(self, sending: bool) -> None:
         self._sending = sending

@@ -49,6 +49,7 @@ from app.models.orders_model import OrdersModel
 from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableModel, format_money, pnl_color
 from app.views.order_ticket import OrderTicket
 from core.db.notify import NotificationListener
+from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError
 from core.ledger.history import EquityPoint, OrderRow
 from core.ledger.overview import AccountOverview, load_overview
@@ -105,6 +106,7 @@ class PortfolioPanel(QWidget):
         market_refresh_ms: int = MARKET_REFRESH_MS,
         poll_interval_ms: int = POLL_INTERVAL_MS,
         listen_timeout_s: float = 10.0,
+        ticket_checks: TicketChecks | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("portfolioPanel")
@@ -112,6 +114,7 @@ class PortfolioPanel(QWidget):
         self._sessions = session_factory
         self._user_id = user_id
         self._runner = runner
+        self._ticket_checks = ticket_checks  # the order ticket's behavioural checks (None: the ticket sends at once)
         self._refreshing = False
         self._again = False
         self._closed = False
@@ -274,7 +277,9 @@ class PortfolioPanel(QWidget):
         """Show the order ticket (one per panel), prefilled with ``symbol`` or the selected position's."""
         symbol = symbol if symbol is not None else self.selected_symbol()
         if self.ticket is None or not shiboken6.isValid(self.ticket):
-            self.ticket = OrderTicket(self._ledger, self._user_id, self._runner, symbol or "", parent=self)
+            self.ticket = OrderTicket(
+                self._ledger, self._user_id, self._runner, symbol or "", parent=self, checks=self._ticket_checks
+            )
             self.ticket.orderPlaced.connect(self._order_placed)
         elif symbol:
             self.ticket.set_symbol(symbol)

@@ -350,6 +350,10 @@ class Ledger:
         self._changes.notify(str(user.id))
 
     # ----- views -----------------------------------------------------------------------------
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The price this ledger judges a market order in ``symbol`` at (None before the first trade or bar)."""
+        return self._prices.last_price(symbol.strip().upper())
+
     def portfolio(self, user_id: uuid.UUID) -> Portfolio:
         with raw_connection(self._engine, autocommit=True) as conn:
             books = read_books(conn, user_id)

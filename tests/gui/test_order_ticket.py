@@ -1,5 +1,6 @@
 """The order ticket as a trader uses it, against a real ledger (ManualBroker) on the test database: typos are
-caught before anything is sent, the ledger's risk rules answer in their own words, accepted orders say so."""
+caught before anything is sent, the ledger's risk rules answer in their own words, accepted orders say so.
+With the behavioural checks composed in, nudges come before anything is sent and the answer is recorded."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from app.async_runner import BlockingRunner
 from app.views.order_ticket import OrderTicket
 from core.broker.types import OrderSide, OrderType, TimeInForce
 from core.db.models import RiskSettings
+from core.journal import list_checks
+from core.journal.ticket_checks import TicketChecks
 from core.ledger.history import open_orders, recent_orders
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
@@ -185,3 +188,103 @@ def test_a_bracket_needs_both_prices_and_sends_them(qtbot, broker, make_user, ma
     sent = broker.submitted[-1]
     assert (sent.take_profit_limit_price, sent.stop_loss_stop_price) == (D(440), D(390))
     assert ticket.status_label.text() == "Buy 2 MSFT market with take-profit 440 and stop-loss 390: accepted."
+
+
+# --- with the behavioural checks composed in: nudges before sending, the answer recorded ---
+
+
+@pytest.fixture
+def make_checked_ticket(qtbot: QtBot, db, ledger, runner: BlockingRunner):
+    def make(user) -> OrderTicket:
+        ticket = OrderTicket(ledger, user, runner, checks=TicketChecks(db.session_factory, ledger))
+        qtbot.addWidget(ticket)
+        ticket.show()
+        return ticket
+
+    return make
+
+
+def type_bracket(qtbot: QtBot, ticket: OrderTicket, take_profit: str, stop_loss: str) -> None:
+    ticket.bracket_box.setChecked(True)
+    ticket.take_profit_edit.clear()
+    qtbot.keyClicks(ticket.take_profit_edit, take_profit)
+    ticket.stop_loss_edit.clear()
+    qtbot.keyClicks(ticket.stop_loss_edit, stop_loss)
+
+
+def nudged(ticket: OrderTicket) -> bool:
+    return ticket.checks_box.isVisible() and ticket.pending_evaluation is not None
+
+
+def recorded(db, user) -> list:
+    return list_checks(db.session_factory, user)
+
+
+def test_a_poor_reward_to_risk_is_shown_and_not_sent_until_the_trader_says_so(qtbot, db, broker, make_user,
+                                                                              make_checked_ticket):  # fmt: skip
+    user = make_user("nina")
+    ticket = make_checked_ticket(user)
+    type_order(qtbot, ticket, "AAPL", "10")
+    type_bracket(qtbot, ticket, "102", "95")  # risking $5 a share to make $2
+    submit(qtbot, ticket)
+    qtbot.waitUntil(lambda: nudged(ticket), timeout=WAIT_MS)
+    assert "reward" in ticket.nudge_label.text().lower()
+    assert broker.submitted == [] and recent_orders(db.session_factory, user) == []
+    submit(qtbot, ticket)  # Submit again does not slip past the question
+    assert broker.submitted == [] and nudged(ticket)
+
+    with qtbot.waitSignal(ticket.orderPlaced, timeout=WAIT_MS) as placed:
+        qtbot.mouseClick(ticket.send_anyway_button, Qt.MouseButton.LeftButton)
+    assert not ticket.checks_box.isVisible()
+    order_id = placed.args[0].id
+    qtbot.waitUntil(lambda: any(c.order_id == order_id for c in recorded(db, user)), timeout=WAIT_MS)
+    stored = {c.check_type: c for c in recorded(db, user)}
+    assert stored["risk_reward"].trader_action == "proceeded" and not stored["risk_reward"].passed
+    assert len(broker.submitted) == 1
+
+
+def test_dont_send_records_a_cancelled_nudge_and_sends_nothing(qtbot, db, broker, make_user, make_checked_ticket):
+    user = make_user("omar")
+    ticket = make_checked_ticket(user)
+    type_order(qtbot, ticket, "AAPL", "10")
+    type_bracket(qtbot, ticket, "102", "95")
+    submit(qtbot, ticket)
+    qtbot.waitUntil(lambda: nudged(ticket), timeout=WAIT_MS)
+    qtbot.mouseClick(ticket.dont_send_button, Qt.MouseButton.LeftButton)
+    assert ticket.status_label.text() == "Not sent."
+    qtbot.waitUntil(lambda: bool(recorded(db, user)), timeout=WAIT_MS)
+    assert {c.trader_action for c in recorded(db, user)} == {"cancelled"}
+    assert all(c.order_id is None for c in recorded(db, user))
+    assert broker.submitted == []
+
+
+def test_changing_the_order_after_a_nudge_counts_as_modified_and_is_checked_again(qtbot, db, broker, make_user,
+                                                                                 make_checked_ticket):  # fmt: skip
+    user = make_user("pia")
+    ticket = make_checked_ticket(user)
+    type_order(qtbot, ticket, "AAPL", "10")
+    type_bracket(qtbot, ticket, "102", "95")
+    submit(qtbot, ticket)
+    qtbot.waitUntil(lambda: nudged(ticket), timeout=WAIT_MS)
+    ticket.take_profit_edit.clear()
+    qtbot.keyClicks(ticket.take_profit_edit, "115")  # now $15 for $5 at risk
+    assert not ticket.checks_box.isVisible()
+    qtbot.waitUntil(lambda: {c.trader_action for c in recorded(db, user)} == {"modified"}, timeout=WAIT_MS)
+
+    with qtbot.waitSignal(ticket.orderPlaced, timeout=WAIT_MS):  # every check passes: sent straight away
+        submit(qtbot, ticket)
+    qtbot.waitUntil(lambda: any(c.trader_action == "proceeded" for c in recorded(db, user)), timeout=WAIT_MS)
+    assert broker.submitted[-1].take_profit_limit_price == 115
+
+
+def test_a_symbol_with_no_price_yet_skips_the_checks_and_lets_the_ledger_decide(qtbot, broker, make_user,
+                                                                               make_checked_ticket):  # fmt: skip
+    ticket = make_checked_ticket(make_user("quin"))
+    type_order(qtbot, ticket, "AAPL", "5", kind="Limit", price="99")
+    with qtbot.waitSignal(ticket.orderPlaced, timeout=WAIT_MS):
+        submit(qtbot, ticket)  # a limit order is judged at its limit: checked, passes, sent
+    type_order(qtbot, ticket, "ZZZZ", "1")
+    submit(qtbot, ticket)
+    qtbot.waitUntil(lambda: not ticket.sending, timeout=WAIT_MS)
+    assert not ticket.checks_box.isVisible()
+    assert ticket.error_label.isVisible()  # the ledger's own refusal (no price for a market order), in its words
