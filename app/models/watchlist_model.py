@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from core.market.quotes import Quote
@@ -19,8 +19,8 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 class WatchlistModel(QAbstractTableModel):
     """Rows in the trader's order; a symbol without a quote yet shows dashes."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._symbols: list[str] = []
         self._quotes: dict[str, Quote] = {}
 

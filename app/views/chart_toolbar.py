@@ -53,7 +53,7 @@ class ChartToolbar(QWidget):
         self.search.setObjectName("symbolSearch")
         self.search.setPlaceholderText("Symbol…")
         self.search.setMaximumWidth(140)
-        self._known = QStringListModel()
+        self._known = QStringListModel(self)  # owned by the toolbar, so deleted with it on the GUI thread
         completer = QCompleter(self._known, self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.search.setCompleter(completer)

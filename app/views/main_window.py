@@ -20,6 +20,7 @@ from app.async_runner import BlockingRunner, run_dialog
 from app.chart_controller import ChartController
 from app.error_reporting import ErrorNotice, ErrorReporter
 from app.gui_watchdog import GuiWatchdog, Stall
+from app.journal_sync import JournalSync
 from app.live_bridge import LiveBridge
 from app.themes import apply_theme
 from app.views.backtest_panel import BacktestPanel
@@ -32,6 +33,7 @@ from app.views.strategy_editor import StrategyEditorPanel
 from app.views.watchlist_panel import WatchlistPanel
 from core.accounts import UserInfo
 from core.db.database import Database
+from core.journal.ticket_checks import TicketChecks
 from core.live.workstation import SIMULATED, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.market_clock import market_status
@@ -203,8 +205,9 @@ class MainWindow(QMainWindow):
         # The portfolio LISTENs for the ledger's NOTIFY: changes by the same user's other clients (or fills
         # booked by whichever client holds the club's trade stream) show without a restart.
         listen_url = database.engine.url.render_as_string(hide_password=False)
+        ticket_checks = TicketChecks(database.session_factory, workstation.ledger)
         self.portfolio = PortfolioPanel(workstation.ledger, database.session_factory, user.id, runner,
-                                        database_url=listen_url)  # fmt: skip
+                                        database_url=listen_url, ticket_checks=ticket_checks)  # fmt: skip
         portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, portfolio_dock)
 
@@ -227,6 +230,13 @@ class MainWindow(QMainWindow):
         docks[0].raise_()
         self.editor.backtestRequested.connect(self.open_backtest)
         self.editor.strategySaved.connect(self._strategy_saved)
+
+        # Every booked fill reaches the journal (checks linked, campaigns regrouped, post-trade checks), from the
+        # ledger's NOTIFY as the portfolio hears it, and once now for fills booked while the app was closed.
+        self.journal_sync = JournalSync(database.session_factory, user.id, runner, parent=self)
+        self.journal_sync.failed.connect(self.statusBar().showMessage)
+        self.portfolio.fillsChanged.connect(self.journal_sync.request)
+        self.journal_sync.request()
 
     def _strategy_saved(self, _saved: object) -> None:
         """A new or changed strategy appears in the backtest and batch pickers without a restart."""

@@ -37,7 +37,7 @@ class WatchlistPanel(QWidget):
     def __init__(self, symbols: list[str] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("watchlistPanel")
-        self.model = WatchlistModel()
+        self.model = WatchlistModel(self)  # owned by the panel: deleted with it, on the GUI thread
         self.model.set_symbols(symbols or [])
 
         self.input = QLineEdit()

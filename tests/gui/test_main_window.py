@@ -144,8 +144,10 @@ def test_work_panels_are_docked_tabbed_and_reachable_from_the_view_menu(window: 
 def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_and_chart(
     qtbot: QtBot, window: MainWindow
 ) -> None:
-    qtbot.waitUntil(lambda: window.chart.bar_count > 0 and window.portfolio.overview is not None, timeout=20_000)
     ws = window.workstation
+    # SPY's price comes from its first live bar (the chart's stored history is no quote)
+    qtbot.waitUntil(lambda: ws.ledger.last_price("SPY") is not None and window.portfolio.overview is not None,
+                    timeout=20_000)  # fmt: skip
     ws.ledger.place_order(window.user.id, OrderTicket("SPY", OrderSide.BUY, Decimal("3")))
     # The next simulated minute fills it; the ledger's NOTIFY (or the bars) refresh the portfolio.
     def holds_three() -> bool:

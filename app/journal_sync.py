@@ -1,0 +1,67 @@
+"""Keeps the journal in step with the ledger, off the GUI thread.
+
+The ledger knows nothing of the journal; the window composes them here. Whenever the portfolio learns that the
+user's fills changed (the ledger's NOTIFY), and once after login for fills booked while the app was closed,
+``request()`` runs ``journal_new_fills`` on a worker thread: checks linked, campaigns regrouped, post-trade
+checks run. Requests arriving while a pass runs make one more pass, not one each; a long backlog is worked off
+in bounded passes. ``updated`` says how many fills a pass journaled, so the Journal panel can reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import shiboken6
+from PySide6.QtCore import QObject, Signal
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.async_runner import BlockingRunner
+from core.journal.follow import CATCH_UP_LIMIT, journal_new_fills
+
+log = logging.getLogger(__name__)
+
+
+class JournalSync(QObject):
+    updated = Signal(int)  # fills journaled by the pass that just ended (> 0)
+    failed = Signal(str)  # a pass failed: what went wrong, for the status bar
+
+    def __init__(self, session_factory: sessionmaker[Session], user_id: uuid.UUID, runner: BlockingRunner,
+                 parent: QObject | None = None) -> None:  # fmt: skip
+        super().__init__(parent)
+        self._sessions = session_factory
+        self._user_id = user_id
+        self._runner = runner
+        self._running = False
+        self._again = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def request(self, *_: object) -> None:
+        """Bring the journal up to date soon (coalesced with a pass already running)."""
+        if self._running:
+            self._again = True
+            return
+        self._running = True
+        self._runner.spawn(self._passes(), name="journal-sync")
+
+    async def _passes(self) -> None:
+        try:
+            while True:
+                self._again = False
+                done = await self._runner.call(journal_new_fills, self._sessions, self._user_id)
+                if not shiboken6.isValid(self):
+                    return
+                if done:
+                    self.updated.emit(len(done))
+                if not (self._again or len(done) >= CATCH_UP_LIMIT):
+                    break
+        except Exception as exc:
+            log.exception("bringing the journal up to date failed")
+            if shiboken6.isValid(self):
+                self.failed.emit(f"The journal could not be updated: {type(exc).__name__}: {exc}")
+        finally:
+            if shiboken6.isValid(self):
+                self._running = False
