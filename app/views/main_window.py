@@ -342,6 +342,7 @@ class MainWindow(QMainWindow):
                 app = QApplication.instance()
                 if isinstance(app, QApplication):
                     apply_theme(app, dialog.theme)
+                self.editor.ai.refresh_key()  # a Gemini key just added enables generation without a restart
         finally:
             self.settings_dialog = None
 
@@ -384,6 +385,7 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.bridge.detach()
             self.portfolio.shutdown()
+            self.editor.shutdown()  # closes the Gemini client
             if self.sessions is not None:
                 self.sessions.detach()
             self.chart_controller.close()

@@ -11,6 +11,11 @@ every problem, or LibraryError with a sentence for the trader) is shown in place
 
 The parameters form is built from declarations read from the syntax tree (the code is untrusted and
 only runs in the sandbox), and its values are saved as the strategy's parameters.
+
+The "AI" side tab is an :class:`app.views.ai_assistant.AiAssistant` (Gemini: generate, change, explain; the
+code's family from the same live check). What the trader takes from it arrives as an ``AiProposal``: a new
+unsaved strategy, or the code replaced as one undoable edit. Nothing is saved until Save, and that save is
+recorded as AI-sourced (``save_strategy(..., source="ai")``) with the proposal's symbols, timeframe and family.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QTextCursor
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -45,9 +50,11 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
+from app.views.ai_assistant import AiAssistant, AiProposal, GeneratorFactory
 from app.views.code_editor import CodeEditor, ProblemList
 from app.views.params_form import ParamsForm, resolved_values
 from core.strategy.declared_params import DeclaredParam, declared_params
+from core.strategy.family import FamilyVerdict, analyse_family
 from core.strategy.library import (
     LibraryError,
     SavedStrategy,
@@ -66,7 +73,6 @@ from core.strategy.source import strategy_classes
 log = logging.getLogger(__name__)
 
 LIVE_VALIDATION_MS = 400
-GENERATE_TOOLTIP = "AI generation arrives with the Gemini integration"
 NO_CLASS_MESSAGE = "the code defines no strategy class (a class deriving from Strategy or SignalStrategy)"
 
 NEW_STRATEGY_TEMPLATE = '''\
@@ -95,12 +101,14 @@ class SmaCross(Strategy):
 @dataclass(frozen=True)
 class SourceAnalysis:
     """What the editor learns from a source without running it. ``params`` is None when the source
-    does not parse (the form then keeps what it shows)."""
+    does not parse (the form then keeps what it shows); ``family`` is the deterministic family analysis
+    of the chosen class (shown in the AI tab)."""
 
     problems: tuple[Problem, ...]
     classes: tuple[str, ...]
     chosen: str | None
     params: tuple[DeclaredParam, ...] | None
+    family: FamilyVerdict | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,16 +122,22 @@ def analyse_source(source: str, wanted: str | None = None) -> SourceAnalysis:
     try:
         classes = tuple(strategy_classes(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # the report already says where
-        return SourceAnalysis(report.problems, (), None, None)
+        return SourceAnalysis(report.problems, (), None, None, analyse_family(source))
     if not classes:
-        return SourceAnalysis((*report.problems, Problem(0, 0, NO_CLASS_MESSAGE)), (), None, ())
+        return SourceAnalysis((*report.problems, Problem(0, 0, NO_CLASS_MESSAGE)), (), None, (), analyse_family(source))
     chosen = wanted if wanted in classes else classes[0]
-    return SourceAnalysis(report.problems, classes, chosen, tuple(declared_params(source, chosen)))
+    return SourceAnalysis(
+        report.problems, classes, chosen, tuple(declared_params(source, chosen)), analyse_family(source, chosen)
+    )
 
 
 class StrategyEditorPanel(QWidget):
     """The trader's strategies, one open in the editor. Emits ``strategySaved(SavedStrategy)`` after a
-    save, and ``backtestRequested(SavedStrategy)`` from "Backtest…" (the saved version, not unsaved edits)."""
+    save, and ``backtestRequested(SavedStrategy)`` from "Backtest…" (the saved version, not unsaved edits).
+
+    ``generator_factory`` builds the AI tab's Gemini generator (blocking, run on a worker thread; default:
+    ``StrategyGenerator.from_secret_store``); tests pass one pointed at a stand-in. ``shutdown()`` (or closing
+    or destroying the panel) closes that generator."""
 
     strategySaved = Signal(object)
     backtestRequested = Signal(object)
@@ -134,12 +148,16 @@ class StrategyEditorPanel(QWidget):
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
+        *,
+        generator_factory: GeneratorFactory | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("strategyEditorPanel")
         self._sessions = sessions
         self._user_id = user_id
         self._runner = runner
+        self._generator_factory = generator_factory
+        self._ai_origin: AiProposal | None = None  # the editor holds AI code: the next save is source="ai"
         self._current: SavedStrategy | None = None
         self._versions: list[VersionInfo] = []
         self._analysis: SourceAnalysis | None = None
@@ -288,16 +306,11 @@ class StrategyEditorPanel(QWidget):
         layout.addWidget(self.restore_button)
         self.side_tabs.addTab(history, "Versions")
 
-        ai = QWidget()
-        self.prompt_edit = QPlainTextEdit()
-        self.prompt_edit.setObjectName("aiPrompt")
-        self.prompt_edit.setPlaceholderText("Describe a strategy in plain English…")
-        self.generate_button = _button("generateButton", "Generate", GENERATE_TOOLTIP)
-        self.generate_button.setEnabled(False)
-        layout = QVBoxLayout(ai)
-        layout.addWidget(self.prompt_edit)
-        layout.addWidget(self.generate_button)
-        self.side_tabs.addTab(ai, "AI")
+        self.ai = AiAssistant(self._runner, code=self.editor.toPlainText, generator_factory=self._generator_factory)
+        self.ai.proposalAccepted.connect(self._take_proposal)
+        self.prompt_edit = self.ai.prompt_edit
+        self.generate_button = self.ai.generate_button
+        self.side_tabs.addTab(self.ai, "AI")
         return self.side_tabs
 
     # --- state ---
@@ -413,6 +426,7 @@ class StrategyEditorPanel(QWidget):
         if not shiboken6.isValid(self) or seq != self._open_seq:
             return  # the trader opened something else meanwhile
         self._current = saved
+        self._ai_origin = None
         self.name_edit.setText(saved.name)
         self.editor.setPlainText(saved.python_code)
         self.explanation_edit.setPlainText(saved.logic_explanation or "")
@@ -426,23 +440,74 @@ class StrategyEditorPanel(QWidget):
 
     def new_strategy(self) -> None:
         """Start a new, unsaved strategy from a template (the list selection is cleared)."""
+        self._start_new(NEW_STRATEGY_TEMPLATE)
+        self._show_status("New strategy: name it, adapt the code, then Save.")
+
+    def _start_new(
+        self, code: str, name: str = "", explanation: str = "", values: dict[str, Any] | None = None
+    ) -> None:
         self._open_seq += 1  # an open still running must not replace the new strategy
         self._current = None
+        self._ai_origin = None
         self.strategy_list.blockSignals(True)
         self.strategy_list.setCurrentRow(-1)
         self.strategy_list.clearSelection()
         self.strategy_list.blockSignals(False)
-        self.name_edit.clear()
-        self.editor.setPlainText(NEW_STRATEGY_TEMPLATE)
-        self.explanation_edit.clear()
+        self.name_edit.setText(name)
+        self.editor.setPlainText(code)
+        self.explanation_edit.setPlainText(explanation)
         self.change_note.clear()
         self._show_versions([])
-        self._pending_values = {}
+        self._pending_values = dict(values or {})
         self.editor.clear_problems()
-        self._show_status("New strategy: name it, adapt the code, then Save.")
         self._update_actions()
         self._update_dirty()
         self.validate(announce=False)
+
+    # --- from the AI tab ---
+    @property
+    def ai_sourced(self) -> bool:
+        """The editor holds code the AI tab put there: the next save is recorded as ``source="ai"``."""
+        return self._ai_origin is not None
+
+    def _take_proposal(self, proposal: AiProposal) -> None:
+        """What the trader took from the AI tab: a new unsaved strategy, or the code replaced (undoable)."""
+        if self._saving:
+            self.ai.show_error("Wait for the save to finish, then try again.")
+            return
+        if proposal.as_new:
+            self._start_new(proposal.code, self._unused_name(proposal.name), proposal.explanation or "",
+                            proposal.values)  # fmt: skip
+        else:
+            cursor = self.editor.textCursor()
+            cursor.beginEditBlock()
+            cursor.select(QTextCursor.SelectionType.Document)
+            cursor.insertText(proposal.code)
+            cursor.endEditBlock()
+            if proposal.explanation is not None:
+                self.explanation_edit.setPlainText(proposal.explanation)
+            self.validate(announce=False)
+        self._ai_origin = proposal
+        if proposal.problems:
+            self._show_error(proposal.note)
+        else:
+            self._show_status(proposal.note)
+
+    def _unused_name(self, name: str) -> str:
+        """``name``, or ``name 2``, ``name 3``… when the trader already has a strategy called that."""
+        taken = {n.casefold() for n in self.listed_names()}
+        candidate, number = name, 2
+        while candidate.casefold() in taken:
+            candidate, number = f"{name} {number}", number + 1
+        return candidate
+
+    def shutdown(self) -> None:
+        """Close the AI tab's Gemini generator (a running call is asked to cancel). Safe twice."""
+        self.ai.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
 
     def archive(self) -> asyncio.Task[None] | None:
         """Hide the open strategy from the list (kept in the database for its results)."""
@@ -510,6 +575,7 @@ class StrategyEditorPanel(QWidget):
         several = self.class_combo.count() > 1
         self.class_combo.setVisible(several)
         self.class_label.setVisible(several)
+        self.ai.show_family_analysis(analysis.family)
         if analysis.params is not None:
             if self._pending_values is not None:
                 self.params_form.set_params(list(analysis.params), self._pending_values)
@@ -528,16 +594,26 @@ class StrategyEditorPanel(QWidget):
             python_code=self.editor.toPlainText(),
             logic_explanation=self.explanation_edit.toPlainText().strip() or None,
         )
+        origin = self._ai_origin
+        if origin is not None:  # what Gemini said about the code it wrote describes this strategy too
+            draft = dataclasses.replace(
+                draft,
+                symbols=origin.symbols or draft.symbols,
+                timeframes=origin.timeframes or draft.timeframes,
+                implied_family=origin.family,
+            )
         note = self.change_note.text().strip() or None
         self._saving = True
         self._update_actions()
         self._show_status("Saving…")
-        task = self._spawn(self._save(draft, note, self.class_combo.currentText() or None), "Could not save")
+        task = self._spawn(self._save(draft, note, self.class_combo.currentText() or None, origin), "Could not save")
         if task is None:
             self._saving = False
         return task
 
-    async def _save(self, draft: StrategyDraft, note: str | None, wanted: str | None) -> None:
+    async def _save(
+        self, draft: StrategyDraft, note: str | None, wanted: str | None, origin: AiProposal | None
+    ) -> None:
         previous = self._current
         strategy_id = previous.id if previous is not None else None
         try:
@@ -551,8 +627,9 @@ class StrategyEditorPanel(QWidget):
                 values = resolved_values(list(analysis.params), self.params_form.values())
                 draft = dataclasses.replace(draft, parameters=values)
             saved = await self._runner.call(
-                save_strategy, self._sessions, self._user_id, draft, strategy_id=strategy_id, change_note=note
-            )
+                save_strategy, self._sessions, self._user_id, draft, strategy_id=strategy_id, change_note=note,
+                source="manual" if origin is None else "ai",
+            )  # fmt: skip
         except StrategyRejected as exc:
             if shiboken6.isValid(self):
                 self._refused(draft, exc.report.problems)
@@ -570,6 +647,8 @@ class StrategyEditorPanel(QWidget):
         if not shiboken6.isValid(self):
             return
         self._current = saved
+        if origin is not None and self._ai_origin is origin:
+            self._ai_origin = None  # later edits are the trader's own
         self.change_note.clear()
         unchanged = previous is not None and previous.id == saved.id and previous.version == saved.version
         self._update_actions()

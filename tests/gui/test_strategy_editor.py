@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from app.async_runner import BlockingRunner
+from app.views.ai_assistant import NO_KEY_MESSAGE
 from app.views.code_editor import IN_DOUBLE, IN_SINGLE, NORMAL, CodeEditor, ProblemList, lex_line
 from app.views.params_form import ParamsForm
-from app.views.strategy_editor import GENERATE_TOOLTIP, NEW_STRATEGY_TEMPLATE, StrategyEditorPanel
+from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE, StrategyEditorPanel
 from core.accounts import AccountService
 from core.db.database import Database
 from core.strategy.declared_params import declared_params
@@ -64,6 +65,12 @@ class Dip(SignalStrategy):
     def signals(self, data):
         return data.close < 0, data.close > 0
 """
+
+
+@pytest.fixture(autouse=True)
+def _no_gemini_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AI tab looks for a key (the keyring is the tests' empty in-memory one): never the developer's."""
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
 
 
 @pytest.fixture
@@ -304,10 +311,11 @@ def test_archive_hides_the_strategy_and_backtest_hands_it_over(
     assert [s.id for s in list_strategies(db.session_factory, user_id, include_archived=True)] == [saved.id]
 
 
-def test_generate_is_reserved_for_the_ai_integration(panel: StrategyEditorPanel) -> None:
+def test_without_a_gemini_key_generate_says_where_to_add_one(qtbot: QtBot, panel: StrategyEditorPanel) -> None:
     generate = child(panel, QPushButton, "generateButton")
+    qtbot.waitUntil(lambda: panel.ai.has_key is not None, timeout=TIMEOUT)  # the key is looked up off the GUI thread
     assert not generate.isEnabled()
-    assert generate.toolTip() == GENERATE_TOOLTIP
+    assert generate.toolTip() == NO_KEY_MESSAGE
     assert child(panel, QPlainTextEdit, "aiPrompt").placeholderText()
 
 
