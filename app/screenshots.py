@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +96,7 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
     from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE
     from core.accounts import AccountService
     from core.broker.types import OrderSide, OrderType
+    from core.journal import create_entry
     from core.live.workstation import simulated
     from core.market.store import BarStore
     from core.risk import OrderTicket
@@ -130,7 +131,21 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
         ):
             await runner.call(ws.ledger.place_order, user.id, ticket)
         await asyncio.sleep(1.5)  # a few simulated minutes: the market orders fill, quotes move
+        await runner.call(ws.ledger.place_order, user.id, OrderTicket("SPY", OrderSide.SELL, Decimal("10")))
+        note = "Waited for the pullback; sold into strength. Keep position size under 5% next week."
+        await runner.call(create_entry, db.session_factory, user.id, datetime.now(UTC).date(), note,
+                          tags=["discipline", "spy"], mood="calm")  # fmt: skip
+        await asyncio.sleep(1.5)  # the sell fills: a closed campaign in the journal
+        window.journal.refresh()
+        await asyncio.sleep(0.5)
         written = [_grab(window, args.out / "main_window.png")]
+        editor_dock = window.findChild(QDockWidget, "strategyDock")
+        editor_dock.show()
+        editor_dock.raise_()
+        window.editor.side_tabs.setCurrentIndex(window.editor.side_tabs.count() - 1)  # the AI tab
+        await asyncio.sleep(0.3)
+        written.append(_grab(window.editor, args.out / "strategy_ai.png"))
+        window.editor.side_tabs.setCurrentIndex(0)
         for dock in window.findChildren(QDockWidget):
             dock.show()
             dock.raise_()

@@ -26,6 +26,7 @@ from app.themes import apply_theme
 from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
+from app.views.journal_panel import JournalPanel
 from app.views.portfolio_panel import PortfolioPanel
 from app.views.sessions_panel import SessionsPanel
 from app.views.settings_dialog import SettingsDialog
@@ -223,6 +224,8 @@ class MainWindow(QMainWindow):
         if workstation.sessions is not None:
             self.sessions = SessionsPanel(workstation.sessions, database.session_factory, user.id, runner)
             docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4")))
+        self.journal = JournalPanel(database.session_factory, user.id, runner)
+        docks.append(self._dock(self.journal, "Journal", "journalDock", QKeySequence("Ctrl+5")))
         for dock in docks:
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         for dock in docks[1:]:
@@ -235,6 +238,7 @@ class MainWindow(QMainWindow):
         # ledger's NOTIFY as the portfolio hears it, and once now for fills booked while the app was closed.
         self.journal_sync = JournalSync(database.session_factory, user.id, runner, parent=self)
         self.journal_sync.failed.connect(self.statusBar().showMessage)
+        self.journal_sync.updated.connect(self.journal.refresh)
         self.portfolio.fillsChanged.connect(self.journal_sync.request)
         self.journal_sync.request()
 
@@ -386,6 +390,7 @@ class MainWindow(QMainWindow):
             self.bridge.detach()
             self.portfolio.shutdown()
             self.editor.shutdown()  # closes the Gemini client
+            self.journal.shutdown()
             if self.sessions is not None:
                 self.sessions.detach()
             self.chart_controller.close()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QLineEdit
+from PySide6.QtWidgets import QDockWidget, QLabel, QLineEdit, QTableView
 from pytestqt.qtbot import QtBot
 
 from app.application import chosen_database_url
@@ -17,6 +17,7 @@ from app.views.main_window import MainWindow, db_status_text
 from core.accounts import AccountService
 from core.broker.types import OrderSide
 from core.db.database import Database
+from core.journal import list_campaigns
 from core.live.workstation import Workstation
 from core.risk import OrderTicket
 from core.sessions.types import SignalInfo
@@ -128,21 +129,23 @@ def test_status_text_wording() -> None:
 
 
 def test_work_panels_are_docked_tabbed_and_reachable_from_the_view_menu(window: MainWindow) -> None:
-    names = ("strategyDock", "backtestDock", "batchDock", "sessionsDock", "portfolioDock")
+    names = ("strategyDock", "backtestDock", "batchDock", "sessionsDock", "journalDock", "portfolioDock")
     docks = {name: window.findChild(QDockWidget, name) for name in names}
     assert all(docks.values())
     assert docks["strategyDock"].widget() is window.editor and docks["batchDock"].widget() is window.batch
     assert docks["sessionsDock"].widget() is window.sessions and docks["portfolioDock"].widget() is window.portfolio
     assert set(window.tabifiedDockWidgets(docks["strategyDock"])) == {
-        docks["backtestDock"], docks["batchDock"], docks["sessionsDock"]}  # fmt: skip
+        docks["backtestDock"], docks["batchDock"], docks["sessionsDock"], docks["journalDock"]}  # fmt: skip
+    assert docks["journalDock"].widget() is window.journal
     assert window.dockWidgetArea(docks["portfolioDock"]) == Qt.DockWidgetArea.RightDockWidgetArea
     titles = [a.text() for a in window.view_menu.actions()]
-    assert titles[:7] == ["Chart", "Watchlist", "Portfolio", "Strategy", "Backtest", "Batch", "Paper sessions"]
+    assert titles[:8] == ["Chart", "Watchlist", "Portfolio", "Strategy", "Backtest", "Batch", "Paper sessions",
+                          "Journal"]  # fmt: skip
     assert "&Reset layout" in titles
 
 
-def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_and_chart(
-    qtbot: QtBot, window: MainWindow
+def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_chart_and_journal(
+    qtbot: QtBot, window: MainWindow, db: Database
 ) -> None:
     ws = window.workstation
     # SPY's price comes from its first live bar (the chart's stored history is no quote)
@@ -159,6 +162,11 @@ def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_and_chart
     assert marker.side == "buy" and marker.kind == "fill"
     [fill] = window.portfolio.overview.fills
     assert marker.price == float(fill.price) and marker.timestamp == fill.executed_at
+    # The journal follows: the fill opens a campaign, and the Journal panel lists it.
+    table = window.journal.findChild(QTableView, "journalFillsTable")
+    qtbot.waitUntil(lambda: table.model().rowCount() == 1, timeout=10_000)
+    [campaign] = list_campaigns(db.session_factory, window.user.id)
+    assert campaign.status == "open" and campaign.symbol == "SPY"
 
 
 def test_signals_and_backtest_trades_are_marked_on_their_symbol(qtbot: QtBot, window: MainWindow) -> None:
