@@ -337,11 +337,16 @@ class StrategyEditorPanel(QWidget):
         current = self._current
         if current is None:
             return True
+        saved_values = current.parameters
+        analysis = self._analysis
+        if analysis is not None and analysis.params is not None:
+            # A parameter the saved strategy leaves out runs at its default: the form showing it is no change.
+            saved_values = resolved_values(list(analysis.params), current.parameters)
         return (
             self.editor.toPlainText() != current.python_code
             or self.name_edit.text().strip() != current.name
             or self.explanation_edit.toPlainText() != (current.logic_explanation or "")
-            or self.params_form.values() != current.parameters
+            or self.params_form.values() != saved_values
         )
 
     def _update_dirty(self) -> None:

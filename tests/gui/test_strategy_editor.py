@@ -33,7 +33,7 @@ from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE, StrategyEditorPanel
 from core.accounts import AccountService
 from core.db.database import Database
 from core.strategy.declared_params import declared_params
-from core.strategy.library import SavedStrategy, list_strategies, load_strategy
+from core.strategy.library import SavedStrategy, StrategyDraft, list_strategies, load_strategy, save_strategy
 from core.strategy.sandbox import validate_source
 from core.strategy.sandbox.validator import Problem
 from tests.backtest.test_sandboxed_backtest import CROSS, SIGNALS
@@ -289,6 +289,23 @@ def test_opening_a_strategy_from_the_list_loads_it_and_its_versions(
     assert panel.versions_shown() == [1]
     assert panel.params_form.values() == {"fast": 25, "slow": 30}  # the saved values, not the defaults
     assert not panel.is_dirty()
+
+
+def test_a_strategy_saved_without_parameter_values_opens_unchanged(
+    qtbot: QtBot, panel: StrategyEditorPanel, db: Database, user_id: uuid.UUID, runner: BlockingRunner
+) -> None:
+    """Saved elsewhere (the command line, an import) with no values: its parameters run at their defaults,
+    and the form showing those defaults is not an unsaved change."""
+    saved = save_strategy(db.session_factory, user_id, StrategyDraft("Bare", CROSS))
+    assert saved.parameters == {}
+    panel.reload()
+    panel.open_strategy(saved.id)
+    qtbot.waitUntil(lambda: panel.current_strategy is not None and panel.current_strategy.id == saved.id)
+    qtbot.waitUntil(lambda: runner.pending_tasks == 0, timeout=TIMEOUT)
+    assert panel.params_form.values() == {"fast": 10, "slow": 30}
+    assert not panel.is_dirty() and child(panel, QLabel, "unsavedLabel").text() == ""
+    child(panel, QSpinBox, "param_fast").setValue(12)
+    assert panel.is_dirty()
 
 
 def test_archive_hides_the_strategy_and_backtest_hands_it_over(
