@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.models import Strategy as StrategyRow
 from core.db.models import StrategyVersion
 from core.db.models.strategies import STRATEGY_FAMILIES
+from core.strategy.family import analyse_family
 from core.strategy.sandbox import StrategyRejected, validate_source
 from core.strategy.source import strategy_classes
 
@@ -101,7 +102,10 @@ def save_strategy(
 
     Raises StrategyRejected (with every problem and its line) for code that breaks the sandbox rules, and
     LibraryError for a missing name, a name already used by another of the user's strategies, or a strategy
-    that is not the user's. Saving unchanged content makes no new version."""
+    that is not the user's. Saving unchanged content makes no new version.
+
+    Every strategy gets an implied family (seed 003): the draft's (Gemini's, when it generated the code), else the
+    one an earlier save recorded for the same code, else the deterministic analysis of the code."""
     if source not in SOURCES:
         raise LibraryError(f"unknown source {source!r}")
     _checked(draft)
@@ -109,7 +113,7 @@ def save_strategy(
         "name": draft.name.strip(), "python_code": draft.python_code, "logic_explanation": draft.logic_explanation,
         "description": draft.description, "parameters": dict(draft.parameters), "symbols": list(draft.symbols),
         "timeframes": list(draft.timeframes), "tags": list(draft.tags),
-        "implied_strategy_family": draft.implied_family,
+        "implied_strategy_family": draft.implied_family or analyse_family(draft.python_code).family,
     }  # fmt: skip
     with sessions() as s:
         if strategy_id is None:
@@ -122,6 +126,8 @@ def save_strategy(
                 raise LibraryError("no such strategy")
             versioned = ("python_code", "logic_explanation", "parameters")
             changed = any(getattr(row, k) != fields_[k] for k in versioned)
+            if draft.implied_family is None and row.python_code == draft.python_code:
+                fields_["implied_strategy_family"] = row.implied_strategy_family or fields_["implied_strategy_family"]
             for key, value in fields_.items():
                 setattr(row, key, value)
             if changed:

@@ -103,3 +103,40 @@ def test_an_unknown_family_is_refused(db, users):
     alice, _ = users
     with pytest.raises(LibraryError, match="unknown strategy family 'astrology'"):
         save_strategy(db.session_factory, alice, StrategyDraft("Cross", CROSS, implied_family="astrology"))
+
+
+def family_of(db, strategy_id) -> str | None:
+    with db.session_factory() as s:
+        return s.get(StrategyRow, strategy_id).implied_strategy_family
+
+
+MEAN_REVERSION = '''\
+from core.strategy.api import Param, Strategy
+from core.strategy.indicators import bollinger
+
+
+class Fade(Strategy):
+    period = Param(20, min=5, max=100)
+
+    def init(self, data):
+        self.upper, self.mid, self.lower = (self.indicator(x) for x in bollinger(data.close, self.period))
+
+    def next(self, data):
+        if data.close[-1] < self.lower[-1] and self.position == 0:
+            self.order_target(percent=1.0)
+        elif data.close[-1] > self.mid[-1] and self.position > 0:
+            self.order_target(shares=0)
+'''
+
+
+def test_every_strategy_gets_an_implied_family(db, users):
+    alice, _ = users
+    cross = save_strategy(db.session_factory, alice, StrategyDraft("Cross", CROSS))
+    assert family_of(db, cross.id) == "trend"  # from the code: moving averages crossing
+    told = save_strategy(db.session_factory, alice, StrategyDraft("Told", CROSS, implied_family="momentum"))
+    assert family_of(db, told.id) == "momentum"  # Gemini's (or the caller's) word wins
+    # A later save of the same code without a family keeps the recorded one; new code is analysed again.
+    save_strategy(db.session_factory, alice, StrategyDraft("Told", CROSS, "now explained"), strategy_id=told.id)
+    assert family_of(db, told.id) == "momentum"
+    save_strategy(db.session_factory, alice, StrategyDraft("Told", MEAN_REVERSION), strategy_id=told.id)
+    assert family_of(db, told.id) == "mean_reversion"
