@@ -119,7 +119,7 @@ class Fade(Strategy):
     period = Param(20, min=5, max=100)
 
     def init(self, data):
-        self.upper, self.mid, self.lower = (self.indicator(x) for x in bollinger(data.close, self.period))
+        self.mid, self.upper, self.lower = (self.indicator(x) for x in bollinger(data.close, self.period))
 
     def next(self, data):
         if data.close[-1] < self.lower[-1] and self.position == 0:
