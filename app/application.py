@@ -18,6 +18,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from app.async_runner import BlockingRunner, run_dialog
+from app.gui_gc import GuiThreadGarbageCollector
 from app.live_setup import LiveSetup, start_workstation, stop_workstation
 from app.themes import apply_theme
 from app.views.login_dialog import LoginDialog
@@ -77,10 +78,13 @@ async def main_async(
         # when the splash closes before the login dialog shows.
         app.setQuitOnLastWindowClosed(False)
     runner = BlockingRunner()
+    collector = GuiThreadGarbageCollector()  # cycles holding Qt objects must die on this thread (see gui_gc)
+    collector.start()
     try:
         return await _session(settings, runner, open_db, layout_settings, token_store, start_live, debug)
     finally:
         runner.shutdown()
+        collector.stop()
 
 
 async def _session(

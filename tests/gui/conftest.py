@@ -17,8 +17,19 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.async_runner import BlockingRunner
+from app.gui_gc import GuiThreadGarbageCollector
 
 STRONG_PASSWORD = "Tr4ding-Pass-2026"
+
+
+@pytest.fixture(scope="package", autouse=True)
+def gui_thread_garbage_collection(qapp: QApplication) -> Iterator[GuiThreadGarbageCollector]:
+    """As in the app: reference cycles (many hold Qt objects) are collected on the GUI thread only, never on a
+    worker that happens to allocate (which left Qt timers of freed objects registered: a segfault later)."""
+    collector = GuiThreadGarbageCollector()
+    collector.start()
+    yield collector
+    collector.stop()
 
 
 @pytest.fixture
