@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -63,10 +64,14 @@ def main() -> None:
     emit("gui_backtests_completed", result["backtests"], "runs")
     emit("gui_orders_placed", result["orders"], "orders")
     emit("gui_session_signals", result["signals"], "signals")
+    emit("gui_gc_collections", result["gc_collections"], "collections", slowest_ms=round(result["gc_slowest_ms"], 1))
+    for stack in result["stall_stacks"]:  # where the GUI thread was stuck (stderr: the JSON lines stay clean)
+        print(f"stall over 100 ms, GUI thread was in:\n{stack}", file=sys.stderr)
 
 
 async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
     from app.async_runner import BlockingRunner
+    from app.gui_gc import GuiThreadGarbageCollector
     from app.gui_watchdog import GuiWatchdog
     from app.views.main_window import MainWindow
     from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE
@@ -85,6 +90,8 @@ async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
     migrate.upgrade(engine)
     db = Database("external", "bench", engine, make_session_factory(engine))
     runner = BlockingRunner()
+    collector = GuiThreadGarbageCollector()  # as the app runs: cycle collection on the GUI thread, measured too
+    collector.start()
     user = await runner.call(AccountService(db.session_factory).sign_up, "bench@example.com", "bench", PASSWORD)
     ws = simulated(BarStore(engine), db.session_factory, speed=speed, seed=5, backfill=timedelta(days=2))
     await ws.start()
@@ -128,11 +135,15 @@ async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
         await ws.stop()
         await runner.call(ws.close)
         runner.shutdown()
+        collector.stop()
         engine.dispose()
     return {
         "stalls": dog.count_over(100),
         "stalls_50": dog.count_over(50),
         "max_ms": max((s.duration_ms for s in dog.stalls), default=0.0),
+        "gc_collections": sum(collector.collections),
+        "gc_slowest_ms": collector.slowest_s * 1e3,
+        "stall_stacks": [s.stack for s in dog.stalls if s.duration_ms > 100],
         "bars": ws.bars_seen - bars0,
         "backtests": backtests,
         "orders": orders,
