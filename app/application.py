@@ -21,6 +21,7 @@ from app.async_runner import BlockingRunner, run_dialog
 from app.gui_gc import GuiThreadGarbageCollector
 from app.live_setup import LiveSetup, start_workstation, stop_workstation
 from app.themes import apply_theme
+from app.views.about_dialog import app_icon
 from app.views.login_dialog import LoginDialog
 from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
@@ -222,6 +223,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    app.setWindowIcon(app_icon())
     layout = QSettings()
     apply_theme(app, str(layout.value("appearance/theme", "dark")))
     # psycopg's async mode refuses Windows' IOCP loop (qasync #76); use the selector loop there too.

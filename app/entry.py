@@ -37,6 +37,10 @@ def main(argv: "list[str] | None" = None) -> int:
         sys.stderr.write(message + "\n")
         return 2
     args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "--self-test":  # packaging smoke: embedded db, sign-up, window, clean exit (offscreen)
+        from app.self_test import main as self_test
+
+        return self_test(args[1:])
     if args and args[0] == "screenshots":  # every panel to PNG files, offscreen (no display needed)
         from app.screenshots import main as screenshots
 
@@ -50,8 +54,9 @@ def main(argv: "list[str] | None" = None) -> int:
 
         return headless(args)
     from app.application import run  # only now: it imports PySide6
+    from app.crash_handler import run_guarded
 
-    return run(argv)
+    return run_guarded(run, argv)
 
 
 if __name__ == "__main__":

