@@ -138,7 +138,7 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
         await asyncio.sleep(1.5)  # the sell fills: a closed campaign in the journal
         window.journal.refresh()
         await asyncio.sleep(0.5)
-        written = [_grab(window, args.out / "main_window.png")]
+        written = [_grab(window, args.out / "main_window.png"), _grab(window.chart, args.out / "chart.png")]
         editor_dock = window.findChild(QDockWidget, "strategyDock")
         editor_dock.show()
         editor_dock.raise_()
@@ -150,7 +150,8 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
             dock.show()
             dock.raise_()
             await asyncio.sleep(0.2)
-            written.append(_grab(dock.widget(), args.out / f"{dock.objectName().removesuffix('Dock')}.png"))
+            name = dock.objectName().removesuffix("Dock")
+            written.append(_grab(window.panel_of(dock) or dock, args.out / f"{name}.png"))
         return written
     finally:
         window.close()

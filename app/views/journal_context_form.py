@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.models.journal_models import CONTEXT_LABELS, FillChecksModel
 from app.models.positions_model import format_money, format_qty, format_time
 from app.views.journal_context_data import ContextInput, FillDetail
-from app.views.panel_widgets import named_button, row_table
+from app.views.panel_widgets import muted, named_button, row_table
 from core.journal import DecisionContextView, JournalFillRow
 from core.strategy.library import SavedStrategy
 
@@ -130,7 +130,7 @@ class ContextForm(QWidget):
         self.strategy = QComboBox(objectName="contextStrategy")
         self.strategy.addItem("— none —", None)
         self.then_note = QLabel(THEN_NOTE, objectName="thenFieldsNote", wordWrap=True)
-        self.then_note.setStyleSheet("color: palette(mid);")
+        muted(self.then_note)
         self.then_note.hide()
         self.save_button = named_button("Save context", "saveContextButton", self.saveRequested.emit)
         self.checks_model = FillChecksModel(self)

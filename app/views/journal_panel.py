@@ -31,7 +31,7 @@ from app.views.journal_entries import EntriesTab
 from app.views.journal_fills import FillsTab
 from app.views.journal_review import ChecksTab, StrategiesTab
 from app.views.journal_tab import JournalTab, Loader
-from app.views.panel_widgets import named_button
+from app.views.panel_widgets import muted, named_button
 from core.journal import JournalError
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class JournalPanel(QWidget):
 
         self.refresh_button = named_button("Refresh", "journalRefreshButton", self.refresh)
         self.status_label = QLabel(objectName="journalStatus")
-        self.status_label.setStyleSheet("color: palette(mid);")
+        muted(self.status_label)
         self.error_label = QLabel(objectName="journalError", wordWrap=True)
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setStyleSheet(ERROR_STYLE)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.models.journal_models import ChecksModel, StrategyStatsModel
 from app.views.journal_tab import JournalHost, JournalTab, Loader
-from app.views.panel_widgets import named_button, row_table
+from app.views.panel_widgets import muted, named_button, row_table
 from core.journal import StoredCheck, StrategyStats, acknowledge_check, list_checks, strategy_stats
 
 CHECKS_SHOWN = 200
@@ -46,7 +46,7 @@ class StrategiesTab(JournalTab):
         self.model = StrategyStatsModel(self)
         self.table = _table("strategyStatsTable", self.model)
         note = QLabel(STRATEGY_NOTE, objectName="strategyStatsNote", wordWrap=True)
-        note.setStyleSheet("color: palette(mid);")
+        muted(note)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(note)

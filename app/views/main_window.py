@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QLabel, QMainWindow, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QWidget,
+)
 
 from app.async_runner import BlockingRunner, run_dialog
 from app.chart_controller import ChartController
@@ -43,6 +52,9 @@ from core.market.store import BarStore
 from core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
+
+LAYOUT_VERSION = 2  # 2: the chart is the central widget (1 had it in a dock); saved layouts of 1 are not applied
+SIDE_DOCK_WIDTH, PORTFOLIO_DOCK_WIDTH, BOTTOM_DOCK_HEIGHT = 260, 420, 330
 
 PING_INTERVAL_MS = 10_000
 STATUS_INTERVAL_MS = 1_000
@@ -110,17 +122,11 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         account_menu.addAction(quit_action)
 
+        # The chart is the window's centre: the panels dock around it and can never squeeze it to a strip.
         self.chart = ChartView()
-        self.chart_dock = QDockWidget("Chart", self)
-        self.chart_dock.setObjectName("chartDock")
-        self.chart_dock.setWidget(self.chart)
-        self.chart_dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        )
-        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.chart_dock)
+        self.setCentralWidget(self.chart)
 
         self.view_menu = self.menuBar().addMenu("&View")
-        self.view_menu.addAction(self.chart_dock.toggleViewAction())
         self._add_work_panels(user, database, runner, workstation)
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.setObjectName("resetLayoutAction")
@@ -184,10 +190,12 @@ class MainWindow(QMainWindow):
             self.watchdog.stallDetected.connect(self._stall)
             self.watchdog.start()
         # The chart gets most of the height and the middle of the width; the panels share the rest.
+        side = [self.findChild(QDockWidget, name) for name in ("watchlistDock", "portfolioDock")]
+        self.resizeDocks(side, [SIDE_DOCK_WIDTH, PORTFOLIO_DOCK_WIDTH], Qt.Orientation.Horizontal)
         bottom = self.findChild(QDockWidget, "strategyDock")
         if bottom is not None:
-            self.resizeDocks([self.chart_dock, bottom], [560, 300], Qt.Orientation.Vertical)
-        self._default_state = self.saveState()  # what "Reset layout" returns to
+            self.resizeDocks([bottom], [BOTTOM_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self._default_state = self.saveState(LAYOUT_VERSION)  # what "Reset layout" returns to
         self._restore_layout()
 
     # --- panels ---
@@ -219,16 +227,17 @@ class MainWindow(QMainWindow):
         self.backtest = BacktestPanel(database.session_factory, stores, user.id, runner)
         self.batch = BatchPanel(database.session_factory, stores, user.id, runner)
         docks = [
-            self._dock(self.editor, "Strategy", "strategyDock", QKeySequence("Ctrl+1")),
-            self._dock(self.backtest, "Backtest", "backtestDock", QKeySequence("Ctrl+2")),
-            self._dock(self.batch, "Batch", "batchDock", QKeySequence("Ctrl+3")),
+            self._dock(self.editor, "Strategy", "strategyDock", QKeySequence("Ctrl+1"), scroll=True),
+            self._dock(self.backtest, "Backtest", "backtestDock", QKeySequence("Ctrl+2"), scroll=True),
+            self._dock(self.batch, "Batch", "batchDock", QKeySequence("Ctrl+3"), scroll=True),
         ]
         self.sessions: SessionsPanel | None = None
         if workstation.sessions is not None:
             self.sessions = SessionsPanel(workstation.sessions, database.session_factory, user.id, runner)
-            docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4")))
+            docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4"),
+                                    scroll=True))  # fmt: skip
         self.journal = JournalPanel(database.session_factory, user.id, runner)
-        docks.append(self._dock(self.journal, "Journal", "journalDock", QKeySequence("Ctrl+5")))
+        docks.append(self._dock(self.journal, "Journal", "journalDock", QKeySequence("Ctrl+5"), scroll=True))
         for dock in docks:
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         for dock in docks[1:]:
@@ -258,17 +267,31 @@ class MainWindow(QMainWindow):
         if result is None or not result.symbols:
             return
         self.chart_controller.show_backtest(result.symbols[0], result.timeframe, trades)  # type: ignore[arg-type]
-        self.chart_dock.show()
-        self.chart_dock.raise_()
 
-    def _dock(self, widget: QWidget, title: str, name: str, shortcut: QKeySequence) -> QDockWidget:
+    def _dock(self, widget: QWidget, title: str, name: str, shortcut: QKeySequence,
+              scroll: bool = False) -> QDockWidget:  # fmt: skip
+        """A dock for ``widget``. ``scroll``: the panel scrolls inside a short dock instead of imposing its full
+        height (the work panels under the chart would otherwise push it down to a strip)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        if scroll:
+            area = QScrollArea(dock)
+            area.setObjectName(f"{name}Scroll")
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.Shape.NoFrame)
+            area.setWidget(widget)
+            dock.setWidget(area)
+        else:
+            dock.setWidget(widget)
         toggle = dock.toggleViewAction()
         toggle.setShortcut(shortcut)
         self.view_menu.addAction(toggle)
         return dock
+
+    def panel_of(self, dock: QDockWidget) -> QWidget | None:
+        """The panel a dock shows (inside its scroll area, for the work panels)."""
+        widget = dock.widget()
+        return widget.widget() if isinstance(widget, QScrollArea) else widget
 
     # --- live data ---
     def open_symbol(self, symbol: str) -> None:
@@ -357,7 +380,7 @@ class MainWindow(QMainWindow):
         """Every dock back where it starts: a panel dragged off screen or closed is never lost."""
         for dock in self.findChildren(QDockWidget):
             dock.show()
-        self.restoreState(self._default_state)
+        self.restoreState(self._default_state, LAYOUT_VERSION)
 
     # --- database status ---
     def check_database(self) -> None:
@@ -380,7 +403,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)  # a layout of another version is refused: the default stays
 
     def log_out(self) -> None:
         """Close the window and have the session revoke this login everywhere it is remembered."""
@@ -409,7 +432,7 @@ class MainWindow(QMainWindow):
                 self._ping_task.cancel()
             if self._layout_settings is not None:
                 self._layout_settings.setValue("mainWindow/geometry", self.saveGeometry())
-                self._layout_settings.setValue("mainWindow/state", self.saveState())
+                self._layout_settings.setValue("mainWindow/state", self.saveState(LAYOUT_VERSION))
             self.closed.emit()
         event.accept()
 

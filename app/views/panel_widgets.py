@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QPushButton, QTableView
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QLabel, QPushButton, QTableView
 
 from core.strategy.library import SavedStrategy
 
@@ -42,3 +43,10 @@ def choose_strategy(combo: QComboBox, saved: SavedStrategy, index: int, changed:
         changed(index)
     else:
         combo.setCurrentIndex(index)
+
+
+def muted(label: QLabel) -> QLabel:
+    """Secondary text (captions, "updated at"): the palette's placeholder colour, readable in both themes and
+    following a theme switch (the palette's "mid" is a border shade, nearly invisible on the dark background)."""
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label

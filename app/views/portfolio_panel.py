@@ -48,6 +48,7 @@ from app.models.fills_model import FillsModel
 from app.models.orders_model import OrdersModel
 from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableModel, format_money, pnl_color
 from app.views.order_ticket import OrderTicket
+from app.views.panel_widgets import muted
 from core.db.notify import NotificationListener
 from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError
@@ -83,6 +84,9 @@ class _Relay(QObject):
     parent, so it outlives the panel for as long as the listener can still call it."""
 
     changed = Signal(str)
+
+
+SUMMARY_COLUMNS = 4
 
 
 class PortfolioPanel(QWidget):
@@ -162,14 +166,16 @@ class PortfolioPanel(QWidget):
         self.summary: dict[str, QLabel] = {}
         for n, (key, caption, tip) in enumerate(SUMMARY):
             title = QLabel(caption)
-            title.setStyleSheet("color: palette(mid);")
+            muted(title)
             value = QLabel("—", objectName=f"summary_{key}")
             value.setStyleSheet("font-weight: bold;")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             for label in (title, value):
                 label.setToolTip(tip)
-            grid.addWidget(title, 0, n)
-            grid.addWidget(value, 1, n)
+            # two rows of four: the panel stays narrow enough to sit beside the chart
+            row, column = 2 * (n // SUMMARY_COLUMNS), n % SUMMARY_COLUMNS
+            grid.addWidget(title, row, column)
+            grid.addWidget(value, row + 1, column)
             self.summary[key] = value
         return grid
 
@@ -181,7 +187,7 @@ class PortfolioPanel(QWidget):
         self.refresh_button = QPushButton("Refresh", objectName="refreshButton")
         self.refresh_button.clicked.connect(self.refresh)
         self.status_label = QLabel(objectName="panelStatus")
-        self.status_label.setStyleSheet("color: palette(mid);")
+        muted(self.status_label)
         row = QHBoxLayout()
         row.addWidget(self.new_order_button)
         row.addWidget(self.refresh_button)

@@ -71,10 +71,9 @@ def test_status_bar_and_title(qtbot: QtBot, window: MainWindow, db: Database) ->
     qtbot.waitUntil(lambda: " · " in label(window, "marketClock"), timeout=10_000)  # e.g. "Market open · closes in 2h"
 
 
-def test_chart_dock_receives_history_and_live_bars(qtbot: QtBot, window: MainWindow) -> None:
-    dock = window.findChild(QDockWidget, "chartDock")
-    assert dock is not None and isinstance(dock.widget(), ChartView)
-    chart = dock.widget()
+def test_the_central_chart_receives_history_and_live_bars(qtbot: QtBot, window: MainWindow) -> None:
+    chart = window.centralWidget()
+    assert isinstance(chart, ChartView) and chart is window.chart
     qtbot.waitUntil(lambda: chart.bar_count >= 300, timeout=20_000)  # the stored six hours of SPY
     n0 = chart.bar_count
     qtbot.waitUntil(lambda: chart.bar_count > n0 + 2, timeout=10_000)  # then live minutes
@@ -132,15 +131,17 @@ def test_work_panels_are_docked_tabbed_and_reachable_from_the_view_menu(window: 
     names = ("strategyDock", "backtestDock", "batchDock", "sessionsDock", "journalDock", "portfolioDock")
     docks = {name: window.findChild(QDockWidget, name) for name in names}
     assert all(docks.values())
-    assert docks["strategyDock"].widget() is window.editor and docks["batchDock"].widget() is window.batch
-    assert docks["sessionsDock"].widget() is window.sessions and docks["portfolioDock"].widget() is window.portfolio
+    panel = {name: window.panel_of(dock) for name, dock in docks.items()}
+    assert panel["strategyDock"] is window.editor and panel["batchDock"] is window.batch
+    assert panel["sessionsDock"] is window.sessions and panel["portfolioDock"] is window.portfolio
     assert set(window.tabifiedDockWidgets(docks["strategyDock"])) == {
         docks["backtestDock"], docks["batchDock"], docks["sessionsDock"], docks["journalDock"]}  # fmt: skip
-    assert docks["journalDock"].widget() is window.journal
+    assert panel["journalDock"] is window.journal
     assert window.dockWidgetArea(docks["portfolioDock"]) == Qt.DockWidgetArea.RightDockWidgetArea
     titles = [a.text() for a in window.view_menu.actions()]
-    assert titles[:8] == ["Chart", "Watchlist", "Portfolio", "Strategy", "Backtest", "Batch", "Paper sessions",
-                          "Journal"]  # fmt: skip
+    assert titles[:7] == ["Watchlist", "Portfolio", "Strategy", "Backtest", "Batch", "Paper sessions", "Journal"]
+    # the chart keeps the centre and most of the window: panels dock around it
+    assert window.chart.height() > window.height() * 0.4 and window.chart.width() > window.width() * 0.4
     assert "&Reset layout" in titles
     assert window.about_action.objectName() == "aboutAction" and window.about_action.text() == "&About StratForge"
 
