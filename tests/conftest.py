@@ -25,9 +25,11 @@ from core.db.base import Base
 from core.db.database import Database, open_database
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
+from core.strategy.ai import GeminiSettings
 from tests.alpaca_standin import AlpacaStandIn
 from tests.keyrings import MemoryKeyring, use_keyring
 from tests.pg import create_scratch_database, drop_database
+from tests.strategy.ai.gemini_standin import GeminiStandIn
 
 TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
 
@@ -100,3 +102,34 @@ def alpaca(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlpacaStandIn]:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     with AlpacaStandIn() as server:
         yield server
+
+
+# --- the Gemini stand-in (tests/strategy/ai, tests/gui/test_ai_assistant.py) ---------------------------------
+# Environment variables that could send google-genai elsewhere (a proxy, Vertex AI, another API version) or hand
+# it a developer's own key: removed wherever the stand-in is used, so no test reaches the internet.
+GEMINI_REDIRECTING_ENV = (
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+    "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_API_VERSION",
+    "GOOGLE_GENAI_HTTP_CLIENT", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION", "GOOGLE_API_USE_MTLS_ENDPOINT",
+)  # fmt: skip
+
+
+@pytest.fixture
+def no_gemini_redirects(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in GEMINI_REDIRECTING_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def gemini(no_gemini_redirects: None) -> Iterator[GeminiStandIn]:
+    """A scripted Gemini API on loopback (the real google-genai client talks to it)."""
+    with GeminiStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def gemini_settings(gemini: GeminiStandIn) -> GeminiSettings:
+    """Short timeouts and a short smoke series, so that a test takes a second or two, not a minute."""
+    return GeminiSettings(base_url=gemini.base_url, timeout_s=10.0, smoke_bars=1_000, smoke_cpu_s=10.0)

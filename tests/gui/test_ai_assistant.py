@@ -33,7 +33,6 @@ from core.secrets import SecretStore
 from core.strategy.ai import GeminiSettings, StrategyGenerator
 from core.strategy.library import list_strategies, versions
 from tests.gui.conftest import STRONG_PASSWORD
-from tests.strategy.ai.conftest import _REDIRECTING_ENV
 from tests.strategy.ai.gemini_standin import (
     GeminiStandIn,
     json_reply,
@@ -50,22 +49,13 @@ REQUEST = "Buy when the 8-bar average crosses above the 30-bar average, sell whe
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_environment(no_gemini_redirects: None) -> None:
     """No request leaves the machine and no developer key is picked up (as in tests/strategy/ai)."""
-    for name in _REDIRECTING_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture
-def gemini() -> Iterator[GeminiStandIn]:
-    with GeminiStandIn() as standin:
-        yield standin
-
-
-@pytest.fixture
-def settings(gemini: GeminiStandIn) -> GeminiSettings:
-    return GeminiSettings(base_url=gemini.base_url, timeout_s=10.0, smoke_bars=1_000, smoke_cpu_s=10.0)
+def settings(gemini_settings: GeminiSettings) -> GeminiSettings:
+    return gemini_settings
 
 
 @pytest.fixture

@@ -13,31 +13,15 @@ import pytest
 from core.strategy.ai import GeminiSettings, StrategyGenerator
 from tests.strategy.ai.gemini_standin import GeminiStandIn
 
-_REDIRECTING_ENV = (
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
-    "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_API_VERSION",
-    "GOOGLE_GENAI_HTTP_CLIENT", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_CLOUD_PROJECT",
-    "GOOGLE_CLOUD_LOCATION", "GOOGLE_API_USE_MTLS_ENDPOINT",
-)  # fmt: skip
-
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _REDIRECTING_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+def _isolated_environment(no_gemini_redirects: None) -> None:
+    """Even tests that never start the stand-in must not see a proxy or a developer's key."""
 
 
 @pytest.fixture
-def gemini() -> Iterator[GeminiStandIn]:
-    with GeminiStandIn() as standin:
-        yield standin
-
-
-@pytest.fixture
-def settings(gemini: GeminiStandIn) -> GeminiSettings:
-    """Short timeouts and a short smoke series, so that a test takes a second or two, not a minute."""
-    return GeminiSettings(base_url=gemini.base_url, timeout_s=10.0, smoke_bars=1_000, smoke_cpu_s=10.0)
+def settings(gemini_settings: GeminiSettings) -> GeminiSettings:
+    return gemini_settings
 
 
 @pytest.fixture
