@@ -13,13 +13,10 @@ import uuid
 
 from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.models.journal_models import CampaignFillsModel, CampaignsModel, format_percent
 from app.models.positions_model import format_money, pnl_color
 from app.views.journal_tab import JournalHost, JournalTab, Loader
-from app.views.panel_widgets import row_table
+from app.views.panel_widgets import compact_table
 from core.journal import CLOSED, OPEN, Campaign, CampaignSummary, list_campaigns
 
 STATUSES = (("All", None), ("Open", OPEN), ("Closed", CLOSED))
@@ -50,15 +47,6 @@ def summary_text(summary: CampaignSummary) -> str:
     )
 
 
-def _table(name: str, model: object) -> QTableView:
-    view = row_table(name, model)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.verticalHeader().hide()
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.horizontalHeader().setStretchLastSection(True)
-    return view
-
-
 class CampaignsTab(JournalTab):
     def __init__(self, host: JournalHost, parent: QWidget | None = None) -> None:
         super().__init__(host, parent)
@@ -74,10 +62,10 @@ class CampaignsTab(JournalTab):
         self.summary_label = QLabel("No closed campaigns yet.", objectName="campaignSummary", wordWrap=True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model = CampaignsModel(self)
-        self.table = _table("campaignsTable", self.model)
+        self.table = compact_table("campaignsTable", self.model)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.fills_model = CampaignFillsModel(self)
-        self.fills_table = _table("campaignFillsTable", self.fills_model)
+        self.fills_table = compact_table("campaignFillsTable", self.fills_model)
         self.fills_title = QLabel("Fills of the selected campaign", objectName="campaignFillsTitle")
 
         toolbar = QHBoxLayout()

@@ -7,12 +7,9 @@ from functools import partial
 
 from PySide6.QtCore import QItemSelection
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -20,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.models.journal_models import ChecksModel, StrategyStatsModel
 from app.views.journal_tab import JournalHost, JournalTab, Loader
-from app.views.panel_widgets import muted, named_button, row_table
+from app.views.panel_widgets import compact_table, muted, named_button
 from core.journal import StoredCheck, StrategyStats, acknowledge_check, list_checks, strategy_stats
 
 CHECKS_SHOWN = 200
@@ -30,21 +27,12 @@ STRATEGY_NOTE = (
 )
 
 
-def _table(name: str, model: object) -> QTableView:
-    view = row_table(name, model)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.verticalHeader().hide()
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.horizontalHeader().setStretchLastSection(True)
-    return view
-
-
 class StrategiesTab(JournalTab):
     def __init__(self, host: JournalHost, parent: QWidget | None = None) -> None:
         super().__init__(host, parent)
         self.setObjectName("journalStrategiesTab")
         self.model = StrategyStatsModel(self)
-        self.table = _table("strategyStatsTable", self.model)
+        self.table = compact_table("strategyStatsTable", self.model)
         note = QLabel(STRATEGY_NOTE, objectName="strategyStatsNote", wordWrap=True)
         muted(note)
         layout = QVBoxLayout(self)
@@ -75,7 +63,7 @@ class ChecksTab(JournalTab):
         self.acknowledge_button = named_button("Mark as seen", "acknowledgeCheckButton", self.acknowledge_selected)
         self.acknowledge_button.setEnabled(False)
         self.model = ChecksModel(self)
-        self.table = _table("checksTable", self.model)
+        self.table = compact_table("checksTable", self.model)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         toolbar = QHBoxLayout()
         toolbar.addWidget(self.failed_only)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QLabel, QPushButton, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QLabel, QPushButton, QTableView
 
 from core.strategy.library import SavedStrategy
 
@@ -27,6 +27,16 @@ def row_table(name: str, model: Any) -> QTableView:
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setAlternatingRowColors(True)
+    return view
+
+
+def compact_table(name: str, model: Any) -> QTableView:
+    """A ``row_table`` with one selected row at a time, no row numbers, and columns fitted to their contents."""
+    view = row_table(name, model)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.verticalHeader().hide()
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setStretchLastSection(True)
     return view
 
 
