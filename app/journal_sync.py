@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
+from app.coalesced import CoalescedPasses
 from core.journal.follow import CATCH_UP_LIMIT, journal_new_fills
 
 log = logging.getLogger(__name__)
@@ -32,36 +33,28 @@ class JournalSync(QObject):
         self._sessions = session_factory
         self._user_id = user_id
         self._runner = runner
-        self._running = False
-        self._again = False
+        self._passes = CoalescedPasses(self._pass, lambda start: runner.spawn(start(), name="journal-sync"))
 
     @property
     def running(self) -> bool:
-        return self._running
+        return self._passes.running
 
     def request(self, *_: object) -> None:
         """Bring the journal up to date soon (coalesced with a pass already running)."""
-        if self._running:
-            self._again = True
-            return
-        self._running = True
-        self._runner.spawn(self._passes(), name="journal-sync")
+        self._passes.request()
 
-    async def _passes(self) -> None:
+    async def _pass(self) -> bool:
         try:
-            while True:
-                self._again = False
-                done = await self._runner.call(journal_new_fills, self._sessions, self._user_id)
-                if not shiboken6.isValid(self):
-                    return
-                if done:
-                    self.updated.emit(len(done))
-                if not (self._again or len(done) >= CATCH_UP_LIMIT):
-                    break
+            done = await self._runner.call(journal_new_fills, self._sessions, self._user_id)
         except Exception as exc:
             log.exception("bringing the journal up to date failed")
             if shiboken6.isValid(self):
                 self.failed.emit(f"The journal could not be updated: {type(exc).__name__}: {exc}")
-        finally:
-            if shiboken6.isValid(self):
-                self._running = False
+            return False
+        if not shiboken6.isValid(self):
+            return False
+        if done:
+            self.updated.emit(len(done))
+        if len(done) >= CATCH_UP_LIMIT:
+            self._passes.request()  # a backlog longer than one pass: another right after this one
+        return True

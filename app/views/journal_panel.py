@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWid
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
+from app.coalesced import CoalescedPasses
 from app.views.journal_campaigns import CampaignsTab
 from app.views.journal_entries import EntriesTab
 from app.views.journal_fills import FillsTab
@@ -73,8 +74,7 @@ class JournalPanel(QWidget):
         self._sessions = session_factory
         self._user_id = user_id
         self._runner = runner
-        self._refreshing = False
-        self._again = False
+        self._passes = CoalescedPasses(self._refresh_once, lambda start: self._spawn(start, "journal-refresh"))
         self._closed = False
         self._stale = False  # the last refresh failed and its error is shown
         self._seq: dict[JournalTab, int] = {}
@@ -114,17 +114,12 @@ class JournalPanel(QWidget):
     # --- public ---
     @property
     def refreshing(self) -> bool:
-        return self._refreshing
+        return self._passes.running
 
     def refresh(self) -> None:
         """Reload every tab on a worker thread; calls arriving while one runs make one more pass after it."""
-        if self._closed:
-            return
-        if self._refreshing:
-            self._again = True
-            return
-        self._refreshing = True
-        self._spawn(self._refresh, "journal-refresh")
+        if not self._closed:
+            self._passes.request()
 
     def reload(self, tab: JournalTab) -> None:
         """Reload one tab (its filter changed); a full refresh still in flight will not overwrite the result."""
@@ -169,25 +164,21 @@ class JournalPanel(QWidget):
         self._seq[tab] += 1
         return self._seq[tab]
 
-    async def _refresh(self) -> None:
-        try:
-            while not self._closed:
-                self._again = False
-                tabs = list(self._seq)
-                seqs = [self._next(tab) for tab in tabs]
-                loaders = [tab.loader() for tab in tabs]
-                results = await self._runner.call(load_all, self._sessions, self._user_id, loaders)
-                if not self._alive() or self._closed:
-                    return
-                failures = [r for r in results if isinstance(r, Exception)]
-                for tab, seq, result in zip(tabs, seqs, results, strict=True):
-                    if not isinstance(result, Exception) and seq == self._seq[tab]:
-                        tab.show_data(result)
-                self._refreshed(failures)
-                if not self._again:
-                    return
-        finally:
-            self._refreshing = False
+    async def _refresh_once(self) -> bool:
+        if self._closed:
+            return False
+        tabs = list(self._seq)
+        seqs = [self._next(tab) for tab in tabs]
+        loaders = [tab.loader() for tab in tabs]
+        results = await self._runner.call(load_all, self._sessions, self._user_id, loaders)
+        if not self._alive() or self._closed:
+            return False
+        failures = [r for r in results if isinstance(r, Exception)]
+        for tab, seq, result in zip(tabs, seqs, results, strict=True):
+            if not isinstance(result, Exception) and seq == self._seq[tab]:
+                tab.show_data(result)
+        self._refreshed(failures)
+        return True
 
     def _refreshed(self, failures: list[Exception]) -> None:
         if failures:

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
+from app.coalesced import CoalescedPasses
 from app.models.fills_model import FillsModel
 from app.models.orders_model import OrdersModel
 from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableModel, format_money, pnl_color
@@ -119,8 +120,7 @@ class PortfolioPanel(QWidget):
         self._user_id = user_id
         self._runner = runner
         self._ticket_checks = ticket_checks  # the order ticket's behavioural checks (None: the ticket sends at once)
-        self._refreshing = False
-        self._again = False
+        self._passes = CoalescedPasses(self._refresh_once, lambda start: self._spawn(start(), "portfolio-refresh"))
         self._closed = False
         self._listening = False
         self._stale = False  # the last refresh failed and its error is shown
@@ -250,17 +250,12 @@ class PortfolioPanel(QWidget):
 
     @property
     def refreshing(self) -> bool:
-        return self._refreshing
+        return self._passes.running
 
     def refresh(self) -> None:
         """Re-read everything on a worker thread; while a refresh runs, further calls make one more after it."""
-        if self._closed:
-            return
-        if self._refreshing:
-            self._again = True
-            return
-        self._refreshing = True
-        self._spawn(self._refresh(), "portfolio-refresh")
+        if not self._closed:
+            self._passes.request()
 
     def note_market_update(self) -> None:
         """Prices moved: refresh within ``market_refresh_ms`` (many calls in that time make one refresh)."""
@@ -323,23 +318,19 @@ class PortfolioPanel(QWidget):
             self.ticket.close()
 
     # --- behaviour ---
-    async def _refresh(self) -> None:
+    async def _refresh_once(self) -> bool:
+        if self._closed:
+            return False
         try:
-            while not self._closed:
-                self._again = False
-                try:
-                    overview = await self._runner.call(load_overview, self._ledger, self._sessions, self._user_id)
-                except Exception as exc:
-                    if self._alive():
-                        self._refresh_failed(exc)
-                    return
-                if not self._alive():
-                    return
-                self._show(overview)
-                if not self._again:
-                    return
-        finally:
-            self._refreshing = False
+            overview = await self._runner.call(load_overview, self._ledger, self._sessions, self._user_id)
+        except Exception as exc:
+            if self._alive():
+                self._refresh_failed(exc)
+            return False
+        if not self._alive():
+            return False
+        self._show(overview)
+        return True
 
     def _show(self, overview: AccountOverview) -> None:
         self._overview = overview
