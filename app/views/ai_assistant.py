@@ -102,6 +102,21 @@ class AiProposal:
 # ---- words for the trader (pure, so they are tested without widgets) -------------------------------------------
 
 
+def proposal_of(strategy: GeneratedStrategy, *, as_new: bool, note: str) -> AiProposal:
+    """What the editor takes from a Gemini strategy: as a new strategy, or over the one open (a change)."""
+    return AiProposal(
+        code=strategy.code,
+        name=suggested_name(strategy.class_name),
+        explanation=strategy.explanation,
+        as_new=as_new,
+        note=note,
+        values=strategy.default_values,
+        symbols=strategy.symbols,
+        timeframes=(strategy.timeframe,),
+        family=strategy.family,
+    )
+
+
 def family_name(family: str | None) -> str:
     return family.replace("_", " ") if family else "none"
 
@@ -676,22 +691,10 @@ class AiAssistant(QWidget):
         self._show_status("Review Gemini's change: Apply puts it in the editor (not saved), Discard drops it.")
 
     def _apply_modification(self, strategy: GeneratedStrategy) -> None:
-        family = strategy.family
-        self.proposalAccepted.emit(
-            AiProposal(
-                code=strategy.code,
-                name=suggested_name(strategy.class_name),
-                explanation=strategy.explanation,
-                as_new=False,
-                note="Gemini's change is in the editor: Save stores it as a new version (Ctrl+Z undoes it).",
-                values=strategy.default_values,
-                symbols=strategy.symbols,
-                timeframes=(strategy.timeframe,),
-                family=family,
-            )
-        )
+        note = "Gemini's change is in the editor: Save stores it as a new version (Ctrl+Z undoes it)."
+        self.proposalAccepted.emit(proposal_of(strategy, as_new=False, note=note))
         if strategy.family_source == "model":
-            self._remember_model_family(strategy.code, family)
+            self._remember_model_family(strategy.code, strategy.family)
         self._show_status("Applied to the editor; not saved yet.")
 
     def _explained(self, code: str, explanation: Explanation) -> None:
@@ -707,19 +710,8 @@ class AiAssistant(QWidget):
         result = self._offer
         if result is None or self._busy:
             return
-        self.proposalAccepted.emit(
-            AiProposal(
-                code=result.code,
-                name=suggested_name(result.class_name),
-                explanation=result.explanation,
-                as_new=True,
-                note="Gemini's strategy is in the editor, not saved: check the name and explanation, then Save.",
-                values=result.default_values,
-                symbols=result.symbols,
-                timeframes=(result.timeframe,),
-                family=result.family,
-            )
-        )
+        note = "Gemini's strategy is in the editor, not saved: check the name and explanation, then Save."
+        self.proposalAccepted.emit(proposal_of(result, as_new=True, note=note))
         self._show_status("Opened in the editor as a new strategy; Save stores it.")
 
     def open_last_attempt(self) -> None:
