@@ -46,6 +46,8 @@ class GrowableColumns:
         self._n = 0
         # New on every write, and unique across buffers, so derived data (merged columns) knows when it is stale.
         self.version = next(_versions)
+        # New only when all rows are replaced: data about existing rows (their times) holds across appends.
+        self.reset_version = self.version
 
     def __len__(self) -> int:
         return self._n
@@ -78,7 +80,7 @@ class GrowableColumns:
             data[k, :n] = a
         self._data = data
         self._n = n
-        self.version = next(_versions)
+        self.version = self.reset_version = next(_versions)
 
     def append(self, row: Sequence[float]) -> int:
         """Add one row at the end, growing the block by doubling when full; returns its index."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from app.views.candle_item import view_rect
+from app.views.primitive_buffer import PrimitiveBuffer
 
 LEVEL_COLORS = ("#242c34",)  # major ticks only (white at ~11% over the chart background); a minor level cost 0.1 ms
 
@@ -33,7 +33,7 @@ class GridItem(pg.GraphicsObject):
             pen.setWidth(1)
             pen.setCosmetic(True)
             self._pens.append(pen)
-        self._lines = PrimitiveArray(QLineF, 4)
+        self._lines = PrimitiveBuffer(QLineF)
         self.setZValue(-100)  # under everything in the pane
 
     def viewRangeChanged(self) -> None:
@@ -69,8 +69,7 @@ class GridItem(pg.GraphicsObject):
             count = len(xs) + len(ys)
             if not count:
                 continue
-            self._lines.resize(count)
-            a = self._lines.ndarray()
+            a = self._lines.resize(count)
             a[: len(xs), 0] = a[: len(xs), 2] = np.floor(xs) + 0.5
             a[: len(xs), 1], a[: len(xs), 3] = top, bottom
             a[len(xs) :, 0], a[len(xs) :, 2] = left, right

@@ -15,12 +15,12 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import functions as fn
-from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from app.views.bar_buffer import GrowableColumns
 from app.views.candle_item import PaintStats, columns_for, view_x_range
+from app.views.primitive_buffer import PrimitiveBuffer
 
 
 def column_extremes(values: np.ndarray, first: int, stop: int, per_column: int) -> tuple[np.ndarray, ...]:
@@ -58,7 +58,7 @@ class SeriesLineItem(pg.GraphicsObject):
         if dashed:
             self._pen.setDashPattern([4.0, 3.0])
         self._ymin, self._ymax = 0.0, 1.0
-        self._lines = PrimitiveArray(QLineF, 4)
+        self._lines = PrimitiveBuffer(QLineF)
         self._extremes: tuple[tuple[int, int, int, int], tuple[np.ndarray, ...]] | None = None
         self.last_paint: PaintStats | None = None
         self.paint_count = 0
@@ -176,8 +176,7 @@ class SeriesLineItem(pg.GraphicsObject):
     def _paint_histogram(self, p: QPainter, xs: np.ndarray, lows: np.ndarray, highs: np.ndarray, zero: float) -> None:
         finite = np.isfinite(lows) & np.isfinite(highs)
         xs, lows, highs = xs[finite], lows[finite], highs[finite]
-        self._lines.resize(len(xs))
-        a = self._lines.ndarray()
+        a = self._lines.resize(len(xs))
         a[:, 0] = a[:, 2] = np.floor(xs) + 0.5
         # from zero to both extremes of the column, whichever way up the device axis runs
         a[:, 1] = np.minimum(np.minimum(lows, highs), zero)

@@ -16,6 +16,7 @@ import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,7 +25,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.views.bar_buffer import BarBuffer, BarRow
-from app.views.candle_item import CandlestickItem, VolumeItem
+from app.views.candle_item import CHART_BACKGROUND, CandlestickItem, VolumeItem
 from app.views.chart_axes import LeanAxis, TimeIndexAxis
 from app.views.chart_crosshair import NO_BAR, ChartGraphics, Crosshair
 from app.views.chart_grid import GridItem
@@ -32,6 +33,7 @@ from app.views.chart_indicators import PRICE, IndicatorSeries, format_number, in
 from app.views.chart_lines import SeriesLineItem
 from app.views.chart_markers import ChartMarker, MarkerItem, MarkerSet
 from app.views.chart_toolbar import ChartToolbar
+from app.views.chart_viewbox import ChartViewBox
 from core.market.bars import NormalizedBar, timeframe_delta
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 AXIS_WIDTH = 72  # every pane's price axis shares one width so their x ranges line up
 DEFAULT_VISIBLE_BARS = 200
 RIGHT_MARGIN_BARS = 3  # empty slots right of the last bar, so the live bar is not glued to the edge
-BACKGROUND = "#101418"
+BACKGROUND = CHART_BACKGROUND.name()
 OVERLAY_COLORS = ("#f6c343", "#42a5f5", "#ab47bc", "#ff7043", "#66bb6a", "#ec407a", "#26c6da")
 SECOND_LINE_COLOR = "#ef9a9a"  # MACD's signal line, against its main line's colour
 HISTOGRAM_COLOR = "#78909c"
@@ -66,6 +68,12 @@ class Overlay:
     plot: pg.PlotItem
     pane: pg.PlotItem | None = None  # its own pane, removed with it
     extras: list[pg.GraphicsObject] = field(default_factory=list)  # guide lines, pane title
+
+
+def utc_minute(at: datetime) -> str:
+    """`at` as "YYYY-MM-DD HH:MM". Not strftime: under PySide6 each strftime call goes through shiboken's
+    import hook (it imports the time module), which made it the readout's largest cost on every live bar."""
+    return f"{at.year:04d}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d}"
 
 
 class ChartView(QWidget):
@@ -113,10 +121,10 @@ class ChartView(QWidget):
         self.time_axis = TimeIndexAxis(self._buffer, step)
         self._time_axes = [self.time_axis]
         self.price_plot: pg.PlotItem = self._graphics.addPlot(
-            row=0, col=0, axisItems={"right": LeanAxis("right"), "bottom": LeanAxis("bottom")}
+            row=0, col=0, viewBox=ChartViewBox(), axisItems={"right": LeanAxis("right"), "bottom": LeanAxis("bottom")}
         )
         self.volume_plot: pg.PlotItem = self._graphics.addPlot(
-            row=1, col=0, axisItems={"right": LeanAxis("right"), "bottom": self.time_axis}
+            row=1, col=0, viewBox=ChartViewBox(), axisItems={"right": LeanAxis("right"), "bottom": self.time_axis}
         )
         self._graphics.ci.layout.setRowStretchFactor(0, PRICE_STRETCH)
         self._graphics.ci.layout.setRowStretchFactor(1, VOLUME_STRETCH)
@@ -202,6 +210,8 @@ class ChartView(QWidget):
                 item.data_reset()
         self._markers.bars_changed()
         self.marker_item.update()
+        for axis in self._time_axes:
+            axis.bars_replaced()
         self.show_last(DEFAULT_VISIBLE_BARS)
         self._update_header()
 
@@ -262,7 +272,7 @@ class ChartView(QWidget):
             index = n - 1
         bar = self._buffer.row(index)
         parts = [
-            f"{bar.timestamp:%Y-%m-%d %H:%M} UTC  O {format_number(bar.open)}  H {format_number(bar.high)}  "
+            f"{utc_minute(bar.timestamp)} UTC  O {format_number(bar.open)}  H {format_number(bar.high)}  "
             f"L {format_number(bar.low)}  C {format_number(bar.close)}  V {bar.volume:,.0f}"
         ]
         parts += [overlay.series.format_at(index) for overlay in self._overlays.values()]
@@ -387,7 +397,7 @@ class ChartView(QWidget):
     def _add_pane(self) -> pg.PlotItem:
         axis = TimeIndexAxis(self._buffer, self.time_axis.step_seconds)
         axis.setLabel("UTC")
-        pane = pg.PlotItem(axisItems={"right": LeanAxis("right"), "bottom": axis})
+        pane = pg.PlotItem(viewBox=ChartViewBox(), axisItems={"right": LeanAxis("right"), "bottom": axis})
         self._style_pane(pane)
         self._time_axes.append(axis)
         self._panes.append(pane)
