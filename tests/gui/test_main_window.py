@@ -154,6 +154,7 @@ def test_an_order_fills_on_the_simulated_market_and_shows_in_portfolio_chart_and
     qtbot.waitUntil(lambda: ws.ledger.last_price("SPY") is not None and window.portfolio.overview is not None,
                     timeout=20_000)  # fmt: skip
     ws.ledger.place_order(window.user.id, OrderTicket("SPY", OrderSide.BUY, Decimal("3")))
+
     # The next simulated minute fills it; the ledger's NOTIFY (or the bars) refresh the portfolio.
     def holds_three() -> bool:
         return any(p.symbol == "SPY" and p.qty == 3 for p in window.portfolio.overview.portfolio.positions)

@@ -110,7 +110,7 @@ def family_of(db, strategy_id) -> str | None:
         return s.get(StrategyRow, strategy_id).implied_strategy_family
 
 
-MEAN_REVERSION = '''\
+MEAN_REVERSION = """\
 from core.strategy.api import Param, Strategy
 from core.strategy.indicators import bollinger
 
@@ -126,7 +126,7 @@ class Fade(Strategy):
             self.order_target(percent=1.0)
         elif data.close[-1] > self.mid[-1] and self.position > 0:
             self.order_target(shares=0)
-'''
+"""
 
 
 def test_every_strategy_gets_an_implied_family(db, users):
