@@ -17,6 +17,7 @@ that took the time axis's layout from 0.24 ms to 0.06 ms per followed live bar.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,6 +157,11 @@ class LeanAxis(pg.AxisItem):
         """The tick and label layout the last paint drew from (None: none yet, or something changed since)."""
         return self._layout
 
+    @property
+    def last_frame(self) -> AxisFrame | None:
+        """What the last paint drew."""
+        return self._frame
+
     def labels(self) -> list[str]:
         """The tick labels of the last paint, in drawing order (major level first)."""
         return [] if self._frame is None else [label.text.text() for label in self._frame.labels]
@@ -181,9 +187,9 @@ class LeanAxis(pg.AxisItem):
             axis_line = QLineF(bounds.left(), base, bounds.right(), base)
             length = bounds.width()
         lo, hi = sorted(float(v) for v in self.range)
-        empty = AxisFrame(QPointF(), (self.pen(), axis_line), (), ())
-        if length <= 0 or not hi > lo or not np.isfinite([lo, hi]).all():
-            return empty
+        axis_pen = self.pen()
+        if length <= 0 or not hi > lo or not (math.isfinite(lo) and math.isfinite(hi)):
+            return AxisFrame(QPointF(), (axis_pen, axis_line), (), ())
         key = (bounds.left(), bounds.top(), bounds.width(), bounds.height())
         font = p.font()
         layout = self._layout
@@ -218,7 +224,7 @@ class LeanAxis(pg.AxisItem):
                 self._updateMaxTextSize(largest)
                 self._layout = layout  # still right for this size; a resize that follows drops it again
         offset = QPointF(0.0, -shift) if vertical else QPointF(shift, 0.0)
-        return AxisFrame(offset, (self.pen(), axis_line), tuple(ticks), tuple(labels))
+        return AxisFrame(offset, (axis_pen, axis_line), tuple(ticks), tuple(labels))
 
     def _build_layout(
         self, p: QPainter, lo: float, hi: float, bounds: QRectF, length: float, key: tuple, font: QFont

@@ -9,7 +9,8 @@ opaque colour (pre-blended with the background), with one drawLines call.
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
@@ -17,7 +18,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from app.views.candle_item import view_rect
 from app.views.primitive_buffer import PrimitiveBuffer
 
-LEVEL_COLORS = ("#242c34",)  # major ticks only (white at ~11% over the chart background); a minor level cost 0.1 ms
+LINE_COLOR = "#242c34"  # at major ticks only (white at ~11% over the chart background); a minor level cost 0.1 ms
 
 
 class GridItem(pg.GraphicsObject):
@@ -27,12 +28,10 @@ class GridItem(pg.GraphicsObject):
         super().__init__()
         self._plot = plot
         self._y_axis = y_axis
-        self._pens = []
-        for color in LEVEL_COLORS:
-            pen = QPen(QColor(color))
-            pen.setWidth(1)
-            pen.setCosmetic(True)
-            self._pens.append(pen)
+        self._pen = QPen(QColor(LINE_COLOR))
+        self._pen.setWidth(1)
+        self._pen.setCosmetic(True)
+        self._ticks = MajorTicks()
         self._lines = PrimitiveBuffer(QLineF)
         self.setZValue(-100)  # under everything in the pane
 
@@ -51,54 +50,55 @@ class GridItem(pg.GraphicsObject):
         box = self._plot.getViewBox()
         if view is None or box is None or view.width() <= 0 or view.height() <= 0:
             return
-        width_px, height_px = box.width(), box.height()
-        x_levels = _tick_levels(self._plot.getAxis("bottom"), view.left(), view.right(), width_px)
-        y_levels = _tick_levels(
-            self._plot.getAxis(self._y_axis), min(view.top(), view.bottom()), max(view.top(), view.bottom()), height_px
-        )
+        left_v, right_v = view.left(), view.right()
+        low_v, high_v = sorted((view.top(), view.bottom()))
+        xs = self._ticks.values(self._plot.getAxis("bottom"), left_v, right_v, box.width())
+        ys = self._ticks.values(self._plot.getAxis(self._y_axis), low_v, high_v, box.height())
+        if not xs and not ys:
+            return
         t = p.transform()
         sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
-        left, right = sorted((view.left() * sx + dx, view.right() * sx + dx))
-        top, bottom = sorted((view.top() * sy + dy, view.bottom() * sy + dy))
+        left, right = sorted((left_v * sx + dx, right_v * sx + dx))
+        top, bottom = sorted((low_v * sy + dy, high_v * sy + dy))
+        # a dozen lines or so: plain Python beats numpy's per-call cost here
+        rows = [(x, top, x, bottom) for x in (math.floor(v * sx + dx) + 0.5 for v in xs)]
+        rows += [(left, y, right, y) for y in (math.floor(v * sy + dy) + 0.5 for v in ys)]
+        self._lines.resize(len(rows))[:] = rows
         p.save()
         p.resetTransform()  # device pixels, as the candles: crisp lines, no precision loss far from zero
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        for level, pen in enumerate(self._pens):
-            xs = x_levels[level] * sx + dx
-            ys = y_levels[level] * sy + dy
-            count = len(xs) + len(ys)
-            if not count:
-                continue
-            a = self._lines.resize(count)
-            a[: len(xs), 0] = a[: len(xs), 2] = np.floor(xs) + 0.5
-            a[: len(xs), 1], a[: len(xs), 3] = top, bottom
-            a[len(xs) :, 0], a[len(xs) :, 2] = left, right
-            a[len(xs) :, 1] = a[len(xs) :, 3] = np.floor(ys) + 0.5
-            p.setPen(pen)
-            p.drawLines(*self._lines.drawargs())
+        p.setPen(self._pen)
+        p.drawLines(*self._lines.drawargs())
         p.restore()
 
 
-def _tick_levels(axis: pg.AxisItem, low: float, high: float, size_px: float) -> list[np.ndarray]:
-    """Tick values of `axis` over [low, high] for each grid level (major first; a minor level, should one be
-    configured, without the major values).
+class MajorTicks:
+    """Major tick values of an axis over a range, as the axis spaces them (so the lines meet its labels).
 
-    The axis's own spacing (so the lines meet its labels), but not its tickValues(), which filters
-    duplicates with np.isclose per level and cost 0.15 ms a call, four calls per repaint."""
-    levels = [np.empty(0) for _ in LEVEL_COLORS]
-    if size_px <= 0 or not high > low:
-        return levels
-    for k, (spacing, offset) in enumerate(axis.tickSpacing(low, high, size_px)[: len(levels)]):
-        if spacing <= 0:
-            continue
-        start = np.ceil((low - offset) / spacing)
-        stop = np.floor((high - offset) / spacing)
-        if stop - start > 1000:  # cannot happen with pyqtgraph's spacing; guards against a degenerate range
-            continue
-        values = np.arange(start, stop + 1) * spacing + offset
-        if k == 1 and len(levels[0]):
-            major = levels[0]
-            nearest = np.abs(values[:, None] - major[None, :]).min(axis=1)
-            values = values[nearest > spacing * 0.01]
-        levels[k] = values
-    return levels
+    Not the axis's tickValues(), which filters duplicates with np.isclose per level and cost 0.15 ms a call,
+    four calls per repaint; and the spacing, which depends only on the span and the pixel size, is kept: a
+    followed chart asks for the same span frame after frame."""
+
+    MAX_CACHED = 64
+    MAX_LINES = 1000  # cannot happen with pyqtgraph's spacing; guards against a degenerate range
+
+    def __init__(self) -> None:
+        self._spacing: dict[tuple[int, float, float], tuple[float, float] | None] = {}
+
+    def values(self, axis: pg.AxisItem, low: float, high: float, size_px: float) -> list[float]:
+        if size_px <= 0 or not high > low:
+            return []
+        key = (id(axis), high - low, size_px)
+        if key not in self._spacing:
+            if len(self._spacing) >= self.MAX_CACHED:
+                self._spacing.clear()
+            levels = axis.tickSpacing(low, high, size_px)
+            self._spacing[key] = levels[0] if levels and levels[0][0] > 0 else None
+        major = self._spacing[key]
+        if major is None:
+            return []
+        spacing, offset = major
+        start, stop = math.ceil((low - offset) / spacing), math.floor((high - offset) / spacing)
+        if stop - start > self.MAX_LINES:
+            return []
+        return [k * spacing + offset for k in range(start, stop + 1)]

@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from pytestqt.qtbot import QtBot
 
 from app.views.candle_item import CHART_BACKGROUND, UP_COLOR, VOLUME_OPACITY, blend
+from app.views.chart_grid import LINE_COLOR, MajorTicks
 from app.views.chart_view import ChartView, utc_minute
 from app.views.primitive_buffer import PrimitiveBuffer
 from core.market import BarArrays, RandomWalkBarGenerator
@@ -121,6 +122,8 @@ def test_a_style_change_drops_the_layout(qtbot: QtBot, bars: BarArrays) -> None:
     assert chart.time_axis.tick_layout is not laid_out
     [major, *_] = chart.time_axis.tick_layout.ticks
     assert major[0].color().red() == 255
+    axis_pen, _line = chart.time_axis.last_frame.axis_line
+    assert axis_pen.color() == chart.time_axis.pen().color()  # the axis line keeps the axis pen
 
 
 def test_resizing_lays_the_axis_out_again(qtbot: QtBot, bars: BarArrays) -> None:
@@ -221,3 +224,38 @@ def test_volume_bars_are_drawn_in_the_opaque_mixed_colour(qtbot: QtBot, bars: Ba
 def test_utc_minute_formats_like_strftime() -> None:
     at = datetime(2026, 3, 7, 9, 5, 59, tzinfo=UTC)
     assert utc_minute(at) == at.strftime("%Y-%m-%d %H:%M") == "2026-03-07 09:05"
+
+
+# --- grid -------------------------------------------------------------------------------------------
+
+
+def test_major_ticks_are_the_axis_major_spacing_within_the_range(qtbot: QtBot, bars: BarArrays) -> None:
+    chart = new_chart(qtbot)
+    axis = chart.price_plot.getAxis("right")
+    ticks = MajorTicks()
+    values = ticks.values(axis, 101.13, 104.87, 500.0)
+    spacing, offset = axis.tickSpacing(101.13, 104.87, 500.0)[0]
+    assert len(values) >= 3 and all(101.13 <= v <= 104.87 for v in values)
+    assert all(((v - offset) / spacing) == pytest.approx(round((v - offset) / spacing)) for v in values)
+    assert values[0] - spacing < 101.13 and values[-1] + spacing > 104.87  # none missing at the ends
+    assert ticks.values(axis, 101.13 + 7 * spacing, 104.87 + 7 * spacing, 500.0) == pytest.approx(
+        [v + 7 * spacing for v in values]
+    )
+    assert ticks.values(axis, 1.0, 1.0, 500.0) == [] and ticks.values(axis, 1.0, 2.0, 0.0) == []
+
+
+def test_grid_lines_run_through_the_major_time_ticks(qtbot: QtBot, bars: BarArrays) -> None:
+    chart = new_chart(qtbot)
+    chart.set_bars(*bars)
+    image = chart.grab().toImage()
+    grid = QColor(LINE_COLOR).rgb() & 0xFFFFFF
+    axis = chart.time_axis
+    [major, *_] = axis.drawn_ticks()
+    origin = chart.graphics.mapTo(chart, chart.graphics.mapFromScene(axis.mapToScene(0.0, 0.0)))
+    box = chart.price_plot.getViewBox()
+    top = chart.graphics.mapTo(chart, chart.graphics.mapFromScene(box.mapToScene(0.0, 0.0))).y()
+    rows = range(top + 5, top + int(box.height()) - 5, 7)
+    for x in major:
+        column = int(origin.x() + x)
+        hits = sum(1 for y in rows for dx in (-1, 0, 1) if image.pixel(column + dx, y) & 0xFFFFFF == grid)
+        assert hits >= len(rows) // 2  # a line down the pane (candles cover some of it)
