@@ -247,10 +247,17 @@ class SessionsPanel(QWidget):
         finally:
             if self._alive():
                 self._set_starting(False)
-        if self._alive():
-            self.status_label.setText(f"{name} is running on {', '.join(info.symbols)} {info.timeframe} (paper).")
+        if not self._alive():
+            return
+        # The manager's events may have overtaken this reply (the session can even have failed already): what
+        # the table shows is then newer than `info`, and the reply must not bring back a running state.
+        row = self.sessions_model.row_of(info.id)
+        current = self.sessions_model.record_at(row) if row >= 0 else info
+        if row < 0:
             self._show_session(info)
-            self.select_session(info.id)
+        if current.active:
+            self.status_label.setText(f"{name} is running on {', '.join(info.symbols)} {info.timeframe} (paper).")
+        self.select_session(info.id)
 
     def _stop_clicked(self) -> None:
         info = self.selected_session()
