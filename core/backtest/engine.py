@@ -150,9 +150,11 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     fm = cfg.fill_model
     close_m = memoryview(np.ascontiguousarray(closes))  # plain floats per bar: the loop's hot path
     qty_f = 0.0
-    curve: list[float] = []
-    holdings: list[float] = []
-    equity_append, held_append, step = curve.append, holdings.append, strategy.step  # the loop's hot calls
+    # Cash and shares after each bar's fills change only on fills: record them there, and build the equity and
+    # position curves once after the loop rather than appending two values on every bar.
+    changed_at, cash_at, qty_at = [0], [cash_f], [0.0]
+    clock, decide = strategy.runner_clock, strategy.next
+    strategy.take_intents()  # nothing left over from an earlier run of the same instance
     for i in range(n):
         if working:
             bar = BarValues(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
@@ -171,21 +173,27 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     cash_f, qty_f = float(books.cash), float(books.qty)
                     account.cash, account.position = cash_f, qty_f
                     account.position_price = float(books.cost / books.qty) if books.qty else math.nan
+                    if changed_at[-1] == i:
+                        cash_at[-1], qty_at[-1] = cash_f, qty_f
+                    else:
+                        changed_at.append(i)
+                        cash_at.append(cash_f)
+                        qty_at.append(qty_f)
                     left = order.qty - decision.qty
                     if left > 0:
                         still.append(_Working(_with(order, qty=left, triggered=decision.triggered), w.placed, w.reason))
                 elif decision.triggered:
                     still.append(_Working(_with(order, qty=order.qty, triggered=True), w.placed, w.reason))
             working = still
-        value = cash_f + qty_f * close_m[i]
-        equity_append(value)
-        held_append(qty_f)
-        account.equity = value
-        intents = step(i, lagged)
-        if intents:
-            for intent in intents:
+        clock.i = i
+        account.equity = value = cash_f + qty_f * close_m[i]
+        decide(lagged)
+        if strategy.intents:
+            for intent in strategy.take_intents():
                 working = _place(intent, working, books, close_m[i], value, cfg, rejections)
-    equity, held = np.array(curve, dtype=np.float64), np.array(holdings, dtype=np.float64)
+    runs = np.diff(np.array([*changed_at, n]))
+    held = np.repeat(np.array(qty_at, dtype=np.float64), runs)
+    equity = np.repeat(np.array(cash_at, dtype=np.float64), runs) + held * closes  # as cash_f + qty_f * close
     if cfg.close_at_end and n and books.qty > 0:
         price = float_decimal(closes[-1])
         last = Fill(n - 1, OrderSide.SELL, books.qty, price, fm.commission.fee(price, books.qty), "end_of_data")

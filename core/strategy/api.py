@@ -342,6 +342,17 @@ class Strategy:
         self.next(lagged)
         return self.intents
 
+    @property
+    def runner_clock(self) -> Clock:
+        """The bar index the lagged views read. A runner that calls ``next`` itself (instead of ``step``) sets
+        ``runner_clock.i`` before each call and collects with ``take_intents``."""
+        return self._clock
+
+    def take_intents(self) -> list[OrderIntent]:
+        """The intents made since the last call, handed over (the strategy starts a new list)."""
+        taken, self.intents = self.intents, []
+        return taken
+
     def indicators(self) -> list[tuple[str, np.ndarray]]:
         """The whole-series indicators ``init`` registered (for charts and the causality check)."""
         return list(self._indicators)
