@@ -31,6 +31,7 @@ from core.ledger.money import MARKET_COLLAR
 from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
 
 ZERO = Decimal(0)
+_COLLARED = 1 + float(MARKET_COLLAR)  # a market buy reserves the last price times this
 
 
 class BarValues(NamedTuple):
@@ -227,11 +228,12 @@ def _place(
     if intent.kind is IntentKind.CANCEL_ALL:
         return []
     ref = intent.limit or intent.stop or close
-    pending_buys = sum((w.order.qty for w in working if w.order.side is OrderSide.BUY), ZERO)
-    pending_sells = sum((w.order.qty for w in working if w.order.side is OrderSide.SELL), ZERO)
+    pending_buys = pending_sells = ZERO
+    if working and intent.kind is not IntentKind.TARGET:  # a target replaces the working orders
+        pending_buys = sum((w.order.qty for w in working if w.order.side is OrderSide.BUY), ZERO)
+        pending_sells = sum((w.order.qty for w in working if w.order.side is OrderSide.SELL), ZERO)
     if intent.kind is IntentKind.TARGET:
         working = []  # a target replaces whatever was working
-        pending_buys = pending_sells = ZERO
         if intent.shares is not None:
             target = float_decimal(intent.shares)
         elif intent.percent is not None:
@@ -260,8 +262,9 @@ def _place(
         return working
     if side is OrderSide.BUY:
         # What the ledger would reserve: the limit, or the last price plus its collar for market and stop buys.
-        reserve = intent.limit if intent.limit else ref * (1 + float(MARKET_COLLAR))
-        affordable = _shares(float(books.cash) - float(pending_buys) * reserve, reserve, cfg.fractional)
+        reserve = intent.limit if intent.limit else ref * _COLLARED
+        spare = float(books.cash) - float(pending_buys) * reserve if pending_buys else float(books.cash)
+        affordable = _shares(spare, reserve, cfg.fractional)
         if affordable <= 0:
             rejections.append(Rejection(intent.bar, "not enough cash"))
             return working

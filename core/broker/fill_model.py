@@ -110,27 +110,27 @@ class FillModel:
 
     def evaluate(self, order: WorkingOrder, bar: BarLike) -> FillDecision | None:
         """The fill (or stop trigger) of ``order`` on ``bar``; None if nothing happens on this bar."""
+        # Each bar price becomes a Decimal once, here, and is passed on (a backtest evaluates an order per trade).
         o, h, lo = to_decimal(bar.open), to_decimal(bar.high), to_decimal(bar.low)
         buy = order.side is OrderSide.BUY
         kind = order.type
         if kind is OrderType.MARKET or (kind is OrderType.STOP and order.stop_triggered):
-            return self._fill(
-                order, bar, self.slippage.apply(o, order.side), limit=None, triggered=order.stop_triggered
-            )
+            raw = self.slippage.apply(o, order.side)
+            return self._fill(order, bar, raw, None, order.stop_triggered, lo, h)
         if kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and order.stop_triggered):
             price = _limit_price(buy, order.limit_price, o, h, lo)  # type: ignore[arg-type]
             if price is None:
                 return None
-            return self._fill(order, bar, price, limit=order.limit_price, triggered=order.stop_triggered)
+            return self._fill(order, bar, price, order.limit_price, order.stop_triggered, lo, h)
         trigger = _stop_trigger_price(buy, order.stop_price, o, h, lo)  # type: ignore[arg-type]
         if trigger is None:
             return None
         if kind is OrderType.STOP:
-            return self._fill(order, bar, self.slippage.apply(trigger, order.side), limit=None, triggered=True)
+            return self._fill(order, bar, self.slippage.apply(trigger, order.side), None, True, lo, h)
         limit = order.limit_price
         assert limit is not None
         if (buy and trigger <= limit) or (not buy and trigger >= limit):
-            return self._fill(order, bar, trigger, limit=limit, triggered=True)
+            return self._fill(order, bar, trigger, limit, True, lo, h)
         return FillDecision(price=None, qty=Decimal("0"), fee=Decimal("0.00"), triggered=True)
 
     def fillable_qty(self, wanted: Decimal, bar: BarLike) -> Decimal:
@@ -141,9 +141,10 @@ class FillModel:
         return min(wanted, cap)
 
     def _fill(
-        self, order: WorkingOrder, bar: BarLike, raw_price: Decimal, limit: Decimal | None, triggered: bool
-    ) -> FillDecision:
-        price = finalize_price(raw_price, order.side, bar, limit)
+        self, order: WorkingOrder, bar: BarLike, raw_price: Decimal, limit: Decimal | None, triggered: bool,
+        low: Decimal, high: Decimal,
+    ) -> FillDecision:  # fmt: skip
+        price = finalize_price(raw_price, order.side, bar, limit, low=low, high=high)
         qty = self.fillable_qty(order.qty, bar)
         if qty <= 0:
             # Volume cap leaves nothing this bar: a stop still counts as triggered.
@@ -153,12 +154,18 @@ class FillModel:
         return FillDecision(price=price, qty=qty, fee=self.commission.fee(price, qty), triggered=triggered)
 
 
-def finalize_price(price: Decimal, side: OrderSide, bar: BarLike, limit: Decimal | None = None) -> Decimal:
-    """Round against the trader, never beyond ``limit``, and clamp into the bar's range (which wins)."""
+def finalize_price(
+    price: Decimal, side: OrderSide, bar: BarLike, limit: Decimal | None = None, *,
+    low: Decimal | None = None, high: Decimal | None = None,
+) -> Decimal:  # fmt: skip
+    """Round against the trader, never beyond ``limit``, and clamp into the bar's range (which wins).
+    ``low``/``high``: the bar's range as Decimals, when the caller has them already."""
     rounded = round_against(price, side)
     if limit is not None:
         rounded = min(rounded, limit) if side is OrderSide.BUY else max(rounded, limit)
-    return clamp_to_bar(rounded, to_decimal(bar.low), to_decimal(bar.high))
+    return clamp_to_bar(
+        rounded, to_decimal(bar.low) if low is None else low, to_decimal(bar.high) if high is None else high
+    )
 
 
 def _limit_price(buy: bool, limit: Decimal, o: Decimal, h: Decimal, lo: Decimal) -> Decimal | None:

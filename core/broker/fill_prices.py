@@ -18,6 +18,8 @@ ONE = Decimal("1")
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Exact-looking Decimal of a float: ``repr`` gives the shortest string that round-trips, so
     100.1 becomes Decimal('100.1') rather than 100.099999999999994315658113919198513031005859375."""
+    if value.__class__ is float:  # the common case, a bar's price: no further checks
+        return Decimal(repr(value))
     if isinstance(value, Decimal):
         return value
     # float() first: numpy's float64 is a float whose repr is 'np.float64(...)'.

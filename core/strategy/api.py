@@ -315,14 +315,17 @@ class Strategy:
     def _intend(self, kind: IntentKind, shares: float | None, percent: float | None, value: float | None,
                 limit: float | None, stop: float | None, stop_loss: float | None, take_profit: float | None,
                 tag: str) -> None:  # fmt: skip
-        given = [x for x in (shares, percent, value) if x is not None]
-        if len(given) != 1:
+        # written out rather than with comprehensions: strategies that trade often call this on many bars
+        if (shares is None) + (percent is None) + (value is None) != 2:
             raise StrategyError(f"{kind.value}: give exactly one of shares, percent or value")
-        if any(not math.isfinite(x) for x in given) or (kind is not IntentKind.TARGET and given[0] <= 0):
-            raise StrategyError(f"{kind.value}: the size must be a positive number, got {given[0]!r}")
-        for label, price in (("limit", limit), ("stop", stop), ("stop_loss", stop_loss), ("take_profit", take_profit)):
-            if price is not None and not (math.isfinite(price) and price > 0):
-                raise StrategyError(f"{kind.value}: {label} must be a price > 0, got {price!r}")
+        size = shares if shares is not None else percent if percent is not None else value
+        if not math.isfinite(size) or (kind is not IntentKind.TARGET and size <= 0):  # type: ignore[arg-type]
+            raise StrategyError(f"{kind.value}: the size must be a positive number, got {size!r}")
+        if limit is not None or stop is not None or stop_loss is not None or take_profit is not None:
+            prices = (("limit", limit), ("stop", stop), ("stop_loss", stop_loss), ("take_profit", take_profit))
+            for label, price in prices:
+                if price is not None and not (math.isfinite(price) and price > 0):
+                    raise StrategyError(f"{kind.value}: {label} must be a price > 0, got {price!r}")
         self.intents.append(
             OrderIntent(kind, self._clock.i, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
         )
