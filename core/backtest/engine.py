@@ -149,7 +149,10 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     account = strategy.account
     account.cash, account.position, account.position_price = cash_f, 0.0, math.nan
     fm = cfg.fill_model
-    close_m = memoryview(np.ascontiguousarray(closes))  # plain floats per bar: the loop's hot path
+    # plain Python floats per bar, without numpy scalars: the loop's hot path
+    open_m, high_m, low_m, close_m, volume_m = (
+        memoryview(np.ascontiguousarray(col)) for col in (opens, highs, lows, closes, volumes)
+    )
     qty_f = 0.0
     # Cash and shares after each bar's fills change only on fills: record them there, and build the equity and
     # position curves once after the loop rather than appending two values on every bar.
@@ -158,7 +161,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     strategy.take_intents()  # nothing left over from an earlier run of the same instance
     for i in range(n):
         if working:
-            bar = BarValues(float(opens[i]), float(highs[i]), float(lows[i]), float(closes[i]), float(volumes[i]))
+            bar = BarValues(open_m[i], high_m[i], low_m[i], close_m[i], volume_m[i])
             still: list[_Working] = []
             for w in working:
                 decision = fm.evaluate(w.order, bar)
