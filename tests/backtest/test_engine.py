@@ -135,3 +135,25 @@ def test_an_open_position_is_closed_at_the_last_close():
     last = run.trades[-1]
     assert last.exit_reason == "end_of_data" and last.exit_bar == 49
     assert last.exit_price == Decimal(repr(float(data.close[-1])))
+
+
+def test_equity_and_position_curves_follow_every_fill_including_two_on_one_bar():
+    data = walk(60, seed=3)
+    plan = {
+        4: [lambda s: s.buy(10), lambda s: s.buy(5)],  # both fill on bar 5
+        9: [lambda s: s.sell(6)],
+        20: [lambda s: s.sell(9)],
+        30: [lambda s: s.buy(3)],
+    }
+    run = run_backtest(Script(plan), data, BacktestConfig(close_at_end=False))
+    assert [f.bar for f in run.fills] == [5, 5, 10, 21, 31]
+    # replayed bar by bar, as a runner without the shortcut would: cash and shares after each bar's fills
+    cash, qty = Decimal("100000"), Decimal(0)
+    for i in range(len(data)):
+        for fill in (f for f in run.fills if f.bar == i):
+            sign = 1 if fill.side is OrderSide.BUY else -1
+            cash -= sign * fill.qty * fill.price + fill.fee
+            qty += sign * fill.qty
+        assert run.position[i] == float(qty)
+        assert run.equity[i] == float(cash) + float(qty) * float(data.close[i])  # the same float arithmetic
+    assert run.position.tolist()[4:6] == [0.0, 15.0] and run.position[-1] == 3.0
