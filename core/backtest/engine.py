@@ -219,8 +219,11 @@ def _with(order: WorkingOrder, *, qty: Decimal, triggered: bool) -> WorkingOrder
 def _shares(amount: float, price: float, fractional: bool) -> Decimal:
     if not (price > 0 and math.isfinite(amount)):
         return ZERO
-    raw = float_decimal(amount / price)
-    return raw.quantize(Decimal("0.000000001"), ROUND_FLOOR) if fractional else raw.to_integral_value(ROUND_FLOOR)
+    shares = amount / price
+    if not fractional:
+        # the floor of the float is the floor of its shortest decimal (no integer lies between the two)
+        return Decimal(math.floor(shares))
+    return float_decimal(shares).quantize(Decimal("0.000000001"), ROUND_FLOOR)
 
 
 def _place(
