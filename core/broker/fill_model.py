@@ -161,11 +161,16 @@ def finalize_price(
     """Round against the trader, never beyond ``limit``, and clamp into the bar's range (which wins).
     ``low``/``high``: the bar's range as Decimals, when the caller has them already."""
     rounded = round_against(price, side)
-    if limit is not None:
+    low = to_decimal(bar.low) if low is None else low
+    high = to_decimal(bar.high) if high is None else high
+    if limit is None:
+        # On a tick and inside the bar: the clamp would return it unchanged (the inward-rounded bounds are the
+        # nearest ticks inside the bar, so a tick in [low, high] lies between them). The usual case, no rounding.
+        if low <= rounded <= high:
+            return rounded
+    else:
         rounded = min(rounded, limit) if side is OrderSide.BUY else max(rounded, limit)
-    return clamp_to_bar(
-        rounded, to_decimal(bar.low) if low is None else low, to_decimal(bar.high) if high is None else high
-    )
+    return clamp_to_bar(rounded, low, high)
 
 
 def _limit_price(buy: bool, limit: Decimal, o: Decimal, h: Decimal, lo: Decimal) -> Decimal | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,8 +19,15 @@ from core.broker.fill_costs import (
     SlippageModel,
     ZeroCommission,
 )
-from core.broker.fill_model import BracketLeg, FillDecision, FillModel, WorkingOrder, evaluate_bracket_exit
-from core.broker.fill_prices import clamp_to_bar, is_on_tick, tick_size
+from core.broker.fill_model import (
+    BracketLeg,
+    FillDecision,
+    FillModel,
+    WorkingOrder,
+    evaluate_bracket_exit,
+    finalize_price,
+)
+from core.broker.fill_prices import clamp_to_bar, is_on_tick, round_against, tick_size, to_decimal
 from core.broker.types import OrderSide, OrderType
 from core.market.bars import NormalizedBar
 
@@ -319,3 +328,19 @@ def test_working_order_requires_its_prices() -> None:
         WorkingOrder(BUY, OrderType.STOP_LIMIT, D("1"), limit_price=D("1"))
     with pytest.raises(ValueError):
         WorkingOrder(BUY, OrderType.MARKET, D("0"))
+
+
+def test_finalize_price_equals_rounding_then_clamping_on_random_bars():
+    # finalize_price skips the clamp for a tick already inside the bar: it must agree with doing it in full,
+    # around $1 (where the tick changes), on narrow and tick-less bars, on both sides
+    rng = random.Random(7)
+    for _ in range(20_000):
+        scale = rng.choice([0.01, 0.5, 0.99, 1.0, 1.005, 3.0, 100.0, 2500.0])
+        low = scale * rng.uniform(0.9, 1.1)
+        high = low * (1 + rng.choice([0.0, 1e-5, 1e-4, 1e-3, 0.01]) * rng.random())
+        price = to_decimal(rng.uniform(low * 0.98, high * 1.02))
+        side = rng.choice([OrderSide.BUY, OrderSide.SELL])
+        bar = SimpleNamespace(open=low, high=high, low=low, close=low, volume=1.0)
+        full = clamp_to_bar(round_against(price, side), to_decimal(low), to_decimal(high))
+        got = finalize_price(price, side, bar)
+        assert (got, str(got)) == (full, str(full)), (price, side, low, high)
