@@ -31,7 +31,6 @@ class GridItem(pg.GraphicsObject):
         self._pen = QPen(QColor(LINE_COLOR))
         self._pen.setWidth(1)
         self._pen.setCosmetic(True)
-        self._ticks = MajorTicks()
         self._lines = PrimitiveBuffer(QLineF)
         self.setZValue(-100)  # under everything in the pane
 
@@ -52,8 +51,8 @@ class GridItem(pg.GraphicsObject):
             return
         left_v, right_v = view.left(), view.right()
         low_v, high_v = sorted((view.top(), view.bottom()))
-        xs = self._ticks.values(self._plot.getAxis("bottom"), left_v, right_v, box.width())
-        ys = self._ticks.values(self._plot.getAxis(self._y_axis), low_v, high_v, box.height())
+        xs = major_tick_values(self._plot.getAxis("bottom"), left_v, right_v, box.width())
+        ys = major_tick_values(self._plot.getAxis(self._y_axis), low_v, high_v, box.height())
         if not xs and not ys:
             return
         t = p.transform()
@@ -72,33 +71,21 @@ class GridItem(pg.GraphicsObject):
         p.restore()
 
 
-class MajorTicks:
-    """Major tick values of an axis over a range, as the axis spaces them (so the lines meet its labels).
+MAX_LINES = 1000  # cannot happen with pyqtgraph's spacing; guards against a degenerate range
+
+
+def major_tick_values(axis: pg.AxisItem, low: float, high: float, size_px: float) -> list[float]:
+    """Major tick values of `axis` over [low, high], as the axis spaces them (so the lines meet its labels).
 
     Not the axis's tickValues(), which filters duplicates with np.isclose per level and cost 0.15 ms a call,
-    four calls per repaint; and the spacing, which depends only on the span and the pixel size, is kept: a
-    followed chart asks for the same span frame after frame."""
-
-    MAX_CACHED = 64
-    MAX_LINES = 1000  # cannot happen with pyqtgraph's spacing; guards against a degenerate range
-
-    def __init__(self) -> None:
-        self._spacing: dict[tuple[int, float, float], tuple[float, float] | None] = {}
-
-    def values(self, axis: pg.AxisItem, low: float, high: float, size_px: float) -> list[float]:
-        if size_px <= 0 or not high > low:
-            return []
-        key = (id(axis), high - low, size_px)
-        if key not in self._spacing:
-            if len(self._spacing) >= self.MAX_CACHED:
-                self._spacing.clear()
-            levels = axis.tickSpacing(low, high, size_px)
-            self._spacing[key] = levels[0] if levels and levels[0][0] > 0 else None
-        major = self._spacing[key]
-        if major is None:
-            return []
-        spacing, offset = major
-        start, stop = math.ceil((low - offset) / spacing), math.floor((high - offset) / spacing)
-        if stop - start > self.MAX_LINES:
-            return []
-        return [k * spacing + offset for k in range(start, stop + 1)]
+    four calls per repaint: the spacing from tickSpacing(), then the multiples in range in plain Python."""
+    if size_px <= 0 or not high > low:
+        return []
+    levels = axis.tickSpacing(low, high, size_px)
+    if not levels or not levels[0][0] > 0:
+        return []
+    spacing, offset = levels[0]
+    start, stop = math.ceil((low - offset) / spacing), math.floor((high - offset) / spacing)
+    if stop - start > MAX_LINES:
+        return []
+    return [k * spacing + offset for k in range(start, stop + 1)]

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from pytestqt.qtbot import QtBot
 
 from app.views.candle_item import CHART_BACKGROUND, UP_COLOR, VOLUME_OPACITY, blend
-from app.views.chart_grid import LINE_COLOR, MajorTicks
+from app.views.chart_grid import LINE_COLOR, major_tick_values
 from app.views.chart_view import ChartView, utc_minute
 from app.views.primitive_buffer import PrimitiveBuffer
 from core.market import BarArrays, RandomWalkBarGenerator
@@ -232,16 +232,16 @@ def test_utc_minute_formats_like_strftime() -> None:
 def test_major_ticks_are_the_axis_major_spacing_within_the_range(qtbot: QtBot, bars: BarArrays) -> None:
     chart = new_chart(qtbot)
     axis = chart.price_plot.getAxis("right")
-    ticks = MajorTicks()
-    values = ticks.values(axis, 101.13, 104.87, 500.0)
+
+    values = major_tick_values(axis, 101.13, 104.87, 500.0)
     spacing, offset = axis.tickSpacing(101.13, 104.87, 500.0)[0]
     assert len(values) >= 3 and all(101.13 <= v <= 104.87 for v in values)
     assert all(((v - offset) / spacing) == pytest.approx(round((v - offset) / spacing)) for v in values)
     assert values[0] - spacing < 101.13 and values[-1] + spacing > 104.87  # none missing at the ends
-    assert ticks.values(axis, 101.13 + 7 * spacing, 104.87 + 7 * spacing, 500.0) == pytest.approx(
+    assert major_tick_values(axis, 101.13 + 7 * spacing, 104.87 + 7 * spacing, 500.0) == pytest.approx(
         [v + 7 * spacing for v in values]
     )
-    assert ticks.values(axis, 1.0, 1.0, 500.0) == [] and ticks.values(axis, 1.0, 2.0, 0.0) == []
+    assert major_tick_values(axis, 1.0, 1.0, 500.0) == [] and major_tick_values(axis, 1.0, 2.0, 0.0) == []
 
 
 def test_grid_lines_run_through_the_major_time_ticks(qtbot: QtBot, bars: BarArrays) -> None:
