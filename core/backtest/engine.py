@@ -220,6 +220,8 @@ def _shares(amount: float, price: float, fractional: bool) -> Decimal:
     if not (price > 0 and math.isfinite(amount)):
         return ZERO
     shares = amount / price
+    if not math.isfinite(shares):  # a price so small that the division overflows
+        return ZERO
     if not fractional:
         # the floor of the float is the floor of its shortest decimal (no integer lies between the two)
         return Decimal(math.floor(shares))
