@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import emit
+from bench.common import cpu_reference_ms, emit
 from core.backtest.engine import run_backtest
 from core.backtest.sweep import run_sweep
 from core.backtest.vectorized import SignalStrategy, run_vectorized
@@ -72,6 +72,7 @@ def main() -> None:
     n = 100_000 if args.quick else 1_000_000
     label = "100k" if args.quick else "1m"
     data = series(n)
+    emit("cpu_reference_ms", cpu_reference_ms(), "ms", measures="this machine's speed now (bench.common)")
 
     run_vectorized(SmaCross(), series(1_000))  # compile (or load numba's cache) outside the timing
     perbar = timed(lambda: run_backtest(SmaCross(), data).metrics())

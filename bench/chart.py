@@ -35,7 +35,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
-from bench.common import emit
+from bench.common import cpu_reference_ms, emit
 
 if TYPE_CHECKING:
     from core.market.bars import NormalizedBar
@@ -51,6 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.bars or (100_000 if args.quick else 1_000_000)
     redraws, appends = (20, 200) if args.quick else (60, 500)
+    emit("cpu_reference_ms", cpu_reference_ms(), "ms", measures="this machine's speed now (bench.common)")
     app = QApplication.instance() or QApplication(["bench-chart"])
     run(app, n, redraws, appends)
 

@@ -7,12 +7,28 @@ main module (and so this one) imported again in every worker, and those imports 
 from __future__ import annotations
 
 import json
+import time
 
 from core.db.scratch import admin_server, drop_database, scratch_url
 
-__all__ = ["admin_server", "drop_database", "emit", "scratch_url"]
+__all__ = ["admin_server", "cpu_reference_ms", "drop_database", "emit", "scratch_url"]
 
 
 def emit(metric: str, value: float, unit: str, **extra: object) -> None:
     """One metric as one JSON object on one line (the benchmark convention in DEVELOPERS.md)."""
     print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
+
+
+def cpu_reference_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of five): this machine's speed at the time of a run.
+
+    The development machine is a virtual one whose speed was seen to halve for an hour at a time (an empty
+    million-iteration loop took 13 ms, later 26 ms): a benchmark's figures mean little without this one."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0.0
+        for i in range(1_000_000):
+            total += i * 0.5
+        best = min(best, time.perf_counter() - started)
+    return best * 1e3

@@ -39,7 +39,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bench.common import admin_server, drop_database, emit, scratch_url
+from bench.common import admin_server, cpu_reference_ms, drop_database, emit, scratch_url
 from core.accounts import AccountService
 from core.broker.sim import SimBroker
 from core.broker.types import OrderSide
@@ -97,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     per_user = args.orders_per_user or (25 if args.quick else 300)
 
+    emit("cpu_reference_ms", cpu_reference_ms(), "ms", measures="this machine's speed now (bench.common)")
     with admin_server(args.url, "sf-bench-ledger-") as admin:
         paced = run_on_scratch(admin, per_user, args.rate, args.event_workers)
         emit("orders_per_s", paced.orders_per_s, "orders/s", **paced.detail)
