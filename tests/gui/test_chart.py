@@ -14,6 +14,7 @@ from app.views.bar_buffer import BarBuffer
 from app.views.candle_item import DOWN_COLOR, UP_COLOR, merge_columns
 from app.views.chart_view import ChartView
 from core.market import BarArrays, RandomWalkBarGenerator
+from tests.gui.chart_support import bars_following, shown_chart
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 MILLION = 1_000_000
@@ -26,18 +27,7 @@ def million_bars() -> BarArrays:
 
 @pytest.fixture
 def chart(qtbot: QtBot) -> ChartView:
-    view = ChartView("SIM", "1Min")
-    view.resize(1200, 700)
-    qtbot.addWidget(view)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
-
-
-def bars_after(arrays: BarArrays, count: int, seed: int = 1):
-    """`count` live bars continuing where `arrays` ended."""
-    start = datetime.fromtimestamp(float(arrays.t[-1]), UTC) + timedelta(minutes=1)
-    return RandomWalkBarGenerator("SIM", start, start_price=float(arrays.close[-1]), seed=seed).history(count)
+    return shown_chart(qtbot)
 
 
 def has_colour(image: QImage, colour: QColor) -> bool:
@@ -100,7 +90,7 @@ def test_price_axis_follows_the_visible_bars(chart: ChartView, million_bars: Bar
 def test_append_bar_adds_one_row(chart: ChartView, million_bars: BarArrays) -> None:
     small = BarArrays(*(col[:500] for col in million_bars))
     chart.set_bars(*small)
-    bar = bars_after(small, 1)[0]
+    bar = bars_following(small, 1)[0]
     before = chart.bar_count
 
     chart.append_bar(bar)
@@ -123,7 +113,7 @@ def test_append_bar_adds_one_row(chart: ChartView, million_bars: BarArrays) -> N
 def test_bar_with_same_timestamp_replaces_the_forming_bar(chart: ChartView, million_bars: BarArrays) -> None:
     small = BarArrays(*(col[:500] for col in million_bars))
     chart.set_bars(*small)
-    forming = bars_after(small, 1)[0]
+    forming = bars_following(small, 1)[0]
     chart.append_bar(forming)
     count = chart.bar_count
     previous = chart.buffer.close[:-1].copy()
@@ -154,7 +144,7 @@ def test_view_at_latest_bar_scrolls_with_new_bars(chart: ChartView, million_bars
     small = BarArrays(*(col[:2000] for col in million_bars))
     chart.set_bars(*small)  # shows the latest bars
     left, right = chart.visible_x_range()
-    for bar in bars_after(small, 3):
+    for bar in bars_following(small, 3):
         chart.append_bar(bar)
     new_left, new_right = chart.visible_x_range()
     assert new_left == pytest.approx(left + 3) and new_right == pytest.approx(right + 3)
@@ -164,7 +154,7 @@ def test_view_scrolled_back_stays_put_when_bars_arrive(chart: ChartView, million
     small = BarArrays(*(col[:2000] for col in million_bars))
     chart.set_bars(*small)
     chart.show_range(99.5, 299.5)
-    for bar in bars_after(small, 3):
+    for bar in bars_following(small, 3):
         chart.append_bar(bar)
     assert chart.visible_x_range() == pytest.approx((99.5, 299.5))
 
@@ -172,7 +162,7 @@ def test_view_scrolled_back_stays_put_when_bars_arrive(chart: ChartView, million
 def test_live_appends_to_a_million_bar_chart(chart: ChartView, million_bars: BarArrays) -> None:
     chart.set_bars(*million_bars)
     chart.grab()
-    for bar in bars_after(million_bars, 5):
+    for bar in bars_following(million_bars, 5):
         chart.append_bar(bar)
     chart.grab()
     stats = chart.candles.last_paint

@@ -18,6 +18,7 @@ from app.views.chart_view import ChartView, utc_minute
 from app.views.primitive_buffer import PrimitiveBuffer
 from core.market import BarArrays, RandomWalkBarGenerator
 from core.market.bars import NormalizedBar
+from tests.gui.chart_support import bars_following, shown_chart
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
@@ -28,17 +29,11 @@ def bars() -> BarArrays:
 
 
 def new_chart(qtbot: QtBot) -> ChartView:
-    view = ChartView("SIM", "1Min")
-    view.resize(1200, 700)
-    qtbot.addWidget(view)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
+    return shown_chart(qtbot)
 
 
 def following(arrays: BarArrays, count: int, gap: timedelta = timedelta(0)) -> list[NormalizedBar]:
-    start = datetime.fromtimestamp(float(arrays.t[-1]), UTC) + timedelta(minutes=1) + gap
-    return RandomWalkBarGenerator("SIM", start, start_price=float(arrays.close[-1]), seed=5).history(count)
+    return bars_following(arrays, count, seed=5, gap=gap)
 
 
 def with_bars(arrays: BarArrays, live: list[NormalizedBar]) -> BarArrays:

@@ -20,6 +20,7 @@ from app.views.chart_view import ChartView
 from core.market import BarArrays, RandomWalkBarGenerator
 from core.market.bars import NormalizedBar
 from core.strategy import indicators as ind
+from tests.gui.chart_support import bars_following, shown_chart
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
@@ -31,12 +32,7 @@ def bars() -> BarArrays:
 
 @pytest.fixture
 def chart(qtbot: QtBot) -> ChartView:
-    view = ChartView("SIM", "1Min")
-    view.resize(1200, 700)
-    qtbot.addWidget(view)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
+    return shown_chart(qtbot)
 
 
 def head(arrays: BarArrays, n: int) -> BarArrays:
@@ -44,9 +40,7 @@ def head(arrays: BarArrays, n: int) -> BarArrays:
 
 
 def following(arrays: BarArrays, count: int, seed: int = 3) -> list[NormalizedBar]:
-    """`count` live bars continuing where `arrays` ended."""
-    start = datetime.fromtimestamp(float(arrays.t[-1]), UTC) + timedelta(minutes=1)
-    return RandomWalkBarGenerator("SIM", start, start_price=float(arrays.close[-1]), seed=seed).history(count)
+    return bars_following(arrays, count, seed)
 
 
 def at(arrays: BarArrays, index: int, seconds: float = 0.0) -> datetime:
