@@ -339,11 +339,11 @@ class Strategy:
 
     def step(self, index: int, lagged: BarData) -> list[OrderIntent]:
         """Advance to bar ``index`` (now closed), run ``next``, hand back the intents it made."""
-        self._clock.i = index
         if self.intents:
-            self.intents = []  # a new list: the runner may still hold the last one
+            self.take_intents()  # left by a next() that raised: not this bar's
+        self._clock.i = index
         self.next(lagged)
-        return self.intents
+        return self.take_intents()
 
     @property
     def runner_clock(self) -> Clock:
