@@ -57,7 +57,8 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
 _RECORD_ORDER = """
 WITH held AS (
     UPDATE users
-       SET virtual_balance = virtual_balance - %(held)s, reserved_balance = reserved_balance + %(held)s
+       SET virtual_balance = virtual_balance - %(held)s, reserved_balance = reserved_balance + %(held)s,
+           updated_at = now()
      WHERE id = %(user_id)s AND %(held)s <> 0
 )
 INSERT INTO orders (id, user_id, session_id, signal_id, strategy_id, client_order_id, broker, symbol, side,
@@ -115,6 +116,7 @@ def lock_account(
     row = conn.execute(
         _LOCK_ACCOUNT,
         {"user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "day_start": day_start},
+        prepare=True,
     ).fetchone()
     if row is None:
         return None
@@ -169,4 +171,5 @@ def record_order(conn: psycopg.Connection, record: OrderRecord) -> None:
             "held": record.held,
             "created_at": record.created_at,
         },
+        prepare=True,
     )

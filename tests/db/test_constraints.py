@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -217,6 +217,37 @@ def test_updated_at_moves_on_update(db):
         conn.execute(text("UPDATE users SET display_name = 'Al' WHERE id = :id"), {"id": owner.id})
         updated = conn.execute(text("SELECT updated_at FROM users WHERE id = :id"), {"id": owner.id}).scalar()
     assert updated > created
+
+
+@pytest.mark.parametrize("table", ["users", "orders", "positions"])
+def test_updated_at_is_set_by_the_trigger_unless_the_statement_sets_it(db, table):
+    """On the tables the ledger updates on every trade, its own statements set updated_at themselves (revision
+    0006 skips the trigger call for them); every other writer still gets now() from the trigger."""
+    with db.session_factory() as s:
+        owner = f.user(s)
+        s.commit()
+    with db.engine.begin() as conn:
+        row_id = _row_with_updated_at(conn, table, owner.id)
+        conn.execute(text(f"UPDATE {table} SET updated_at = '2001-02-03T04:05:06Z' WHERE id = :id"), {"id": row_id})
+    with db.engine.begin() as conn:
+        kept = conn.execute(text(f"SELECT updated_at FROM {table} WHERE id = :id"), {"id": row_id}).scalar()
+        conn.execute(text(f"UPDATE {table} SET created_at = created_at WHERE id = :id"), {"id": row_id})
+        moved = conn.execute(text(f"SELECT updated_at FROM {table} WHERE id = :id"), {"id": row_id}).scalar()
+        now = conn.execute(text("SELECT now()")).scalar()
+    assert kept == datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert moved == now
+
+
+def _row_with_updated_at(conn, table: str, user_id) -> object:
+    if table == "users":
+        return user_id
+    if table == "orders":
+        values = "(gen_random_uuid(), :u, 'sf-t', 'sim', 'AAPL', 'buy', 'market', 'day', 1, 'accepted')"
+        sql = f"INSERT INTO orders (id, user_id, client_order_id, broker, symbol, side, order_type, time_in_force, " \
+              f"quantity, status) VALUES {values} RETURNING id"  # fmt: skip
+    else:
+        sql = "INSERT INTO positions (id, user_id, symbol) VALUES (gen_random_uuid(), :u, 'AAPL') RETURNING id"
+    return conn.execute(text(sql), {"u": user_id}).scalar()
 
 
 def count(session, model) -> int:

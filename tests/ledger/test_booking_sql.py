@@ -25,6 +25,29 @@ def test_sf_money_rounds_half_to_even_like_python(db, value):
     assert got == money(Decimal(value))
 
 
+def test_sf_money_is_inlined_and_keeps_null(db):
+    """Not STRICT (revision 0006), so the planner inlines it into the caller's expression instead of planning
+    a separate SQL function on every call, and NULL still gives NULL."""
+    with db.engine.connect() as conn:
+        plan = "\n".join(conn.execute(text("EXPLAIN VERBOSE SELECT sf_money(virtual_balance) FROM users")).scalars())
+        assert "sf_money" not in plan and "round(" in plan
+        assert conn.execute(text("SELECT sf_money(NULL)")).scalar() is None
+
+
+def test_bookings_move_updated_at_themselves(db, broker, make_user):
+    ledger = Ledger(db.session_factory, broker, LastPrices({"AAPL": Decimal("100")}))
+    user = make_user("erin")
+    placed = ledger.place_order(user, OrderTicket("AAPL", OrderSide.BUY, Decimal("1")))
+    with db.engine.begin() as conn:
+        before = conn.execute(text("SELECT now() - interval '1 hour'")).scalar()
+        for table in ("users", "orders"):
+            conn.execute(text(f"UPDATE {table} SET updated_at = :t"), {"t": before})
+    broker.fill(placed.client_order_id, "1", "100")
+    with db.engine.connect() as conn:
+        stamps = [conn.execute(text(f"SELECT min(updated_at) FROM {t}")).scalar() for t in ("users", "orders")]
+    assert all(stamp > before for stamp in stamps)
+
+
 def test_an_async_booking_leaves_the_next_transaction_durable(db, broker, make_user):
     """Bookings commit with synchronous_commit off for their own transaction only; an order placement
     that reuses the pooled connection must still wait for its commit to reach disk."""
