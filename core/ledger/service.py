@@ -30,6 +30,7 @@ from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, Or
 from core.db.models import Order, User
 from core.db.notifier import CoalescingNotifier
 from core.db.raw import engine_of, raw_connection
+from core.ledger.acceptances import Acceptance, AcceptanceWriter
 from core.ledger.booking import Outcome, book_event
 from core.ledger.books import HeldPosition, read_books
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
@@ -62,6 +63,7 @@ class Ledger:
         clock: Callable[[], datetime] = _utcnow,
         fee_estimate: Callable[[OrderTicket, Decimal], Decimal] = lambda ticket, price: Decimal(0),
         subscribe: bool = True,
+        acceptance_window_s: float = 0.02,
     ) -> None:
         self._sessions = session_factory
         self._engine = engine_of(session_factory)
@@ -74,10 +76,12 @@ class Ledger:
         self._fee_estimate = fee_estimate
         self._assets: dict[str, tuple[Asset, datetime]] = {}
         self._assets_lock = threading.Lock()
-        # Client ids whose acceptance this process recorded from one of its two reports (the submit call's
-        # answer, the broker's NEW event); the other report then skips the database.
-        self._accepted: set[str] = set()
-        self._accepted_lock = threading.Lock()
+        # Acceptances are written in batches (core.ledger.acceptances). Orders this process placed are reported
+        # accepted twice (the submit call's answer, the broker's NEW event): the first report queues the write,
+        # the second is dropped. Client id -> True once the first report came.
+        self._acceptances = AcceptanceWriter(self._engine, self._notify_users, window_s=acceptance_window_s)
+        self._own: dict[str, bool] = {}
+        self._own_lock = threading.Lock()
         if subscribe:
             broker.add_event_handler(self.apply_event)
 
@@ -117,6 +121,10 @@ class Ledger:
             record_order(conn, record)
             conn.commit()
         self._changes.notify(str(user_id))
+        with self._own_lock:
+            if len(self._own) > 10_000:  # second reports that never come (the stream is another client's)
+                self._own.clear()
+            self._own[client_order_id] = False
         return self._submit(order_id, client_order_id, ticket, held)
 
     def _submit(self, order_id: uuid.UUID, client_order_id: str, ticket: OrderTicket, held: Decimal) -> PlacedOrder:
@@ -136,23 +144,21 @@ class Ledger:
         try:
             placed = self._broker.submit_order(request)
         except BrokerRejected as exc:
+            self._forget_own(client_order_id)
             self._close_unsent(order_id, "rejected", str(exc))
             raise OrderRejected(f"The broker refused the order: {exc}") from exc
         except BrokerUnavailable as exc:
+            self._forget_own(client_order_id)
             log.warning("submit of %s unanswered: %s", client_order_id, exc)
             return PlacedOrder(
                 order_id, client_order_id, "pending", held,
                 message=f"The broker did not answer ({exc}); the order will be settled when it does.",
             )  # fmt: skip
         if not placed.legs:
-            # Whichever of this answer and the broker's NEW event comes first records the acceptance;
-            # the other finds it noted here and skips the database.
-            if (
-                not self._take_accepted(client_order_id)
-                and self._book(OrderEvent(OrderEventType.NEW, placed, self._now())) is Outcome.ACCEPTED
-            ):
-                self._note_accepted(client_order_id)
+            if not self._accept_own(placed):  # not noted as ours any more (the note was cleared): book it now
+                self._book(OrderEvent(OrderEventType.NEW, placed, self._now()))
             return PlacedOrder(order_id, client_order_id, "accepted", held, placed.id)
+        self._forget_own(client_order_id)
         with self._sessions() as s:  # a bracket order: record the legs the broker created with it
             status = s.scalar(
                 update(Order)
@@ -174,16 +180,19 @@ class Ledger:
 
     def cancel_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
         """Ask the broker to cancel; the canceled event releases the reservation."""
-        with self._sessions() as s:
-            order = s.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
-            if order is None:
-                raise UnknownOrder("No such order.")
-            if order.status in TERMINAL_STATUSES:
-                raise LedgerError(f"The order is already {order.status}.")
-            broker_id = order.broker_order_id
-        if broker_id is None:
-            self._close_unsent(order_id, "canceled", "Canceled before it reached the broker.")
-            return
+        order = self._open_order(user_id, order_id)
+        if order.broker_order_id is None and self._acceptances.is_pending(order.client_order_id):
+            self._acceptances.flush()  # its acceptance is still waiting to be written
+            order = self._open_order(user_id, order_id)
+        broker_id = order.broker_order_id
+        if broker_id is None:  # no acceptance recorded: ask the broker whether it has the order
+            try:
+                broker_id = self._broker.get_order_by_client_id(order.client_order_id).id
+            except OrderNotFound:
+                self._close_unsent(order_id, "canceled", "Canceled before it reached the broker.")
+                return
+            except BrokerError as exc:
+                raise LedgerError(f"Cannot reach the broker to cancel the order: {exc}") from exc
         try:
             self._broker.cancel_order(broker_id)
         except BrokerRejected as exc:
@@ -194,6 +203,19 @@ class Ledger:
                 order.status = "pending_cancel"
                 s.commit()
                 self._changes.notify(str(user_id))
+
+    def _open_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> Order:
+        with self._sessions() as s:
+            order = s.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
+        if order is None:
+            raise UnknownOrder("No such order.")
+        if order.status in TERMINAL_STATUSES:
+            raise LedgerError(f"The order is already {order.status}.")
+        return order
+
+    def flush_acceptances(self) -> None:
+        """Write the acceptances still waiting for their batch (at shutdown, or before reading orders back)."""
+        self._acceptances.flush()
 
     # ----- events ----------------------------------------------------------------------------
     def apply_event(self, event: OrderEvent) -> bool:
@@ -206,30 +228,36 @@ class Ledger:
             return False
 
     def _apply_event(self, event: OrderEvent) -> bool:
-        if event.type is OrderEventType.NEW and self._take_accepted(event.order.client_order_id):
-            return False  # this process recorded the acceptance from the submit call's answer
+        if event.type is OrderEventType.NEW and self._accept_own(event.order):
+            return False  # queued for the next batch of acceptances (or already queued by the submit answer)
         outcome = self._book(event)
         if outcome is Outcome.UNKNOWN:
             if not self._adopt_leg_of(event.order):
                 return False  # not a StratForge order (someone else on the shared account)
             outcome = self._book(event)
-        if outcome is Outcome.ACCEPTED:
-            self._note_accepted(event.order.client_order_id)
         return outcome in (Outcome.ACCEPTED, Outcome.CHANGED)
 
-    def _note_accepted(self, client_order_id: str) -> None:
-        with self._accepted_lock:
-            if len(self._accepted) > 10_000:  # ids whose second report never comes (another client's orders)
-                self._accepted.clear()
-            self._accepted.add(client_order_id)
-
-    def _take_accepted(self, client_order_id: str) -> bool:
-        """True (once) when this process already recorded the acceptance of ``client_order_id``."""
-        with self._accepted_lock:
-            if client_order_id in self._accepted:
-                self._accepted.discard(client_order_id)
+    def _accept_own(self, order: BrokerOrder) -> bool:
+        """For an order this process placed: queue its acceptance on the first report, drop the second.
+        False for any other order (the caller books it)."""
+        with self._own_lock:
+            reported = self._own.get(order.client_order_id)
+            if reported is None:
+                return False
+            if reported:
+                del self._own[order.client_order_id]
                 return True
-            return False
+            self._own[order.client_order_id] = True
+        self._acceptances.add(Acceptance(order.client_order_id, order.id, order.submitted_at))
+        return True
+
+    def _forget_own(self, client_order_id: str) -> None:
+        with self._own_lock:
+            self._own.pop(client_order_id, None)
+
+    def _notify_users(self, users: set[uuid.UUID]) -> None:
+        for user_id in users:
+            self._changes.notify(str(user_id))
 
     def _book(self, event: OrderEvent) -> Outcome:
         with raw_connection(self._engine, autocommit=True) as conn:

@@ -172,6 +172,7 @@ class Workstation:
                 self.sessions.shutdown()
             except Exception:
                 log.exception("error while stopping the paper sessions")
+        self.ledger.flush_acceptances()  # the last orders' acceptances (settlement would recover them anyway)
         for closer in self._closers:
             try:
                 closer()

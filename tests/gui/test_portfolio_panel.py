@@ -133,8 +133,12 @@ def test_a_market_buy_from_the_ticket_becomes_a_position_with_ledger_values(
     with qtbot.waitSignal(panel.orderPlaced, timeout=WAIT_MS):
         qtbot.mouseClick(ticket.submit_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(cells(panel, "orders")) == 1, timeout=WAIT_MS)
+    # "pending" until the acceptance's batch is written a few ms later (in the app its NOTIFY refreshes the panel)
+    ledger.flush_acceptances()
+    panel.refresh()
+    qtbot.waitUntil(lambda: [row[9] for row in cells(panel, "orders")] == ["accepted"], timeout=WAIT_MS)
     [order] = cells(panel, "orders")
-    assert order[1:6] == ["AAPL", "Buy", "Market", "10", "0"] and order[9] == "accepted"
+    assert order[1:6] == ["AAPL", "Buy", "Market", "10", "0"]
     assert order[10] == "1,030.00"  # the ledger's reservation: last price plus its 3% collar
     assert summary(panel, "reserved") == "$1,030.00" and summary(panel, "buying_power") == "$98,970.00"
 

@@ -68,6 +68,7 @@ if e.get("SF_BRACKET"):
     bracket = dict(take_profit_price=Decimal(tp), stop_loss_price=Decimal(sl), time_in_force=TimeInForce.GTC)
 ticket = OrderTicket("AAPL", OrderSide.BUY, Decimal(e["SF_QTY"]), **bracket)
 placed = ledger.place_order(uuid.UUID(e["SF_USER"]), ticket)
+ledger.flush_acceptances()  # "after_accept": killed once the acceptance is written (its batch is a few ms late)
 told = {"id": str(placed.id), "status": placed.status, "broker_order_id": placed.broker_order_id}
 print(json.dumps(told), flush=True)
 os._exit(1)

@@ -219,6 +219,7 @@ def test_a_day_order_expiring_releases_its_reservation(db, sim, prices, book, ma
     )
     assert user_row(db, gil).reserved_balance == D("450") + D("364")
     feed(sim, prices, bar(1, 100.0, 100.2, 99.0, 99.5))  # same day, limits not reached: both keep working
+    book.flush_acceptances()
     assert order_row(db, day.id).status == "accepted"
 
     feed(sim, prices, bar(0, 99.0, 99.5, 98.0, 98.5, day=1))  # next session: the DAY order expires
@@ -361,6 +362,7 @@ def test_two_users_on_one_broker_never_see_or_touch_each_other(db, sim, prices, 
 
     with pytest.raises(UnknownOrder):
         book.cancel_order(moe, nia_limit.id)
+    book.flush_acceptances()
     assert order_row(db, nia_limit.id).status == "accepted"
     with pytest.raises(UnknownOrder):
         book.cancel_order(nia, moe_buy.id)

@@ -70,7 +70,7 @@ def session_row(db, session_id) -> TradingSession:
 
 
 def test_a_builtin_strategy_trades_through_the_ledger_and_fills_on_the_next_bar(
-    db, manager, market, make_user, save, subscriptions
+    db, ledger, manager, market, make_user, save, subscriptions
 ):
     alice = make_user("alice")
     saved = save(alice)
@@ -90,6 +90,7 @@ def test_a_builtin_strategy_trades_through_the_ledger_and_fills_on_the_next_bar(
     assert (buy.action, buy.quantity, buy.status) == ("BUY", D(103), "EXECUTED")
     assert buy.bar_timestamp == T0 + timedelta(minutes=2)
     assert buy.processed_at is not None and buy.signal_metadata["intent"]["kind"] == "target"
+    ledger.flush_acceptances()
     [order] = rows(db, Order, user_id=alice)
     assert (order.session_id, order.signal_id, order.strategy_id) == (info.id, buy.id, saved.id)
     assert order.quantity == D(103) and order.side == "buy" and order.status == "accepted"

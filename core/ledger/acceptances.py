@@ -1,0 +1,130 @@
+"""Recording the broker's acceptance of orders in batches, a few milliseconds late.
+
+Acceptance moves no money: it only records the broker's order id and moves the
+status to ``accepted``. Written one order at a time it was a transaction, a
+round trip and a full row update per order (a fifth of the ledger's cost per
+order on the benchmark), and most of those rows were rewritten again moments
+later by the fill, whose booking records the broker id as well.
+
+So accepted orders are collected for a short window and written with one
+statement, which skips every order a booking has already moved past
+``pending``/``submitted``. Nothing is lost if the process dies inside the
+window: the order stays ``pending`` without a broker id, and start-up
+settlement asks the broker about it by client order id. Cancelling an order
+whose acceptance is still waiting flushes it first (``Ledger.cancel_order``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.db.raw import raw_connection
+
+log = logging.getLogger(__name__)
+
+_RECORD = """
+UPDATE orders o
+   SET broker_order_id = coalesce(o.broker_order_id, a.broker_id),
+       status = CASE WHEN o.status IN ('pending', 'submitted') THEN 'accepted' ELSE o.status END,
+       submitted_at = coalesce(o.submitted_at, a.submitted_at),
+       updated_at = now()
+  FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS a(client_id, broker_id, submitted_at)
+ WHERE o.client_order_id = a.client_id
+   AND (o.broker_order_id IS NULL OR o.status IN ('pending', 'submitted'))
+RETURNING o.user_id
+"""
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    client_order_id: str
+    broker_order_id: str
+    submitted_at: datetime | None
+
+
+class AcceptanceWriter:
+    """``add`` returns at once; a background thread writes what was added once per ``window_s``.
+
+    With ``window_s = 0`` every ``add`` writes on the caller's thread (no thread at all). ``on_written`` gets
+    the users whose orders changed, for their NOTIFY."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        on_written: Callable[[set[uuid.UUID]], None],
+        *,
+        window_s: float = 0.02,
+        idle_exit_s: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._on_written = on_written
+        self._window_s = window_s
+        self._idle_exit_s = idle_exit_s
+        self._pending: dict[str, Acceptance] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one batch at a time, so a flush returns after its rows are written
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, acceptance: Acceptance) -> None:
+        with self._lock:
+            self._pending[acceptance.client_order_id] = acceptance
+            if self._window_s > 0 and self._thread is None:  # started on demand; it exits again when idle
+                self._thread = threading.Thread(target=self._run, name="ledger-acceptances", daemon=True)
+                self._thread.start()
+        if self._window_s <= 0:
+            self.flush()
+        else:
+            self._wake.set()
+
+    def is_pending(self, client_order_id: str) -> bool:
+        with self._lock:
+            return client_order_id in self._pending
+
+    def flush(self) -> None:
+        """Write everything added so far, on the caller's thread; returns when it is written (or failed)."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending = list(self._pending.values()), {}
+            if not batch:
+                return
+            batch.sort(key=lambda a: a.client_order_id)  # a stable row-lock order between concurrent writers
+            try:
+                with raw_connection(self._engine, autocommit=True) as conn:
+                    rows = conn.execute(
+                        _RECORD,
+                        (
+                            [a.client_order_id for a in batch],
+                            [a.broker_order_id for a in batch],
+                            [a.submitted_at for a in batch],
+                        ),
+                        prepare=True,
+                    ).fetchall()
+            except (psycopg.Error, SQLAlchemyError) as exc:
+                # Nothing is lost: the orders stay pending and settlement asks the broker about them.
+                log.warning("could not record %d acceptance(s): %s", len(batch), exc)
+                return
+        if rows:
+            self._on_written({row[0] for row in rows})
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(self._idle_exit_s):
+                with self._lock:
+                    if not self._pending:
+                        self._thread = None
+                        return
+                continue
+            self._wake.clear()
+            time.sleep(self._window_s)  # let the acceptances of this moment join one statement
+            self.flush()
