@@ -110,13 +110,14 @@ class FillModel:
 
     def evaluate(self, order: WorkingOrder, bar: BarLike) -> FillDecision | None:
         """The fill (or stop trigger) of ``order`` on ``bar``; None if nothing happens on this bar."""
+        kind = order.type
+        if kind is OrderType.MARKET or (kind is OrderType.STOP and order.stop_triggered):
+            # Only the open is needed: finalize_price converts the range only for a price at the bar's edge.
+            raw = self.slippage.apply(to_decimal(bar.open), order.side)
+            return self._fill(order, bar, raw, None, order.stop_triggered, None, None)
         # Each bar price becomes a Decimal once, here, and is passed on (a backtest evaluates an order per trade).
         o, h, lo = to_decimal(bar.open), to_decimal(bar.high), to_decimal(bar.low)
         buy = order.side is OrderSide.BUY
-        kind = order.type
-        if kind is OrderType.MARKET or (kind is OrderType.STOP and order.stop_triggered):
-            raw = self.slippage.apply(o, order.side)
-            return self._fill(order, bar, raw, None, order.stop_triggered, lo, h)
         if kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and order.stop_triggered):
             price = _limit_price(buy, order.limit_price, o, h, lo)  # type: ignore[arg-type]
             if price is None:
@@ -142,7 +143,7 @@ class FillModel:
 
     def _fill(
         self, order: WorkingOrder, bar: BarLike, raw_price: Decimal, limit: Decimal | None, triggered: bool,
-        low: Decimal, high: Decimal,
+        low: Decimal | None, high: Decimal | None,
     ) -> FillDecision:  # fmt: skip
         price = finalize_price(raw_price, order.side, bar, limit, low=low, high=high)
         qty = self.fillable_qty(order.qty, bar)
@@ -161,15 +162,20 @@ def finalize_price(
     """Round against the trader, never beyond ``limit``, and clamp into the bar's range (which wins).
     ``low``/``high``: the bar's range as Decimals, when the caller has them already."""
     rounded = round_against(price, side)
-    low = to_decimal(bar.low) if low is None else low
-    high = to_decimal(bar.high) if high is None else high
     if limit is None:
         # On a tick and inside the bar: the clamp would return it unchanged (the inward-rounded bounds are the
         # nearest ticks inside the bar, so a tick in [low, high] lies between them). The usual case, no rounding.
-        if low <= rounded <= high:
+        # For float bars, strictly inside as floats settles it without converting the bounds: float() of a
+        # Decimal is correctly rounded, hence monotonic, and each bound is the Decimal whose float is the bar's.
+        bar_low, bar_high = bar.low, bar.high
+        if bar_low.__class__ is float and bar_high.__class__ is float and bar_low < float(rounded) < bar_high:
             return rounded
     else:
         rounded = min(rounded, limit) if side is OrderSide.BUY else max(rounded, limit)
+    low = to_decimal(bar.low) if low is None else low
+    high = to_decimal(bar.high) if high is None else high
+    if limit is None and low <= rounded <= high:
+        return rounded
     return clamp_to_bar(rounded, low, high)
 
 
