@@ -74,7 +74,7 @@ def main() -> None:
     data = series(n)
     emit("cpu_reference_ms", cpu_reference_ms(), "ms", measures="this machine's speed now (bench.common)")
 
-    run_vectorized(SmaCross(), series(1_000))  # compile (or load numba's cache) outside the timing
+    run_vectorized(SmaCross(), series(1_000)).metrics()  # compile (or load numba's cache) outside the timing
     perbar = timed(lambda: run_backtest(SmaCross(), data).metrics())
     emit(f"perbar_{label}_s", perbar, "s", bars=n)
     vectorized = min(timed(lambda: run_vectorized(SmaCross(), data).metrics()) for _ in range(3))
