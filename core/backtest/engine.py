@@ -50,8 +50,9 @@ class BacktestConfig:
     close_at_end: bool = True  # value the last position at the final close as an "end_of_data" exit
 
 
-@dataclass(frozen=True)
-class Fill:
+class Fill(NamedTuple):
+    """One fill of a backtest (immutable; a NamedTuple because a run makes one per trade)."""
+
     bar: int
     side: OrderSide
     qty: Decimal
@@ -60,8 +61,7 @@ class Fill:
     reason: str  # the intent's tag, or "signal"
 
 
-@dataclass(frozen=True)
-class RoundTrip:
+class RoundTrip(NamedTuple):
     """One trade from flat to flat (several fills may build or reduce it)."""
 
     entry_bar: int

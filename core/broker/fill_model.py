@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from core.broker.fill_costs import CommissionModel, NoSlippage, SlippageModel, ZeroCommission
 from core.broker.fill_prices import clamp_to_bar, round_against, to_decimal
@@ -78,9 +78,9 @@ class WorkingOrder:
             raise ValueError(f"a {self.type} order needs a stop price")
 
 
-@dataclass(frozen=True)
-class FillDecision:
-    """What happened to one order on one bar.
+class FillDecision(NamedTuple):
+    """What happened to one order on one bar (a NamedTuple: a backtest makes one per fill, and a frozen dataclass
+    costs three times as much to build).
 
     ``qty`` may be 0 when a stop-limit triggered but could not fill on its trigger bar (the caller
     must remember ``triggered``); then ``price`` is None and ``fee`` is 0.

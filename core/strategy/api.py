@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -214,9 +214,9 @@ class IntentKind(StrEnum):
     CANCEL_ALL = "cancel_all"
 
 
-@dataclass(frozen=True)
-class OrderIntent:
-    """What a strategy asked for at one bar; the runner sizes it, checks it and makes it an order."""
+class OrderIntent(NamedTuple):
+    """What a strategy asked for at one bar; the runner sizes it, checks it and makes it an order. (Immutable and
+    cheap to build: a strategy that trades often makes one on many bars.)"""
 
     kind: IntentKind
     bar: int
