@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.db.raw import raw_connection
+from core.db.windowed import WindowedFlusher
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +32,16 @@ class CoalescingNotifier:
     def __init__(self, engine: Engine, channel: str, *, window_s: float = 0.02, idle_exit_s: float = 5.0) -> None:
         self._engine = engine
         self._channel = channel
-        self._window_s = window_s
-        self._idle_exit_s = idle_exit_s
         self._pending: set[str] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._sender = WindowedFlusher(
+            self.flush, window_s=window_s, idle_exit_s=idle_exit_s, name=f"notify-{channel}"
+        )  # fmt: skip
 
     def notify(self, payload: str) -> None:
         with self._lock:
             self._pending.add(payload)
-            if self._thread is None:  # started on demand; it exits again when idle
-                self._thread = threading.Thread(target=self._run, name=f"notify-{self._channel}", daemon=True)
-                self._thread.start()
-        self._wake.set()
+        self._sender.poke()
 
     def flush(self) -> None:
         """Send what is pending now, on the caller's thread."""
@@ -59,15 +55,3 @@ class CoalescingNotifier:
         except (psycopg.Error, SQLAlchemyError) as exc:
             # The change itself is committed; other clients will see it at their next refresh.
             log.warning("could not notify %d change(s) on %s: %s", len(batch), self._channel, exc)
-
-    def _run(self) -> None:
-        while True:
-            if not self._wake.wait(self._idle_exit_s):
-                with self._lock:
-                    if not self._pending:
-                        self._thread = None
-                        return
-                continue
-            self._wake.clear()
-            time.sleep(self._window_s)  # let the changes of this moment join one send
-            self.flush()

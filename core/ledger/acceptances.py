@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.db.raw import raw_connection
+from core.db.windowed import WindowedFlusher
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +68,21 @@ class AcceptanceWriter:
     ) -> None:
         self._engine = engine
         self._on_written = on_written
-        self._window_s = window_s
-        self._idle_exit_s = idle_exit_s
         self._pending: dict[str, Acceptance] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one batch at a time, so a flush returns after its rows are written
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer = (
+            WindowedFlusher(self.flush, window_s=window_s, idle_exit_s=idle_exit_s, name="ledger-acceptances")
+            if window_s > 0 else None
+        )  # fmt: skip
 
     def add(self, acceptance: Acceptance) -> None:
         with self._lock:
             self._pending[acceptance.client_order_id] = acceptance
-            if self._window_s > 0 and self._thread is None:  # started on demand; it exits again when idle
-                self._thread = threading.Thread(target=self._run, name="ledger-acceptances", daemon=True)
-                self._thread.start()
-        if self._window_s <= 0:
+        if self._writer is None:
             self.flush()
         else:
-            self._wake.set()
+            self._writer.poke()
 
     def is_pending(self, client_order_id: str) -> bool:
         with self._lock:
@@ -116,15 +113,3 @@ class AcceptanceWriter:
                 return
         if rows:
             self._on_written({row[0] for row in rows})
-
-    def _run(self) -> None:
-        while True:
-            if not self._wake.wait(self._idle_exit_s):
-                with self._lock:
-                    if not self._pending:
-                        self._thread = None
-                        return
-                continue
-            self._wake.clear()
-            time.sleep(self._window_s)  # let the acceptances of this moment join one statement
-            self.flush()
