@@ -167,8 +167,7 @@ def finalize_price(
         # nearest ticks inside the bar, so a tick in [low, high] lies between them). The usual case, no rounding.
         # For float bars, strictly inside as floats settles it without converting the bounds: float() of a
         # Decimal is correctly rounded, hence monotonic, and each bound is the Decimal whose float is the bar's.
-        bar_low, bar_high = bar.low, bar.high
-        if bar_low.__class__ is float and bar_high.__class__ is float and bar_low < float(rounded) < bar_high:
+        if bar.low.__class__ is float and bar.high.__class__ is float and bar.low < float(rounded) < bar.high:
             return rounded
     else:
         rounded = min(rounded, limit) if side is OrderSide.BUY else max(rounded, limit)

@@ -54,9 +54,7 @@ class Acceptance:
 
 class AcceptanceWriter:
     """``add`` returns at once; a background thread writes what was added once per ``window_s``.
-
-    With ``window_s = 0`` every ``add`` writes on the caller's thread (no thread at all). ``on_written`` gets
-    the users whose orders changed, for their NOTIFY."""
+    ``on_written`` gets the users whose orders changed, for their NOTIFY."""
 
     def __init__(
         self,
@@ -71,18 +69,14 @@ class AcceptanceWriter:
         self._pending: dict[str, Acceptance] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one batch at a time, so a flush returns after its rows are written
-        self._writer = (
-            WindowedFlusher(self.flush, window_s=window_s, idle_exit_s=idle_exit_s, name="ledger-acceptances")
-            if window_s > 0 else None
+        self._writer = WindowedFlusher(
+            self.flush, window_s=window_s, idle_exit_s=idle_exit_s, name="ledger-acceptances"
         )  # fmt: skip
 
     def add(self, acceptance: Acceptance) -> None:
         with self._lock:
             self._pending[acceptance.client_order_id] = acceptance
-        if self._writer is None:
-            self.flush()
-        else:
-            self._writer.poke()
+        self._writer.poke()
 
     def is_pending(self, client_order_id: str) -> bool:
         with self._lock:
