@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.backtest.collector import heap_frozen_for_collector
 from core.backtest.metrics import Metrics, compute_metrics
 from core.broker.fill_model import FillModel, WorkingOrder
 from core.broker.types import OrderSide, OrderType
@@ -31,6 +32,9 @@ from core.ledger.money import MARKET_COLLAR
 from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
 
 ZERO = Decimal(0)
+_BUY, _SELL = OrderSide.BUY, OrderSide.SELL
+_MARKET = OrderType.MARKET
+_TARGET, _BUY_INTENT, _CANCEL_ALL = IntentKind.TARGET, IntentKind.BUY, IntentKind.CANCEL_ALL
 _COLLARED = 1 + float(MARKET_COLLAR)  # a market buy reserves the last price times this
 
 
@@ -139,72 +143,75 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     opens, highs, lows, closes, volumes = (np.asarray(getattr(data, k), dtype=np.float64)
                                            for k in ("open", "high", "low", "close", "volume"))  # fmt: skip
     times = np.asarray(data.time, dtype=np.float64)
-    lagged = strategy.prepare(data)
     books = Books(cfg.starting_cash)
     cash_f = float(books.cash)
     fills: list[Fill] = []
     trades: list[RoundTrip] = []
     rejections: list[Rejection] = []
     working: list[_Working] = []
-    account = strategy.account
-    account.cash, account.position, account.position_price = cash_f, 0.0, math.nan
-    fm = cfg.fill_model
     # plain Python floats per bar, without numpy scalars: the loop's hot path
     open_m, high_m, low_m, close_m, volume_m = (
         memoryview(np.ascontiguousarray(col)) for col in (opens, highs, lows, closes, volumes)
     )
+    clock, decide = strategy.runner_clock, strategy.next
+    account = strategy.account
+    account.cash, account.position, account.position_price = cash_f, 0.0, math.nan
+    account.mark_to_closes(close_m, clock)  # equity = cash_f + qty_f * close, computed when the strategy reads it
+    lagged = strategy.prepare(data)  # init sees the starting cash, and no current bar
+    evaluate, fee_of = cfg.fill_model.evaluate, cfg.fill_model.commission.fee
     qty_f = 0.0
     # Cash and shares after each bar's fills change only on fills: record them there, and build the equity and
     # position curves once after the loop rather than appending two values on every bar.
     changed_at, cash_at, qty_at = [0], [cash_f], [0.0]
-    clock, decide = strategy.runner_clock, strategy.next
     strategy.take_intents()  # nothing left over from an earlier run of the same instance
-    for i in range(n):
-        if working:
-            bar = BarValues(open_m[i], high_m[i], low_m[i], close_m[i], volume_m[i])
-            still: list[_Working] = []
-            for w in working:
-                decision = fm.evaluate(w.order, bar)
-                if decision is None:
-                    still.append(w)
-                    continue
-                order = w.order
-                if decision.filled:
-                    assert decision.price is not None
-                    fill = Fill(i, order.side, decision.qty, decision.price, decision.fee, w.reason)
-                    fills.append(fill)
-                    book_fill(books, fill, times, trades)
-                    cash_f, qty_f = float(books.cash), float(books.qty)
-                    account.cash, account.position = cash_f, qty_f
-                    account.position_price = float(books.cost / books.qty) if books.qty else math.nan
-                    if changed_at[-1] == i:
-                        cash_at[-1], qty_at[-1] = cash_f, qty_f
-                    else:
-                        changed_at.append(i)
-                        cash_at.append(cash_f)
-                        qty_at.append(qty_f)
-                    left = order.qty - decision.qty
-                    if left > 0:
-                        still.append(_Working(_with(order, qty=left, triggered=decision.triggered), w.placed, w.reason))
-                elif decision.triggered:
-                    still.append(_Working(_with(order, qty=order.qty, triggered=True), w.placed, w.reason))
-            working = still
-        clock.i = i
-        account.equity = value = cash_f + qty_f * close_m[i]
-        decide(lagged)
-        if strategy.intents:
-            for intent in strategy.take_intents():
-                working = _place(intent, working, books, close_m[i], value, cfg, rejections)
+    with heap_frozen_for_collector():
+        for i in range(n):
+            if working:
+                bar = BarValues(open_m[i], high_m[i], low_m[i], close_m[i], volume_m[i])
+                still: list[_Working] = []
+                for w in working:
+                    order = w.order
+                    decision = evaluate(order, bar)
+                    if decision is None:
+                        still.append(w)
+                        continue
+                    filled = decision.qty
+                    if filled > 0:
+                        fill = Fill(i, order.side, filled, decision.price, decision.fee, w.reason)  # type: ignore[arg-type]
+                        fills.append(fill)
+                        book_fill(books, fill, times, trades)
+                        held = books.qty
+                        cash_f, qty_f = float(books.cash), float(held)
+                        account.cash, account.position = cash_f, qty_f
+                        account.position_price = float(books.cost / held) if held else math.nan
+                        if changed_at[-1] == i:
+                            cash_at[-1], qty_at[-1] = cash_f, qty_f
+                        else:
+                            changed_at.append(i)
+                            cash_at.append(cash_f)
+                            qty_at.append(qty_f)
+                        left = order.qty - filled
+                        if left > 0:
+                            still.append(_Working(_with(order, left, decision.triggered), w.placed, w.reason))
+                    elif decision.triggered:
+                        still.append(_Working(_with(order, order.qty, True), w.placed, w.reason))
+                working = still
+            clock.i = i
+            decide(lagged)
+            if strategy.intents:
+                value = cash_f + qty_f * close_m[i]
+                for intent in strategy.take_intents():
+                    working = _place(intent, working, books, close_m[i], value, cfg, rejections)
     runs = np.diff(np.array([*changed_at, n]))
-    held = np.repeat(np.array(qty_at, dtype=np.float64), runs)
-    equity = np.repeat(np.array(cash_at, dtype=np.float64), runs) + held * closes  # as cash_f + qty_f * close
+    held_curve = np.repeat(np.array(qty_at, dtype=np.float64), runs)
+    equity = np.repeat(np.array(cash_at, dtype=np.float64), runs) + held_curve * closes  # as cash_f + qty_f * close
     if cfg.close_at_end and n and books.qty > 0:
         price = float_decimal(closes[-1])
-        last = Fill(n - 1, OrderSide.SELL, books.qty, price, fm.commission.fee(price, books.qty), "end_of_data")
+        last = Fill(n - 1, OrderSide.SELL, books.qty, price, fee_of(price, books.qty), "end_of_data")
         book_fill(books, last, times, trades)
         fills.append(last)
         equity[-1] = float(books.cash)
-    return BacktestRun(times, equity, held, fills, trades, rejections, books.cash, cfg.starting_cash)
+    return BacktestRun(times, equity, held_curve, fills, trades, rejections, books.cash, cfg.starting_cash)
 
 
 def float_decimal(x: float) -> Decimal:
@@ -212,7 +219,7 @@ def float_decimal(x: float) -> Decimal:
     return Decimal(repr(float(x)))
 
 
-def _with(order: WorkingOrder, *, qty: Decimal, triggered: bool) -> WorkingOrder:
+def _with(order: WorkingOrder, qty: Decimal, triggered: bool) -> WorkingOrder:
     return WorkingOrder(order.side, order.type, qty, order.limit_price, order.stop_price, triggered)
 
 
@@ -233,14 +240,15 @@ def _place(
     rejections: list[Rejection],
 ) -> list[_Working]:  # fmt: skip
     """Size an intent at this bar's close and queue its order(s) for the next bar."""
-    if intent.kind is IntentKind.CANCEL_ALL:
+    kind = intent.kind
+    if kind is _CANCEL_ALL:
         return []
     ref = intent.limit or intent.stop or close
     pending_buys = pending_sells = ZERO
-    if working and intent.kind is not IntentKind.TARGET:  # a target replaces the working orders
-        pending_buys = sum((w.order.qty for w in working if w.order.side is OrderSide.BUY), ZERO)
-        pending_sells = sum((w.order.qty for w in working if w.order.side is OrderSide.SELL), ZERO)
-    if intent.kind is IntentKind.TARGET:
+    if working and kind is not _TARGET:  # a target replaces the working orders
+        pending_buys = sum((w.order.qty for w in working if w.order.side is _BUY), ZERO)
+        pending_sells = sum((w.order.qty for w in working if w.order.side is _SELL), ZERO)
+    if kind is _TARGET:
         working = []  # a target replaces whatever was working
         if intent.shares is not None:
             target = float_decimal(intent.shares)
@@ -252,23 +260,23 @@ def _place(
             rejections.append(Rejection(intent.bar, "shorting is not supported (target below zero)"))
             return working
         delta = target - books.qty
-        side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        side = _BUY if delta > 0 else _SELL
         qty = abs(delta)
     else:
-        side = OrderSide.BUY if intent.kind is IntentKind.BUY else OrderSide.SELL
+        side = _BUY if kind is _BUY_INTENT else _SELL
         if intent.shares is not None:
             qty = float_decimal(intent.shares)
         elif intent.percent is not None:
-            base = float(books.cash) if side is OrderSide.BUY else float(books.qty - pending_sells) * ref
+            base = float(books.cash) if side is _BUY else float(books.qty - pending_sells) * ref
             qty = _shares(base * intent.percent, ref, cfg.fractional)
         else:
             qty = _shares(float(intent.value or 0), ref, cfg.fractional)
     if qty <= 0:
         return working
-    if side is OrderSide.SELL and qty > books.qty - pending_sells:
+    if side is _SELL and qty > books.qty - pending_sells:
         rejections.append(Rejection(intent.bar, f"cannot sell {qty}: only {books.qty - pending_sells} held"))
         return working
-    if side is OrderSide.BUY:
+    if side is _BUY:
         # What the ledger would reserve: the limit, or the last price plus its collar for market and stop buys.
         reserve = intent.limit if intent.limit else ref * _COLLARED
         spare = float(books.cash) - float(pending_buys) * reserve if pending_buys else float(books.cash)
@@ -277,12 +285,12 @@ def _place(
             rejections.append(Rejection(intent.bar, "not enough cash"))
             return working
         qty = min(qty, affordable)
-    kind = (
+    order_type = (
         OrderType.STOP_LIMIT if intent.stop and intent.limit else OrderType.STOP if intent.stop
-        else OrderType.LIMIT if intent.limit else OrderType.MARKET
+        else OrderType.LIMIT if intent.limit else _MARKET
     )  # fmt: skip
     order = WorkingOrder(
-        side, kind, qty,
+        side, order_type, qty,
         float_decimal(intent.limit) if intent.limit else None,
         float_decimal(intent.stop) if intent.stop else None,
     )  # fmt: skip
@@ -291,29 +299,32 @@ def _place(
 
 def book_fill(books: Books, fill: Fill, times: np.ndarray, trades: list[RoundTrip]) -> None:
     """Apply a fill as the ledger does (cash, exact cost basis, realised P&L) and track the round trip."""
-    notional = fill.qty * fill.price
-    if fill.side is OrderSide.BUY:
-        if books.qty == 0:
+    qty, fee = fill.qty, fill.fee
+    notional = qty * fill.price
+    held = books.qty
+    if fill.side is _BUY:
+        if not held:
             books.opened = fill.bar
             books.peak = books.bought = books.bought_value = books.sold = books.sold_value = ZERO
             books.realized = books.fees = ZERO
-        books.cash -= notional + fill.fee
-        books.qty += fill.qty
+        books.cash -= notional + fee
+        books.qty = held = held + qty
         books.cost += notional
-        books.bought += fill.qty
+        books.bought += qty
         books.bought_value += notional
-        books.peak = max(books.peak, books.qty)
+        if held > books.peak:
+            books.peak = held
     else:
-        removed = books.cost if fill.qty == books.qty else books.cost * fill.qty / books.qty
-        books.cash += notional - fill.fee
+        removed = books.cost if qty == held else books.cost * qty / held
+        books.cash += notional - fee
         books.realized += notional - removed
-        books.qty -= fill.qty
+        books.qty = held = held - qty
         books.cost -= removed
-        books.sold += fill.qty
+        books.sold += qty
         books.sold_value += notional
-    books.fees += fill.fee
-    books.realized -= fill.fee
-    if books.qty == 0 and books.opened >= 0:
+    books.fees += fee
+    books.realized -= fee
+    if not held and books.opened >= 0:
         trades.append(
             RoundTrip(
                 books.opened, fill.bar, float(times[books.opened]), float(times[fill.bar]), books.peak,

@@ -14,6 +14,7 @@ from typing import Protocol
 from core.broker.types import OrderSide
 
 CENT = Decimal("0.01")
+NO_FEE = Decimal("0.00")  # Decimals are immutable: one shared zero fee
 _BPS = Decimal("10000")
 _PERCENT = Decimal("100")
 
@@ -74,7 +75,7 @@ class ZeroCommission:
     """Alpaca's default for US equities."""
 
     def fee(self, price: Decimal, qty: Decimal) -> Decimal:
-        return Decimal("0.00")
+        return NO_FEE
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,7 @@ class BarLike(Protocol):
     def volume(self) -> float: ...
 
 
-@dataclass(frozen=True)
-class WorkingOrder:
-    """The part of an order the fill model needs. ``qty`` is the quantity still to fill."""
-
+class _WorkingOrderFields(NamedTuple):
     side: OrderSide
     type: OrderType
     qty: Decimal
@@ -69,13 +66,30 @@ class WorkingOrder:
     stop_price: Decimal | None = None
     stop_triggered: bool = False  # set by the caller once a FillDecision reported triggered=True
 
-    def __post_init__(self) -> None:
-        if self.qty <= 0:
-            raise ValueError(f"working quantity must be > 0, got {self.qty}")
-        if self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and self.limit_price is None:
-            raise ValueError(f"a {self.type} order needs a limit price")
-        if self.type in (OrderType.STOP, OrderType.STOP_LIMIT) and self.stop_price is None:
-            raise ValueError(f"a {self.type} order needs a stop price")
+
+class WorkingOrder(_WorkingOrderFields):
+    """The part of an order the fill model needs. ``qty`` is the quantity still to fill.
+
+    Immutable and checked when built. A tuple rather than a frozen dataclass: a backtest builds one per order,
+    and a frozen dataclass's field-by-field ``object.__setattr__`` made that a third of placing an order."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls, side: OrderSide, type: OrderType, qty: Decimal, limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None, stop_triggered: bool = False,
+    ) -> WorkingOrder:  # fmt: skip
+        if not qty > 0:
+            raise ValueError(f"working quantity must be > 0, got {qty}")
+        if limit_price is None and type in _NEEDS_LIMIT:
+            raise ValueError(f"a {type} order needs a limit price")
+        if stop_price is None and type in _NEEDS_STOP:
+            raise ValueError(f"a {type} order needs a stop price")
+        return tuple.__new__(cls, (side, type, qty, limit_price, stop_price, stop_triggered))
+
+
+_NEEDS_LIMIT = frozenset((OrderType.LIMIT, OrderType.STOP_LIMIT))
+_NEEDS_STOP = frozenset((OrderType.STOP, OrderType.STOP_LIMIT))
 
 
 class FillDecision(NamedTuple):
@@ -111,14 +125,14 @@ class FillModel:
     def evaluate(self, order: WorkingOrder, bar: BarLike) -> FillDecision | None:
         """The fill (or stop trigger) of ``order`` on ``bar``; None if nothing happens on this bar."""
         kind = order.type
-        if kind is OrderType.MARKET or (kind is OrderType.STOP and order.stop_triggered):
+        if kind is _MARKET or (kind is _STOP and order.stop_triggered):
             # Only the open is needed: finalize_price converts the range only for a price at the bar's edge.
             raw = self.slippage.apply(to_decimal(bar.open), order.side)
             return self._fill(order, bar, raw, None, order.stop_triggered, None, None)
         # Each bar price becomes a Decimal once, here, and is passed on (a backtest evaluates an order per trade).
         o, h, lo = to_decimal(bar.open), to_decimal(bar.high), to_decimal(bar.low)
-        buy = order.side is OrderSide.BUY
-        if kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and order.stop_triggered):
+        buy = order.side is _BUY
+        if kind is _LIMIT or (kind is _STOP_LIMIT and order.stop_triggered):
             price = _limit_price(buy, order.limit_price, o, h, lo)  # type: ignore[arg-type]
             if price is None:
                 return None
@@ -126,13 +140,13 @@ class FillModel:
         trigger = _stop_trigger_price(buy, order.stop_price, o, h, lo)  # type: ignore[arg-type]
         if trigger is None:
             return None
-        if kind is OrderType.STOP:
+        if kind is _STOP:
             return self._fill(order, bar, self.slippage.apply(trigger, order.side), None, True, lo, h)
         limit = order.limit_price
         assert limit is not None
         if (buy and trigger <= limit) or (not buy and trigger >= limit):
             return self._fill(order, bar, trigger, limit, True, lo, h)
-        return FillDecision(price=None, qty=Decimal("0"), fee=Decimal("0.00"), triggered=True)
+        return _TRIGGERED_ONLY
 
     def fillable_qty(self, wanted: Decimal, bar: BarLike) -> Decimal:
         """``wanted`` limited by the volume participation cap (whole shares, rounded down)."""
@@ -146,12 +160,10 @@ class FillModel:
         low: Decimal | None, high: Decimal | None,
     ) -> FillDecision:  # fmt: skip
         price = finalize_price(raw_price, order.side, bar, limit, low=low, high=high)
-        qty = self.fillable_qty(order.qty, bar)
+        qty = order.qty if self.max_volume_fraction is None else self.fillable_qty(order.qty, bar)
         if qty <= 0:
             # Volume cap leaves nothing this bar: a stop still counts as triggered.
-            if triggered:
-                return FillDecision(price=None, qty=Decimal("0"), fee=Decimal("0.00"), triggered=True)
-            return None
+            return _TRIGGERED_ONLY if triggered else None
         return FillDecision(price=price, qty=qty, fee=self.commission.fee(price, qty), triggered=triggered)
 
 
@@ -170,12 +182,17 @@ def finalize_price(
         if bar.low.__class__ is float and bar.high.__class__ is float and bar.low < float(rounded) < bar.high:
             return rounded
     else:
-        rounded = min(rounded, limit) if side is OrderSide.BUY else max(rounded, limit)
+        rounded = min(rounded, limit) if side is _BUY else max(rounded, limit)
     low = to_decimal(bar.low) if low is None else low
     high = to_decimal(bar.high) if high is None else high
     if limit is None and low <= rounded <= high:
         return rounded
     return clamp_to_bar(rounded, low, high)
+
+
+_MARKET, _LIMIT, _STOP, _STOP_LIMIT = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT
+_BUY = OrderSide.BUY
+_TRIGGERED_ONLY = FillDecision(price=None, qty=Decimal("0"), fee=Decimal("0.00"), triggered=True)
 
 
 def _limit_price(buy: bool, limit: Decimal, o: Decimal, h: Decimal, lo: Decimal) -> Decimal | None:

@@ -37,13 +37,17 @@ def is_on_tick(price: Decimal) -> bool:
 
 
 def round_to_tick(price: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
-    return price.quantize(tick_size(price), rounding=rounding)
+    return price.quantize(PENNY if price >= ONE else SUB_PENNY, rounding)
 
 
 def round_against(price: Decimal, side: OrderSide) -> Decimal:
     """Round to a tick in the direction that hurts the trader (buy up, sell down): a simulator that
     rounds in the trader's favour flatters every strategy a little on every trade."""
-    return round_to_tick(price, ROUND_CEILING if side is OrderSide.BUY else ROUND_FLOOR)
+    # tick_size and round_to_tick written out: every fill of a backtest comes through here
+    return price.quantize(PENNY if price >= ONE else SUB_PENNY, ROUND_CEILING if side is _BUY else ROUND_FLOOR)
+
+
+_BUY = OrderSide.BUY
 
 
 def clamp_to_bar(price: Decimal, low: Decimal, high: Decimal) -> Decimal:

@@ -18,8 +18,6 @@ from typing import Any
 
 from core.strategy.api import BarData, OrderIntent, Strategy, StrategyError
 
-ACCOUNT_FIELDS = ("cash", "equity", "position", "position_price")
-
 
 def decide(target: Any, window: BarData, params: dict[str, Any], account: dict[str, float]) -> dict[str, Any]:
     """The trusted driver: ``target`` is the object the trader's source defines under the session's class name."""

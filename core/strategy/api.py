@@ -230,14 +230,43 @@ class OrderIntent(NamedTuple):
     tag: str = ""
 
 
-@dataclass
 class Account:
-    """What the runner tells the strategy about its money (read-only for the strategy)."""
+    """What the runner tells the strategy about its money (read-only for the strategy).
 
-    cash: float = 0.0
-    equity: float = 0.0
-    position: float = 0.0  # shares held (negative: short, when a runner allows it)
-    position_price: float = math.nan  # average entry price
+    ``equity`` is either set by the runner or, for a runner that marks to every bar's close (the backtester),
+    computed when read from ``cash + position * close`` of the current bar (``mark_to_closes``): a strategy reads
+    it on few bars, and setting it on each of a million bars was a tenth of a backtest's loop."""
+
+    __slots__ = ("_clock", "_closes", "_equity", "cash", "position", "position_price")
+    FIELDS: ClassVar[tuple[str, ...]] = ("cash", "equity", "position", "position_price")  # what a strategy reads
+
+    def __init__(self, cash: float = 0.0, equity: float = 0.0, position: float = 0.0,
+                 position_price: float = math.nan) -> None:  # fmt: skip
+        self.cash = cash
+        self.position = position  # shares held (negative: short, when a runner allows it)
+        self.position_price = position_price  # average entry price
+        self._equity = equity
+        self._closes: Any = None
+        self._clock: Clock | None = None
+
+    @property
+    def equity(self) -> float:
+        closes, clock = self._closes, self._clock
+        if closes is None or clock is None or clock.i < 0:  # before the first bar nothing is marked yet
+            return self._equity if closes is None else self.cash
+        return self.cash + self.position * closes[clock.i]
+
+    @equity.setter
+    def equity(self, value: float) -> None:
+        self._equity, self._closes = value, None
+
+    def mark_to_closes(self, closes: Any, clock: Clock) -> None:
+        """From now on equity is cash plus the position at ``closes[clock.i]`` (a sequence of floats)."""
+        self._closes, self._clock = closes, clock
+
+    def __repr__(self) -> str:
+        return (f"Account(cash={self.cash!r}, equity={self.equity!r}, position={self.position!r}, "
+                f"position_price={self.position_price!r})")  # fmt: skip
 
 
 # ---- the base class -----------------------------------------------------------------------------------------
@@ -334,6 +363,7 @@ class Strategy:
     def prepare(self, data: BarData) -> BarData:
         """Run ``init`` on the whole series; returns the lagged view ``next`` must be given."""
         self._indicators.clear()
+        self._clock.i = -1  # no bar is current in init (not even the last one of an earlier run)
         self.init(data)
         return data.lagged(self._clock)
 

@@ -157,3 +157,36 @@ def test_equity_and_position_curves_follow_every_fill_including_two_on_one_bar()
         assert run.position[i] == float(qty)
         assert run.equity[i] == float(cash) + float(qty) * float(data.close[i])  # the same float arithmetic
     assert run.position.tolist()[4:6] == [0.0, 15.0] and run.position[-1] == 3.0
+
+
+class Watcher(Strategy):
+    """Buys once and records what the account tells it, in init and on every bar."""
+
+    def init(self, data):
+        self.at_init = (self.account.cash, self.account.equity)
+        self.seen = []
+
+    def next(self, data):
+        a = self.account
+        self.seen.append((a.cash, a.position, a.equity, a.position_price))
+        if self.bar_index == 2:
+            self.buy(7)
+
+
+def test_the_account_is_marked_at_the_current_close_and_never_ahead_of_it():
+    data = walk(12, seed=4)
+    strategy = Watcher()
+    run = run_backtest(strategy, data)
+    # In init no bar is current: equity is the cash, not a position marked at some (future) close.
+    assert strategy.at_init == (100000.0, 100000.0)
+    price = float(run.fills[0].price)
+    for i, (cash, position, equity, position_price) in enumerate(strategy.seen):
+        assert equity == cash + position * float(data.close[i])  # the engine's own float arithmetic
+        assert equity == run.equity[i] or i == len(data) - 1  # the last point includes the end-of-data sale
+        if i < 3:
+            assert (cash, position) == (100000.0, 0.0) and position_price != position_price  # NaN: nothing held
+        else:
+            assert (position, position_price) == (7.0, price)
+    # Set by a runner that does not mark (a live session), equity is what it was told.
+    strategy.account.equity = 123.0
+    assert strategy.account.equity == 123.0

@@ -129,7 +129,7 @@ that cannot overlap, or check it in `init` and raise `StrategyError` with a clea
 
 
 def _life_cycle() -> str:
-    account_fields = ", ".join(f"`self.account.{name}`" for name in api.Account.__dataclass_fields__)
+    account_fields = ", ".join(f"`self.account.{name}`" for name in api.Account.FIELDS)
     return f"""\
 ## Life cycle of a `Strategy`
 - `init(self, data)` runs once with the WHOLE series: `data.open`, `data.high`, `data.low`, `data.close`,
