@@ -18,6 +18,7 @@ still take cash below zero, as it can in the ledger.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from core.backtest.collector import heap_frozen_for_collector
-from core.backtest.metrics import Metrics, compute_metrics
+from core.backtest.metrics import Metrics, TradeColumns, compute_metrics
 from core.broker.fill_model import FillModel, WorkingOrder
 from core.broker.types import OrderSide, OrderType
 from core.ledger.money import MARKET_COLLAR
@@ -105,9 +106,23 @@ class BacktestRun:
     def metrics(self, benchmark_close: np.ndarray | None = None) -> Metrics:
         """The run's metrics (exposure from the bars with a position)."""
         return compute_metrics(
-            self.equity, self.times, self.trades, starting_cash=float(self.starting_cash),
+            self.equity, self.times, round_trip_columns(self.trades), starting_cash=float(self.starting_cash),
             benchmark_close=benchmark_close, exposure=self.position,
         )  # fmt: skip
+
+
+def round_trip_columns(trades: Sequence[RoundTrip]) -> TradeColumns:
+    """The metrics' trade columns, transposed from the tuples in one pass (a run may have tens of thousands);
+    ``return_pct`` is each trade's own (Decimal P&L over Decimal cost, then float)."""
+    if not trades:
+        return TradeColumns.of(())
+    entry_bar, exit_bar, entry_time, exit_time, size, entry_price, _, pnl, _, _ = zip(*trades, strict=True)
+    pct = [float(p / c) if (c := e * q) else 0.0 for p, e, q in zip(pnl, entry_price, size, strict=True)]
+    n, f8, i8 = len(trades), np.float64, np.int64
+    return TradeColumns(
+        np.fromiter(map(float, pnl), f8, n), np.array(pct, dtype=f8), np.array(entry_time, dtype=f8),
+        np.array(exit_time, dtype=f8), np.array(entry_bar, dtype=i8), np.array(exit_bar, dtype=i8),
+    )  # fmt: skip
 
 
 @dataclass
@@ -176,7 +191,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                         still.append(w)
                         continue
                     filled = decision.qty
-                    if filled > 0:
+                    if filled > ZERO:
                         fill = Fill(i, order.side, filled, decision.price, decision.fee, w.reason)  # type: ignore[arg-type]
                         fills.append(fill)
                         book_fill(books, fill, times, trades)
@@ -191,7 +206,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                             cash_at.append(cash_f)
                             qty_at.append(qty_f)
                         left = order.qty - filled
-                        if left > 0:
+                        if left > ZERO:
                             still.append(_Working(_with(order, left, decision.triggered), w.placed, w.reason))
                     elif decision.triggered:
                         still.append(_Working(_with(order, order.qty, True), w.placed, w.reason))
@@ -204,7 +219,8 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     working = _place(intent, working, books, close_m[i], value, cfg, rejections)
     runs = np.diff(np.array([*changed_at, n]))
     held_curve = np.repeat(np.array(qty_at, dtype=np.float64), runs)
-    equity = np.repeat(np.array(cash_at, dtype=np.float64), runs) + held_curve * closes  # as cash_f + qty_f * close
+    equity = np.repeat(np.array(cash_at, dtype=np.float64), runs)
+    equity += held_curve * closes  # as cash_f + qty_f * close
     if cfg.close_at_end and n and books.qty > 0:
         price = float_decimal(closes[-1])
         last = Fill(n - 1, OrderSide.SELL, books.qty, price, fee_of(price, books.qty), "end_of_data")
@@ -256,11 +272,11 @@ def _place(
             target = _shares(equity * intent.percent, ref, cfg.fractional)
         else:
             target = _shares(float(intent.value or 0), ref, cfg.fractional)
-        if target < 0:
+        if target < ZERO:
             rejections.append(Rejection(intent.bar, "shorting is not supported (target below zero)"))
             return working
         delta = target - books.qty
-        side = _BUY if delta > 0 else _SELL
+        side = _BUY if delta > ZERO else _SELL
         qty = abs(delta)
     else:
         side = _BUY if kind is _BUY_INTENT else _SELL
@@ -271,7 +287,7 @@ def _place(
             qty = _shares(base * intent.percent, ref, cfg.fractional)
         else:
             qty = _shares(float(intent.value or 0), ref, cfg.fractional)
-    if qty <= 0:
+    if qty <= ZERO:
         return working
     if side is _SELL and qty > books.qty - pending_sells:
         rejections.append(Rejection(intent.bar, f"cannot sell {qty}: only {books.qty - pending_sells} held"))
@@ -281,7 +297,7 @@ def _place(
         reserve = intent.limit if intent.limit else ref * _COLLARED
         spare = float(books.cash) - float(pending_buys) * reserve if pending_buys else float(books.cash)
         affordable = _shares(spare, reserve, cfg.fractional)
-        if affordable <= 0:
+        if affordable <= ZERO:
             rejections.append(Rejection(intent.bar, "not enough cash"))
             return working
         qty = min(qty, affordable)

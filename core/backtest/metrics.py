@@ -178,14 +178,20 @@ def drawdown(equity: np.ndarray, *, initial_peak: float | None = None) -> np.nda
     cash) seeds the high-water mark, so a curve that starts below its money counts as in drawdown.
     The peak must be positive (equity curves of cash accounts are).
     """
-    eq = _as_curve(equity, "equity")
-    return eq / _running_peak(eq, initial_peak) - 1.0
+    return _drawdown_of(_as_curve(equity, "equity"), initial_peak)
+
+
+def _drawdown_of(eq: np.ndarray, initial_peak: float | None) -> np.ndarray:
+    dd = _running_peak(eq, initial_peak)
+    np.divide(eq, dd, out=dd)
+    dd -= 1.0
+    return dd
 
 
 def _median_spacing(times: np.ndarray) -> float:
     if times.size < 2:
         return 0.0
-    return float(np.median(np.diff(times)))
+    return float(np.median(np.diff(times), overwrite_input=True))  # the differences are ours to reorder
 
 
 def drawdown_durations(equity: np.ndarray, times: np.ndarray, *, initial_peak: float | None = None) -> DrawdownPeriods:
@@ -200,7 +206,7 @@ def drawdown_durations(equity: np.ndarray, times: np.ndarray, *, initial_peak: f
     t = _as_curve(times, "times")
     if t.shape != eq.shape:
         raise ValueError(f"times has {t.size} values for {eq.size} equity values")
-    return _episodes(eq / _running_peak(eq, initial_peak) - 1.0, t, _median_spacing(t))
+    return _episodes(_drawdown_of(eq, initial_peak), t, _median_spacing(t))
 
 
 def _episodes(dd: np.ndarray, t: np.ndarray, spacing: float) -> DrawdownPeriods:
@@ -347,23 +353,30 @@ def compute_metrics(
     # Per-bar returns, bar 0 against the starting cash. A mark at or below zero makes the next
     # return meaningless, and with it every return-based statistic; so does a single return
     # (no dispersion to measure).
-    previous = np.concatenate(([cash], eq[:-1]))
+    # The curves are a million values for a million bars: each step writes into a buffer it no longer needs
+    # (``out=``, in place) rather than a new array. The arithmetic is the same; the first run in a process no
+    # longer spends most of its time faulting in fresh pages.
+    previous = np.empty(n)
+    previous[0], previous[1:] = cash, eq[:-1]
     volatility = sharpe = sortino = None
     if ppy is not None and n >= 2 and (previous > 0.0).all():
-        returns = eq / previous - 1.0
+        returns = np.divide(eq, previous)
+        returns -= 1.0
         rf_per_bar = (1.0 + risk_free_rate) ** (1.0 / ppy) - 1.0
-        excess = returns - rf_per_bar
+        excess = np.subtract(returns, rf_per_bar, out=previous)
         mean_excess = float(excess.mean())
         scale = math.sqrt(ppy)
         std = float(returns.std(ddof=1))
         volatility = std * scale
         sharpe = _ratio(mean_excess, std)
-        downside = math.sqrt(float(np.square(np.minimum(excess, 0.0)).mean()))
+        shortfall = np.minimum(excess, 0.0, out=returns)
+        downside = math.sqrt(float(np.square(shortfall, out=shortfall).mean()))
         sortino = _ratio(mean_excess, downside)
         sharpe = None if sharpe is None else sharpe * scale
         sortino = None if sortino is None else sortino * scale
+    del previous
 
-    dd = eq / _running_peak(eq, cash) - 1.0
+    dd = _drawdown_of(eq, cash)
     max_drawdown = float(dd.min())
     periods = _episodes(dd, t, spacing)
     if len(periods):
