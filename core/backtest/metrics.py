@@ -155,6 +155,14 @@ class Metrics:
         return out
 
 
+def _sample_std(values: np.ndarray, scratch: np.ndarray) -> float:
+    """``values.std(ddof=1)`` computed as numpy does it (mean, squared deviations, sum over n - 1), with the
+    deviations in ``scratch`` instead of a new array as long as the curve."""
+    deviations = np.subtract(values, np.add.reduce(values) / values.size, out=scratch)
+    np.multiply(deviations, deviations, out=deviations)
+    return math.sqrt(float(np.add.reduce(deviations) / (values.size - 1)))
+
+
 def _as_curve(values: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
@@ -164,8 +172,8 @@ def _as_curve(values: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _running_peak(equity: np.ndarray, initial_peak: float | None) -> np.ndarray:
-    peak = np.maximum.accumulate(equity)
+def _running_peak(equity: np.ndarray, initial_peak: float | None, out: np.ndarray | None = None) -> np.ndarray:
+    peak = np.maximum.accumulate(equity, out=out)
     if initial_peak is not None:
         np.maximum(peak, initial_peak, out=peak)
     return peak
@@ -181,17 +189,19 @@ def drawdown(equity: np.ndarray, *, initial_peak: float | None = None) -> np.nda
     return _drawdown_of(_as_curve(equity, "equity"), initial_peak)
 
 
-def _drawdown_of(eq: np.ndarray, initial_peak: float | None) -> np.ndarray:
-    dd = _running_peak(eq, initial_peak)
+def _drawdown_of(eq: np.ndarray, initial_peak: float | None, out: np.ndarray | None = None) -> np.ndarray:
+    dd = _running_peak(eq, initial_peak, out)
     np.divide(eq, dd, out=dd)
     dd -= 1.0
     return dd
 
 
-def _median_spacing(times: np.ndarray) -> float:
+def _median_spacing(times: np.ndarray, scratch: np.ndarray | None = None) -> float:
+    """The median bar spacing; ``scratch`` (as long as ``times``) receives the differences, reordered."""
     if times.size < 2:
         return 0.0
-    return float(np.median(np.diff(times), overwrite_input=True))  # the differences are ours to reorder
+    gaps = np.subtract(times[1:], times[:-1], out=None if scratch is None else scratch[: times.size - 1])
+    return float(np.median(gaps, overwrite_input=True))  # the differences are ours to reorder
 
 
 def drawdown_durations(equity: np.ndarray, times: np.ndarray, *, initial_peak: float | None = None) -> DrawdownPeriods:
@@ -341,7 +351,10 @@ def compute_metrics(
     if not (math.isfinite(cash) and cash > 0.0):
         raise ValueError(f"starting_cash must be positive, got {starting_cash!r}")
     n = eq.size
-    spacing = _median_spacing(t)  # a partition of all the bars: computed once
+    # The curves are a million values for a million bars, and the first run in a process pays for every new
+    # array in fresh pages: two buffers serve every step below (``out=``, in place), with the same arithmetic.
+    scratch = np.empty(n)
+    spacing = _median_spacing(t, scratch)  # a partition of all the bars: computed once
     ppy = float(periods_per_year) if periods_per_year is not None else _periods_per_year(spacing)
     if ppy is not None and not (math.isfinite(ppy) and ppy > 0.0):
         raise ValueError(f"periods_per_year must be positive, got {periods_per_year!r}")
@@ -353,30 +366,26 @@ def compute_metrics(
     # Per-bar returns, bar 0 against the starting cash. A mark at or below zero makes the next
     # return meaningless, and with it every return-based statistic; so does a single return
     # (no dispersion to measure).
-    # The curves are a million values for a million bars: each step writes into a buffer it no longer needs
-    # (``out=``, in place) rather than a new array. The arithmetic is the same; the first run in a process no
-    # longer spends most of its time faulting in fresh pages.
-    previous = np.empty(n)
+    previous = scratch
     previous[0], previous[1:] = cash, eq[:-1]
     volatility = sharpe = sortino = None
+    returns = None
     if ppy is not None and n >= 2 and (previous > 0.0).all():
         returns = np.divide(eq, previous)
         returns -= 1.0
         rf_per_bar = (1.0 + risk_free_rate) ** (1.0 / ppy) - 1.0
         excess = np.subtract(returns, rf_per_bar, out=previous)
         mean_excess = float(excess.mean())
+        shortfall = np.minimum(excess, 0.0, out=excess)
+        downside = math.sqrt(float(np.square(shortfall, out=shortfall).mean()))
         scale = math.sqrt(ppy)
-        std = float(returns.std(ddof=1))
+        std = _sample_std(returns, scratch=shortfall)
         volatility = std * scale
         sharpe = _ratio(mean_excess, std)
-        shortfall = np.minimum(excess, 0.0, out=returns)
-        downside = math.sqrt(float(np.square(shortfall, out=shortfall).mean()))
         sortino = _ratio(mean_excess, downside)
         sharpe = None if sharpe is None else sharpe * scale
         sortino = None if sortino is None else sortino * scale
-    del previous
-
-    dd = _drawdown_of(eq, cash)
+    dd = _drawdown_of(eq, cash, out=returns)
     max_drawdown = float(dd.min())
     periods = _episodes(dd, t, spacing)
     if len(periods):

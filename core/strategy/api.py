@@ -406,7 +406,9 @@ class SignalStrategy(Strategy):
         self._indicators += [("entries", entries), ("exits", exits)]
         # What next() reads, one small int per bar (1: entry, 2: exit, 3: both), indexed by the current bar
         # only: the same values as entries[-1] and exits[-1], at a third of the cost on every bar of a run.
-        self._flags = memoryview(entries.view(np.int8) | (exits.view(np.int8) << 1))
+        flags = exits.view(np.int8) << 1
+        flags |= entries.view(np.int8)
+        self._flags = memoryview(flags)
 
     def next(self, data: BarData) -> None:
         flags = self._flags[self._clock.i]

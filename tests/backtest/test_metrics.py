@@ -15,6 +15,7 @@ from core.backtest.metrics import (
     YEAR_SECONDS,
     Metrics,
     Trade,
+    _sample_std,
     compute_metrics,
     drawdown,
     drawdown_durations,
@@ -463,3 +464,10 @@ def test_to_dict_round_trips_through_json():
 def test_bad_input_is_refused(equity, times, cash, match):
     with pytest.raises(ValueError, match=match):
         compute_metrics(equity, times, [], starting_cash=cash)
+
+
+@pytest.mark.parametrize("n", [2, 3, 9, 128, 1000, 100_003])
+def test_the_in_place_sample_std_is_numpys_to_the_bit(n):
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 1e-3, n) * rng.choice([1.0, 1e6], n)
+    assert _sample_std(values, np.empty(n)) == float(values.std(ddof=1))
