@@ -125,8 +125,7 @@ def round_trip_columns(trades: Sequence[RoundTrip]) -> TradeColumns:
     )  # fmt: skip
 
 
-@dataclass
-class _Working:
+class _Working(NamedTuple):
     order: WorkingOrder
     placed: int
     reason: str
@@ -165,10 +164,10 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     rejections: list[Rejection] = []
     working: list[_Working] = []
     # plain Python floats per bar, without numpy scalars: the loop's hot path
-    open_m, high_m, low_m, close_m, volume_m = (
-        memoryview(np.ascontiguousarray(col)) for col in (opens, highs, lows, closes, volumes)
+    open_m, high_m, low_m, close_m, volume_m, time_m = (
+        memoryview(np.ascontiguousarray(col)) for col in (opens, highs, lows, closes, volumes, times)
     )
-    clock, decide = strategy.runner_clock, strategy.next
+    clock, decide, intents = strategy.runner_clock, strategy.next, strategy.intents
     account = strategy.account
     account.cash, account.position, account.position_price = cash_f, 0.0, math.nan
     account.mark_to_closes(close_m, clock)  # equity = cash_f + qty_f * close, computed when the strategy reads it
@@ -194,7 +193,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     if filled > ZERO:
                         fill = Fill(i, order.side, filled, decision.price, decision.fee, w.reason)  # type: ignore[arg-type]
                         fills.append(fill)
-                        book_fill(books, fill, times, trades)
+                        book_fill(books, fill, time_m, trades)
                         held = books.qty
                         cash_f, qty_f = float(books.cash), float(held)
                         account.cash, account.position = cash_f, qty_f
@@ -213,10 +212,11 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                 working = still
             clock.i = i
             decide(lagged)
-            if strategy.intents:
+            if intents:
                 value = cash_f + qty_f * close_m[i]
-                for intent in strategy.take_intents():
+                for intent in intents:  # _place never calls the strategy: the list cannot change under us
                     working = _place(intent, working, books, close_m[i], value, cfg, rejections)
+                intents.clear()
     runs = np.diff(np.array([*changed_at, n]))
     held_curve = np.repeat(np.array(qty_at, dtype=np.float64), runs)
     equity = np.repeat(np.array(cash_at, dtype=np.float64), runs)
@@ -269,65 +269,69 @@ def _place(
     rejections: list[Rejection],
 ) -> list[_Working]:  # fmt: skip
     """Size an intent at this bar's close and queue its order(s) for the next bar."""
-    kind = intent.kind
+    kind, bar, shares, percent, value, limit, stop, _, _, tag = intent
     if kind is _CANCEL_ALL:
         return []
-    ref = intent.limit or intent.stop or close
+    ref = limit or stop or close
+    fractional = cfg.fractional
     pending_buys = pending_sells = ZERO
     if working and kind is not _TARGET:  # a target replaces the working orders
         pending_buys = sum((w.order.qty for w in working if w.order.side is _BUY), ZERO)
         pending_sells = sum((w.order.qty for w in working if w.order.side is _SELL), ZERO)
     if kind is _TARGET:
         working = []  # a target replaces whatever was working
-        if intent.shares is not None:
-            target = float_decimal(intent.shares)
-        elif intent.percent is not None:
-            target = _shares(equity * intent.percent, ref, cfg.fractional)
+        if shares is not None:
+            target = float_decimal(shares)
+        elif percent is not None:
+            target = _shares(equity * percent, ref, fractional)
         else:
-            target = _shares(float(intent.value or 0), ref, cfg.fractional)
+            target = _shares(float(value or 0), ref, fractional)
         if target < ZERO:
-            rejections.append(Rejection(intent.bar, "shorting is not supported (target below zero)"))
+            rejections.append(Rejection(bar, "shorting is not supported (target below zero)"))
             return working
         delta = target - books.qty
         side = _BUY if delta > ZERO else _SELL
         qty = abs(delta)
     else:
         side = _BUY if kind is _BUY_INTENT else _SELL
-        if intent.shares is not None:
-            qty = float_decimal(intent.shares)
-        elif intent.percent is not None:
+        if shares is not None:
+            qty = float_decimal(shares)
+        elif percent is not None:
             base = float(books.cash) if side is _BUY else float(books.qty - pending_sells) * ref
-            qty = _shares(base * intent.percent, ref, cfg.fractional)
+            qty = _shares(base * percent, ref, fractional)
         else:
-            qty = _shares(float(intent.value or 0), ref, cfg.fractional)
+            qty = _shares(float(value or 0), ref, fractional)
     if qty <= ZERO:
         return working
     if side is _SELL and qty > books.qty - pending_sells:
-        rejections.append(Rejection(intent.bar, f"cannot sell {qty}: only {books.qty - pending_sells} held"))
+        rejections.append(Rejection(bar, f"cannot sell {qty}: only {books.qty - pending_sells} held"))
         return working
     if side is _BUY:
         # What the ledger would reserve: the limit, or the last price plus its collar for market and stop buys.
-        reserve = intent.limit if intent.limit else ref * _COLLARED
+        reserve = limit if limit else ref * _COLLARED
         spare = float(books.cash) - float(pending_buys) * reserve if pending_buys else float(books.cash)
-        affordable = _shares(spare, reserve, cfg.fractional)
+        affordable = _shares(spare, reserve, fractional)
         if affordable <= ZERO:
-            rejections.append(Rejection(intent.bar, "not enough cash"))
+            rejections.append(Rejection(bar, "not enough cash"))
             return working
-        qty = min(qty, affordable)
-    order_type = (
-        OrderType.STOP_LIMIT if intent.stop and intent.limit else OrderType.STOP if intent.stop
-        else OrderType.LIMIT if intent.limit else _MARKET
-    )  # fmt: skip
-    order = WorkingOrder(
-        side, order_type, qty,
-        float_decimal(intent.limit) if intent.limit else None,
-        float_decimal(intent.stop) if intent.stop else None,
-    )  # fmt: skip
-    return [*working, _Working(order, intent.bar, intent.tag or "signal")]
+        if affordable < qty:
+            qty = affordable
+    if not (limit or stop):
+        order = WorkingOrder(side, _MARKET, qty)
+    else:
+        order_type = OrderType.STOP_LIMIT if stop and limit else OrderType.STOP if stop else OrderType.LIMIT
+        order = WorkingOrder(
+            side, order_type, qty, float_decimal(limit) if limit else None, float_decimal(stop) if stop else None
+        )
+    placed = _Working(order, bar, tag or "signal")
+    if working:
+        return [*working, placed]
+    return [placed]
 
 
-def book_fill(books: Books, fill: Fill, times: np.ndarray, trades: list[RoundTrip]) -> None:
-    """Apply a fill as the ledger does (cash, exact cost basis, realised P&L) and track the round trip."""
+def book_fill(books: Books, fill: Fill, times: Sequence[float] | np.ndarray, trades: list[RoundTrip]) -> None:
+    """Apply a fill as the ledger does (cash, exact cost basis, realised P&L) and track the round trip.
+    ``times``: the bars' times (a memoryview of them reads fastest)."""
     qty, fee = fill.qty, fill.fee
     notional = qty * fill.price
     held = books.qty

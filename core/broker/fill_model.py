@@ -159,16 +159,16 @@ class FillModel:
         self, order: WorkingOrder, bar: BarLike, raw_price: Decimal, limit: Decimal | None, triggered: bool,
         low: Decimal | None, high: Decimal | None,
     ) -> FillDecision:  # fmt: skip
-        price = finalize_price(raw_price, order.side, bar, limit, low=low, high=high)
+        price = finalize_price(raw_price, order.side, bar, limit, low, high)
         qty = order.qty if self.max_volume_fraction is None else self.fillable_qty(order.qty, bar)
-        if qty <= 0:
+        if qty <= _NONE:
             # Volume cap leaves nothing this bar: a stop still counts as triggered.
             return _TRIGGERED_ONLY if triggered else None
-        return FillDecision(price=price, qty=qty, fee=self.commission.fee(price, qty), triggered=triggered)
+        return FillDecision(price, qty, self.commission.fee(price, qty), triggered)
 
 
 def finalize_price(
-    price: Decimal, side: OrderSide, bar: BarLike, limit: Decimal | None = None, *,
+    price: Decimal, side: OrderSide, bar: BarLike, limit: Decimal | None = None,
     low: Decimal | None = None, high: Decimal | None = None,
 ) -> Decimal:  # fmt: skip
     """Round against the trader, never beyond ``limit``, and clamp into the bar's range (which wins).
@@ -179,7 +179,8 @@ def finalize_price(
         # nearest ticks inside the bar, so a tick in [low, high] lies between them). The usual case, no rounding.
         # For float bars, strictly inside as floats settles it without converting the bounds: float() of a
         # Decimal is correctly rounded, hence monotonic, and each bound is the Decimal whose float is the bar's.
-        if bar.low.__class__ is float and bar.high.__class__ is float and bar.low < float(rounded) < bar.high:
+        bar_low, bar_high = bar.low, bar.high
+        if bar_low.__class__ is float and bar_high.__class__ is float and bar_low < float(rounded) < bar_high:
             return rounded
     else:
         rounded = min(rounded, limit) if side is _BUY else max(rounded, limit)
@@ -192,6 +193,7 @@ def finalize_price(
 
 _MARKET, _LIMIT, _STOP, _STOP_LIMIT = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT
 _BUY = OrderSide.BUY
+_NONE = Decimal(0)
 _TRIGGERED_ONLY = FillDecision(price=None, qty=Decimal("0"), fee=Decimal("0.00"), triggered=True)
 
 

@@ -214,6 +214,10 @@ class IntentKind(StrEnum):
     CANCEL_ALL = "cancel_all"
 
 
+_BUY, _SELL, _TARGET = IntentKind.BUY, IntentKind.SELL, IntentKind.TARGET
+_isfinite = math.isfinite
+
+
 class OrderIntent(NamedTuple):
     """What a strategy asked for at one bar; the runner sizes it, checks it and makes it an order. (Immutable and
     cheap to build: a strategy that trades often makes one on many bars.)"""
@@ -295,7 +299,7 @@ class Strategy:
         for name, value in self.values.items():
             setattr(self, name, value)
         self.account = Account()
-        self.intents: list[OrderIntent] = []
+        self._intents: list[OrderIntent] = []
         self._clock = Clock()
         self._indicators: list[tuple[str, np.ndarray]] = []
 
@@ -326,20 +330,20 @@ class Strategy:
             limit: float | None = None, stop: float | None = None, stop_loss: float | None = None,
             take_profit: float | None = None, tag: str = "") -> None:  # fmt: skip
         """Buy ``shares``, or ``percent`` of cash, or shares worth ``value``; market unless limit/stop."""
-        self._intend(IntentKind.BUY, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
+        self._intend(_BUY, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
 
     def sell(self, shares: float | None = None, *, percent: float | None = None, value: float | None = None,
              limit: float | None = None, stop: float | None = None, tag: str = "") -> None:  # fmt: skip
         """Sell ``shares``, or ``percent`` of the position, or shares worth ``value``."""
-        self._intend(IntentKind.SELL, shares, percent, value, limit, stop, None, None, tag)
+        self._intend(_SELL, shares, percent, value, limit, stop, None, None, tag)
 
     def order_target(self, *, shares: float | None = None, percent: float | None = None,
                      value: float | None = None, limit: float | None = None, tag: str = "") -> None:  # fmt: skip
         """Trade to a position: ``shares`` held, ``percent`` of equity, or ``value`` in money."""
-        self._intend(IntentKind.TARGET, shares, percent, value, limit, None, None, None, tag)
+        self._intend(_TARGET, shares, percent, value, limit, None, None, None, tag)
 
     def cancel_all(self) -> None:
-        self.intents.append(OrderIntent(IntentKind.CANCEL_ALL, self._clock.i))
+        self._intents.append(OrderIntent(IntentKind.CANCEL_ALL, self._clock.i))
 
     def _intend(self, kind: IntentKind, shares: float | None, percent: float | None, value: float | None,
                 limit: float | None, stop: float | None, stop_loss: float | None, take_profit: float | None,
@@ -348,14 +352,14 @@ class Strategy:
         if (shares is None) + (percent is None) + (value is None) != 2:
             raise StrategyError(f"{kind.value}: give exactly one of shares, percent or value")
         size = shares if shares is not None else percent if percent is not None else value
-        if not math.isfinite(size) or (kind is not IntentKind.TARGET and size <= 0):  # type: ignore[arg-type]
+        if not _isfinite(size) or (kind is not _TARGET and size <= 0):  # type: ignore[arg-type]
             raise StrategyError(f"{kind.value}: the size must be a positive number, got {size!r}")
         if limit is not None or stop is not None or stop_loss is not None or take_profit is not None:
             prices = (("limit", limit), ("stop", stop), ("stop_loss", stop_loss), ("take_profit", take_profit))
             for label, price in prices:
                 if price is not None and not (math.isfinite(price) and price > 0):
                     raise StrategyError(f"{kind.value}: {label} must be a price > 0, got {price!r}")
-        self.intents.append(
+        self._intents.append(
             OrderIntent(kind, self._clock.i, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
         )
 
@@ -369,7 +373,7 @@ class Strategy:
 
     def step(self, index: int, lagged: BarData) -> list[OrderIntent]:
         """Advance to bar ``index`` (now closed), run ``next``, hand back the intents it made."""
-        if self.intents:
+        if self._intents:
             self.take_intents()  # left by a next() that raised: not this bar's
         self._clock.i = index
         self.next(lagged)
@@ -381,9 +385,16 @@ class Strategy:
         ``runner_clock.i`` before each call and collects with ``take_intents``."""
         return self._clock
 
+    @property
+    def intents(self) -> list[OrderIntent]:
+        """The intents made since the last ``take_intents``: always the same list, emptied in place, so a runner
+        may hold on to it and test it after every bar (read-only: a strategy cannot swap it for another)."""
+        return self._intents
+
     def take_intents(self) -> list[OrderIntent]:
-        """The intents made since the last call, handed over (the strategy starts a new list)."""
-        taken, self.intents = self.intents, []
+        """The intents made since the last call, handed over (``intents`` is emptied in place)."""
+        taken = self._intents.copy()
+        self._intents.clear()
         return taken
 
     def indicators(self) -> list[tuple[str, np.ndarray]]:
