@@ -35,6 +35,10 @@ from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
 ZERO = Decimal(0)
 _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
 _MARKET = OrderType.MARKET
+# The tuple types a run builds per trade are made with ``tuple.__new__(Type, values)``, as NamedTuple's own
+# ``_make`` does: half the cost of calling the type, whose generated ``__new__`` is a Python function. The values
+# are given in field order, in full.
+_tuple = tuple.__new__
 _TARGET, _BUY_INTENT, _CANCEL_ALL = IntentKind.TARGET, IntentKind.BUY, IntentKind.CANCEL_ALL
 _COLLARED = 1 + float(MARKET_COLLAR)  # a market buy reserves the last price times this
 
@@ -181,7 +185,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     with heap_frozen_for_collector():
         for i in range(n):
             if working:
-                bar = BarValues(open_m[i], high_m[i], low_m[i], close_m[i], volume_m[i])
+                bar = _tuple(BarValues, (open_m[i], high_m[i], low_m[i], close_m[i], volume_m[i]))
                 still: list[_Working] = []
                 for w in working:
                     order = w.order
@@ -191,7 +195,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                         continue
                     filled = decision.qty
                     if filled > ZERO:
-                        fill = Fill(i, order.side, filled, decision.price, decision.fee, w.reason)  # type: ignore[arg-type]
+                        fill = _tuple(Fill, (i, order.side, filled, decision.price, decision.fee, w.reason))
                         fills.append(fill)
                         book_fill(books, fill, time_m, trades)
                         held = books.qty
@@ -323,7 +327,7 @@ def _place(
         order = WorkingOrder(
             side, order_type, qty, float_decimal(limit) if limit else None, float_decimal(stop) if stop else None
         )
-    placed = _Working(order, bar, tag or "signal")
+    placed = _tuple(_Working, (order, bar, tag or "signal"))
     if working:
         return [*working, placed]
     return [placed]
@@ -359,10 +363,10 @@ def book_fill(books: Books, fill: Fill, times: Sequence[float] | np.ndarray, tra
     books.realized -= fee
     if not held and books.opened >= 0:
         trades.append(
-            RoundTrip(
+            _tuple(RoundTrip, (
                 books.opened, fill.bar, float(times[books.opened]), float(times[fill.bar]), books.peak,
                 books.bought_value / books.bought, books.sold_value / books.sold, books.realized, books.fees,
                 fill.reason,
-            )
+            ))
         )  # fmt: skip
         books.opened = -1

@@ -216,6 +216,7 @@ class IntentKind(StrEnum):
 
 _BUY, _SELL, _TARGET = IntentKind.BUY, IntentKind.SELL, IntentKind.TARGET
 _isfinite = math.isfinite
+_tuple = tuple.__new__
 
 
 class OrderIntent(NamedTuple):
@@ -359,8 +360,9 @@ class Strategy:
             for label, price in prices:
                 if price is not None and not (math.isfinite(price) and price > 0):
                     raise StrategyError(f"{kind.value}: {label} must be a price > 0, got {price!r}")
+        # tuple.__new__ with every field in order, as OrderIntent._make does: half the cost of calling the type
         self._intents.append(
-            OrderIntent(kind, self._clock.i, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
+            _tuple(OrderIntent, (kind, self._clock.i, shares, percent, value, limit, stop, stop_loss, take_profit, tag))
         )
 
     # -- for runners --
