@@ -2,15 +2,17 @@
 
     python -m bench.backtest [--quick] [--peers-python PATH]
 
-* ``perbar_1m_s``: ``run_backtest`` (the per-bar engine, any strategy) plus metrics.
+* ``perbar_1m_s``: ``run_backtest`` (the per-bar engine, any strategy) plus metrics, best of two runs
+  (``perbar_1m_first_s``: the first of them).
 * ``vectorized_1m_s``: ``run_vectorized`` (the numba signal path) plus metrics, compiled beforehand.
 * ``sweep_100_s``: 100 (fast, slow) combinations on the fast path, metrics included, over one worker process
   per core (``core.backtest.sweep``; worker start-up and shipping the bars included).
 * With ``--peers-python`` (an interpreter that has ``backtesting`` and ``vectorbt``, kept out of the app's
   dependencies; e.g. ``python3 -m venv /tmp/peers && /tmp/peers/bin/pip install backtesting vectorbt``), the
   same series is run by both peers in that interpreter (``bench/peers_backtest.py``):
-  ``backtestingpy_1m_s``, ``vectorbt_1m_s`` (with its stats, after a warm-up run), and the ratios
-  ``perbar_speedup_vs_backtestingpy`` and ``vectorized_speedup_vs_vectorbt``.
+  ``backtestingpy_1m_s`` (best of two runs, as ours; ``backtestingpy_1m_first_s`` the first), ``vectorbt_1m_s``
+  (with its stats, after a warm-up run), and the ratios ``perbar_speedup_vs_backtestingpy`` (best against best;
+  ``perbar_first_speedup_vs_backtestingpy`` first against first) and ``vectorized_speedup_vs_vectorbt``.
 
 ``--quick`` uses 100,000 bars and a 10-combination sweep (the metric names then say so).
 """
@@ -35,6 +37,9 @@ from core.strategy.api import BarData, Param
 from core.strategy.indicators import sma
 
 PEERS_ENV = "STRATFORGE_BENCH_PEERS_PYTHON"
+# Both per-bar engines, ours and backtesting.py, are timed as the best of this many runs (a run's first pass in a
+# process also pays for faulting in its memory, which this VM does erratically), and the first runs are printed too.
+PERBAR_REPEATS = 2
 
 
 class SmaCross(SignalStrategy):
@@ -75,8 +80,10 @@ def main() -> None:
     emit("cpu_reference_ms", cpu_reference_ms(), "ms", measures="this machine's speed now (bench.common)")
 
     run_vectorized(SmaCross(), series(1_000)).metrics()  # compile (or load numba's cache) outside the timing
-    perbar = timed(lambda: run_backtest(SmaCross(), data).metrics())
-    emit(f"perbar_{label}_s", perbar, "s", bars=n)
+    perbar_runs = [timed(lambda: run_backtest(SmaCross(), data).metrics()) for _ in range(PERBAR_REPEATS)]
+    perbar = min(perbar_runs)
+    emit(f"perbar_{label}_s", perbar, "s", bars=n, best_of=PERBAR_REPEATS)
+    emit(f"perbar_{label}_first_s", perbar_runs[0], "s", bars=n, measures="the first run in this process")
     vectorized = min(timed(lambda: run_vectorized(SmaCross(), data).metrics()) for _ in range(3))
     emit(f"vectorized_{label}_s", vectorized, "s", bars=n)
 
@@ -95,12 +102,19 @@ def main() -> None:
         np.savez(path, open=data.open, high=data.high, low=data.low, close=data.close, volume=data.volume)
         peers_script = Path(__file__).with_name("peers_backtest.py")
         out = subprocess.run(
-            [args.peers_python, str(peers_script), str(path)], capture_output=True, text=True, timeout=3600, check=True
+            [args.peers_python, str(peers_script), str(path), str(PERBAR_REPEATS)],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=True,
         )
     peers = json.loads(out.stdout.strip().splitlines()[-1])
-    emit(f"backtestingpy_{label}_s", peers["backtestingpy_s"], "s", trades=peers["backtestingpy_trades"])
+    emit(f"backtestingpy_{label}_s", peers["backtestingpy_s"], "s", trades=peers["backtestingpy_trades"],
+         best_of=PERBAR_REPEATS)  # fmt: skip
+    emit(f"backtestingpy_{label}_first_s", peers["backtestingpy_first_s"], "s")
     emit(f"vectorbt_{label}_s", peers["vectorbt_s"], "s", trades=peers["vectorbt_trades"])
-    emit("perbar_speedup_vs_backtestingpy", peers["backtestingpy_s"] / perbar, "x")
+    emit("perbar_speedup_vs_backtestingpy", peers["backtestingpy_s"] / perbar, "x", best_of=PERBAR_REPEATS)
+    emit("perbar_first_speedup_vs_backtestingpy", peers["backtestingpy_first_s"] / perbar_runs[0], "x")
     emit("vectorized_speedup_vs_vectorbt", peers["vectorbt_s"] / vectorized, "x")
 
 
