@@ -224,7 +224,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     runs = np.diff(np.array([*changed_at, n]))
     held_curve = np.repeat(np.array(qty_at, dtype=np.float64), runs)
     equity = np.repeat(np.array(cash_at, dtype=np.float64), runs)
-    _add_product(equity, held_curve, closes)  # as cash_f + qty_f * close
+    equity += held_curve * closes  # as cash_f + qty_f * close
     if cfg.close_at_end and n and books.qty > 0:
         price = float_decimal(closes[-1])
         last = Fill(n - 1, OrderSide.SELL, books.qty, price, fee_of(price, books.qty), "end_of_data")
@@ -232,19 +232,6 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
         fills.append(last)
         equity[-1] = float(books.cash)
     return BacktestRun(times, equity, held_curve, fills, trades, rejections, books.cash, cfg.starting_cash)
-
-
-_CHUNK = 1 << 16
-
-
-def _add_product(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """``out += a * b`` through one small buffer rather than a temporary as long as the run (a million bars
-    would be 8 MB of fresh pages for the first run in a process)."""
-    scratch = np.empty(min(_CHUNK, out.size))
-    for start in range(0, out.size, _CHUNK):
-        part = slice(start, start + _CHUNK)
-        product = np.multiply(a[part], b[part], out=scratch[: len(out[part])])
-        out[part] += product
 
 
 def float_decimal(x: float) -> Decimal:
