@@ -297,6 +297,10 @@ class Fill(Base):
             postgresql_where=text("source = 'ledger'"),
         ),
         Index("ix_fills_user_id_executed_at", "user_id", "executed_at"),
+        # The ledger's own fills of a user since a time: the daily loss rule reads it on every placement.
+        Index(
+            "ix_fills_ledger_user_id_executed_at", "user_id", "executed_at", postgresql_where=text("source = 'ledger'")
+        ),
         Index("ix_fills_user_id_symbol_executed_at", "user_id", "symbol", "executed_at"),
     )
 
