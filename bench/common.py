@@ -7,11 +7,12 @@ main module (and so this one) imported again in every worker, and those imports 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from core.db.scratch import admin_server, drop_database, scratch_url
 
-__all__ = ["admin_server", "cpu_reference_ms", "drop_database", "emit", "scratch_url"]
+__all__ = ["admin_server", "cpu_reference_ms", "drop_database", "emit", "machine_cpu_s", "scratch_url"]
 
 
 def emit(metric: str, value: float, unit: str, **extra: object) -> None:
@@ -32,3 +33,15 @@ def cpu_reference_ms() -> float:
             total += i * 0.5
         best = min(best, time.perf_counter() - started)
     return best * 1e3
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (every core, every process: a benchmark's
+    database server included); NaN where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -39,7 +39,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bench.common import admin_server, cpu_reference_ms, drop_database, emit, scratch_url
+from bench.common import admin_server, cpu_reference_ms, drop_database, emit, machine_cpu_s, scratch_url
 from core.accounts import AccountService
 from core.broker.sim import SimBroker
 from core.broker.types import OrderSide
@@ -183,6 +183,7 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
         s.query(RiskSettings).update({RiskSettings.duplicate_window_seconds: 0, RiskSettings.max_open_orders: 1000})
         s.commit()
 
+    cpu_before = machine_cpu_s(), time.process_time()
     started = time.perf_counter() + 0.05
     threads = [threading.Thread(target=trader, args=(u, i, started)) for i, u in enumerate(users)]
     pump.start()
@@ -203,6 +204,9 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
             break
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
+    machine_cpu, client_cpu = (
+        after - before for after, before in zip((machine_cpu_s(), time.process_time()), cpu_before, strict=True)
+    )
     pump.stop_flag.set()
     pump.join(5)
     dispatcher.drain()
@@ -216,6 +220,10 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
     detail: dict[str, object] = {
         "orders": filled, "placed": placed_count, "rejected": rejected[0], "rejected_by": reasons, "users": USERS,
         "seconds": round(elapsed, 2), "offered_per_s": rate,
+        # CPU per filled order while trading: the whole machine's (this process, PostgreSQL, anything else
+        # running) and this process's alone; 2 cores give 2,000 ms of CPU per second.
+        "machine_cpu_ms_per_order": round(1e3 * machine_cpu / max(filled, 1), 3),
+        "client_cpu_ms_per_order": round(1e3 * client_cpu / max(filled, 1), 3),
     }  # fmt: skip
     return PhaseResult(
         orders_per_s=filled / elapsed,
