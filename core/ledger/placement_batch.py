@@ -40,7 +40,7 @@ from sqlalchemy import Engine
 
 from core.db.raw import raw_connection
 from core.ledger.errors import LedgerError
-from core.ledger.placement import AccountSnapshot, OrderRecord, lock_accounts, record_orders
+from core.ledger.placement import AccountSnapshot, OrderRecord, lock_accounts, record_orders, use_generic_plans
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,7 @@ class PlacementBatcher:
         alone = len(batch) == 1
         try:
             with raw_connection(self._engine) as conn:
+                use_generic_plans(conn)
                 now = self._clock()
                 wanted = [(p.user_id, p.symbol) for p in batch]
                 snapshots = lock_accounts(conn, wanted, now, skip_locked=not alone)
