@@ -37,11 +37,12 @@ def cpu_reference_ms() -> float:
 
 def machine_cpu_s() -> float:
     """CPU seconds the whole machine has spent busy since boot (every core, every process: a benchmark's
-    database server included); NaN where /proc/stat does not exist."""
+    database server included; not the time a virtual machine's host gave to others, "steal"); NaN where
+    /proc/stat does not exist."""
     try:
         with open("/proc/stat") as stat:
             fields = [int(x) for x in stat.readline().split()[1:]]
     except OSError:
         return float("nan")
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
