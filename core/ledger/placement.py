@@ -4,8 +4,8 @@
 deadlock) and reads, in the same statement, everything the risk rules look at
 for each (user, symbol) asked; ``record_orders`` moves the reservations and
 inserts the orders in one more. Between them the ledger runs the risk chain in
-Python, so the locks are held for two round trips and the rules, however many
-orders the batch holds (core.ledger.placement_batch gathers them).
+Python, so the locks are held for the rules, one insert and the commit, however
+many orders the batch holds (core.ledger.placement_batch gathers them).
 """
 
 from __future__ import annotations
@@ -220,8 +220,3 @@ def record_orders(conn: psycopg.Connection, records: Sequence[OrderRecord]) -> N
         raise ValueError("record_orders takes at most one order per user")
     columns = zip(*(_columns(r) for r in records), strict=True)
     conn.execute(_RECORD_ORDERS, dict(zip(_COLUMNS, (list(c) for c in columns), strict=True)), prepare=True)
-
-
-def record_order(conn: psycopg.Connection, record: OrderRecord) -> None:
-    """``record_orders`` for one order."""
-    record_orders(conn, [record])
