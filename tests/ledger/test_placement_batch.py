@@ -25,7 +25,7 @@ from core.broker.types import OrderSide
 from core.db.database import Database
 from core.db.raw import raw_connection
 from core.ledger.errors import LedgerError, OrderRejected
-from core.ledger.placement import AccountSnapshot, OrderRecord
+from core.ledger.placement import _LOCK_ACCOUNTS, AccountSnapshot, OrderRecord, record_orders
 from core.ledger.placement_batch import PlacementBatcher
 from core.risk import OrderTicket
 
@@ -226,3 +226,37 @@ def test_many_users_from_many_threads_each_get_their_own_order(db, make_user) ->
     with db.engine.connect() as conn:
         per_user = conn.execute(text("SELECT user_id, count(*) FROM orders GROUP BY user_id")).all()
     assert {u: n for u, n in per_user if u in results} == dict.fromkeys(users, 20)
+
+
+def test_the_day_pnl_read_looks_at_the_users_own_fills_only(db, make_user) -> None:
+    """With other users' fills in the table, the locking read reaches this user's fills of the day through
+    their own index (migration 0007), not by filtering every ledger fill (what the planner did before)."""
+    ann, bob = make_user("ann"), make_user("bob")
+    order = _approve(bob)(None, _clock())  # type: ignore[arg-type]
+    with raw_connection(db.engine) as conn:
+        record_orders(conn, [order])
+        conn.execute(
+            "INSERT INTO fills (user_id, order_id, execution_id, symbol, side, quantity, price, executed_at, source)"
+            " SELECT %s, %s, 'bob-' || n, 'AAPL', 'buy', 1, 100, now() - n * interval '1 minute', 'ledger'"
+            "   FROM generate_series(1, 500) AS n",
+            (bob, order.id),
+        )
+        conn.commit()
+        now = _clock()
+        plan = conn.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + _LOCK_ACCOUNTS,
+            {
+                "user_ids": [ann], "symbols": ["AAPL"], "now": now, "default_window": 5,
+                "day_start": now.replace(hour=0, minute=0, second=0, microsecond=0),
+            },
+        ).fetchone()[0]  # fmt: skip
+        conn.rollback()
+    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "fills"]
+    assert [node.get("Index Name") for node in scans] == ["ix_fills_ledger_user_id_executed_at"]
+    assert all(node.get("Rows Removed by Filter", 0) == 0 for node in scans)
+
+
+def _plan_nodes(node: dict) -> Iterator[dict]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
