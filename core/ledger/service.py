@@ -35,8 +35,7 @@ from core.ledger.booking import Outcome, book_event
 from core.ledger.books import HeldPosition, read_books
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
 from core.ledger.money import money, reference_price, reservation
-from core.ledger.placement import OPEN_STATUSES, AccountSnapshot, OrderRecord
-from core.ledger.placement_batch import PlacementBatcher
+from core.ledger.placement import OPEN_STATUSES, AccountSnapshot, OrderRecord, lock_account, record_order
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
 from core.risk import OrderTicket, RiskChain, RiskContext, default_chain
@@ -82,7 +81,6 @@ class Ledger:
         # the second is dropped. Client id -> True once the first report came.
         self._acceptances = AcceptanceWriter(self._engine, self._notify_users, window_s=acceptance_window_s)
         self._own: dict[str, bool] = {}
-        self._placements = PlacementBatcher(self._engine, clock)
         self._own_lock = threading.Lock()
         if subscribe:
             broker.add_event_handler(self.apply_event)
@@ -97,10 +95,7 @@ class Ledger:
         signal_id: uuid.UUID | None = None,
         strategy_id: uuid.UUID | None = None,
     ) -> PlacedOrder:
-        """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent).
-
-        The check, the reservation and the record are one transaction, shared with other users' orders
-        placed at the same moment (core.ledger.placement_batch)."""
+        """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent)."""
         symbol = ticket.symbol.strip().upper()
         if symbol != ticket.symbol:
             ticket = OrderTicket(**{**ticket.__dict__, "symbol": symbol})
@@ -108,19 +103,23 @@ class Ledger:
         last = self._prices.last_price(symbol)
         order_id = uuid.uuid4()
         client_order_id = f"sf-{order_id.hex}"
-
-        def decide(snapshot: AccountSnapshot, now: datetime) -> OrderRecord:
-            """Runs on the placement thread, under this user's row lock."""
+        now = self._now()
+        # Pipeline mode: BEGIN travels with the locking read, the insert with COMMIT (two round trips).
+        with raw_connection(self._engine) as conn, conn.pipeline():
+            snapshot = lock_account(conn, user_id, symbol, now)
+            if snapshot is None:
+                raise LedgerError("That account no longer exists.")
             ctx = self._risk_context(snapshot, ticket, asset, last, now)
             rejection = self._risk.check(ctx)
             if rejection is not None:
                 raise OrderRejected(rejection.reason, rejection.rule)
-            return OrderRecord(
-                order_id, user_id, client_order_id, self._broker.name, ticket, ctx.reservation, now,
+            held = ctx.reservation
+            record = OrderRecord(
+                order_id, user_id, client_order_id, self._broker.name, ticket, held, now,
                 session_id=session_id, signal_id=signal_id, strategy_id=strategy_id,
             )  # fmt: skip
-
-        held = self._placements.place(user_id, symbol, decide).held
+            record_order(conn, record)
+            conn.commit()
         self._changes.notify(str(user_id))
         with self._own_lock:
             if len(self._own) > 10_000:  # second reports that never come (the stream is another client's)
