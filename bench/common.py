@@ -35,14 +35,14 @@ def cpu_reference_ms() -> float:
     return best * 1e3
 
 
-def machine_cpu_s() -> float:
+def machine_cpu_s() -> float | None:
     """CPU seconds the whole machine has spent busy since boot (every core, every process: a benchmark's
-    database server included; not the time a virtual machine's host gave to others, "steal"); NaN where
-    /proc/stat does not exist."""
+    database server included; not the time a virtual machine's host gave to others, "steal"); None where
+    /proc/stat does not exist (not Linux)."""
     try:
         with open("/proc/stat") as stat:
             fields = [int(x) for x in stat.readline().split()[1:]]
     except OSError:
-        return float("nan")
+        return None
     user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
