@@ -22,7 +22,7 @@ from core.risk import OrderTicket, RecentOrder, RiskLimits
 OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
 _OPEN = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
 
-_LOCK_ACCOUNT = f"""
+LOCK_ACCOUNT_SQL = f"""
 SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
        rs.is_active, rs.daily_loss_limit, rs.max_position_size, rs.max_order_value, rs.max_open_orders,
        rs.max_drawdown_percent, rs.max_risk_per_trade, rs.duplicate_window_seconds, rs.allow_fractional,
@@ -54,7 +54,7 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
    FOR UPDATE OF u
 """
 
-_RECORD_ORDER = """
+RECORD_ORDER_SQL = """
 WITH held AS (
     UPDATE users
        SET virtual_balance = virtual_balance - %(held)s, reserved_balance = reserved_balance + %(held)s,
@@ -114,7 +114,7 @@ def lock_account(
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     default_window = default_risk_settings(Decimal(1))["duplicate_window_seconds"]
     row = conn.execute(
-        _LOCK_ACCOUNT,
+        LOCK_ACCOUNT_SQL,
         {"user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "day_start": day_start},
         prepare=True,
     ).fetchone()
@@ -148,7 +148,7 @@ def record_order(conn: psycopg.Connection, record: OrderRecord) -> None:
     """Hold the reservation and insert the order (status ``pending``) in the caller's transaction."""
     t = record.ticket
     conn.execute(
-        _RECORD_ORDER,
+        RECORD_ORDER_SQL,
         {
             "id": record.id,
             "user_id": record.user_id,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from core.broker.types import OrderSide
 from core.db.raw import raw_connection
-from core.ledger.placement import _LOCK_ACCOUNT, OrderRecord, record_order
+from core.ledger.placement import LOCK_ACCOUNT_SQL, OrderRecord, record_order
 from core.risk import OrderTicket
 
 
@@ -31,7 +31,7 @@ def test_the_day_pnl_read_looks_at_the_users_own_fills_only(db, make_user) -> No
         )
         conn.commit()
         plan = conn.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + _LOCK_ACCOUNT,
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + LOCK_ACCOUNT_SQL,
             {
                 "user_id": ann, "symbol": "AAPL", "now": now, "default_window": 5,
                 "day_start": now.replace(hour=0, minute=0, second=0, microsecond=0),
