@@ -70,7 +70,7 @@ SELECT outcome, owner_id FROM sf_apply_event('fill', :coid, 'b-' || :coid, 'fill
 
 _PLACEMENT_VALUES = {
     "now": "now()",
-    "day_start": "date_trunc('day', now())",
+    "today": "(now() AT TIME ZONE 'UTC')::date",
     "id": ":oid",
     "user_id": ":uid",
     "symbol": ":sym",

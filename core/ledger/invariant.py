@@ -1,7 +1,9 @@
 """The ledger invariant of DESIGN.md, checked from the stored rows alone.
 
 For every user: cash + reserved + cost of positions - realized P&L + fees = starting balance,
-and the reserved balance equals what that user's orders still hold.
+and the reserved balance equals what that user's orders still hold. Also checked, because the daily loss
+rule reads it instead of the fills: the day's realized P&L kept on the user's row equals that of the user's
+ledger fills of that (UTC) day.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db.models import Order, Position, User
+from core.db.models import Fill, Order, Position, User
+from core.ledger.history import LEDGER_SOURCE
 
 
 @dataclass(frozen=True)
@@ -21,10 +24,11 @@ class InvariantReport:
     user_id: uuid.UUID
     balance_gap: Decimal  # starting - (cash + reserved + cost - realized + fees); 0 when the books add up
     reservation_gap: Decimal  # reserved_balance - sum(orders.reserved_amount)
+    day_pnl_gap: Decimal = Decimal(0)  # realized_day_pnl - the same summed over that day's ledger fills
 
     @property
     def holds(self) -> bool:
-        return self.balance_gap == 0 and self.reservation_gap == 0
+        return self.balance_gap == 0 and self.reservation_gap == 0 and self.day_pnl_gap == 0
 
 
 def check_user(session: Session, user_id: uuid.UUID) -> InvariantReport:
@@ -34,7 +38,17 @@ def check_user(session: Session, user_id: uuid.UUID) -> InvariantReport:
     cost = session.scalar(select(func.coalesce(func.sum(Position.cost_basis), 0)).where(Position.user_id == user_id))
     held = session.scalar(select(func.coalesce(func.sum(Order.reserved_amount), 0)).where(Order.user_id == user_id))
     books = user.virtual_balance + user.reserved_balance + cost - user.realized_pnl + user.fees_paid
-    return InvariantReport(user_id, user.starting_balance - books, user.reserved_balance - held)
+    day_pnl = Decimal(0)
+    if user.realized_day is not None:
+        day = func.date(func.timezone("UTC", Fill.executed_at))
+        day_pnl = session.scalar(
+            select(func.coalesce(func.sum(func.coalesce(Fill.realized_pnl, 0) - Fill.fees), 0)).where(
+                Fill.user_id == user_id, Fill.source == LEDGER_SOURCE, day == user.realized_day
+            )
+        )
+    return InvariantReport(
+        user_id, user.starting_balance - books, user.reserved_balance - held, user.realized_day_pnl - day_pnl
+    )
 
 
 def check_all(session: Session) -> list[InvariantReport]:

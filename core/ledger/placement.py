@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
@@ -28,7 +28,8 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
        rs.max_drawdown_percent, rs.max_risk_per_trade, rs.duplicate_window_seconds, rs.allow_fractional,
        p.symbols, p.quantities, p.costs,
        o.open_count, o.open_sell, r.recent_side, r.recent_qty, r.recent_type, r.recent_limit, r.recent_stop,
-       r.recent_at, f.realized_today
+       r.recent_at,
+       CASE WHEN u.realized_day >= %(today)s THEN u.realized_day_pnl ELSE 0 END AS realized_today
   FROM users u
   LEFT JOIN risk_settings rs ON rs.user_id = u.id
  CROSS JOIN LATERAL (
@@ -47,9 +48,6 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
                array_agg(order_type) AS recent_type, array_agg(limit_price) AS recent_limit,
                array_agg(stop_price) AS recent_stop, array_agg(created_at) AS recent_at
           FROM orders WHERE user_id = u.id AND symbol = %(symbol)s AND created_at >= w.window_start) r
- CROSS JOIN LATERAL (
-        SELECT coalesce(sum(coalesce(realized_pnl, 0) - fees), 0) AS realized_today
-          FROM fills WHERE user_id = u.id AND source = 'ledger' AND executed_at >= %(day_start)s) f
  WHERE u.id = %(user_id)s
    FOR UPDATE OF u
 """
@@ -110,12 +108,13 @@ def lock_account(
 ) -> AccountSnapshot | None:
     """Lock the user's row until the transaction ends; None when the account does not exist.
 
-    Recent orders are those of ``symbol`` inside the user's duplicate window; realized P&L is the UTC day's."""
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    Recent orders are those of ``symbol`` inside the user's duplicate window; realized P&L is the UTC day's
+    (kept on the user's row by the booking function, migration 0008)."""
+    today = now.astimezone(UTC).date()
     default_window = default_risk_settings(Decimal(1))["duplicate_window_seconds"]
     row = conn.execute(
         LOCK_ACCOUNT_SQL,
-        {"user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "day_start": day_start},
+        {"user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "today": today},
         prepare=True,
     ).fetchone()
     if row is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -128,3 +130,43 @@ def test_unreachable_shared_database_is_a_clear_error(tmp_path):
     with pytest.raises(DatabaseUnreachable, match="Cannot reach") as excinfo:
         open_database(Settings(data_dir=tmp_path, database_url=url))
     assert "secret" not in str(excinfo.value)
+
+
+def test_the_days_realized_pnl_is_filled_in_from_the_fills_already_booked(scratch_url):
+    """Revision 0008 keeps each user's latest day's realized P&L on the user's row; upgrading a database
+    with fills already booked computes it from them (the latest UTC day's ledger fills, net of fees)."""
+    engine = make_engine(scratch_url, pool_size=1, max_overflow=0)
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:
+            user = conn.execute(
+                text("INSERT INTO users (email, username, password_hash) VALUES ('a@example.com', 'ann', 'x')"
+                     " RETURNING id")
+            ).scalar()  # fmt: skip
+            order = conn.execute(
+                text("INSERT INTO orders (user_id, client_order_id, broker, symbol, side, order_type, time_in_force,"
+                     " order_class, quantity, status) VALUES (:u, 'sf-1', 'sim', 'AAPL', 'sell', 'market', 'day',"
+                     " 'simple', 3, 'filled') RETURNING id"),
+                {"u": user},
+            ).scalar()  # fmt: skip
+            fills = [  # (execution id, executed at, realized P&L, fees, source)
+                ("e1", "2026-03-02 20:59:00+00", -50, 1, "ledger"),  # the day before the latest
+                ("e2", "2026-03-03 00:10:00+00", 30, 2, "ledger"),
+                ("e3", "2026-03-03 23:59:00+00", -5, 0, "ledger"),
+                ("e4", "2026-03-03 12:00:00+00", -1000, 0, "csv_import"),  # not the ledger's: never counted
+            ]
+            for execution_id, at, pnl, fees, source in fills:
+                conn.execute(
+                    text("INSERT INTO fills (user_id, order_id, execution_id, symbol, side, quantity, price, fees,"
+                         " realized_pnl, executed_at, source) VALUES (:u, :o, :e, 'AAPL', 'sell', 1, 100, :f, :p,"
+                         " :t, :s)"),
+                    {"u": user, "o": order, "e": execution_id, "f": fees, "p": pnl, "t": at, "s": source},
+                )  # fmt: skip
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            day, pnl = conn.execute(text("SELECT realized_day, realized_day_pnl FROM users")).one()
+        assert (day.isoformat(), pnl) == ("2026-03-03", Decimal("23"))
+        migrate.downgrade(engine, "0007")
+        assert "realized_day" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    finally:
+        engine.dispose()

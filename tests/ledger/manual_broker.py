@@ -114,7 +114,7 @@ class ManualBroker:
 
     # -- test controls: each builds the event, updates the broker's order, and (by default) delivers it --
     def fill(self, client_order_id: str, qty: Decimal | str, price: Decimal | str, *, deliver: bool = True,
-             fee: Decimal | str = "0") -> OrderEvent:  # fmt: skip
+             fee: Decimal | str = "0", at: datetime = T0) -> OrderEvent:  # fmt: skip
         qty, price = Decimal(qty), Decimal(price)
         with self._lock:
             order = self._orders[self._by_client[client_order_id]]
@@ -124,7 +124,7 @@ class ManualBroker:
             order = replace(order, filled_qty=total, filled_avg_price=avg, status=status)
             self._orders[order.id] = order
         kind = OrderEventType.FILL if status is OrderStatus.FILLED else OrderEventType.PARTIAL_FILL
-        event = OrderEvent(kind, order, T0, execution_id=f"x{next(self._exec)}", price=price, qty=qty, fee=Decimal(fee))
+        event = OrderEvent(kind, order, at, execution_id=f"x{next(self._exec)}", price=price, qty=qty, fee=Decimal(fee))
         if deliver:
             self.deliver(event)
         return event

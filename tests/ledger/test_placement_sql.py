@@ -1,46 +1,91 @@
-"""The placement's locking read against a real PostgreSQL: how it reaches the rows it reads."""
+"""The placement's locking read against a real PostgreSQL: the day's realized P&L it gives the risk rules.
+
+Since migration 0008 the figure is kept on the user's row by ``sf_apply_event`` instead of being summed over
+the day's fills on every placement; these tests pin it to what the sum gave.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import Decimal as D
 
 from core.broker.types import OrderSide
 from core.db.raw import raw_connection
-from core.ledger.placement import LOCK_ACCOUNT_SQL, OrderRecord, record_order
+from core.ledger.invariant import check_user
+from core.ledger.placement import LOCK_ACCOUNT_SQL, AccountSnapshot, lock_account
+from core.ledger.service import Ledger
 from core.risk import OrderTicket
+from tests.ledger.manual_broker import T0, ManualBroker
 
 
-def test_the_day_pnl_read_looks_at_the_users_own_fills_only(db, make_user) -> None:
-    """With other users' fills in the table, the locking read reaches this user's fills of the day through
-    their own index (migration 0007), not by filtering every ledger fill (what the planner did before)."""
-    ann, bob = make_user("ann"), make_user("bob")
-    now = datetime.now(UTC)
-    order_id = uuid.uuid4()
-    ticket = OrderTicket("AAPL", OrderSide.BUY, Decimal(1))
-    order = OrderRecord(order_id, bob, f"sf-{order_id.hex}", "test", ticket, Decimal(0), now)
+def _snapshot(db, user: uuid.UUID, now: datetime) -> AccountSnapshot:
     with raw_connection(db.engine) as conn:
-        record_order(conn, order)
-        conn.execute(
-            "INSERT INTO fills (user_id, order_id, execution_id, symbol, side, quantity, price, executed_at, source)"
-            " SELECT %s, %s, 'bob-' || n, 'AAPL', 'buy', 1, 100, now() - n * interval '1 minute', 'ledger'"
-            "   FROM generate_series(1, 500) AS n",
-            (bob, order.id),
-        )
-        conn.commit()
-        plan = conn.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + LOCK_ACCOUNT_SQL,
-            {
-                "user_id": ann, "symbol": "AAPL", "now": now, "default_window": 5,
-                "day_start": now.replace(hour=0, minute=0, second=0, microsecond=0),
-            },
-        ).fetchone()[0]  # fmt: skip
+        snapshot = lock_account(conn, user, "AAPL", now)
         conn.rollback()
-    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "fills"]
-    assert [node.get("Index Name") for node in scans] == ["ix_fills_ledger_user_id_executed_at"]
-    assert all(node.get("Rows Removed by Filter", 0) == 0 for node in scans)
+    assert snapshot is not None
+    return snapshot
+
+
+def _round_trip(ledger: Ledger, broker: ManualBroker, user: uuid.UUID, at: datetime, sell_price: str) -> None:
+    """Buy 10 AAPL at 100, then sell 4 at ``sell_price`` with a $1 fee, both filled at ``at``."""
+    entry = ledger.place_order(user, OrderTicket("AAPL", OrderSide.BUY, D(10)))
+    broker.fill(entry.client_order_id, "10", "100", at=at)
+    exit_ = ledger.place_order(user, OrderTicket("AAPL", OrderSide.SELL, D(4)))
+    broker.fill(exit_.client_order_id, "4", sell_price, fee="1", at=at)
+
+
+def test_the_days_realized_pnl_is_what_the_days_fills_made_net_of_fees(db, ledger, broker, make_user) -> None:
+    ann, bob = make_user("ann", duplicate_window_seconds=0), make_user("bob", duplicate_window_seconds=0)
+    _round_trip(ledger, broker, ann, T0, "95")  # 4 x (95 - 100) - 1
+    _round_trip(ledger, broker, ann, T0 + timedelta(hours=1), "103")  # 4 x (103 - 100) - 1 (cost basis 100)
+    _round_trip(ledger, broker, bob, T0, "110")
+    assert _snapshot(db, ann, T0 + timedelta(hours=2)).realized_today == D(-21) + D(11)
+    assert _snapshot(db, bob, T0 + timedelta(hours=2)).realized_today == D(39)
+    with db.session_factory() as s:
+        assert check_user(s, ann).holds and check_user(s, bob).holds
+
+
+def test_a_new_utc_day_starts_at_zero_and_a_late_fill_of_the_day_before_is_not_counted(
+    db, ledger, broker, make_user
+) -> None:
+    cat = make_user("cat", duplicate_window_seconds=0)
+    next_day = T0 + timedelta(days=1)
+    _round_trip(ledger, broker, cat, T0, "95")
+    assert _snapshot(db, cat, next_day).realized_today == 0  # yesterday's loss is not today's
+    _round_trip(ledger, broker, cat, next_day, "105")
+    assert _snapshot(db, cat, next_day).realized_today == D(19)
+    late = ledger.place_order(cat, OrderTicket("AAPL", OrderSide.SELL, D(2)))
+    broker.fill(late.client_order_id, "2", "90", at=T0 + timedelta(hours=3))  # reported late, executed yesterday
+    assert _snapshot(db, cat, next_day).realized_today == D(19)
+    assert _snapshot(db, cat, next_day + timedelta(days=1)).realized_today == 0
+    with db.session_factory() as s:
+        report = check_user(s, cat)
+    assert report.holds and report.day_pnl_gap == 0
+
+
+def test_the_invariant_notices_a_days_figure_that_disagrees_with_the_fills(db, ledger, broker, make_user) -> None:
+    dan = make_user("dan")
+    _round_trip(ledger, broker, dan, T0, "95")
+    with raw_connection(db.engine) as conn:
+        conn.execute("UPDATE users SET realized_day_pnl = realized_day_pnl + 1 WHERE id = %s", (dan,))
+        conn.commit()
+    with db.session_factory() as s:
+        assert check_user(s, dan).day_pnl_gap == D(1)
+
+
+def test_the_locking_read_does_not_touch_the_fills(db, make_user) -> None:
+    """O(1) in the day's fills: the read is planned without the fills table at all."""
+    eve = make_user("eve")
+    with raw_connection(db.engine) as conn:
+        plan = conn.execute(
+            "EXPLAIN (FORMAT JSON) " + LOCK_ACCOUNT_SQL,
+            {"user_id": eve, "symbol": "AAPL", "now": T0, "default_window": 5, "today": T0.date()},
+        ).fetchone()[0]
+        conn.rollback()
+    relations = {node.get("Relation Name") for node in _plan_nodes(plan[0]["Plan"])}
+    assert "users" in relations and "fills" not in relations
 
 
 def _plan_nodes(node: dict) -> Iterator[dict]:

@@ -65,6 +65,11 @@ class User(Base):
     starting_balance: Mapped[Decimal] = mapped_column(Money, server_default=text("100000"))
     realized_pnl: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     fees_paid: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    # The daily loss rule's input, kept by sf_apply_event (migration 0008) so that a placement reads it
+    # instead of summing the day's fills: the UTC date of the latest booked ledger fill, and the realized
+    # P&L net of fees of that date's ledger fills.
+    realized_day: Mapped[date | None] = mapped_column(Date)
+    realized_day_pnl: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     # External identities (002 Discord, 003 Google); optional for local accounts.
     discord_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     google_id: Mapped[str | None] = mapped_column(String(255), unique=True)
