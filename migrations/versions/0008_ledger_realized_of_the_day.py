@@ -15,7 +15,9 @@ it already makes per fill (no extra statement): a fill of that date adds to it, 
 the new day, a late fill of an earlier date leaves it alone. The placement reads the figure when the date is
 today's. The upgrade fills them in from the fills already booked.
 
-``sf_apply_event`` is revision 0006's function with only its users UPDATE changed, derived from that text.
+``sf_apply_event`` is revision 0006's function, derived from that text, with two statements changed: that
+users UPDATE, and the order lookup by client or broker id, which becomes two unique-index lookups (see
+``_LOOKUP``).
 """
 
 from __future__ import annotations
@@ -66,9 +68,33 @@ _USERS_UPDATE = """
     END IF;
 """
 
-if _PREVIOUS.SF_APPLY_EVENT.count(_USERS_UPDATE_0006) != 1:
-    raise RuntimeError("revision 0006's sf_apply_event no longer has the users UPDATE this revision replaces")
-SF_APPLY_EVENT = _PREVIOUS.SF_APPLY_EVENT.replace(_USERS_UPDATE_0006, _USERS_UPDATE)
+_LOOKUP_0006 = """
+    SELECT id, orders.user_id INTO v_order_id, v_user_id
+      FROM orders
+     WHERE client_order_id = p_client_order_id OR broker_order_id = p_broker_order_id
+     LIMIT 1;
+"""
+
+# Two unique-index lookups. The OR with LIMIT 1 was planned as a sequential scan whenever the function was
+# first called on a nearly empty table (a new database), and PL/pgSQL kept that plan for the session: every
+# booking then read the whole orders table until an ANALYZE happened to invalidate it.
+_LOOKUP = """
+    SELECT id, orders.user_id INTO v_order_id, v_user_id FROM orders WHERE client_order_id = p_client_order_id;
+    IF NOT FOUND AND p_broker_order_id IS NOT NULL THEN
+        SELECT id, orders.user_id INTO v_order_id, v_user_id FROM orders WHERE broker_order_id = p_broker_order_id;
+    END IF;
+"""
+
+
+def _revised(function: str) -> str:
+    for old, new in ((_USERS_UPDATE_0006, _USERS_UPDATE), (_LOOKUP_0006, _LOOKUP)):
+        if function.count(old) != 1:
+            raise RuntimeError("revision 0006's sf_apply_event no longer has the statement this revision replaces")
+        function = function.replace(old, new)
+    return function
+
+
+SF_APPLY_EVENT = _revised(_PREVIOUS.SF_APPLY_EVENT)
 
 _BACKFILL = """
 WITH days AS (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -63,3 +64,29 @@ def test_an_async_booking_leaves_the_next_transaction_durable(db, broker, make_u
         assert ledger.portfolio(user).positions[0].qty == Decimal("1")
     finally:
         engine.dispose()
+
+
+def test_the_booking_finds_its_order_by_index_even_when_first_planned_on_an_empty_table(db):
+    """PL/pgSQL keeps a statement's plan for the session. The order lookup of revision 0006 (client id OR
+    broker id, LIMIT 1) was planned as a sequential scan on a nearly empty orders table, and a new database's
+    sessions then read every order on every booking. Each lookup is now a unique-index equality."""
+    with raw_connection(db.engine, autocommit=True) as conn:
+        try:
+            conn.execute("LOAD 'auto_explain'")
+        except psycopg.Error:
+            pytest.skip("this PostgreSQL cannot load auto_explain")
+        plans: list[str] = []
+        conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice")):
+            conn.execute(f"SET auto_explain.{setting} = {value}")
+        for n in range(8):  # past the five custom plans, into the cached generic one
+            row = conn.execute(
+                "SELECT outcome FROM sf_apply_event('fill', %s, %s, 'filled', 1, 1, 100, NULL, now(), 100, 1, 0,"
+                " %s, now(), NULL)",
+                (f"sf-none-{n}", f"b-none-{n}", f"x-{n}"),
+            ).fetchone()  # fmt: skip
+            assert row == ("unknown",)
+        conn.execute("RESET auto_explain.log_min_duration")
+    lookups = [p for p in plans if "FROM orders WHERE" in " ".join(p.split()) and "_order_id = p_" in p]
+    assert len(lookups) >= 8
+    assert not [p for p in lookups if "Seq Scan on orders" in p]
