@@ -3,8 +3,8 @@
 ``lock_account`` locks the user's row and reads, in the same statement,
 everything the risk rules look at; ``record_order`` moves the reservation and
 inserts the order in one more. Between them the ledger runs
-the risk chain in Python, so the lock is held for two round trips and the
-rules, not for a dozen ORM statements.
+the risk chain in Python, so the lock is held for two statements, the rules
+and the commit, not for a dozen ORM statements.
 """
 
 from __future__ import annotations

@@ -104,8 +104,10 @@ class Ledger:
         order_id = uuid.uuid4()
         client_order_id = f"sf-{order_id.hex}"
         now = self._now()
-        # Pipeline mode: BEGIN travels with the locking read, the insert with COMMIT (two round trips).
-        with raw_connection(self._engine) as conn, conn.pipeline():
+        # Plain round trips (BEGIN, the locking read, the insert, COMMIT), not pipeline mode: psycopg's pipeline
+        # costs more CPU than the two round trips it saves (460 against 330 us of machine CPU for such a
+        # transaction; bench.ledger: 20% less client CPU per order without it).
+        with raw_connection(self._engine) as conn:
             snapshot = lock_account(conn, user_id, symbol, now)
             if snapshot is None:
                 raise LedgerError("That account no longer exists.")
