@@ -24,7 +24,7 @@ class InvariantReport:
     user_id: uuid.UUID
     balance_gap: Decimal  # starting - (cash + reserved + cost - realized + fees); 0 when the books add up
     reservation_gap: Decimal  # reserved_balance - sum(orders.reserved_amount)
-    day_pnl_gap: Decimal = Decimal(0)  # realized_day_pnl - the same summed over that day's ledger fills
+    day_pnl_gap: Decimal  # realized_day_pnl - the same summed over that day's ledger fills
 
     @property
     def holds(self) -> bool:
