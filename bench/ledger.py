@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import admin_server, cpu_reference_ms, drop_database, emit, machine_cpu_s, scratch_url
 from core.accounts import AccountService
@@ -126,13 +127,25 @@ def run_on_scratch(admin: str, per_user: int, rate: float | None, event_workers:
         drop_database(admin, url)
 
 
+def sign_up_traders(sessions: sessionmaker[Session]) -> list[uuid.UUID]:
+    """The benchmark's USERS traders, with the duplicate guard off and room for many open orders: the
+    benchmark repeats orders on purpose, and the guard would refuse them."""
+    from core.db.models import RiskSettings
+
+    accounts = AccountService(sessions)
+    users = [accounts.sign_up(f"bench{i}@example.com", f"bench{i}", "Bench-Pass-2026x").id for i in range(USERS)]
+    with sessions() as s:
+        s.query(RiskSettings).update({RiskSettings.duplicate_window_seconds: 0, RiskSettings.max_open_orders: 1000})
+        s.commit()
+    return users
+
+
 def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> PhaseResult:
     """One phase on a fresh database: paced at ``rate`` orders/s in all, or back to back when None."""
     engine = make_engine(url, pool_size=USERS + 8, max_overflow=8)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    accounts = AccountService(sessions)
-    users = [accounts.sign_up(f"bench{i}@example.com", f"bench{i}", "Bench-Pass-2026x").id for i in range(USERS)]
+    users = sign_up_traders(sessions)
     broker = SimBroker()
     prices = LastPrices()
     pump = BarPump(broker, prices, interval_s=0.02)
@@ -176,12 +189,6 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
             held[sym] = held.get(sym, 0) + (qty if side is OrderSide.BUY else -qty)
         with lock:
             latencies.extend(mine)
-
-    from core.db.models import RiskSettings
-
-    with sessions() as s:  # the benchmark repeats orders on purpose; the duplicate guard would refuse them
-        s.query(RiskSettings).update({RiskSettings.duplicate_window_seconds: 0, RiskSettings.max_open_orders: 1000})
-        s.commit()
 
     machine_before, client_before = machine_cpu_s(), time.process_time()
     started = time.perf_counter() + 0.05

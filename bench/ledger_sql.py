@@ -39,12 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import admin_server, cpu_reference_ms, drop_database, emit, machine_cpu_s, scratch_url
+from bench.ledger import SYMBOLS, USERS
 from core.accounts.defaults import default_risk_settings
 from core.ledger.money import MARKET_COLLAR
 from core.ledger.placement import LOCK_ACCOUNT_SQL, RECORD_ORDER_SQL
-
-USERS = 20
-SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY")
 
 # One order's inputs, chosen by the server so that pgbench needs no logic: the client's user, fresh ids, a
 # symbol, the side and size, the reservation of a market buy at the fill price plus the collar, a fill price.
@@ -229,19 +227,16 @@ def prepare(url: str) -> None:
     create the floor's bare tables."""
     from sqlalchemy import text
 
-    from core.accounts import AccountService
+    from bench.ledger import sign_up_traders
     from core.db import migrate
     from core.db.engine import make_engine, make_session_factory
-    from core.db.models import RiskSettings
 
     engine = make_engine(url)
     try:
         migrate.upgrade(engine)
         sessions = make_session_factory(engine)
-        accounts = AccountService(sessions)
-        ids = [accounts.sign_up(f"bench{i}@example.com", f"bench{i}", "Bench-Pass-2026x").id for i in range(USERS)]
-        with sessions() as s:  # as in bench.ledger: orders repeat on purpose
-            s.query(RiskSettings).update({RiskSettings.duplicate_window_seconds: 0, RiskSettings.max_open_orders: 1000})
+        ids = sign_up_traders(sessions)
+        with sessions() as s:
             s.execute(text("CREATE TABLE bench_users (n int PRIMARY KEY, id uuid NOT NULL)"))
             s.execute(
                 text("INSERT INTO bench_users (n, id) VALUES (:n, :id)"), [{"n": n, "id": i} for n, i in enumerate(ids)]

@@ -15,6 +15,7 @@ from core.ledger.money import money
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 from core.risk import OrderTicket
+from tests.pg import libpq_url
 
 TIES = ["0.0000025", "0.0000035", "-0.0000025", "-0.0000035", "1.2345665", "1.2345675", "7.0000005", "0.00000049"]
 
@@ -70,7 +71,8 @@ def test_the_booking_finds_its_order_by_index_even_when_first_planned_on_an_empt
     """PL/pgSQL keeps a statement's plan for the session. The order lookup of revision 0006 (client id OR
     broker id, LIMIT 1) was planned as a sequential scan on a nearly empty orders table, and a new database's
     sessions then read every order on every booking. Each lookup is now a unique-index equality."""
-    with raw_connection(db.engine, autocommit=True) as conn:
+    # A connection of its own: the settings and notice handler below must not stay on a pooled one.
+    with psycopg.connect(libpq_url(db.engine.url.render_as_string(hide_password=False)), autocommit=True) as conn:
         try:
             conn.execute("LOAD 'auto_explain'")
         except psycopg.Error:
@@ -86,7 +88,6 @@ def test_the_booking_finds_its_order_by_index_even_when_first_planned_on_an_empt
                 (f"sf-none-{n}", f"b-none-{n}", f"x-{n}"),
             ).fetchone()  # fmt: skip
             assert row == ("unknown",)
-        conn.execute("RESET auto_explain.log_min_duration")
     lookups = [p for p in plans if "FROM orders WHERE" in " ".join(p.split()) and "_order_id = p_" in p]
     assert len(lookups) >= 8
     assert not [p for p in lookups if "Seq Scan on orders" in p]
