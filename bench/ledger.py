@@ -201,12 +201,15 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
         t.join()
     placed_count = len(latencies)
     deadline = time.monotonic() + 120
+    unsettled_when_placed: int | None = None  # how far the bookings were behind when the last placement returned
     while time.monotonic() < deadline:
         # Counted through the open-orders partial index: the same question as "not terminal" (the status CHECK
         # allows only these), but it reads the few open rows instead of the whole table every 10 ms, work that
         # fell inside the measured window and competed with the bookings being measured.
         with sessions() as s:
             open_orders = s.scalar(select(func.count()).select_from(Order).where(Order.status.in_(OPEN_STATUSES)))
+        if unsettled_when_placed is None:
+            unsettled_when_placed = open_orders
         if open_orders == 0:
             break
         time.sleep(0.01)
@@ -225,7 +228,7 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
     ms = sorted(x * 1000 for x in latencies)
     detail: dict[str, object] = {
         "orders": filled, "placed": placed_count, "rejected": rejected[0], "rejected_by": reasons, "users": USERS,
-        "seconds": round(elapsed, 2), "offered_per_s": rate,
+        "seconds": round(elapsed, 2), "offered_per_s": rate, "unsettled_when_placed": unsettled_when_placed,
         # CPU per filled order while trading: the whole machine's (this process, PostgreSQL, anything else
         # running) and this process's alone; each core gives 1,000 ms of CPU per second.
         "machine_cpu_ms_per_order": None if machine_cpu is None else round(1e3 * machine_cpu / max(filled, 1), 3),
