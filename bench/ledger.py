@@ -204,8 +204,8 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
     unsettled_when_placed: int | None = None  # how far the bookings were behind when the last placement returned
     while time.monotonic() < deadline:
         # Counted through the open-orders partial index: the same question as "not terminal" (the status CHECK
-        # allows only these), but it reads the few open rows instead of the whole table every 10 ms, work that
-        # fell inside the measured window and competed with the bookings being measured.
+        # allows no other statuses), but it reads the open orders' index entries instead of the whole table every
+        # 10 ms, work that fell inside the measured window and competed with the bookings being measured.
         with sessions() as s:
             open_orders = s.scalar(select(func.count()).select_from(Order).where(Order.status.in_(OPEN_STATUSES)))
         if unsettled_when_placed is None:
