@@ -215,7 +215,6 @@ class Order(Base):
             " AND (stop_loss_price IS NULL OR stop_loss_price > 0)",
             name="prices_positive",
         ),
-        Index("ix_orders_user_id_status", "user_id", "status"),
         Index(
             "ix_orders_open",
             "user_id",
@@ -223,22 +222,24 @@ class Order(Base):
                 "status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')"
             ),
         ),
-        Index("ix_orders_symbol", "symbol"),
         Index("ix_orders_user_id_symbol_created_at", "user_id", "symbol", "created_at"),  # duplicate-order guard
-        Index("ix_orders_submitted_at", text("submitted_at DESC")),
+        # Partial: these columns are NULL on many orders, and every reader asks for a value (migration 0009).
+        Index("ix_orders_submitted_at", text("submitted_at DESC"), postgresql_where=text("submitted_at IS NOT NULL")),
+        *(
+            Index(f"ix_orders_{column}", column, postgresql_where=text(f"{column} IS NOT NULL"))
+            for column in ("session_id", "signal_id", "parent_order_id")
+        ),
     )
 
     id: Mapped[uuid_pk]
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    session_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("trading_sessions.id", ondelete="SET NULL"), index=True
-    )
-    signal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("trading_sessions.id", ondelete="SET NULL"))
+    signal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
     strategy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("strategies.id", ondelete="SET NULL"))
     broker_connection_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("broker_connections.id", ondelete="SET NULL")
     )
-    parent_order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    parent_order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     leg_role: Mapped[str | None] = mapped_column(String(12))
     # The id we send to the broker; unique and traceable back to this row.
     client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
