@@ -14,12 +14,17 @@ history, update the order and the user, commit) on bare tables with primary keys
 ``sql_vs_floor`` is the floor's CPU per order over ours: how much of the machine our schema, risk read and
 booking function cost beyond the unavoidable.
 
+Then both run again on fresh tables, *paced*: the clients together are offered ``--rate`` orders per second
+(default 1,000, ``bench.ledger``'s paced phase) on pgbench's schedule, and every order's times are logged. The
+wait from an order's scheduled time to the start of its placement is a lower bound on the placement latency
+``bench.ledger`` reports; if even that misses a target, no client can meet it on this database and machine.
+
 20 pgbench clients, one per user, each placing its next order when the last is booked (so a user's sells
 never exceed what it holds). Sides and sizes follow ``bench.ledger``: buys of 1 to 3 shares, and a sell of one
 share 40% of the time once 4 are held. Left out, being batched or occasional in the ledger: the acceptance
 write, NOTIFY and the portfolio reads (about 0.2 ms of server CPU per order in ``bench.ledger``).
 
-    python -m bench.ledger_sql [--quick] [--url postgresql://...] [--seconds 15] [--clients 20]
+    python -m bench.ledger_sql [--quick] [--url postgresql://...] [--seconds 15] [--clients 20] [--rate 1000]
 
 Needs the ``pgbench`` program (Debian: postgresql-client). Without --url (or STRATFORGE_TEST_DATABASE_URL)
 an embedded PostgreSQL is started in a temporary folder.
@@ -35,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,12 +178,45 @@ def floor_script() -> str:
 
 
 @dataclass(frozen=True)
+class PacedLatencies:
+    """Per-order times of a run paced with ``pgbench --rate``, in ms, each list sorted.
+
+    ``lag`` is the wait from an order's scheduled time to the start of its placement: a lower bound on the
+    placement latency ``bench.ledger`` measures (from the scheduled time to the placement's return).
+    ``order`` is from the scheduled time to the end of the order's booking: an upper bound on it."""
+
+    lag: list[float]
+    order: list[float]
+
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    """The ``q`` quantile (0 to 1) of a sorted list, as ``bench.ledger`` takes it."""
+    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * q))]
+
+
+def paced_latencies(log_lines: Iterable[str]) -> PacedLatencies:
+    """Parse pgbench's per-transaction log of a ``--rate`` run (``client_id transaction_no time script_no
+    time_epoch time_us schedule_lag``, times in microseconds; ``time`` counts from the transaction's start)."""
+    lag: list[float] = []
+    order: list[float] = []
+    for line in log_lines:
+        fields = line.split()
+        if len(fields) < 7:
+            raise ValueError(f"not a pgbench log line of a paced run: {line!r}")
+        elapsed_us, lag_us = int(fields[2]), int(fields[6])
+        lag.append(lag_us / 1e3)
+        order.append((elapsed_us + lag_us) / 1e3)
+    return PacedLatencies(sorted(lag), sorted(order))
+
+
+@dataclass(frozen=True)
 class PgbenchRun:
     orders: int
     orders_per_s: float
     machine_cpu_s: float | None
     latency_ms: float
     seconds: float
+    paced: PacedLatencies | None = None  # with an offered rate only
 
     @property
     def cpu_ms_per_order(self) -> float | None:
@@ -191,9 +230,20 @@ class PgbenchRun:
             "latency_ms": self.latency_ms, "machine_cpu_ms_per_order": None if cpu is None else round(cpu, 3),
         }  # fmt: skip
 
+    def paced_detail(self, clients: int, rate: float) -> dict[str, object]:
+        assert self.paced is not None
+        lag, order = self.paced.lag, self.paced.order
+        return {
+            **self.detail(clients), "offered_per_s": rate, "lag_p50_ms": round(percentile(lag, 0.5), 2),
+            "order_p50_ms": round(percentile(order, 0.5), 2), "order_p99_ms": round(percentile(order, 0.99), 2),
+        }  # fmt: skip
 
-def run_pgbench(url: str, script: str, clients: int, seconds: float) -> PgbenchRun:
-    """Run ``script`` on ``url`` with ``clients`` connections; the machine's busy CPU over the run."""
+
+def run_pgbench(url: str, script: str, clients: int, seconds: float, rate: float | None = None) -> PgbenchRun:
+    """Run ``script`` on ``url`` with ``clients`` connections; the machine's busy CPU over the run.
+
+    With ``rate``, the clients together are offered that many transactions per second on a schedule (pgbench
+    ``--rate``), and every transaction's times are logged and returned (``PgbenchRun.paced``)."""
     from sqlalchemy.engine import make_url
 
     # pgbench takes a whole libpq URL where it wants the database name (a socket directory included).
@@ -203,9 +253,13 @@ def run_pgbench(url: str, script: str, clients: int, seconds: float) -> PgbenchR
         path.write_text(script)
         command = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(int(seconds)),
                    "-f", str(path), libpq]  # fmt: skip
+        if rate is not None:
+            command[1:1] = ["--rate", str(rate), "--log", f"--log-prefix={Path(tmp) / 'paced'}"]
         before, started = machine_cpu_s(), time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
         after, elapsed = machine_cpu_s(), time.perf_counter() - started
+        logs = sorted(Path(tmp).glob("paced*"))
+        paced = paced_latencies(line for log in logs for line in log.read_text().splitlines()) if logs else None
     out = done.stdout + done.stderr
     processed = re.search(r"number of transactions actually processed: (\d+)", out)
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
@@ -219,6 +273,7 @@ def run_pgbench(url: str, script: str, clients: int, seconds: float) -> PgbenchR
         machine_cpu_s=None if before is None or after is None else after - before,
         latency_ms=float(latency.group(1)),
         seconds=elapsed,
+        paced=paced,
     )
 
 
@@ -268,6 +323,7 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("STRATFORGE_TEST_DATABASE_URL"))
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--clients", type=int, default=USERS, help=f"pgbench connections (at most {USERS})")
+    parser.add_argument("--rate", type=float, default=1000.0, help="orders per second offered in the paced runs")
     args = parser.parse_args()
     if shutil.which("pgbench") is None:
         sys.exit("bench.ledger_sql needs the pgbench program (Debian: apt install postgresql-client)")
@@ -284,10 +340,23 @@ def main() -> None:
             violations = check_books(url)
         finally:
             drop_database(admin, url)
+        url = scratch_url(admin)  # the paced runs start from empty tables, as bench.ledger's phases do
+        try:
+            prepare(url)
+            ours_paced = run_pgbench(url, order_script(), clients, seconds, rate=args.rate)
+            floor_paced = run_pgbench(url, floor_script(), clients, seconds, rate=args.rate)
+            violations += check_books(url)
+        finally:
+            drop_database(admin, url)
     emit("sql_orders_per_s", ours.orders_per_s, "orders/s", **ours.detail(clients))
     emit("sql_floor_orders_per_s", floor.orders_per_s, "orders/s", **floor.detail(clients))
     if ours.cpu_ms_per_order is not None and floor.cpu_ms_per_order is not None:
         emit("sql_vs_floor", floor.cpu_ms_per_order / ours.cpu_ms_per_order, "ratio", measures="CPU per order")
+    for name, run in (("sql_paced", ours_paced), ("sql_floor_paced", floor_paced)):
+        assert run.paced is not None
+        emit(f"{name}_orders_per_s", run.orders_per_s, "orders/s", **run.paced_detail(clients, args.rate))
+        lag_p99 = percentile(run.paced.lag, 0.99)
+        emit(f"{name}_lag_p99_ms", lag_p99, "ms", measures="scheduled time to placement start (placement latency >=)")
     emit("sql_invariant_violations", violations, "users")
 
 

@@ -44,3 +44,27 @@ def test_the_floor_runs_on_its_bare_tables(scratch_url) -> None:
     assert filled >= run.orders > 0
     assert history == filled
     assert ledger_orders == 0  # the floor touches none of the ledger's tables
+
+
+def test_a_paced_run_logs_every_order_from_its_scheduled_time(scratch_url) -> None:
+    ledger_sql.prepare(scratch_url)
+    run = ledger_sql.run_pgbench(scratch_url, ledger_sql.order_script(), clients=2, seconds=1, rate=50)
+    assert run.paced is not None
+    assert len(run.paced.order) == len(run.paced.lag) == run.orders > 0
+    # Each order's time from its schedule includes the wait before it started.
+    assert all(b >= a for a, b in zip(run.paced.lag, run.paced.order, strict=True))
+    assert ledger_sql.check_books(scratch_url) == 0
+
+
+def test_paced_latencies_add_the_schedule_lag_to_the_transaction_time() -> None:
+    lines = ["0 0 2500 0 1764870000 123456 1500", "1 0 900 0 1764870000 223456 100"]
+    paced = ledger_sql.paced_latencies(lines)
+    assert paced.lag == [0.1, 1.5]
+    assert paced.order == [1.0, 4.0]
+    assert ledger_sql.percentile(paced.order, 0.99) == 4.0
+    assert ledger_sql.percentile(paced.order, 0.5) == 4.0
+
+
+def test_a_log_line_without_its_schedule_lag_is_refused() -> None:
+    with pytest.raises(ValueError, match="paced run"):
+        ledger_sql.paced_latencies(["0 0 2500 0 1764870000 123456"])
