@@ -12,12 +12,17 @@ import time
 
 from core.db.scratch import admin_server, drop_database, scratch_url
 
-__all__ = ["admin_server", "cpu_reference_ms", "drop_database", "emit", "machine_cpu_s", "scratch_url"]
+__all__ = ["admin_server", "cpu_reference_ms", "drop_database", "emit", "machine_cpu_s", "percentile", "scratch_url"]
 
 
 def emit(metric: str, value: float, unit: str, **extra: object) -> None:
     """One metric as one JSON object on one line (the benchmark convention in DEVELOPERS.md)."""
     print(json.dumps({"metric": metric, "value": round(value, 4), "unit": unit, **extra}), flush=True)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The ``q`` quantile (0 to 1) of a sorted, non-empty list: the value at index ``int(n * q)``, the last for 1."""
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
 
 def cpu_reference_ms() -> float:

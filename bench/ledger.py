@@ -40,7 +40,15 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import admin_server, cpu_reference_ms, drop_database, emit, machine_cpu_s, scratch_url
+from bench.common import (
+    admin_server,
+    cpu_reference_ms,
+    drop_database,
+    emit,
+    machine_cpu_s,
+    percentile,
+    scratch_url,
+)
 from core.accounts import AccountService
 from core.broker.sim import SimBroker
 from core.broker.types import OrderSide
@@ -237,7 +245,7 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
     return PhaseResult(
         orders_per_s=filled / elapsed,
         p50_ms=statistics.median(ms),
-        p99_ms=ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+        p99_ms=percentile(ms, 0.99),
         violations=violations,
         detail=detail,
     )

@@ -44,7 +44,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import admin_server, cpu_reference_ms, drop_database, emit, machine_cpu_s, scratch_url
+from bench.common import (
+    admin_server,
+    cpu_reference_ms,
+    drop_database,
+    emit,
+    machine_cpu_s,
+    percentile,
+    scratch_url,
+)
 from bench.ledger import SYMBOLS, USERS
 from core.accounts.defaults import default_risk_settings
 from core.ledger.money import MARKET_COLLAR
@@ -187,11 +195,6 @@ class PacedLatencies:
 
     lag: list[float]
     order: list[float]
-
-
-def percentile(sorted_ms: list[float], q: float) -> float:
-    """The ``q`` quantile (0 to 1) of a sorted list, as ``bench.ledger`` takes it."""
-    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * q))]
 
 
 def paced_latencies(log_lines: Iterable[str]) -> PacedLatencies:
