@@ -26,12 +26,12 @@ from app.views.login_dialog import LoginDialog
 from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
 from core.accounts import AccountError, AccountService, UserInfo
+from core.accounts.secrets import SecretStore
 from core.accounts.token_store import KeyringTokenStore, TokenStoreUnavailable
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.engine import mask_url
 from core.db.errors import DatabaseError
-from core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Markers follow the symbol: the trader's own fills, the signals of their paper se
 backtest asked to be shown are kept here for every symbol, and the chart gets those of the symbol it shows.
 
 Opening a symbol subscribes it for the chart (the simulated market prepares its history on the way), reads the
-bars (stored, aggregated or fetched: core.live.chart_bars) on a worker thread, and shows them. Loads are
+bars (stored, aggregated or fetched: core.market.chart_bars) on a worker thread, and shows them. Loads are
 numbered: a slow load that finishes after the trader already switched again is dropped, never shown. Live bars
 that arrive while a load is out are kept and applied after it, so no minute is missed between the two.
 """
@@ -21,11 +21,11 @@ from PySide6.QtCore import QObject, Signal
 from app.async_runner import BlockingRunner
 from app.views.chart_markers import ChartMarker
 from app.views.chart_view import ChartView
+from core.domain.bars import NormalizedBar
 from core.ledger.history import FillRow
-from core.live.chart_bars import FormingBar, chart_bars
 from core.live.workstation import Workstation
-from core.market.bars import NormalizedBar
-from core.sessions.types import SignalInfo
+from core.market.chart_bars import FormingBar, chart_bars
+from core.paper.types import SignalInfo
 
 log = logging.getLogger(__name__)
 

@@ -46,11 +46,11 @@ def main(argv: "list[str] | None" = None) -> int:
 
         return screenshots(args[1:])
     if args and args[0] == "generate":  # AI strategy generation (Gemini) on the command line; no Qt
-        from core.strategy.ai.cli import main as generate
+        from core.cli.generate import main as generate
 
         return generate(args[1:])
     if args and args[0] in HEADLESS_COMMANDS:
-        from core.backtest.cli import main as headless  # no Qt: these run on servers and in scripts
+        from core.cli.backtest import main as headless  # no Qt: these run on servers and in scripts
 
         return headless(args)
     from app.application import run  # only now: it imports PySide6

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.domain.bars import NormalizedBar
 from core.live.workstation import Workstation
-from core.market.bars import NormalizedBar
 
 
 class LiveBridge(QObject):

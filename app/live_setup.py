@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass
 
 from app.async_runner import BlockingRunner
+from core.accounts.secrets import SecretStore, SecretsUnavailable
 from core.db.database import Database
 from core.live.alpaca_workstation import alpaca
 from core.live.workstation import Workstation, simulated
 from core.market.store import BarStore
-from core.secrets import SecretStore, SecretsUnavailable
 
 log = logging.getLogger(__name__)
 

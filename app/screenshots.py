@@ -95,11 +95,11 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
     from app.views.main_window import MainWindow
     from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE
     from core.accounts import AccountService
-    from core.broker.types import OrderSide, OrderType
+    from core.domain.orders import OrderSide, OrderType
+    from core.domain.tickets import OrderTicket
     from core.journal import create_entry
     from core.live.workstation import simulated
     from core.market.store import BarStore
-    from core.risk import OrderTicket
     from core.strategy.library import StrategyDraft, save_strategy
 
     accounts = AccountService(db.session_factory)

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import QApplication
 from bench.common import cpu_reference_ms, emit
 
 if TYPE_CHECKING:
-    from core.market.bars import NormalizedBar
+    from core.domain.bars import NormalizedBar
 
 WIDTH, HEIGHT = 1200, 700
 START = datetime(2022, 1, 3, 14, 30, tzinfo=UTC)

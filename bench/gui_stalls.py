@@ -34,8 +34,8 @@ from core.db.scratch import admin_server, drop_database, scratch_url
 
 if TYPE_CHECKING:
     from app.async_runner import BlockingRunner
+    from core.domain.tickets import OrderTicket
     from core.ledger.service import Ledger
-    from core.risk import OrderTicket
 
 PASSWORD = "Stall-Check-2026x"
 
@@ -76,14 +76,14 @@ async def run(url: str, seconds: float, speed: float) -> dict[str, float]:
     from app.views.main_window import MainWindow
     from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE
     from core.accounts import AccountService
-    from core.broker.types import OrderSide
     from core.db import migrate
     from core.db.database import Database
     from core.db.engine import make_engine, make_session_factory
+    from core.domain.orders import OrderSide
+    from core.domain.tickets import OrderTicket
     from core.live.workstation import simulated
     from core.market.store import BarStore
-    from core.risk import OrderTicket
-    from core.sessions.types import SignalRecorded
+    from core.paper.types import SignalRecorded
     from core.strategy.library import StrategyDraft, save_strategy
 
     engine = make_engine(url)

@@ -51,18 +51,18 @@ from bench.common import (
 )
 from core.accounts import AccountService
 from core.broker.sim import SimBroker
-from core.broker.types import OrderSide
 from core.db import migrate
 from core.db.engine import make_engine, make_session_factory
 from core.db.models import Order
+from core.domain.bars import NormalizedBar
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.dispatch import EventWorkers
 from core.ledger.errors import OrderRejected
 from core.ledger.invariant import check_all
 from core.ledger.placement import OPEN_STATUSES
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.market.bars import NormalizedBar
-from core.risk import OrderTicket
 
 USERS = 20
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY")

@@ -55,7 +55,7 @@ from bench.common import (
 )
 from bench.ledger import SYMBOLS, USERS
 from core.accounts.defaults import default_risk_settings
-from core.ledger.money import MARKET_COLLAR
+from core.domain.money import MARKET_COLLAR
 from core.ledger.placement import LOCK_ACCOUNT_SQL, RECORD_ORDER_SQL
 
 # One order's inputs, chosen by the server so that pgbench needs no logic: the client's user, fresh ids, a

@@ -19,17 +19,17 @@ import pytest
 from sqlalchemy import text
 
 from core.accounts import AccountService
+from core.ai import GeminiSettings
 from core.config import Settings
 from core.db import migrate
 from core.db.base import Base
 from core.db.database import Database, open_database
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
-from core.strategy.ai import GeminiSettings
+from tests.ai.gemini_standin import GeminiStandIn
 from tests.alpaca_standin import AlpacaStandIn
 from tests.keyrings import MemoryKeyring, use_keyring
 from tests.pg import create_scratch_database, drop_database
-from tests.strategy.ai.gemini_standin import GeminiStandIn
 
 TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
 

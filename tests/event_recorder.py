@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from core.broker.types import OrderEvent
+from core.domain.orders import OrderEvent
 
 DEADLINE_S = 10.0
 

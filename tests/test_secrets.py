@@ -7,8 +7,8 @@ import logging
 import pytest
 from keyring.backends.fail import Keyring as NoKeyring
 
+from core.accounts.secrets import AlpacaKeys, GeminiKey, SecretStore, SecretsUnavailable
 from core.accounts.token_store import SERVICE
-from core.secrets import AlpacaKeys, GeminiKey, SecretStore, SecretsUnavailable
 from tests.keyrings import MemoryKeyring, use_keyring
 
 KEY_ID = "PKTEST1234567890WXYZ"  # 20 characters, like Alpaca's

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from core.sessions.types import SessionInfo, SignalInfo
+from core.paper.types import SessionInfo, SignalInfo
 
 _FAILED = QColor("#d32f2f")
 _GOOD = QColor("#2e7d32")

@@ -46,8 +46,7 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.views.diff_dialog import DiffDialog
-from core.market.bars import TIMEFRAMES
-from core.strategy.ai import (
+from core.ai import (
     AiCancelled,
     AiError,
     Explanation,
@@ -58,7 +57,8 @@ from core.strategy.ai import (
     SmokeReport,
     StrategyGenerator,
 )
-from core.strategy.ai.diff import code_diff
+from core.ai.diff import code_diff
+from core.domain.bars import TIMEFRAMES
 from core.strategy.source import strategy_classes
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 The panel never touches the database itself: every function here is handed to
 `BlockingRunner.call`, so the GUI thread stays free while SQL and sandboxed runs happen. Keeping them
-free of Qt also keeps them testable and reusable (they mirror `stratforge batch` in core/backtest/cli.py).
+free of Qt also keeps them testable and reusable (they mirror `stratforge batch` in core/cli/backtest.py).
 """
 
 from __future__ import annotations

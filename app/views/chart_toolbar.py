@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.chart_indicators import KINDS, PRICE, IndicatorKind
-from core.live.chart_bars import TIMEFRAMES
+from core.market.chart_bars import TIMEFRAMES
 from core.strategy.indicators import MAX_PERIOD
 
 TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")

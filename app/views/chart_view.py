@@ -34,7 +34,7 @@ from app.views.chart_lines import SeriesLineItem
 from app.views.chart_markers import ChartMarker, MarkerItem, MarkerSet
 from app.views.chart_toolbar import ChartToolbar
 from app.views.chart_viewbox import ChartViewBox
-from core.market.bars import NormalizedBar, timeframe_delta
+from core.domain.bars import NormalizedBar, timeframe_delta
 
 log = logging.getLogger(__name__)
 

@@ -43,13 +43,13 @@ from app.views.settings_dialog import SettingsDialog
 from app.views.strategy_editor import StrategyEditorPanel
 from app.views.watchlist_panel import WatchlistPanel
 from core.accounts import UserInfo
+from core.accounts.secrets import SecretStore
 from core.db.database import Database
 from core.journal.ticket_checks import TicketChecks
 from core.live.workstation import SIMULATED, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.market_clock import market_status
 from core.market.store import BarStore
-from core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -38,14 +38,14 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.views.watchlist_panel import TICKER
-from core.broker.types import OrderSide, OrderType, TimeInForce
+from core.domain.orders import OrderSide, OrderType, TimeInForce
+from core.domain.tickets import OrderTicket as TicketRequest
 from core.journal.check_types import INFO, PreTradeEvaluation
 from core.journal.errors import JournalError
 from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
 from core.ledger.views import PlacedOrder
-from core.risk.context import OrderTicket as TicketRequest
 
 log = logging.getLogger(__name__)
 

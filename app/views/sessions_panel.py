@@ -45,8 +45,8 @@ from app.async_runner import BlockingRunner
 from app.models.sessions_model import SessionsModel, SignalsModel
 from app.views.panel_widgets import choose_strategy, named_button, row_table
 from app.views.params_form import ParamsForm
-from core.sessions.manager import SessionManager
-from core.sessions.types import (
+from core.paper.manager import SessionManager
+from core.paper.types import (
     SessionChanged,
     SessionError,
     SessionEvent,

@@ -52,8 +52,7 @@ from core.accounts.risk_settings import (
     save_risk_limits,
     validate_risk_limits,
 )
-from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
-from core.secrets import (
+from core.accounts.secrets import (
     GEMINI_KEY_ENV,
     AlpacaKeys,
     GeminiKey,
@@ -62,6 +61,7 @@ from core.secrets import (
     check_alpaca_keys,
     check_gemini_key,
 )
+from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
 
 log = logging.getLogger(__name__)
 

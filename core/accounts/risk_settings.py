@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.accounts.defaults import default_risk_settings
 from core.accounts.errors import InvalidInput, UnknownUser
 from core.db.models import RiskSettings, User
-from core.risk.context import RiskLimits
+from core.domain.risk_limits import RiskLimits
 
 __all__ = ["InvalidRiskLimits", "RiskLimits", "load_risk_limits", "save_risk_limits", "validate_risk_limits"]
 

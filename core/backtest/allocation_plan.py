@@ -24,8 +24,8 @@ from decimal import ROUND_FLOOR, Decimal
 from core.backtest.allocation_schedule import RebalanceSchedule
 from core.backtest.allocation_spec import AllocationSpec
 from core.broker.fill_costs import CommissionModel, ZeroCommission
-from core.broker.types import OrderSide
-from core.ledger.money import MARKET_COLLAR
+from core.domain.money import MARKET_COLLAR
+from core.domain.orders import OrderSide
 from core.market.calendar import TradingCalendar
 
 ZERO = Decimal(0)
@@ -104,7 +104,7 @@ def within_drift(
 
 
 def _reservation(qty: Decimal, price: Decimal, commission: CommissionModel) -> Decimal:
-    """What the ledger holds back for a market buy (core.ledger.money.reservation, with its fee estimate)."""
+    """What the ledger holds back for a market buy (core.domain.money.reservation, with its fee estimate)."""
     return qty * price * (1 + MARKET_COLLAR) + commission.fee(price, qty)
 
 

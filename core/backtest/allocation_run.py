@@ -28,7 +28,7 @@ from core.backtest.allocation_spec import AllocationSpec
 from core.backtest.engine import BacktestConfig, BarValues, Books, Fill, RoundTrip, book_fill, float_decimal
 from core.backtest.metrics import Metrics, compute_metrics
 from core.broker.fill_model import WorkingOrder
-from core.broker.types import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType
 from core.market.calendar import TradingCalendar
 from core.strategy.api import BarData
 

@@ -28,8 +28,8 @@ import numpy as np
 from core.backtest.collector import heap_frozen_for_collector
 from core.backtest.metrics import Metrics, TradeColumns, compute_metrics
 from core.broker.fill_model import FillModel, WorkingOrder
-from core.broker.types import OrderSide, OrderType
-from core.ledger.money import MARKET_COLLAR
+from core.domain.money import MARKET_COLLAR
+from core.domain.orders import OrderSide, OrderType
 from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
 
 ZERO = Decimal(0)

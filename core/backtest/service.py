@@ -1,7 +1,7 @@
 """One backtest for the app: load the bars, run the strategy in the sandbox, store the result, read history.
 
 The Backtest panel calls these functions on a worker thread (they block on the database and on the sandbox
-child), so nothing here knows about Qt. The flow is ``stratforge backtest``'s (``core.backtest.cli``), with
+child), so nothing here knows about Qt. The flow is ``stratforge backtest``'s (``core.cli.backtest``), with
 two differences the app needs: a run can be cancelled (the sandbox child is killed), and a run that fails
 (no bars, the strategy raised) is stored as a failed result, so the history shows what was tried and why it
 broke. A cancelled run is not stored: the trader stopped it, there is nothing to explain later.

@@ -36,7 +36,7 @@ from core.broker.fill_costs import (
     PerShareCommission,
     ZeroCommission,
 )
-from core.ledger.money import MARKET_COLLAR
+from core.domain.money import MARKET_COLLAR
 from core.strategy.api import BarData, SignalStrategy, StrategyError
 
 _SLIP_NONE, _SLIP_FIXED, _SLIP_BPS = 0, 1, 2

@@ -1,1 +1,1 @@
-"""Brokers: the protocol, its value types, and implementations (SimBroker, AlpacaBroker)."""
+"""Brokers: the protocol and the simulated broker on the shared fill model (AlpacaBroker is in core.adapters.alpaca)."""

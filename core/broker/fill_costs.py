@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
-from core.broker.types import OrderSide
+from core.domain.orders import OrderSide
 
 CENT = Decimal("0.01")
 NO_FEE = Decimal("0.00")  # Decimals are immutable: one shared zero fee

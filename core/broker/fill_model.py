@@ -36,7 +36,7 @@ from typing import NamedTuple, Protocol
 
 from core.broker.fill_costs import CommissionModel, NoSlippage, SlippageModel, ZeroCommission
 from core.broker.fill_prices import clamp_to_bar, round_against, to_decimal
-from core.broker.types import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType
 
 
 class BarLike(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from core.broker.types import OrderSide
+from core.domain.orders import OrderSide
 
 PENNY = Decimal("0.01")
 SUB_PENNY = Decimal("0.0001")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from core.broker.types import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderEvent, OrderRequest
+from core.domain.orders import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderEvent, OrderRequest
 
 EventHandler = Callable[[OrderEvent], None]
 

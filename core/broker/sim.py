@@ -54,7 +54,8 @@ from core.broker.protocol import EventHandler
 from core.broker.sim_account import SimAccount
 from core.broker.sim_events import EventDispatcher, EventHold, ReleaseOrder
 from core.broker.sim_orders import SimOrder, validate_request
-from core.broker.types import (
+from core.domain.bars import NormalizedBar
+from core.domain.orders import (
     Account,
     Asset,
     BrokerOrder,
@@ -69,7 +70,6 @@ from core.broker.types import (
     OrderType,
     TimeInForce,
 )
-from core.market.bars import NormalizedBar
 
 DEFAULT_INITIAL_CASH = Decimal("1000000")
 REJECT_AFTER_ACCEPT_REASON = "rejected by the broker after acceptance (simulated)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.broker.types import Account, BrokerPosition, OrderSide
+from core.domain.orders import Account, BrokerPosition, OrderSide
 
 ACCOUNT_ID = "sim"
 

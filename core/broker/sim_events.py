@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from core.broker.protocol import EventHandler
-from core.broker.types import OrderEvent
+from core.domain.orders import OrderEvent
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from core.broker.errors import BrokerRejected
 from core.broker.fill_model import WorkingOrder
 from core.broker.fill_prices import is_on_tick
-from core.broker.types import (
+from core.domain.orders import (
     TERMINAL_STATUSES,
     Asset,
     BrokerOrder,

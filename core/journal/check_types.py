@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from core.db.models.journal import CHECK_PHASES, SEVERITIES, TRADER_ACTIONS
+from core.domain.money import reference_price
+from core.domain.tickets import OrderTicket
 from core.journal.errors import InvalidJournalInput
-from core.ledger.money import reference_price
-from core.risk import OrderTicket
 
 INFO, WARN, CRITICAL = SEVERITIES
 PRE_TRADE, AT_ENTRY, DURING, AT_EXIT, POST_TRADE = CHECK_PHASES

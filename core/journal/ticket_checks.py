@@ -13,11 +13,11 @@ import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.domain.tickets import OrderTicket
 from core.journal.check_records import record_pre_trade_response
 from core.journal.check_types import PreTradeEvaluation, ProposedOrder
 from core.journal.pre_trade_service import evaluate_order
 from core.ledger.service import Ledger
-from core.risk.context import OrderTicket
 
 
 class TicketChecks:

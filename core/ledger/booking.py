@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import psycopg
 
-from core.broker.types import OrderEvent
+from core.domain.orders import OrderEvent
 from core.ledger.errors import LedgerError
 
 _CALL = "SELECT outcome, owner_id FROM sf_apply_event(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -34,8 +34,8 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import Fill, Position
+from core.domain.money import money
 from core.ledger.history import LEDGER_SOURCE
-from core.ledger.money import money
 from core.ledger.prices import PriceSource
 from core.market.calendar import NEW_YORK, TradingCalendar
 

@@ -15,7 +15,7 @@ import threading
 import zlib
 from collections.abc import Callable
 
-from core.broker.types import OrderEvent
+from core.domain.orders import OrderEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,9 @@ from decimal import Decimal
 import psycopg
 
 from core.accounts.defaults import default_risk_settings
-from core.risk import OrderTicket, RecentOrder, RiskLimits
+from core.domain.risk_limits import RiskLimits
+from core.domain.tickets import OrderTicket
+from core.risk import RecentOrder
 
 OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
 _OPEN = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))

@@ -26,19 +26,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
 from core.broker.protocol import Broker
-from core.broker.types import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
 from core.db.models import Order, User
 from core.db.notifier import CoalescingNotifier
 from core.db.raw import engine_of, raw_connection
+from core.domain.money import money, reference_price, reservation
+from core.domain.orders import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
+from core.domain.tickets import OrderTicket
 from core.ledger.acceptances import Acceptance, AcceptanceWriter
 from core.ledger.booking import Outcome, book_event
 from core.ledger.books import HeldPosition, read_books
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
-from core.ledger.money import money, reference_price, reservation
 from core.ledger.placement import OPEN_STATUSES, AccountSnapshot, OrderRecord, lock_account, record_order
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
-from core.risk import OrderTicket, RiskChain, RiskContext, default_chain
+from core.risk import RiskChain, RiskContext, default_chain
 
 log = logging.getLogger(__name__)
 

@@ -15,23 +15,23 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.broker.alpaca import AlpacaBroker
-from core.broker.club_broker import BudgetedBroker
-from core.broker.club_budget import RateBudget
-from core.broker.club_client import ClubClient
+from core.accounts.secrets import AlpacaKeys
+from core.adapters.alpaca.bar_feed import AlpacaBarFeed
+from core.adapters.alpaca.bar_history import AlpacaBarSource
+from core.adapters.alpaca.broker import AlpacaBroker
+from core.adapters.alpaca.budgeted_broker import BudgetedBroker
+from core.adapters.alpaca.rate_budget import RateBudget
+from core.adapters.alpaca.shared_bar_feed import SharedBarFeed, data_stream_key
 from core.db.raw import engine_of
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.live.club_client import ClubClient
 from core.live.workstation import ALPACA_PAPER, Workstation
-from core.market.alpaca_feed import AlpacaBarFeed
-from core.market.alpaca_history import AlpacaBarSource
 from core.market.calendar import TradingCalendar
-from core.market.club_bars import SharedBarFeed, data_stream_key
 from core.market.history import HistoryService
 from core.market.live import BarSink
 from core.market.store import BarStore
 from core.market.sync_log import SyncLog
-from core.secrets import AlpacaKeys
 
 ENDPOINT_ENV = {
     "rest_url": "STRATFORGE_ALPACA_URL",

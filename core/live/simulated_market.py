@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from core.market.bars import timeframe_delta
+from core.domain.bars import timeframe_delta
 from core.market.live import bars_frame
 from core.market.simulated import SOURCE, RandomWalkBarGenerator
 from core.market.simulated_feed import SimulatedBarFeed

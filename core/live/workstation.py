@@ -29,18 +29,18 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.sim import SimBroker
+from core.domain.bars import NormalizedBar
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 from core.live.simulated_market import DEFAULT_BACKFILL, SimulatedMarket
 from core.live.subscriptions import Subscriptions
-from core.market.bars import NormalizedBar
 from core.market.history import HistoryService
 from core.market.live import BarListener, LiveBars
 from core.market.quotes import QuoteBoard
 from core.market.simulated_feed import SimulatedBarFeed
 from core.market.store import BarStore
-from core.sessions.history import store_history
-from core.sessions.manager import SessionConfig, SessionManager
+from core.paper.history import store_history
+from core.paper.manager import SessionConfig, SessionManager
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,4 @@
-"""Market data: the normalised bar every feed produces, and the simulated market.
+"""Market data: stored bars, history sync, the NYSE calendar, live bar sinks and the simulated market.
 
-Kept free of Qt so that backtests, session runners and the desktop app share one bar type.
+The bar type itself is ``core.domain.bars``; Alpaca's feeds are in ``core.adapters.alpaca``.
 """
-
-from core.market.bars import TIMEFRAMES, BarArrays, MalformedBar, NormalizedBar, timeframe_delta, to_arrays
-from core.market.simulated import RandomWalkBarGenerator
-
-__all__ = [
-    "TIMEFRAMES",
-    "BarArrays",
-    "MalformedBar",
-    "NormalizedBar",
-    "RandomWalkBarGenerator",
-    "timeframe_delta",
-    "to_arrays",
-]

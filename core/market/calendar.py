@@ -22,7 +22,7 @@ import exchange_calendars
 import numpy as np
 import pandas as pd
 
-from core.market.bars import timeframe_delta
+from core.domain.bars import timeframe_delta
 
 NEW_YORK = ZoneInfo("America/New_York")
 EXTENDED_OPEN = time(4, 0)

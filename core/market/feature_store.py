@@ -31,7 +31,7 @@ from psycopg import sql
 from sqlalchemy import Engine
 
 from core.db.raw import raw_connection
-from core.market.bars import timeframe_delta
+from core.domain.bars import timeframe_delta
 from core.market.errors import MarketDataError
 from core.market.features import FEATURE_COLUMNS, FEATURE_VERSION, WARMUP_BARS, compute_features
 from core.market.pg_binary import (

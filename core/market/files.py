@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from core.market.bars import timeframe_delta
+from core.domain.bars import timeframe_delta
 from core.market.frames import BAR_COLUMNS, check_frame
 from core.market.store import BarStore
 

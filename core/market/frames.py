@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.market.bars import BarArrays
+from core.domain.bars import BarArrays
 
 BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "trade_count", "vwap")
 PRICE_COLUMNS = ("open", "high", "low", "close")

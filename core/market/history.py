@@ -19,7 +19,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from core.market.bars import timeframe_delta
+from core.domain.bars import timeframe_delta
 from core.market.calendar import NEW_YORK, TradingCalendar, Window
 from core.market.errors import MarketDataError
 from core.market.frames import check_frame

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from core.broker.alpaca_stream import DispatchThread
-from core.market.bars import MalformedBar, NormalizedBar
+from core.domain.bars import MalformedBar, NormalizedBar
+from core.market.dispatch_thread import DispatchThread
 from core.market.frames import BAR_COLUMNS
 from core.market.store import BarStore
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from core.market.bars import NormalizedBar
+from core.domain.bars import NormalizedBar
 from core.market.calendar import NEW_YORK
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from core.market.bars import BarArrays, MalformedBar, NormalizedBar, timeframe_delta
+from core.domain.bars import BarArrays, MalformedBar, NormalizedBar, timeframe_delta
 
 # Per-minute log-return volatility (about 1.6% a day over 390 minutes, a lively large-cap stock).
 _SIGMA_PER_MINUTE = 0.0008

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from core.market.bars import NormalizedBar, timeframe_delta
+from core.domain.bars import NormalizedBar, timeframe_delta
 from core.market.live import BarSink, bars_of
 from core.market.simulated import RandomWalkBarGenerator
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from core.db.advisory import advisory_key
 from core.db.raw import raw_connection
-from core.market.bars import BarArrays, timeframe_delta
+from core.domain.bars import BarArrays, timeframe_delta
 from core.market.frames import BAR_COLUMNS, PRICE_COLUMNS, empty_frame
 from core.market.pg_binary import (
     BAR_COPY_COLUMNS,

@@ -6,42 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from core.broker.types import Asset, OrderClass, OrderSide, OrderType, TimeInForce
-
-
-@dataclass(frozen=True)
-class OrderTicket:
-    """An order as the trader (or a strategy signal) asks for it, before any check."""
-
-    symbol: str
-    side: OrderSide
-    qty: Decimal
-    type: OrderType = OrderType.MARKET
-    time_in_force: TimeInForce = TimeInForce.DAY
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    take_profit_price: Decimal | None = None  # with stop_loss_price: a bracket order
-    stop_loss_price: Decimal | None = None
-
-    @property
-    def order_class(self) -> OrderClass:
-        if self.take_profit_price is not None or self.stop_loss_price is not None:
-            return OrderClass.BRACKET
-        return OrderClass.SIMPLE
-
-
-@dataclass(frozen=True)
-class RiskLimits:
-    """The user's risk_settings row as plain values."""
-
-    daily_loss_limit: Decimal
-    max_position_size: Decimal
-    max_order_value: Decimal
-    max_open_orders: int
-    max_drawdown_percent: Decimal
-    max_risk_per_trade: Decimal  # percent of equity
-    duplicate_window_seconds: int
-    allow_fractional: bool
+from core.domain.orders import Asset
+from core.domain.risk_limits import RiskLimits
+from core.domain.tickets import OrderTicket
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from core.broker.types import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType
 from core.risk.context import RiskContext
 
 _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")

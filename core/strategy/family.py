@@ -96,7 +96,7 @@ class Evidence:
 class FamilyVerdict:
     """The implied family (None: no evidence, or the code does not parse), every family's score, the evidence
     behind them (strongest first), and where the verdict came from: ``"analysis"`` (this module) or
-    ``"model"`` (Gemini, see :mod:`core.strategy.ai`), with a one-line ``reason``."""
+    ``"model"`` (Gemini, see :mod:`core.ai`), with a one-line ``reason``."""
 
     family: str | None
     scores: Mapping[str, float] = field(default_factory=dict)

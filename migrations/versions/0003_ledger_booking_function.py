@@ -22,7 +22,7 @@ Placements stay synchronous: an order must be on disk before the broker sees it.
 NOTIFY is sent by the client after commit, coalesced (``core.db.notifier``):
 inside these transactions it would serialise every commit in the database.
 
-``sf_money`` rounds half to even at six places, as ``core.ledger.money.money``
+``sf_money`` rounds half to even at six places, as ``core.domain.money.money``
 does, so amounts booked here and amounts computed in Python agree to the unit.
 """
 

@@ -21,7 +21,7 @@ from core.backtest.allocation import (
 from core.backtest.engine import BacktestConfig, run_backtest
 from core.broker.fill_costs import PerShareCommission
 from core.broker.fill_model import FillModel
-from core.broker.types import OrderSide
+from core.domain.orders import OrderSide
 from core.market.calendar import NEW_YORK, TradingCalendar
 from core.strategy.api import BarData, Strategy
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.entry import main as stratforge
-from core.backtest.cli import PASSWORD_ENV, USER_ENV
+from core.cli.backtest import PASSWORD_ENV, USER_ENV
 from core.db.models import BacktestResult, BatchJob, BatchJobRun, StrategyProbeResult, StrategyVersion
 from core.market.store import BarStore
 from core.strategy.library import StrategyDraft, save_strategy

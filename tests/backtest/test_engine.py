@@ -10,7 +10,7 @@ import pytest
 from core.backtest.engine import BacktestConfig, run_backtest
 from core.broker.fill_costs import PerShareCommission
 from core.broker.fill_model import FillModel
-from core.broker.types import OrderSide
+from core.domain.orders import OrderSide
 from core.strategy.api import BarData, Param, Strategy
 
 

@@ -66,7 +66,7 @@ from core.backtest.engine import BacktestConfig, BacktestRun, run_backtest
 from core.backtest.vectorized import run_vectorized
 from core.broker.fill_costs import PercentCommission
 from core.broker.fill_model import FillModel
-from core.broker.types import OrderSide
+from core.domain.orders import OrderSide
 from core.strategy.api import BarData, Param, SignalStrategy, Strategy
 from core.strategy.indicators import sma
 

@@ -28,8 +28,8 @@ from core.broker.fill_model import (
     finalize_price,
 )
 from core.broker.fill_prices import clamp_to_bar, is_on_tick, round_against, tick_size, to_decimal
-from core.broker.types import OrderSide, OrderType
-from core.market.bars import NormalizedBar
+from core.domain.bars import NormalizedBar
+from core.domain.orders import OrderSide, OrderType
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 D = Decimal

@@ -14,7 +14,8 @@ from core.broker.fill_costs import FixedSlippage, PerShareCommission
 from core.broker.fill_model import FillModel
 from core.broker.protocol import Broker
 from core.broker.sim import REJECT_AFTER_ACCEPT_REASON, SimBroker
-from core.broker.types import (
+from core.domain.bars import NormalizedBar
+from core.domain.orders import (
     Asset,
     OrderClass,
     OrderEvent,
@@ -25,7 +26,6 @@ from core.broker.types import (
     OrderType,
     TimeInForce,
 )
-from core.market.bars import NormalizedBar
 
 D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL

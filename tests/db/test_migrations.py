@@ -104,7 +104,7 @@ def test_money_is_numeric_and_times_are_timestamptz(database):
 
 
 def test_admin_cli_upgrades_a_shared_database(scratch_url, capsys):
-    from core.db.cli import main
+    from core.cli.db import main
 
     assert main(["--url", scratch_url, "current"]) == 0
     assert "revision none" in capsys.readouterr().out

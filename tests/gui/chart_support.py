@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pytestqt.qtbot import QtBot
 
 from app.views.chart_view import ChartView
-from core.market import BarArrays, RandomWalkBarGenerator
-from core.market.bars import NormalizedBar
+from core.domain.bars import BarArrays, NormalizedBar
+from core.market.simulated import RandomWalkBarGenerator
 
 
 def shown_chart(qtbot: QtBot) -> ChartView:

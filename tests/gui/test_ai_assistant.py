@@ -27,13 +27,12 @@ from app.views.ai_assistant import (
 from app.views.diff_dialog import ADDED, REMOVED, DiffDialog, line_kind
 from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE, StrategyEditorPanel
 from core.accounts import AccountService
+from core.accounts.secrets import SecretStore
+from core.ai import GeminiSettings, StrategyGenerator
 from core.db.database import Database
 from core.db.models import Strategy as StrategyRow
-from core.secrets import SecretStore
-from core.strategy.ai import GeminiSettings, StrategyGenerator
 from core.strategy.library import list_strategies, versions
-from tests.gui.conftest import STRONG_PASSWORD
-from tests.strategy.ai.gemini_standin import (
+from tests.ai.gemini_standin import (
     GeminiStandIn,
     json_reply,
     rate_limited,
@@ -41,7 +40,8 @@ from tests.strategy.ai.gemini_standin import (
     strategy_reply,
     text_reply,
 )
-from tests.strategy.ai.sources import SMA_CROSS, SMA_CROSS_SLOWER, USES_GETATTR, malicious
+from tests.ai.sources import SMA_CROSS, SMA_CROSS_SLOWER, USES_GETATTR, malicious
+from tests.gui.conftest import STRONG_PASSWORD
 
 TIMEOUT = 15_000
 LEFT = Qt.MouseButton.LeftButton

@@ -13,7 +13,8 @@ from pytestqt.qtbot import QtBot
 from app.views.bar_buffer import BarBuffer
 from app.views.candle_item import DOWN_COLOR, UP_COLOR, merge_columns
 from app.views.chart_view import ChartView
-from core.market import BarArrays, RandomWalkBarGenerator
+from core.domain.bars import BarArrays
+from core.market.simulated import RandomWalkBarGenerator
 from tests.gui.chart_support import bars_following, shown_chart
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)

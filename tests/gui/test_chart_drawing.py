@@ -16,8 +16,8 @@ from app.views.candle_item import CHART_BACKGROUND, UP_COLOR, VOLUME_OPACITY, bl
 from app.views.chart_grid import LINE_COLOR, major_tick_values
 from app.views.chart_view import ChartView, utc_minute
 from app.views.primitive_buffer import PrimitiveBuffer
-from core.market import BarArrays, RandomWalkBarGenerator
-from core.market.bars import NormalizedBar
+from core.domain.bars import BarArrays, NormalizedBar
+from core.market.simulated import RandomWalkBarGenerator
 from tests.gui.chart_support import bars_following, shown_chart
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)

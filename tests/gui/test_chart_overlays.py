@@ -17,8 +17,8 @@ from app.views import chart_indicators
 from app.views.chart_lines import column_extremes
 from app.views.chart_markers import ChartMarker
 from app.views.chart_view import ChartView
-from core.market import BarArrays, RandomWalkBarGenerator
-from core.market.bars import NormalizedBar
+from core.domain.bars import BarArrays, NormalizedBar
+from core.market.simulated import RandomWalkBarGenerator
 from core.strategy import indicators as ind
 from tests.gui.chart_support import bars_following, shown_chart
 

@@ -23,8 +23,9 @@ from sqlalchemy import update
 import app.views.journal_fills as journal_fills_module
 from app.async_runner import BlockingRunner
 from app.views.journal_panel import CAMPAIGNS_TAB, CHECKS_TAB, ENTRIES_TAB, STRATEGIES_TAB, JournalPanel
-from core.broker.types import OrderSide
 from core.db.models import RiskSettings
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.journal import (
     ProposedOrder,
     evaluate_order,
@@ -36,7 +37,6 @@ from core.journal import (
 from core.journal.follow import journal_new_fills
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.journal.helpers import T0, insert_fill

@@ -7,12 +7,12 @@ from decimal import Decimal
 from pytestqt.qtbot import QtBot
 
 from app.journal_sync import JournalSync
-from core.broker.types import OrderSide
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.journal import list_campaigns
 from core.journal.follow import unjournaled_fills
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.ledger.manual_broker import ManualBroker
 

@@ -15,12 +15,12 @@ from app.async_runner import BlockingRunner
 from app.views.chart_view import ChartView
 from app.views.main_window import MainWindow, db_status_text
 from core.accounts import AccountService
-from core.broker.types import OrderSide
 from core.db.database import Database
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.journal import list_campaigns
 from core.live.workstation import Workstation
-from core.risk import OrderTicket
-from core.sessions.types import SignalInfo
+from core.paper.types import SignalInfo
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.backtest.test_sandboxed_backtest import CROSS
 from tests.gui.conftest import STRONG_PASSWORD

@@ -14,14 +14,14 @@ from sqlalchemy import update
 
 from app.async_runner import BlockingRunner
 from app.views.order_ticket import OrderTicket
-from core.broker.types import OrderSide, OrderType, TimeInForce
 from core.db.models import RiskSettings
+from core.domain.orders import OrderSide, OrderType, TimeInForce
+from core.domain.tickets import OrderTicket as Request
 from core.journal import list_checks
 from core.journal.ticket_checks import TicketChecks
 from core.ledger.history import open_orders, recent_orders
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.risk import OrderTicket as Request
 from tests.ledger.conftest import PASSWORD
 from tests.ledger.manual_broker import ManualBroker
 

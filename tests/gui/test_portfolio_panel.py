@@ -23,14 +23,14 @@ from app.async_runner import BlockingRunner
 from app.views.portfolio_panel import PortfolioPanel
 from core.broker.fill_model import FillModel
 from core.broker.sim import SimBroker
-from core.broker.types import OrderSide, OrderType
 from core.db.engine import make_engine, make_session_factory
 from core.db.models import RiskSettings
+from core.domain.bars import NormalizedBar
+from core.domain.orders import OrderSide, OrderType
+from core.domain.tickets import OrderTicket as Request
 from core.ledger.history import FillRow
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.market.bars import NormalizedBar
-from core.risk import OrderTicket as Request
 from tests.ledger.conftest import PASSWORD
 from tests.ledger.manual_broker import ManualBroker
 

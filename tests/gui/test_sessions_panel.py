@@ -18,11 +18,11 @@ from core.broker.sim import SimBroker
 from core.db.database import Database
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.sessions.manager import SessionConfig, SessionManager
-from core.sessions.types import SignalInfo
+from core.paper.manager import SessionConfig, SessionManager
+from core.paper.types import SignalInfo
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.gui.conftest import STRONG_PASSWORD
-from tests.sessions.helpers import (
+from tests.paper.helpers import (
     CROSS_SOURCE,
     HISTORY,
     LIVE,

@@ -15,8 +15,8 @@ from app.async_runner import BlockingRunner
 from app.views.settings_dialog import DATABASE_TAB, RISK_TAB, SettingsDialog, check_database_url
 from core.accounts import AccountService, UserInfo
 from core.accounts.risk_settings import load_risk_limits
+from core.accounts.secrets import AlpacaKeys, GeminiKey, SecretStore
 from core.db.database import Database
-from core.secrets import AlpacaKeys, GeminiKey, SecretStore
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.keyrings import MemoryKeyring, use_keyring
 

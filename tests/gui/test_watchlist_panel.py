@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.views.watchlist_panel import WatchlistPanel
-from core.market.bars import NormalizedBar
+from core.domain.bars import NormalizedBar
 from core.market.quotes import QuoteBoard
 
 

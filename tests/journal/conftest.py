@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import update
 
 from core.accounts import AccountService
-from core.broker.types import OrderSide
 from core.db.database import Database
 from core.db.models import RiskSettings
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.ledger.manual_broker import ManualBroker
 
 PASSWORD = "Tr4ding-Pass-2026"

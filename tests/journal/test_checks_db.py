@@ -137,8 +137,8 @@ def test_checks_of_a_placed_order_are_linked_to_its_fills_context(sessions, make
 
 def test_link_after_the_fill_and_keep_the_traders_own_context(sessions, make_user, ledger, broker):
     ann = make_user("ann")
-    from core.broker.types import OrderSide
-    from core.risk import OrderTicket
+    from core.domain.orders import OrderSide
+    from core.domain.tickets import OrderTicket
 
     placed = ledger.place_order(ann, OrderTicket("AAPL", OrderSide.BUY, D(5)))
     evaluation = evaluate_order(sessions, ann, ProposedOrder("AAPL", "buy", D(5), D(100)), ledger.portfolio(ann),

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.broker.types import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType
+from core.domain.tickets import OrderTicket
 from core.journal.campaigns import build_campaigns
 from core.journal.check_settings import default_settings, resolve_check_settings
 from core.journal.check_types import ProposedOrder
@@ -15,7 +16,6 @@ from core.journal.errors import InvalidJournalInput
 from core.journal.exit_intent import ExitIntent
 from core.journal.post_trade import evaluate_post_trade
 from core.journal.pre_trade import TraderState, evaluate_pre_trade
-from core.risk import OrderTicket
 from tests.journal.helpers import T0, at, fid, jf
 
 D = Decimal

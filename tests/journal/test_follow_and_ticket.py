@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from core.broker.types import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType
+from core.domain.tickets import OrderTicket
 from core.journal import InvalidJournalInput, get_context, list_campaigns, list_checks, list_fills
 from core.journal.follow import journal_new_fills, unjournaled_fills
 from core.journal.ticket_checks import TicketChecks
-from core.risk import OrderTicket
 from tests.journal.helpers import T0
 
 D = Decimal

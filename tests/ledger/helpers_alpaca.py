@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from core.broker.alpaca import AlpacaBroker
+from core.adapters.alpaca.broker import AlpacaBroker
 from tests.alpaca_standin import AlpacaStandIn
 from tests.event_recorder import DEADLINE_S
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from core.broker.errors import BrokerRejected, BrokerUnavailable, OrderNotFound
 from core.broker.protocol import EventHandler
-from core.broker.types import (
+from core.domain.orders import (
     Account,
     Asset,
     BrokerOrder,

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from core.broker.types import OrderSide
 from core.db.models import Order
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.ledger.test_ledger import assert_books_balance, order_row, user_row
 
 D = Decimal

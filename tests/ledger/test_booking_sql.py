@@ -8,13 +8,13 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from core.broker.types import OrderSide
 from core.db.engine import make_engine, make_session_factory
 from core.db.raw import raw_connection
-from core.ledger.money import money
+from core.domain.money import money
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.pg import libpq_url
 
 TIES = ["0.0000025", "0.0000035", "-0.0000025", "-0.0000035", "1.2345665", "1.2345675", "7.0000005", "0.00000049"]

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from core.broker.types import OrderSide, OrderType
 from core.db.models import Order
+from core.domain.orders import OrderSide, OrderType
+from core.domain.tickets import OrderTicket
 from core.ledger.errors import OrderRejected
 from core.ledger.invariant import check_all
-from core.risk import OrderTicket
 
 D = Decimal
 SYMBOLS = ("AAPL", "MSFT")

@@ -37,12 +37,12 @@ CHILD_DEADLINE_S = 60
 CHILD = r"""
 import json, os, sys, uuid
 from decimal import Decimal
-from core.broker.alpaca import AlpacaBroker
-from core.broker.types import Asset, OrderSide
+from core.adapters.alpaca.broker import AlpacaBroker
+from core.domain.orders import Asset, OrderSide
 from core.db.engine import make_engine, make_session_factory
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
+from core.domain.tickets import OrderTicket
 
 e = os.environ
 mode = e["SF_MODE"]
@@ -63,7 +63,7 @@ ledger = Ledger(make_session_factory(make_engine(e["SF_DB_URL"])), broker, LastP
                 subscribe=False)
 bracket = {}
 if e.get("SF_BRACKET"):
-    from core.broker.types import TimeInForce
+    from core.domain.orders import TimeInForce
     tp, sl = e["SF_BRACKET"].split(",")
     bracket = dict(take_profit_price=Decimal(tp), stop_loss_price=Decimal(sl), time_in_force=TimeInForce.GTC)
 ticket = OrderTicket("AAPL", OrderSide.BUY, Decimal(e["SF_QTY"]), **bracket)

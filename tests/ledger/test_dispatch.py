@@ -6,7 +6,7 @@ import threading
 from dataclasses import replace
 from decimal import Decimal
 
-from core.broker.types import BrokerOrder, OrderEvent, OrderEventType, OrderSide, OrderStatus, OrderType, TimeInForce
+from core.domain.orders import BrokerOrder, OrderEvent, OrderEventType, OrderSide, OrderStatus, OrderType, TimeInForce
 from core.ledger.dispatch import EventWorkers
 from tests.ledger.manual_broker import T0
 

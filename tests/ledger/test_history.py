@@ -11,7 +11,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from core.broker.types import OrderSide, OrderType, TimeInForce
+from core.domain.orders import OrderSide, OrderType, TimeInForce
+from core.domain.tickets import OrderTicket
 from core.ledger.day_pnl import day_pnl, day_start, trading_day
 from core.ledger.history import EquityPoint, equity_curve, open_orders, recent_orders, trade_history
 from core.ledger.overview import load_overview
@@ -20,7 +21,6 @@ from core.ledger.service import Ledger
 from core.market.calendar import NEW_YORK
 from core.market.frames import check_frame
 from core.market.store import BarStore
-from core.risk import OrderTicket
 from tests.ledger.manual_broker import ManualBroker
 
 D = Decimal

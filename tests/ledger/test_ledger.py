@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from core.broker.errors import BrokerRejected, BrokerUnavailable
-from core.broker.types import OrderSide, OrderType
 from core.db.models import Fill, Order, Position, PositionHistory, User
+from core.domain.orders import OrderSide, OrderType
+from core.domain.tickets import OrderTicket
 from core.ledger.errors import OrderRejected, UnknownOrder
 from core.ledger.invariant import check_user
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 
 D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -236,7 +236,7 @@ def test_portfolio_values_positions_at_the_last_price(db, ledger, broker, prices
 def test_bracket_legs_are_adopted_and_one_leg_closes_the_position(db, ledger, broker, make_user):
     from dataclasses import replace
 
-    from core.broker.types import BrokerOrder, OrderEvent, OrderEventType, OrderStatus, TimeInForce
+    from core.domain.orders import BrokerOrder, OrderEvent, OrderEventType, OrderStatus, TimeInForce
     from tests.ledger.manual_broker import T0
 
     max_ = make_user("max")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
-from core.broker.types import OrderSide
 from core.db.notify import NotificationListener
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.service import NOTIFY_CHANNEL
-from core.risk import OrderTicket
 
 
 def test_another_client_hears_orders_and_fills(db, ledger, broker, make_user):

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 
-from core.broker.types import OrderSide
 from core.db.raw import raw_connection
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.invariant import check_user
 from core.ledger.placement import LOCK_ACCOUNT_SQL, AccountSnapshot, lock_account
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.ledger.manual_broker import T0, ManualBroker
 
 

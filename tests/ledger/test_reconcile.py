@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from core.broker.types import BrokerPosition, OrderSide
 from core.db.models import Position
+from core.domain.orders import BrokerPosition, OrderSide
+from core.domain.tickets import OrderTicket
 from core.ledger.reconcile import reconcile
-from core.risk import OrderTicket
 
 D = Decimal
 

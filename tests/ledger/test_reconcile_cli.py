@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.broker.alpaca import AlpacaBroker
-from core.broker.types import OrderRequest, OrderSide
+from core.adapters.alpaca.broker import AlpacaBroker
+from core.cli.admin import main
 from core.db.models import Position
-from core.ledger.cli import main
+from core.domain.orders import OrderRequest, OrderSide
 
 
 @pytest.fixture(autouse=True)

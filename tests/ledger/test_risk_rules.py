@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from core.broker.types import Asset, OrderSide, OrderType
 from core.db.models import Order, User
+from core.domain.orders import Asset, OrderSide, OrderType
+from core.domain.tickets import OrderTicket
 from core.ledger.errors import OrderRejected
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.ledger.manual_broker import T0
 
 D = Decimal

@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core.broker.alpaca import AlpacaBroker
-from core.broker.types import OrderSide, OrderType, TimeInForce
+from core.adapters.alpaca.broker import AlpacaBroker
 from core.db.models import Fill
+from core.domain.orders import OrderSide, OrderType, TimeInForce
+from core.domain.tickets import OrderTicket
 from core.ledger.service import Ledger
-from core.risk import OrderTicket
 from tests.alpaca_standin import AlpacaStandIn
 from tests.event_recorder import DEADLINE_S, Recorder
 from tests.ledger.helpers_alpaca import event_loop_thread, make_broker, streaming

@@ -16,11 +16,11 @@ import pytest
 from core.broker.fill_costs import PerShareCommission
 from core.broker.fill_model import FillModel
 from core.broker.sim import REJECT_AFTER_ACCEPT_REASON, SimBroker
-from core.broker.types import OrderSide, OrderType, TimeInForce
+from core.domain.bars import NormalizedBar
+from core.domain.orders import OrderSide, OrderType, TimeInForce
+from core.domain.tickets import OrderTicket
 from core.ledger.errors import UnknownOrder
 from core.ledger.service import Ledger
-from core.market.bars import NormalizedBar
-from core.risk import OrderTicket
 from tests.ledger.helpers_books import (
     assert_books_balance,
     booked_qty,

@@ -9,17 +9,17 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from core.accounts import AccountService
-from core.broker.types import OrderSide
+from core.accounts.secrets import AlpacaKeys
 from core.db.database import Database
+from core.domain.bars import NormalizedBar
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.live import alpaca_workstation as alpaca_mode
 from core.live.alpaca_workstation import AlpacaEndpoints
 from core.live.workstation import ALPACA_PAPER
-from core.market.bars import NormalizedBar
 from core.market.store import BarStore
-from core.risk import OrderTicket
-from core.secrets import AlpacaKeys
+from tests.adapters.alpaca.test_bar_feed import DAY, minute_bars
 from tests.alpaca_standin.server import AlpacaStandIn
-from tests.market.test_alpaca_feed import DAY, minute_bars
 from tests.market.test_history import ny
 
 PASSWORD = "Tr4ding-Pass-2026"

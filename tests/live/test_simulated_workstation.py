@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.accounts import AccountService
-from core.broker.types import OrderSide
 from core.db.database import Database
+from core.domain.bars import NormalizedBar
+from core.domain.orders import OrderSide
+from core.domain.tickets import OrderTicket
 from core.live.simulated_market import SimulatedMarket
 from core.live.workstation import SIMULATED, simulated
-from core.market.bars import NormalizedBar
 from core.market.simulated_feed import SimulatedBarFeed
 from core.market.store import BarStore
-from core.risk import OrderTicket
 
 PASSWORD = "Tr4ding-Pass-2026"
 SPEED = 1200.0  # a simulated minute every 50 ms

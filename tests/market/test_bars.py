@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.market import TIMEFRAMES, MalformedBar, NormalizedBar, timeframe_delta, to_arrays
+from core.domain.bars import TIMEFRAMES, MalformedBar, NormalizedBar, timeframe_delta, to_arrays
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 

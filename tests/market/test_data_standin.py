@@ -1,7 +1,7 @@
 """The stand-in's market-data stream, through alpaca-py's real StockDataStream.
 
 The stream's coroutine (``_run_forever``, the body of ``run()``) runs as a task on the
-test's own loop, the way the app runs it on qasync's (see core/broker/alpaca_stream.py).
+test's own loop, the way the app runs it on qasync's (see core/adapters/alpaca/trade_stream.py).
 Stand-in calls that wait for the client go through ``asyncio.to_thread`` so the client
 keeps running meanwhile.
 """

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.market.bars import MalformedBar, NormalizedBar
+from core.domain.bars import MalformedBar, NormalizedBar
 from core.market.frames import BAR_COLUMNS, check_frame, frame_to_arrays
 
 

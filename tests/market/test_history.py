@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.market.alpaca_history import AlpacaBarSource
+from core.adapters.alpaca.bar_history import AlpacaBarSource
 from core.market.calendar import NEW_YORK, TradingCalendar
 from core.market.errors import MarketDataError
 from core.market.history import HistoryService

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from core.cli import market as cli
 from core.config import DATABASE_URL_ENV
-from core.market import cli
 from core.market.store import BarStore
 from tests.market.test_history import session_minutes
 

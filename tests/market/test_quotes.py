@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from core.market.bars import NormalizedBar
+from core.domain.bars import NormalizedBar
 from core.market.calendar import NEW_YORK
 from core.market.quotes import QuoteBoard
 

@@ -8,7 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from core.market import MalformedBar, NormalizedBar, RandomWalkBarGenerator, timeframe_delta, to_arrays
+from core.domain.bars import MalformedBar, NormalizedBar, timeframe_delta, to_arrays
+from core.market.simulated import RandomWalkBarGenerator
 
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from core.market.bars import NormalizedBar
+from core.domain.bars import NormalizedBar
 from core.market.live import LiveBars, bars_frame
 from core.market.simulated import RandomWalkBarGenerator
 from core.market.simulated_feed import SimulatedBarFeed

@@ -57,7 +57,7 @@ _RULES = _HERE / "rules.py"
 # Variables the child keeps from the parent's environment; everything else (API keys, tokens) stays behind.
 # Application functions the child may call with the strategy's object (see run_sandboxed's ``driver``).
 TRUSTED_DRIVERS = frozenset(
-    {"core.backtest.sandboxed:run_runs", "core.backtest.sandboxed:run_detailed", "core.sessions.sandboxed:decide"}
+    {"core.backtest.sandboxed:run_runs", "core.backtest.sandboxed:run_detailed", "core.paper.sandboxed:decide"}
 )
 _KILL_GRACE_S = 1.0
 _CANCEL_POLL_S = 0.2  # how long after the deadline the parent kills a child whose watchdog did not act

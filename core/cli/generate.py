@@ -1,0 +1,176 @@
+"""``stratforge generate``: AI strategy generation from the command line (no Qt, no database).
+
+    stratforge generate "buy when RSI(2) drops below 10, sell above 70" [--out FILE] [--symbol AAPL]
+                        [--timeframe 5Min] [--model NAME] [--retries N] [--timeout SECONDS] [--json]
+    stratforge generate --modify FILE "use a 2 ATR stop"    [--out FILE]   # prints the diff
+    stratforge generate --explain FILE
+    stratforge generate --family FILE [--no-model]                       # the implied family
+
+The key comes from ``GEMINI_API_KEY`` or the OS keyring (Account > Settings in the app). The generated code
+goes to stdout (or ``--out``; an existing file is never overwritten, the trader's own file included), and
+what the editor would show next to it (explanation, parameters, smoke backtest) to stderr, so
+``stratforge generate "..." > mine.py`` gives a file ready for ``stratforge backtest mine.py``.
+Exit status: 0 done; 1 the model answered but no strategy passed the checks (the last attempt's code and
+problems are printed); 2 nothing done (no key, no connection, rate-limited, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from core.ai.errors import AiError, GenerationFailed, MalformedAnswer
+from core.ai.generator import StrategyGenerator
+from core.ai.keys import configured_gemini_key
+from core.ai.results import GeneratedStrategy
+from core.ai.settings import DEFAULT_MODEL, GeminiSettings
+from core.domain.bars import TIMEFRAMES
+from core.strategy.family import FamilyVerdict
+
+PROG = "stratforge generate"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Write, change or explain a strategy with Gemini.")
+    parser.add_argument("prompt", nargs="?", help="what the strategy should do (or, with --modify, the change)")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--modify", type=Path, metavar="FILE", help="change this strategy file as the prompt says")
+    what.add_argument("--explain", type=Path, metavar="FILE", help="explain this strategy file in plain English")
+    what.add_argument("--family", type=Path, metavar="FILE", help="the strategy family this file implies")
+    parser.add_argument("--out", type=Path, help="write the code to this new file instead of stdout")
+    parser.add_argument("--symbol", action="append", default=[], help="a symbol it is meant for (repeatable)")
+    parser.add_argument("--timeframe", choices=list(TIMEFRAMES), help="the bar size it is meant for")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"the Gemini model (default {DEFAULT_MODEL})")
+    parser.add_argument("--retries", type=int, default=2, help="repair turns after a failed check (default 2)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per Gemini request (default 120)")
+    parser.add_argument("--no-model", action="store_true", help="with --family: the code analysis only")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)  # a proxy in front of Gemini, or a test stand-in
+    return parser
+
+
+def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the command; ``argv`` without the program name (a leading ``generate`` is accepted too)."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["generate"]:
+        args_list = args_list[1:]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        settings = GeminiSettings(model=args.model, base_url=args.base_url, timeout_s=args.timeout,
+                                  max_repairs=args.retries)  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.out is not None and args.out.exists():
+        print(f"{PROG}: {args.out} exists; choose a new file name", file=err)
+        return 2
+    try:
+        with StrategyGenerator(configured_gemini_key(), settings=settings) as generator:
+            return _run(args, generator, parser, out, err)
+    except GenerationFailed as exc:
+        print(f"{PROG}: {exc}", file=err)
+        print("\nThe last attempt's code:\n", file=err)
+        print(exc.last_code, file=err)
+        return 1
+    except MalformedAnswer as exc:
+        print(f"{PROG}: {exc}", file=err)
+        return 1
+    except AiError as exc:
+        print(f"{PROG}: {exc}", file=err)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: {exc}", file=err)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=err)
+        return 130
+
+
+def _run(
+    args: argparse.Namespace, generator: StrategyGenerator, parser: argparse.ArgumentParser, out: TextIO, err: TextIO
+) -> int:
+    if args.family is not None:
+        verdict = generator.classify(args.family.read_text(encoding="utf-8"), use_model=not args.no_model)
+        _print_family(verdict, args.json, out)
+        return 0
+    if args.explain is not None:
+        explained = generator.explain(args.explain.read_text(encoding="utf-8"))
+        if args.json:
+            print(json.dumps(_plain(explained)), file=out)
+        else:
+            print(f"{explained.summary}\n\n{explained.text}\n\nFamily: {explained.family or 'unknown'}", file=out)
+        return 0
+    if not args.prompt:
+        parser.error("give a prompt (what the strategy should do, or the change to make)")
+    if args.modify is not None:
+        change = generator.modify(args.modify.read_text(encoding="utf-8"), args.prompt)
+        _emit(change.strategy, args, out, err, diff=change.diff or "(no change)\n")
+        return 0
+    strategy = generator.generate(args.prompt, symbols=args.symbol, timeframe=args.timeframe)
+    _emit(strategy, args, out, err)
+    return 0
+
+
+def _emit(strategy: GeneratedStrategy, args: argparse.Namespace, out: TextIO, err: TextIO, diff: str = "") -> None:
+    if args.out is not None:
+        with args.out.open("x", encoding="utf-8") as handle:  # "x": never replace an existing file
+            handle.write(strategy.code)
+    if args.json:
+        print(json.dumps({**_plain(strategy), "diff": diff} if diff else _plain(strategy)), file=out)
+        return
+    if args.out is None:
+        print(diff if diff else strategy.code, file=out, end="")
+    elif diff:
+        print(diff, file=out, end="")
+    print(_summary(strategy, args.out), file=err)
+
+
+def _summary(strategy: GeneratedStrategy, path: Path | None) -> str:
+    smoke = strategy.smoke
+    lines = [
+        f"\n{strategy.class_name}: {strategy.family or 'no'} family ({strategy.family_source}), "
+        f"{strategy.timeframe} bars{', for ' + ', '.join(strategy.symbols) if strategy.symbols else ''}",
+        "",
+        strategy.explanation,
+        "",
+        "Parameters: " + (", ".join(f"{p.name}={p.default!r}" for p in strategy.parameters) or "none"),
+        f"Smoke backtest: {smoke.bars:,} {'simulated' if smoke.simulated else 'given'} bars, "
+        f"{smoke.trade_count} trades, total return {smoke.metrics.get('total_return', 0.0):.2%}",
+        *smoke.warnings,
+        f"Attempts: {strategy.attempts}; tokens: {strategy.usage.total_tokens:,}",
+    ]
+    if path is not None:
+        lines.append(f"Written to {path}")
+    return "\n".join(lines)
+
+
+def _print_family(verdict: FamilyVerdict, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        print(json.dumps({"family": verdict.family, "source": verdict.source, "reason": verdict.reason,
+                          "scores": dict(verdict.scores)}), file=out)  # fmt: skip
+        return
+    print(f"{verdict.family or 'unknown'} ({verdict.source}): {verdict.reason}", file=out)
+
+
+def _plain(value: Any) -> Any:
+    """A result as JSON-ready data (datetimes as ISO text, tuples as lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""``stratforge-market``: bar data from the command line, on the same database the app uses.
+
+    stratforge-market import FILE SYMBOL [--timeframe 1Min] [--naive-is-an-error]
+    stratforge-market export FILE SYMBOL [--timeframe 1Min] [--start ISO] [--end ISO]
+    stratforge-market fetch SYMBOL START END [--timeframe 1Min] [--feed iex] [--alpaca-data-url URL]
+    stratforge-market regimes SYMBOL [--timeframe 1Min] [--start ISO] [--end ISO] [--states 3]
+    stratforge-market prune [--keep-days 30] [--downsample 5Min,1Day | --no-downsample] [--symbol S ...] [--dry-run]
+
+The database is the app's: the shared one when STRATFORGE_DATABASE_URL is set,
+otherwise the embedded one in the data folder (so the app must not be running
+at the same time). ``fetch`` needs Alpaca keys in APCA_API_KEY_ID and
+APCA_API_SECRET_KEY. Exit status: 0 done, 1 done but some rows were rejected,
+2 nothing done (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from core.adapters.alpaca.bar_history import AlpacaBarSource
+from core.cli.args import utc_time
+from core.config import ALPACA_KEY_ENV as KEY_ENV
+from core.config import ALPACA_SECRET_ENV as SECRET_ENV
+from core.config import Settings
+from core.db.database import open_database
+from core.db.errors import DatabaseError
+from core.market.calendar import TradingCalendar
+from core.market.errors import MarketDataError
+from core.market.feature_store import FeatureStore, compute_and_store
+from core.market.files import export_bars, import_bars
+from core.market.history import HistoryService
+from core.market.retention import RetentionPolicy, apply_retention
+from core.market.store import BarStore
+from core.market.sync_log import SyncLog
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="stratforge-market", description="Import, export and fetch bars.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("import", help="import a CSV or Parquet file of bars")
+    imp.add_argument("file")
+    imp.add_argument("symbol")
+    imp.add_argument("--timeframe", default="1Min")
+    imp.add_argument("--naive-is-an-error", action="store_true", help="reject times without a zone (default: UTC)")
+    exp = sub.add_parser("export", help="write stored bars to a CSV or Parquet file")
+    exp.add_argument("file")
+    exp.add_argument("symbol")
+    exp.add_argument("--timeframe", default="1Min")
+    exp.add_argument("--start", type=utc_time)
+    exp.add_argument("--end", type=utc_time)
+    fetch = sub.add_parser("fetch", help="fetch what is missing of a range from Alpaca")
+    fetch.add_argument("symbol")
+    fetch.add_argument("start", type=utc_time)
+    fetch.add_argument("end", type=utc_time)
+    fetch.add_argument("--timeframe", default="1Min")
+    fetch.add_argument("--feed", default="iex", choices=("iex", "sip"))
+    fetch.add_argument("--alpaca-data-url", default=None, help="market-data base URL (default: Alpaca's)")
+    reg = sub.add_parser("regimes", help="compute features and fit a market-regime model over stored bars")
+    reg.add_argument("symbol")
+    reg.add_argument("--timeframe", default="1Min")
+    reg.add_argument("--start", type=utc_time)
+    reg.add_argument("--end", type=utc_time)
+    reg.add_argument("--states", type=int, default=3)
+    prune = sub.add_parser("prune", help="retention: downsample and delete old 1-minute bars")
+    prune.add_argument("--keep-days", type=int, default=RetentionPolicy.keep_1min_days)
+    prune.add_argument("--downsample", default=",".join(RetentionPolicy.downsample_to), help="coarser bars to keep")
+    prune.add_argument("--no-downsample", action="store_true", help="delete old minutes without keeping anything")
+    prune.add_argument("--symbol", action="append", dest="symbols", help="only these symbols (repeatable)")
+    prune.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
+    args = parser.parse_args(argv)
+
+    if args.command == "fetch" and not (env.get(KEY_ENV) and env.get(SECRET_ENV)):
+        parser.error(f"no Alpaca keys: set {KEY_ENV} and {SECRET_ENV}")
+    try:
+        database = open_database(Settings.from_env())
+    except DatabaseError as exc:
+        print(f"stratforge-market: {exc}", file=sys.stderr)
+        return 2
+    store = BarStore(database.engine)
+    commands: dict[str, Callable[[], int]] = {
+        "import": lambda: _import(store, args),
+        "export": lambda: _export(store, args),
+        "fetch": lambda: _fetch(store, database.engine, args, env[KEY_ENV], env[SECRET_ENV]),
+        "prune": lambda: _prune(database.engine, args),
+        "regimes": lambda: _regimes(store, database.engine, args, Settings.from_env().data_dir),
+    }
+    try:
+        return commands[args.command]()
+    except (
+        ValueError,
+        OSError,
+        MarketDataError,
+    ) as exc:  # RetentionError is a MarketDataError  # a bad file, path, range or answer: say so, no traceback
+        print(f"stratforge-market: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+        database.close()
+
+
+def _import(store: BarStore, args: argparse.Namespace) -> int:
+    report = import_bars(store, args.file, args.symbol, args.timeframe, naive_is_utc=not args.naive_is_an_error)
+    print(report.summary())
+    for row in report.rejected_rows:
+        print(f"  row {row.row}: {row.reason}")
+    return 1 if report.rejected else 0
+
+
+def _export(store: BarStore, args: argparse.Namespace) -> int:
+    rows = export_bars(store, args.file, args.symbol, args.timeframe, args.start, args.end)
+    print(f"{rows:,} {args.symbol.upper()} {args.timeframe} bars written to {args.file}")
+    return 0
+
+
+def _fetch(store: BarStore, engine: Engine, args: argparse.Namespace, key: str, secret: str) -> int:
+    source = AlpacaBarSource(key, secret, url_override=args.alpaca_data_url, feed=args.feed)
+    history = HistoryService(store, source, SyncLog(engine), TradingCalendar())
+    result = history.bars(args.symbol, args.timeframe, args.start, args.end)
+    print(
+        f"{args.symbol.upper()} {args.timeframe}: {len(result.frame):,} bars stored for the range; "
+        f"{len(result.fetched_ranges)} request range(s), {result.bars_fetched:,} bars fetched, "
+        f"{result.bars_stored:,} new"
+    )
+    if result.rejected:
+        print("  malformed bars dropped: " + ", ".join(f"{k}: {v}" for k, v in result.rejected.items()))
+        return 1
+    return 0
+
+
+def _regimes(store: BarStore, engine: Engine, args: argparse.Namespace, data_dir: Path) -> int:
+    """Fit, store per bar, and keep the model's parameters beside the data (rows only name the model's id)."""
+    if store.count(args.symbol, args.timeframe, args.start, args.end) == 0:
+        raise MarketDataError(
+            f"No stored {args.symbol.upper()} {args.timeframe} bars in that range: fetch or import first."
+        )
+    _, regimes, model = compute_and_store(
+        store, FeatureStore(engine), args.symbol, args.timeframe, args.start, args.end, n_states=args.states
+    )
+    saved = data_dir / "models" / f"{model.model_id}.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(model.to_dict(), indent=1))
+    shares = regimes["state_id"].value_counts(normalize=True, dropna=True).sort_index()
+    print(
+        f"{args.symbol.upper()} {args.timeframe}: {len(regimes):,} bars, model {model.model_id} (saved to {saved}); "
+        + ", ".join(f"state {int(k)}: {v:.1%}" for k, v in shares.items())
+    )
+    return 0
+
+
+def _prune(engine: Engine, args: argparse.Namespace) -> int:
+    downsample = () if args.no_downsample else tuple(t.strip() for t in args.downsample.split(",") if t.strip())
+    policy = RetentionPolicy(
+        keep_1min_days=args.keep_days,
+        downsample_to=downsample,
+        symbols=tuple(args.symbols) if args.symbols else None,
+    )
+    print(apply_retention(engine, policy, dry_run=args.dry_run).summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

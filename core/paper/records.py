@@ -1,0 +1,302 @@
+"""The session's rows: ``trading_sessions``, ``signals``, ``session_snapshots``, and the reads they need.
+
+Status changes out of RUNNING/PAUSED are conditional (``WHERE status IN ('RUNNING', 'PAUSED')``), so a stop
+and a failure racing each other end the session once, as whichever came first. Each function is one short
+transaction: a worker thread never holds a database connection while its strategy thinks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Interval, case, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.models import Fill, Order, SessionSnapshot, StrategyVersion, TradingSession
+from core.db.models import Signal as SignalRow
+from core.db.models import Strategy as StrategyRow
+from core.ledger.placement import OPEN_STATUSES
+from core.paper.pnl import FillTotals
+from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, RUNNING, SessionError, SignalInfo
+
+Factory = sessionmaker[Session]
+ACTIVE_INDEX = "uq_trading_sessions_active_strategy_mode"
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A ``trading_sessions`` row with the strategy's name and the number of signals, read in one query."""
+
+    row: TradingSession
+    strategy_name: str
+    signal_count: int
+
+
+def version_id(factory: Factory, strategy_id: uuid.UUID, version: int) -> uuid.UUID | None:
+    with factory() as s:
+        return s.scalar(
+            select(StrategyVersion.id).where(StrategyVersion.strategy_id == strategy_id,
+                                             StrategyVersion.version == version)
+        )  # fmt: skip
+
+
+def active_session(factory: Factory, user_id: uuid.UUID, strategy_id: uuid.UUID) -> TradingSession | None:
+    with factory() as s:
+        return s.scalar(
+            select(TradingSession).where(
+                TradingSession.user_id == user_id, TradingSession.strategy_id == strategy_id,
+                TradingSession.mode == PAPER, TradingSession.status.in_(ACTIVE_STATUSES),
+            )
+        )  # fmt: skip
+
+
+def insert_session(
+    factory: Factory, *, user_id: uuid.UUID, strategy_id: uuid.UUID, strategy_version_id: uuid.UUID | None,
+    symbols: Sequence[str], timeframe: str, parameters: dict[str, Any], initial_capital: Decimal | None,
+    metadata: dict[str, Any], now: datetime, already_running: str,
+) -> uuid.UUID:  # fmt: skip
+    """Insert a PAPER session RUNNING; SessionError(``already_running``) when the strategy already runs."""
+    session_id = uuid.uuid4()
+    row = TradingSession(
+        id=session_id, user_id=user_id, strategy_id=strategy_id, strategy_version_id=strategy_version_id,
+        mode=PAPER, status=RUNNING, symbols=list(symbols), timeframe=timeframe, parameters=dict(parameters),
+        initial_capital=initial_capital, current_capital=initial_capital, started_at=now,
+        state_metadata=dict(metadata),
+    )  # fmt: skip
+    with factory() as s:
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError as exc:
+            s.rollback()
+            if ACTIVE_INDEX in str(exc.orig):
+                raise SessionError(already_running) from None
+            raise
+    return session_id
+
+
+def finish(
+    factory: Factory, session_id: uuid.UUID, status: str, *, now: datetime, error: str | None = None,
+    stop_reason: str | None = None, details: str | None = None, final_pnl: Decimal | None = None,
+    current_capital: Decimal | None = None,
+) -> bool:  # fmt: skip
+    """End an active session (True), or do nothing if it already ended (False)."""
+    extra: dict[str, Any] = {}
+    if stop_reason:
+        extra["stop_reason"] = stop_reason
+    if details:
+        extra["error_details"] = details
+    values: dict[str, Any] = {
+        "status": status, "ended_at": now, "error_message": error, "final_pnl": final_pnl,
+        "state_metadata": _merged(extra),
+    }  # fmt: skip
+    if current_capital is not None:
+        values["current_capital"] = current_capital
+    with factory() as s:
+        done = s.execute(
+            update(TradingSession)
+            .where(TradingSession.id == session_id, TradingSession.status.in_(ACTIVE_STATUSES))
+            .values(**values)
+        ).rowcount
+        s.commit()
+    return bool(done)
+
+
+def touch(factory: Factory, session_id: uuid.UUID, metadata: dict[str, Any],
+          current_capital: Decimal | None = None) -> None:  # fmt: skip
+    """Merge ``metadata`` into the row's state (a heartbeat: the update also moves ``updated_at``)."""
+    values: dict[str, Any] = {"state_metadata": _merged(metadata)}
+    if current_capital is not None:
+        values["current_capital"] = current_capital
+    with factory() as s:
+        s.execute(update(TradingSession).where(TradingSession.id == session_id).values(**values))
+        s.commit()
+
+
+def _merged(metadata: dict[str, Any]) -> Any:
+    """The row's state with ``metadata``'s keys replaced (JSONB ``||``), in the same statement."""
+    return TradingSession.state_metadata.op("||")(literal(metadata, JSONB))
+
+
+def session_rows(
+    factory: Factory, user_id: uuid.UUID, session_id: uuid.UUID | None = None, limit: int = 200
+) -> list[SessionRow]:
+    """The user's PAPER sessions (or the one asked for), newest first."""
+    counts = (
+        select(SignalRow.session_id, func.count().label("n")).group_by(SignalRow.session_id).subquery()
+    )  # fmt: skip
+    query = (
+        select(TradingSession, StrategyRow.name, func.coalesce(counts.c.n, 0))
+        .outerjoin(StrategyRow, StrategyRow.id == TradingSession.strategy_id)
+        .outerjoin(counts, counts.c.session_id == TradingSession.id)
+        .where(TradingSession.user_id == user_id, TradingSession.mode == PAPER)
+    )
+    if session_id is not None:
+        query = query.where(TradingSession.id == session_id)
+    query = query.order_by(TradingSession.started_at.desc(), TradingSession.id).limit(limit)
+    with factory() as s:
+        return [SessionRow(row, name or "(deleted strategy)", int(n)) for row, name, n in s.execute(query).all()]
+
+
+def stale_active(factory: Factory, user_id: uuid.UUID, exclude: Iterable[uuid.UUID],
+                 stale_after: timedelta) -> list[uuid.UUID]:  # fmt: skip
+    """Active PAPER sessions of the user not in ``exclude`` whose row has not been touched for ``stale_after``
+    (by the database's clock, which every client shares)."""
+    query = select(TradingSession.id).where(
+        TradingSession.user_id == user_id, TradingSession.mode == PAPER,
+        TradingSession.status.in_(ACTIVE_STATUSES),
+        TradingSession.updated_at <= func.now() - literal(stale_after, Interval()),
+    )  # fmt: skip
+    skip = set(exclude)
+    with factory() as s:
+        return [i for i in s.scalars(query) if i not in skip]
+
+
+# ---- signals ---------------------------------------------------------------------------------------------
+
+
+def signal_info(row: SignalRow) -> SignalInfo:
+    meta = dict(row.signal_metadata or {})
+    order = meta.get("order_id")
+    close = meta.get("bar_close")
+    return SignalInfo(
+        row.id, row.session_id, row.symbol, row.action, row.quantity, row.status, row.reason, row.bar_timestamp,
+        row.generated_at, row.processed_at, uuid.UUID(order) if order else None,
+        float(close) if isinstance(close, int | float) else None, meta,
+    )  # fmt: skip
+
+
+def insert_signal(
+    factory: Factory, *, session_id: uuid.UUID, user_id: uuid.UUID, symbol: str, action: str,
+    quantity: Decimal | None, bar_timestamp: datetime, metadata: dict[str, Any], now: datetime,
+    status: str = PENDING, reason: str | None = None,
+) -> SignalInfo:  # fmt: skip
+    row = SignalRow(
+        id=uuid.uuid4(), session_id=session_id, user_id=user_id, symbol=symbol, action=action, quantity=quantity,
+        bar_timestamp=bar_timestamp, generated_at=now, status=status, reason=reason,
+        processed_at=None if status == PENDING else now, signal_metadata=metadata,
+    )  # fmt: skip
+    with factory() as s:
+        s.add(row)
+        s.commit()
+        return signal_info(row)
+
+
+def resolve_signal(
+    factory: Factory, signal_id: uuid.UUID, status: str, *, now: datetime, reason: str | None = None,
+    order_id: uuid.UUID | None = None,
+) -> SignalInfo:  # fmt: skip
+    with factory() as s:
+        row = s.get(SignalRow, signal_id, with_for_update=True)
+        if row is None:
+            raise SessionError("the signal no longer exists")
+        row.status = status
+        row.reason = reason
+        row.processed_at = now
+        if order_id is not None:
+            row.signal_metadata = {**(row.signal_metadata or {}), "order_id": str(order_id)}
+        s.commit()
+        return signal_info(row)
+
+
+def signals_of(factory: Factory, session_id: uuid.UUID, user_id: uuid.UUID, limit: int) -> list[SignalInfo]:
+    """The session's signals, newest first (only the owner's: another user's session reads as empty)."""
+    query = (
+        select(SignalRow)
+        .where(SignalRow.session_id == session_id, SignalRow.user_id == user_id)
+        .order_by(SignalRow.generated_at.desc(), SignalRow.bar_timestamp.desc().nulls_last(), SignalRow.id)
+        .limit(limit)
+    )
+    with factory() as s:
+        return [signal_info(r) for r in s.scalars(query)]
+
+
+# ---- orders and fills ------------------------------------------------------------------------------------
+
+
+def open_entry_orders(factory: Factory, session_id: uuid.UUID, symbol: str | None = None) -> list[uuid.UUID]:
+    """The session's working orders, bracket legs excepted (they protect a position the trader now holds)."""
+    query = select(Order.id).where(
+        Order.session_id == session_id, Order.status.in_(OPEN_STATUSES), Order.parent_order_id.is_(None)
+    )
+    if symbol is not None:
+        query = query.where(Order.symbol == symbol)
+    with factory() as s:
+        return list(s.scalars(query.order_by(Order.created_at)))
+
+
+def open_sell_qty(factory: Factory, user_id: uuid.UUID, symbol: str) -> Decimal:
+    """Shares of ``symbol`` the user's open sell orders already promise (the ledger's sell rule counts them)."""
+    with factory() as s:
+        value = s.scalar(
+            select(func.coalesce(func.sum(Order.quantity - Order.filled_quantity), 0)).where(
+                Order.user_id == user_id, Order.symbol == symbol, Order.side == "sell",
+                Order.status.in_(OPEN_STATUSES),
+            )
+        )  # fmt: skip
+    return Decimal(value or 0)
+
+
+def fill_totals(factory: Factory, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, FillTotals]]:
+    """Per session and symbol, what its fills bought, sold and paid in fees."""
+    if not session_ids:
+        return {}
+    buy = Fill.side == "buy"
+    query = (
+        select(
+            Fill.session_id, Fill.symbol,
+            func.sum(case((buy, Fill.quantity), else_=0)), func.sum(case((buy, Fill.quantity * Fill.price), else_=0)),
+            func.sum(case((buy, 0), else_=Fill.quantity)), func.sum(case((buy, 0), else_=Fill.quantity * Fill.price)),
+            func.sum(Fill.fees),
+        )
+        .where(Fill.session_id.in_(list(session_ids)))
+        .group_by(Fill.session_id, Fill.symbol)
+    )  # fmt: skip
+    out: dict[uuid.UUID, dict[str, FillTotals]] = {}
+    with factory() as s:
+        for session_id, symbol, bq, bv, sq, sv, fees in s.execute(query).all():
+            out.setdefault(session_id, {})[symbol] = FillTotals(*(Decimal(x or 0) for x in (bq, bv, sq, sv, fees)))
+    return out
+
+
+# ---- snapshots -------------------------------------------------------------------------------------------
+
+
+def save_snapshot(
+    factory: Factory, session_id: uuid.UUID, day: date, equity: Decimal, holdings: list[dict[str, Any]],
+    initial_capital: Decimal | None,
+) -> None:  # fmt: skip
+    """Upsert the session's snapshot of ``day`` (New York date) and its current capital."""
+    with factory() as s:
+        previous = s.scalar(
+            select(SessionSnapshot.equity)
+            .where(SessionSnapshot.session_id == session_id, SessionSnapshot.snapshot_date < day)
+            .order_by(SessionSnapshot.snapshot_date.desc())
+            .limit(1)
+        )
+        base = previous if previous is not None else initial_capital
+        daily = _ratio(equity, base)
+        cumulative = _ratio(equity, initial_capital)
+        stmt = insert(SessionSnapshot).values(
+            id=uuid.uuid4(), session_id=session_id, snapshot_date=day, equity=equity, holdings=holdings,
+            daily_return=daily, cumulative_return=cumulative,
+        )  # fmt: skip
+        s.execute(stmt.on_conflict_do_update(
+            index_elements=[SessionSnapshot.session_id, SessionSnapshot.snapshot_date],
+            set_={"equity": equity, "holdings": holdings, "daily_return": daily, "cumulative_return": cumulative},
+        ))  # fmt: skip
+        s.execute(update(TradingSession).where(TradingSession.id == session_id).values(current_capital=equity))
+        s.commit()
+
+
+def _ratio(equity: Decimal, base: Decimal | None) -> Decimal | None:
+    if not base:
+        return None
+    return ((equity - base) / base).quantize(Decimal("0.000001"))

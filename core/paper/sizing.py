@@ -1,0 +1,127 @@
+"""Sizing a strategy's intent against the trader's virtual account, as the backtester sizes it.
+
+The rules are the per-bar engine's (``core.backtest.engine._place``), so a strategy trades the same number
+of shares in a paper session as in its backtest given the same account:
+
+* prices: the intent's limit, else its stop, else the bar's close;
+* ``shares`` as given; ``percent`` of cash for buys, of the position not already promised to sell orders
+  for sells, of equity for targets; ``value`` in money; whole shares unless fractional (rounded down);
+* a target trades the difference to the position; below zero is refused (no shorting);
+* a buy is trimmed to what the ledger could reserve (the limit, or the price plus the ledger's 3% collar for
+  market and stop buys); none affordable is refused.
+
+Two differences, both because the ledger decides rather than the sizer: cash is the account's available cash
+(the ledger has already taken open orders' reservations from it), and selling more than is held is passed
+on, so the ledger's own rule refuses it with its reason. Pure functions; no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from core.backtest.engine import float_decimal
+from core.domain.money import MARKET_COLLAR
+from core.domain.orders import OrderSide, OrderType
+from core.domain.tickets import OrderTicket
+from core.strategy.api import IntentKind, OrderIntent
+
+ZERO = Decimal(0)
+FRACTION = Decimal("0.000000001")  # the ledger's 9 quantity decimals
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """The part of the virtual account one intent is sized against."""
+
+    cash: Decimal  # available: after the reservations of open orders
+    equity: Decimal
+    position: Decimal  # shares of the intent's symbol held
+    open_sell_qty: Decimal = ZERO  # shares of it already in open sell orders
+
+
+@dataclass(frozen=True)
+class SizedOrder:
+    side: OrderSide
+    qty: Decimal
+    type: OrderType
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+
+    def ticket(self, symbol: str) -> OrderTicket:
+        return OrderTicket(
+            symbol, self.side, self.qty, self.type, limit_price=self.limit_price, stop_price=self.stop_price,
+            take_profit_price=self.take_profit_price, stop_loss_price=self.stop_loss_price,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An intent that cannot become an order; ``reason`` is for the trader."""
+
+    side: OrderSide
+    reason: str
+
+
+def shares_for(amount: Decimal, price: Decimal, fractional: bool = False) -> Decimal:
+    """How many shares ``amount`` buys at ``price``, rounded down (whole shares unless ``fractional``)."""
+    if price <= 0 or not amount.is_finite() or amount <= 0:
+        return ZERO
+    raw = amount / price
+    return raw.quantize(FRACTION, ROUND_FLOOR) if fractional else raw.to_integral_value(ROUND_FLOOR)
+
+
+def _price(x: float | None) -> Decimal | None:
+    return float_decimal(x) if x else None
+
+
+def size_intent(
+    intent: OrderIntent, account: AccountView, close: float, *, fractional: bool = False
+) -> SizedOrder | Refusal | None:
+    """The order ``intent`` asks for at a bar that closed at ``close``; None when there is nothing to trade
+    (a target already reached, a size that rounds to no shares). CANCEL_ALL is not sized (None)."""
+    if intent.kind is IntentKind.CANCEL_ALL:
+        return None
+    limit, stop = _price(intent.limit), _price(intent.stop)
+    ref = limit or stop or float_decimal(close)
+    if intent.kind is IntentKind.TARGET:
+        if intent.shares is not None:
+            target = float_decimal(intent.shares)
+        elif intent.percent is not None:
+            target = shares_for(account.equity * float_decimal(intent.percent), ref, fractional)
+        else:
+            target = shares_for(float_decimal(intent.value or 0.0), ref, fractional)
+        if target < 0:
+            return Refusal(OrderSide.SELL, "Shorting is not supported (the target position is below zero).")
+        delta = target - account.position
+        side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        qty = abs(delta)
+    else:
+        side = OrderSide.BUY if intent.kind is IntentKind.BUY else OrderSide.SELL
+        if intent.shares is not None:
+            qty = float_decimal(intent.shares)
+        elif intent.percent is not None:
+            held = account.position - account.open_sell_qty
+            base = account.cash if side is OrderSide.BUY else held * ref
+            qty = shares_for(base * float_decimal(intent.percent), ref, fractional)
+        else:
+            qty = shares_for(float_decimal(intent.value or 0.0), ref, fractional)
+    if qty <= 0:
+        return None
+    if side is OrderSide.BUY:
+        reserve = limit if limit else ref * (1 + MARKET_COLLAR)
+        affordable = shares_for(account.cash, reserve, fractional)
+        if affordable <= 0:
+            return Refusal(side, f"Not enough cash to buy: ${account.cash:,.2f} available.")
+        qty = min(qty, affordable)
+    kind = (
+        OrderType.STOP_LIMIT if stop and limit else OrderType.STOP if stop
+        else OrderType.LIMIT if limit else OrderType.MARKET
+    )  # fmt: skip
+    return SizedOrder(
+        side, qty, kind, limit, stop,
+        _price(intent.take_profit) if side is OrderSide.BUY else None,
+        _price(intent.stop_loss) if side is OrderSide.BUY else None,
+    )  # fmt: skip

@@ -1,0 +1,82 @@
+"""Sizing an intent against the virtual account follows the backtester's rules (core.backtest.engine._place)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from core.backtest.engine import BacktestConfig, run_backtest
+from core.domain.orders import OrderSide, OrderType
+from core.paper.sizing import AccountView, Refusal, SizedOrder, shares_for, size_intent
+from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
+
+D = Decimal
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
+MARKET = OrderType.MARKET
+Acct, Sized = AccountView, SizedOrder
+RICH = AccountView(cash=D("100000"), equity=D("100000"), position=D(0))
+
+
+def intent(kind: IntentKind, **kw) -> OrderIntent:
+    return OrderIntent(kind, 0, **kw)
+
+
+@pytest.mark.parametrize(
+    ("the_intent", "account", "expected"),
+    [
+        (intent(IntentKind.TARGET, percent=0.1), RICH, Sized(BUY, D(103), MARKET)),
+        (intent(IntentKind.TARGET, shares=0.0), Acct(D(0), D(9700), D(103)), Sized(SELL, D(103), MARKET)),
+        (intent(IntentKind.TARGET, shares=103.0), Acct(D(0), D(9700), D(103)), None),
+        (intent(IntentKind.TARGET, value=5000.0), Acct(D(0), D(9700), D(103)), Sized(SELL, D(52), MARKET)),
+        (intent(IntentKind.BUY, percent=0.5), Acct(D(10000), D(10000), D(0)), Sized(BUY, D(50), MARKET)),
+        # trimmed to what the ledger could reserve: 100 plus the 3% collar a share
+        (intent(IntentKind.BUY, shares=200.0), Acct(D(10000), D(10000), D(0)), Sized(BUY, D(97), MARKET)),
+        (intent(IntentKind.BUY, shares=200.0, limit=95.0), Acct(D(10000), D(10000), D(0)),
+         Sized(BUY, D(105), OrderType.LIMIT, limit_price=D(95))),
+        (intent(IntentKind.BUY, shares=10.0, stop=99.0, limit=99.5), RICH,
+         Sized(BUY, D(10), OrderType.STOP_LIMIT, limit_price=D("99.5"), stop_price=D(99))),
+        (intent(IntentKind.BUY, shares=10.0, stop_loss=90.0, take_profit=110.0), RICH,
+         Sized(BUY, D(10), MARKET, take_profit_price=D(110), stop_loss_price=D(90))),
+        (intent(IntentKind.SELL, percent=0.5), Acct(D(0), D(0), D(100), open_sell_qty=D(20)),
+         Sized(SELL, D(40), MARKET)),
+        (intent(IntentKind.SELL, value=1000.0, stop=96.0), Acct(D(0), D(0), D(100)),
+         Sized(SELL, D(10), OrderType.STOP, stop_price=D(96))),
+        # more than held: passed on, the ledger refuses it with its own reason
+        (intent(IntentKind.SELL, shares=500.0), Acct(D(0), D(0), D(100)), Sized(SELL, D(500), MARKET)),
+        (intent(IntentKind.BUY, value=50.0), RICH, None),  # less than one share
+        (intent(IntentKind.CANCEL_ALL), RICH, None),
+    ],
+)  # fmt: skip
+def test_intents_are_sized_like_the_backtester_sizes_them(the_intent, account, expected):
+    close = 97.0 if the_intent.kind is IntentKind.TARGET else 100.0
+    assert size_intent(the_intent, account, close) == expected
+
+
+def test_what_cannot_be_sized_is_refused_with_a_reason():
+    short = size_intent(intent(IntentKind.TARGET, shares=-5.0), RICH, 100.0)
+    assert short == Refusal(SELL, "Shorting is not supported (the target position is below zero).")
+    broke = size_intent(intent(IntentKind.BUY, shares=1.0), AccountView(D("50"), D("50"), D(0)), 100.0)
+    assert broke == Refusal(BUY, "Not enough cash to buy: $50.00 available.")
+
+
+def test_fractional_shares_round_down_to_nine_places():
+    assert shares_for(D(1000), D(3), fractional=True) == D("333.333333333")
+    assert shares_for(D(1000), D(3)) == D(333)
+    assert shares_for(D(1000), D(0)) == 0
+
+
+class _BuyOnce(Strategy):
+    def next(self, data):
+        if self.bar_index == 0:
+            self.order_target(percent=0.37)
+
+
+def test_the_first_order_matches_the_per_bar_engine():
+    """Same account and bar: the session's sizing and the backtester buy the same number of shares."""
+    closes = np.array([123.45, 124.0, 125.0])
+    data = BarData.from_arrays("X", np.arange(3.0) * 60, closes, closes + 1, closes - 1, closes, np.full(3, 1e6))
+    run = run_backtest(_BuyOnce(), data, BacktestConfig(starting_cash=D("100000"), close_at_end=False))
+    sized = size_intent(intent(IntentKind.TARGET, percent=0.37), RICH, 123.45)
+    assert isinstance(sized, SizedOrder) and sized.qty == run.fills[0].qty
