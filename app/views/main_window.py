@@ -45,11 +45,11 @@ from app.views.watchlist_panel import WatchlistPanel
 from core.accounts import UserInfo
 from core.accounts.secrets import SecretStore
 from core.db.database import Database
-from core.journal.ticket_checks import TicketChecks
 from core.live.workstation import SIMULATED, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.market_clock import market_status
 from core.market.store import BarStore
+from core.services.order_entry import pre_trade_checks
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class MainWindow(QMainWindow):
         # The portfolio LISTENs for the ledger's NOTIFY: changes by the same user's other clients (or fills
         # booked by whichever client holds the club's trade stream) show without a restart.
         listen_url = database.engine.url.render_as_string(hide_password=False)
-        ticket_checks = TicketChecks(database.session_factory, workstation.ledger)
+        ticket_checks = pre_trade_checks(database.session_factory, workstation.ledger)
         self.portfolio = PortfolioPanel(workstation.ledger, database.session_factory, user.id, runner,
                                         database_url=listen_url, ticket_checks=ticket_checks)  # fmt: skip
         portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))

@@ -12,6 +12,9 @@ warnings and critical checks are shown above the buttons with "Send anyway" and 
 order instead counts as "modified" and the next Submit asks again. What the trader did is recorded with the
 checks. An info-level nudge is shown but does not hold the order; a check that cannot run (no price known yet)
 never holds it back either: the checks advise, the ledger's risk rules decide.
+
+That workflow (check, place, record the answer) is ``core.services.order_entry.OrderEntry``; the ticket only
+collects the order, asks the question an outcome calls for, and shows what comes back.
 """
 
 from __future__ import annotations
@@ -37,15 +40,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
-from app.views.watchlist_panel import TICKER
 from core.domain.orders import OrderSide, OrderType, TimeInForce
+from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.domain.tickets import OrderTicket as TicketRequest
 from core.journal.check_types import INFO, PreTradeEvaluation
-from core.journal.errors import JournalError
-from core.journal.ticket_checks import TicketChecks
-from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
 from core.ledger.views import PlacedOrder
+from core.services.order_entry import CheckOutcome, OrderEntry, PreTradeChecks, SendOutcome, describe
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,14 @@ class OrderTicket(QDialog):
         symbol: str = "",
         parent: QWidget | None = None,
         *,
-        checks: TicketChecks | None = None,
+        checks: PreTradeChecks | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("orderTicket")
         self.setWindowTitle("New order")
-        self._ledger = ledger
+        self._entry = OrderEntry(ledger, checks)
         self._user_id = user_id
         self._runner = runner
-        self._checks = checks
         self._sending = False
         # The order the trader was nudged about and the checks' verdict, until they answer.
         self._pending: tuple[TicketRequest, PreTradeEvaluation] | None = None
@@ -219,10 +219,10 @@ class OrderTicket(QDialog):
 
     def build_request(self) -> TicketRequest:
         """The order as typed; raises TicketInputError for input that cannot be an order."""
-        symbol = self.symbol_edit.text().strip().upper()
+        symbol = normalize_symbol(self.symbol_edit.text())
         if not symbol:
             raise TicketInputError("Enter a symbol.")
-        if not TICKER.match(symbol):
+        if not is_valid_symbol(symbol):
             raise TicketInputError(f"“{symbol}” is not a ticker symbol (letters, digits, '.' or '-').")
         qty = parse_amount(self.qty_edit.text(), "the quantity", required=True)
         assert qty is not None
@@ -260,10 +260,10 @@ class OrderTicket(QDialog):
             return
         self._set_sending(True)
         self.show_error("")
-        if self._checks is None:
+        if not self._entry.checks_enabled:
             self._start_send(request, None)
             return
-        self.status_label.setText(f"Checking {_describe(request)} against your trading rules…")
+        self.status_label.setText(f"Checking {describe(request)} against your trading rules…")
         self._runner.spawn(self._check(request), name="order-ticket-checks")
 
     def send_anyway(self) -> None:
@@ -281,78 +281,55 @@ class OrderTicket(QDialog):
             return
         _request, evaluation = self._pending
         self._clear_nudges()
-        self._record(evaluation, "cancelled")
+        self._answer(evaluation, "cancelled")
         self.status_label.setText("Not sent.")
 
     # --- behaviour ---
     async def _check(self, request: TicketRequest) -> None:
-        assert self._checks is not None
-        try:
-            evaluation = await self._runner.call(self._checks.evaluate, self._user_id, request)
-        except JournalError as exc:
-            note = f"Trading-rule checks skipped: {exc}"
-            evaluation = None
-        except Exception as exc:
-            log.exception("the pre-trade checks failed")
-            note = f"Trading-rule checks could not run ({type(exc).__name__}); the order goes to the ledger."
-            evaluation = None
+        outcome: CheckOutcome = await self._runner.call(self._entry.check, self._user_id, request)
         if not self._alive():
             return
-        if evaluation is None:
-            self._start_send(request, None, note=note)
+        if not outcome.ask:
+            notes = " ".join(f"{SEVERITY_MARK[INFO]} {text}" for text in outcome.info)
+            self._start_send(request, outcome.evaluation, note=outcome.skipped or notes or None)
             return
-        blocking = [r for r in evaluation.failed if r.severity != INFO]
-        if not blocking:
-            notes = " ".join(f"{SEVERITY_MARK[INFO]} {text}" for text in evaluation.nudges)
-            self._start_send(request, evaluation, note=notes or None)
-            return
-        self._pending = (request, evaluation)
+        assert outcome.evaluation is not None
+        self._pending = (request, outcome.evaluation)
         self._set_sending(False)
-        ordered = sorted(evaluation.failed, key=lambda r: r.severity != "critical")
-        self.nudge_label.setText(
-            "\n".join(f"{SEVERITY_MARK.get(r.severity, '•')} {r.nudge_text or r.check_type}" for r in ordered)
-        )
+        self.nudge_label.setText("\n".join(f"{SEVERITY_MARK.get(n.severity, '•')} {n.text}" for n in outcome.nudges))
         self.checks_box.show()
-        self.status_label.setText(f"{_describe(request)[0].upper()}{_describe(request)[1:]}: not sent yet.")
+        said = describe(request)
+        self.status_label.setText(f"{said[0].upper()}{said[1:]}: not sent yet.")
         self.dont_send_button.setFocus()
 
     def _start_send(
         self, request: TicketRequest, evaluation: PreTradeEvaluation | None, note: str | None = None
     ) -> None:
-        said = f"Sending {_describe(request)}…"
+        said = f"Sending {describe(request)}…"
         self.status_label.setText(f"{said} {note}" if note else said)
         self._runner.spawn(self._send(request, evaluation), name="order-ticket-submit")
 
     async def _send(self, request: TicketRequest, evaluation: PreTradeEvaluation | None = None) -> None:
         try:
-            placed = await self._runner.call(self._ledger.place_order, self._user_id, request)
-        except OrderRejected as exc:
-            if evaluation is not None:
-                self._record(evaluation, "proceeded")
-            if self._alive():
-                self.status_label.clear()
-                self.show_error(exc.reason)  # the rule's own words, for the trader
-        except LedgerError as exc:
-            if self._alive():
-                self.status_label.clear()
-                self.show_error(str(exc))
-        except Exception as exc:
+            outcome: SendOutcome = await self._runner.call(self._entry.send, self._user_id, request, evaluation)
+        except Exception as exc:  # the service answers in values; this is the runner itself failing
             log.exception("placing an order failed")
-            if self._alive():
+            outcome = SendOutcome(None, f"The order could not be placed: {type(exc).__name__}: {exc}")
+        if not self._alive():
+            return
+        try:
+            if outcome.placed is None:
                 self.status_label.clear()
-                self.show_error(f"The order could not be placed: {type(exc).__name__}: {exc}")
-        else:
-            if evaluation is not None:
-                self._record(evaluation, "proceeded", placed.id)
-            if self._alive():
-                self._placed(request, placed)
-                self.orderPlaced.emit(placed)
+                self.show_error(outcome.error or "")  # a risk rule's own words, for the trader
+            else:
+                self._placed(request, outcome.placed)
+                self.orderPlaced.emit(outcome.placed)
         finally:
             if self._alive():
                 self._set_sending(False)
 
     def _placed(self, request: TicketRequest, placed: PlacedOrder) -> None:
-        said = _describe(request)
+        said = describe(request)
         text = f"{said[0].upper()}{said[1:]}: {placed.status.replace('_', ' ')}."
         if placed.message:
             text += f" {placed.message}"
@@ -362,15 +339,13 @@ class OrderTicket(QDialog):
         self.qty_edit.clear()
         self.qty_edit.setFocus()
 
-    def _record(self, evaluation: PreTradeEvaluation, action: str, order_id: uuid.UUID | None = None) -> None:
-        """Store the trader's answer on a worker thread; a failure is logged (the order itself is unaffected)."""
-        if self._checks is None:
-            return
-        checks = self._checks
+    def _answer(self, evaluation: PreTradeEvaluation, action: str) -> None:
+        """Store the trader's answer on a worker thread; a failure is logged (nothing waits for it)."""
+        entry, user_id = self._entry, self._user_id
 
         async def record() -> None:
             try:
-                await self._runner.call(checks.record, self._user_id, evaluation, action, order_id)
+                await self._runner.call(entry.answer, user_id, evaluation, action)
             except Exception:
                 log.exception("recording the trader's answer to the pre-trade checks failed")
 
@@ -382,7 +357,7 @@ class OrderTicket(QDialog):
             return
         _request, evaluation = self._pending
         self._clear_nudges()
-        self._record(evaluation, "modified")
+        self._answer(evaluation, "modified")
         self.status_label.setText("Order changed: Submit checks it again.")
 
     def _clear_nudges(self) -> None:
@@ -411,14 +386,3 @@ class OrderTicket(QDialog):
     def _alive(self) -> bool:
         return shiboken6.isValid(self)
 
-
-def _describe(request: TicketRequest) -> str:
-    """``buy 10 AAPL limit 95`` — the order as the trader would say it."""
-    price = request.limit_price if request.type is OrderType.LIMIT else request.stop_price
-    words = [request.side.value, f"{request.qty.normalize():f}", request.symbol, request.type.value]
-    if price is not None:
-        words.append(f"{price.normalize():f}")
-    tp, sl = request.take_profit_price, request.stop_loss_price
-    if tp is not None and sl is not None:
-        words.append(f"with take-profit {tp.normalize():f} and stop-loss {sl.normalize():f}")
-    return " ".join(words)

@@ -51,12 +51,12 @@ from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableMod
 from app.views.order_ticket import OrderTicket
 from app.views.panel_widgets import muted
 from core.db.notify import NotificationListener
-from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError
 from core.ledger.history import EquityPoint, OrderRow
 from core.ledger.overview import AccountOverview, load_overview
 from core.ledger.service import NOTIFY_CHANNEL, Ledger
 from core.ledger.views import PlacedOrder
+from core.services.order_entry import PreTradeChecks
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class PortfolioPanel(QWidget):
         market_refresh_ms: int = MARKET_REFRESH_MS,
         poll_interval_ms: int = POLL_INTERVAL_MS,
         listen_timeout_s: float = 10.0,
-        ticket_checks: TicketChecks | None = None,
+        ticket_checks: PreTradeChecks | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("portfolioPanel")
