@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QDate
 from PySide6.QtWidgets import QComboBox, QDateEdit, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
-from app.views.batch_backend import commission_config, make_executor
 from core.backtest.assignments import Variable
 from core.backtest.batch_jobs import BatchSpec
 from core.backtest.executors import Executor
 from core.backtest.strategy_ref import StrategyRef
 from core.market.aggregate import AGGREGATE_TIMEFRAMES
+from core.services.batches import commission_config, make_executor
 from core.strategy.library import SavedStrategy
 
 

@@ -31,20 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
-from app.views.batch_backend import (
-    Sessions,
-    StoreFactory,
-    execute,
-    load_choices,
-    load_results,
-)
 from app.views.batch_error import ErrorBox
 from app.views.batch_form import BatchForm
 from app.views.batch_results import BatchResultsView
 from app.views.batch_variables import VariablesEditor
-from core.backtest.batch_jobs import BatchInfo, BatchState, batch_info, batch_state, create_batch, list_batches
+from core.backtest.batch_jobs import BatchInfo, BatchState
 from core.backtest.executors import Executor
-from core.backtest.variable_lists import save_list, visible_lists
+from core.services.batches import Batches, Sessions, StoreFactory
 
 RESUMABLE = ("canceled", "failed", "queued", "running")  # "running" too: a client that died leaves it so
 
@@ -67,7 +60,8 @@ class BatchPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("batchPanel")
-        self._sessions, self._store_factory, self._user_id, self._runner = sessions, store_factory, user_id, runner
+        self._batches = Batches(sessions, store_factory)  # the workflow; this panel only shows what it returns
+        self._user_id, self._runner = user_id, runner
         self._cancel: threading.Event | None = None
         self.current: BatchInfo | None = None  # the batch open in the panel (running, or reopened)
         self.state: BatchState | None = None
@@ -183,13 +177,13 @@ class BatchPanel(QWidget):
         self._spawn(self._refresh(), "Could not load strategies and batches", "batch-refresh")
 
     async def _refresh(self) -> None:
-        choices = await self._runner.call(load_choices, self._sessions, self._user_id)
+        choices = await self._runner.call(self._batches.choices, self._user_id)
         self.form.set_strategies(choices.strategies)
         self.variables.set_lists(choices.lists)
         await self._load_batches()
 
     async def _load_batches(self) -> None:
-        self.batches = await self._runner.call(list_batches, self._sessions, self._user_id)
+        self.batches = await self._runner.call(self._batches.list, self._user_id)
         table = self.batches_table
         table.setRowCount(len(self.batches))
         for row, info in enumerate(self.batches):
@@ -213,9 +207,9 @@ class BatchPanel(QWidget):
         self._spawn(self._open(job_id), "Could not open the batch", "batch-open")
 
     async def _open(self, job_id: uuid.UUID) -> None:
-        info = await self._runner.call(batch_info, self._sessions, job_id, self._user_id)
+        info = await self._runner.call(self._batches.info, job_id, self._user_id)
         metric = self.results.metric
-        results = await self._runner.call(load_results, self._sessions, job_id, self._user_id, metric)
+        results = await self._runner.call(self._batches.results, job_id, self._user_id, metric)
         if not self.busy or (self.current is not None and self.current.id == job_id):
             self.current = info
             self._show_state(info.state)
@@ -240,8 +234,7 @@ class BatchPanel(QWidget):
 
     async def _save_list(self, name: str, kind: str, values: list[Any]) -> None:
         self.errors.clear()
-        await self._runner.call(save_list, self._sessions, self._user_id, name, kind, values)
-        self.variables.set_lists(await self._runner.call(visible_lists, self._sessions, self._user_id))
+        self.variables.set_lists(await self._runner.call(self._batches.save_list, self._user_id, name, kind, values))
         self.status_label.setText(f"Saved the {kind} list {name!r}.")
 
     # running ----------------------------------------------------------------------------------------
@@ -260,7 +253,7 @@ class BatchPanel(QWidget):
         cancel = self._begin()
 
         async def create_then_run() -> None:
-            job_id = await self._runner.call(create_batch, self._sessions, spec)
+            job_id = await self._runner.call(self._batches.create, spec)
             await self._run(job_id, executor, cancel)
 
         self._spawn(self._guard_run(create_then_run()), "Could not create the batch", "batch-run")
@@ -299,7 +292,7 @@ class BatchPanel(QWidget):
                 self._update_buttons()
 
     async def _run(self, job_id: uuid.UUID, executor: Executor, cancel: threading.Event) -> None:
-        info = await self._runner.call(batch_info, self._sessions, job_id, self._user_id)
+        info = await self._runner.call(self._batches.info, job_id, self._user_id)
         self.current = info
         self._show_state(info.state)
         self.status_label.setText(f"running: {info.state.completed:,} of {info.state.total:,} runs")
@@ -312,12 +305,10 @@ class BatchPanel(QWidget):
 
         metric = self.results.metric
         try:
-            state = await self._runner.call(
-                execute, self._sessions, self._store_factory, info, self._user_id, executor, report, cancel, metric
-            )
+            state = await self._runner.call(self._batches.run, info, self._user_id, executor, report, cancel, metric)
         except Exception as exc:
             self.show_error("The batch stopped", exc)
-            state = await self._runner.call(batch_state, self._sessions, job_id, self._user_id)
+            state = await self._runner.call(self._batches.state, job_id, self._user_id)
         self._cancel = None
         self._show_state(state)
         self.batch_finished.emit(state)

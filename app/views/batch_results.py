@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.batch_runs_model import BatchRunsModel, shown
-from app.views.batch_backend import BatchResults
 from app.views.heatmap import Heatmap, metric_grid
 from core.backtest.batch_jobs import METRIC_NAMES, SUMMARY_METRIC
+from core.services.batches import BatchResults
 
 # Shown next to the ranking metric: the numbers a trader compares first.
 EXTRA_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "trade_count")

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.views.batch_backend import list_type_for
 from core.backtest.assignments import DEFAULT_CAP, MAX_CAP, Variable, VariableError, parse_values, product_size
 from core.backtest.variable_lists import SavedList
+from core.services.batches import list_type_for
 
 NAME_COL, VALUES_COL = 0, 1
 TYPED_ROLE = Qt.ItemDataRole.UserRole  # (text, values) of a row filled from a saved list: keeps their types

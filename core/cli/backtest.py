@@ -35,16 +35,16 @@ from tqdm import tqdm
 
 from core.accounts.errors import AccountError
 from core.accounts.service import AccountService
-from core.backtest.assignments import Variable, VariableError, parse_value, parse_values
+from core.backtest.assignments import VariableError, parse_value
 from core.backtest.bar_source import NoBarsError, stored_bars
-from core.backtest.batch_jobs import BatchError, BatchSpec, batch_info, batch_state, create_batch, query_runs, run_batch
+from core.backtest.batch_jobs import BatchError, BatchSpec
 from core.backtest.engine import BacktestConfig
-from core.backtest.executors import DaskExecutor, Executor, ExecutorError, LocalExecutor
+from core.backtest.executors import Executor, ExecutorError
 from core.backtest.probe_store import probe_leaderboard
 from core.backtest.probes import run_probes
 from core.backtest.results import RunRecord, save_detail
 from core.backtest.strategy_ref import StrategyRef, run_detailed
-from core.backtest.variable_lists import VariableListError, get_list
+from core.backtest.variable_lists import VariableListError
 from core.broker.fill_costs import BpsSlippage, NoSlippage, PercentCommission, PerShareCommission, ZeroCommission
 from core.broker.fill_model import FillModel
 from core.cli.args import utc_time
@@ -54,6 +54,7 @@ from core.db.errors import DatabaseError
 from core.db.models import Strategy as StrategyRow
 from core.db.models import StrategyVersion
 from core.market.store import BarStore
+from core.services.batches import Batches, make_executor
 from core.strategy.api import StrategyError
 from core.strategy.probe_catalog import CATALOG, FAMILIES, probe_named, probes_of_family
 from core.strategy.source import pick_strategy_class
@@ -250,54 +251,45 @@ def _backtest(database: Database, user_id: uuid.UUID, args: argparse.Namespace) 
     return 0
 
 
-def _variables(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> tuple[Variable, ...]:
-    variables = [Variable(name, parse_values(values)) for name, values in args.var]
-    for name, list_name in args.list:
-        variables.append(get_list(database.session_factory, user_id, list_name).as_variable(name))
-    return tuple(variables)
-
-
 def _executor(args: argparse.Namespace) -> Executor:
     if args.dask and args.workers:
         raise CliError("give --workers or --dask, not both")
-    return DaskExecutor(args.dask) if args.dask else LocalExecutor(args.workers)
+    return make_executor(args.workers, args.dask)
 
 
 def _batch(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> int:
-    sessions = database.session_factory
+    """The Batch panel's workflow (core/services/batches.py) with a progress bar, Ctrl-C and printed results."""
+    batches = Batches(database.session_factory, lambda: BarStore(database.engine))
     if args.resume is not None:
         job_id = args.resume
         try:
-            info = batch_info(sessions, job_id, user_id)
+            info = batches.info(job_id, user_id)
         except BatchError:
             raise CliError(f"you have no batch {job_id}") from None
-        timeframe, start, end = info.timeframe, info.start, info.end
     else:
         if not (args.strategy and args.symbol and args.start and args.end):
             raise CliError("a new batch needs STRATEGY, SYMBOL, --start and --end (or --resume JOB_ID)")
         loaded = _load_strategy(database, user_id, args.strategy, args.class_name)
-        timeframe, start, end = args.timeframe, args.start, args.end
         spec = BatchSpec(
             user_id=user_id, name=args.name or f"{loaded.name} {args.symbol.upper()}", strategy=loaded.ref,
-            symbol=args.symbol.upper(), start=start, end=end, variables=_variables(database, user_id, args),
-            timeframe=timeframe, base_params=_params(args.param), config=_config(args), cap=args.cap,
-            strategy_id=loaded.strategy_id,
+            symbol=args.symbol.upper(), start=args.start, end=args.end,
+            variables=batches.variables(user_id, args.var, args.list), timeframe=args.timeframe,
+            base_params=_params(args.param), config=_config(args), cap=args.cap, strategy_id=loaded.strategy_id,
         )  # fmt: skip
-        job_id = create_batch(sessions, spec)
-    state = batch_state(sessions, job_id, user_id)
+        job_id = batches.create(spec)
+        info = batches.info(job_id, user_id)
+    state = info.state
     print(f"batch {job_id}: {state.total:,} runs{' (truncated by --cap)' if state.truncated else ''}")
-    store = BarStore(database.engine)
     cancel = threading.Event()
     outcome: dict[str, Any] = {}
     progress = tqdm(total=state.total, initial=state.completed, desc="batch", unit="run", file=sys.stderr)
 
     def work() -> None:
         try:
-            outcome["state"] = run_batch(
-                sessions, job_id, user_id, bars=stored_bars(store, timeframe, start, end), executor=_executor(args),
-                on_progress=lambda done, total: progress.update(done - progress.n), cancel=cancel,
-                summary_metric=args.metric,
-            )  # fmt: skip
+            outcome["state"] = batches.run(
+                info, user_id, _executor(args), lambda done, total: progress.update(done - progress.n), cancel,
+                args.metric,
+            )
         except Exception as exc:  # reported on the main thread
             outcome["error"] = exc
 
@@ -312,7 +304,6 @@ def _batch(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> 
         worker.join()
     finally:
         progress.close()
-        store.close()
     if "error" in outcome:
         raise CliError(str(outcome["error"]))
     final = outcome["state"]
@@ -320,7 +311,7 @@ def _batch(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> 
     if final.status == "canceled":
         print(f"resume with: {PROG} batch --resume {job_id}")
     _print_summary(final.summary)
-    for row in query_runs(sessions, job_id, user_id, metric=args.metric, limit=args.top):
+    for row in batches.top(job_id, user_id, args.metric, args.top):
         print(f"  #{row.run_index:<6} {args.metric}={row.metrics.get(args.metric)!s:<22} {json.dumps(row.variables)}")
     if final.error:
         print(final.error, file=sys.stderr)
