@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.strategy.api import StrategyParamError
+from core.services.strategy_drafts import accepted_value
 from core.strategy.declared_params import DeclaredParam
 
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
@@ -68,7 +68,7 @@ class ParamsForm(QWidget):
                 note.setEnabled(False)
                 self._layout.addRow(label, note)
                 continue
-            editor = self._editor_for(param, _accepted(param, values.get(param.name, param.default)))
+            editor = self._editor_for(param, accepted_value(param, values.get(param.name, param.default)))
             editor.setObjectName(f"param_{param.name}")
             editor.setToolTip(param.doc or _range_text(param))
             self._editors[param.name] = editor
@@ -138,21 +138,6 @@ class ParamsForm(QWidget):
         new default in the code shows while a deliberate choice survives)."""
         defaults = {p.name: p.default for p in self._params}
         return {name: value for name, value in self.values().items() if value != defaults.get(name)}
-
-
-def resolved_values(params: list[DeclaredParam], values: dict[str, Any]) -> dict[str, Any]:
-    """What a form for ``params`` would hold given ``values``: each editable parameter's value from
-    ``values`` when it accepts it, else its default. Lets a save use the declarations of exactly the
-    code being saved even when the form on screen was built for an earlier text."""
-    return {p.name: _accepted(p, values.get(p.name, p.default)) for p in params if p.editable}
-
-
-def _accepted(param: DeclaredParam, value: Any) -> Any:
-    """``value`` if the parameter accepts it (``Param.check``, as a run would), else its default."""
-    try:
-        return param.to_param().check(value)
-    except StrategyParamError:
-        return param.default
 
 
 def _decimals(param: DeclaredParam) -> int:

@@ -1,6 +1,7 @@
 """The Strategy editor panel: write, check, save and version a strategy; hand it to the backtest panel.
 
-Every library call (list, load, save, versions, archive) and every source check runs on the runner's
+Every library call (list, load, save, versions, archive) and every source check goes through
+``core.services.strategy_drafts`` (the editor shows what it returns) and runs on the runner's
 worker threads, so the GUI never waits on PostgreSQL or on parsing a long source. Results that arrive
 after the trader has moved on (opened another strategy, typed more) are dropped by sequence numbers
 instead of overwriting newer state.
@@ -25,7 +26,6 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 import shiboken6
@@ -52,28 +52,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.async_runner import BlockingRunner
 from app.views.ai_assistant import AiAssistant, AiProposal, GeneratorFactory
 from app.views.code_editor import CodeEditor, ProblemList
-from app.views.params_form import ParamsForm, resolved_values
-from core.strategy.declared_params import DeclaredParam, declared_params
-from core.strategy.family import FamilyVerdict, analyse_family
-from core.strategy.library import (
-    LibraryError,
-    SavedStrategy,
-    StrategyDraft,
-    VersionInfo,
-    archive_strategy,
-    list_strategies,
-    load_strategy,
-    save_strategy,
-    versions,
+from app.views.params_form import ParamsForm
+from core.services.strategy_drafts import (
+    NO_CLASS_MESSAGE,
+    SourceAnalysis,
+    StrategyDrafts,
+    analyse_source,
+    resolved_values,
 )
-from core.strategy.sandbox import StrategyRejected
-from core.strategy.sandbox.validator import Problem, validate_source
-from core.strategy.source import strategy_classes
+from core.strategy.library import SavedStrategy, StrategyDraft, VersionInfo
+from core.strategy.sandbox.validator import Problem
 
 log = logging.getLogger(__name__)
 
 LIVE_VALIDATION_MS = 400
-NO_CLASS_MESSAGE = "the code defines no strategy class (a class deriving from Strategy or SignalStrategy)"
+__all__ = ["NEW_STRATEGY_TEMPLATE", "NO_CLASS_MESSAGE", "SourceAnalysis", "StrategyEditorPanel", "analyse_source"]
 
 NEW_STRATEGY_TEMPLATE = '''\
 from core.strategy.api import Param, Strategy
@@ -98,39 +91,6 @@ class SmaCross(Strategy):
 '''
 
 
-@dataclass(frozen=True)
-class SourceAnalysis:
-    """What the editor learns from a source without running it. ``params`` is None when the source
-    does not parse (the form then keeps what it shows); ``family`` is the deterministic family analysis
-    of the chosen class (shown in the AI tab)."""
-
-    problems: tuple[Problem, ...]
-    classes: tuple[str, ...]
-    chosen: str | None
-    params: tuple[DeclaredParam, ...] | None
-    family: FamilyVerdict | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def analyse_source(source: str, wanted: str | None = None) -> SourceAnalysis:
-    """Sandbox-rule problems, strategy classes and the chosen class's declared parameters (pure; runs
-    on a worker thread). A source without a strategy class gets a whole-source problem, as a save would."""
-    report = validate_source(source)
-    try:
-        classes = tuple(strategy_classes(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the report already says where
-        return SourceAnalysis(report.problems, (), None, None, analyse_family(source))
-    if not classes:
-        return SourceAnalysis((*report.problems, Problem(0, 0, NO_CLASS_MESSAGE)), (), None, (), analyse_family(source))
-    chosen = wanted if wanted in classes else classes[0]
-    return SourceAnalysis(
-        report.problems, classes, chosen, tuple(declared_params(source, chosen)), analyse_family(source, chosen)
-    )
-
-
 class StrategyEditorPanel(QWidget):
     """The trader's strategies, one open in the editor. Emits ``strategySaved(SavedStrategy)`` after a
     save, and ``backtestRequested(SavedStrategy)`` from "Backtest…" (the saved version, not unsaved edits).
@@ -153,7 +113,7 @@ class StrategyEditorPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("strategyEditorPanel")
-        self._sessions = sessions
+        self._drafts = StrategyDrafts(sessions)  # analysis and the library; this panel shows what they return
         self._user_id = user_id
         self._runner = runner
         self._generator_factory = generator_factory
@@ -394,7 +354,7 @@ class StrategyEditorPanel(QWidget):
         return self._spawn(self._refresh_list(), "Could not load your strategies")
 
     async def _refresh_list(self) -> None:
-        strategies = await self._runner.call(list_strategies, self._sessions, self._user_id)
+        strategies = await self._runner.call(self._drafts.list, self._user_id)
         if not shiboken6.isValid(self):
             return
         self.strategy_list.blockSignals(True)
@@ -426,8 +386,8 @@ class StrategyEditorPanel(QWidget):
         return self._spawn(self._open(strategy_id, self._open_seq), "Could not open the strategy")
 
     async def _open(self, strategy_id: uuid.UUID, seq: int) -> None:
-        saved = await self._runner.call(load_strategy, self._sessions, self._user_id, strategy_id)
-        history = await self._runner.call(versions, self._sessions, self._user_id, strategy_id)
+        opened = await self._runner.call(self._drafts.open, self._user_id, strategy_id)
+        saved, history = opened.strategy, opened.history
         if not shiboken6.isValid(self) or seq != self._open_seq:
             return  # the trader opened something else meanwhile
         self._current = saved
@@ -522,7 +482,7 @@ class StrategyEditorPanel(QWidget):
         return self._spawn(self._archive(current), "Could not archive the strategy")
 
     async def _archive(self, strategy: SavedStrategy) -> None:
-        await self._runner.call(archive_strategy, self._sessions, self._user_id, strategy.id)
+        await self._runner.call(self._drafts.archive, self._user_id, strategy.id)
         if not shiboken6.isValid(self):
             return
         if self._current is not None and self._current.id == strategy.id:
@@ -552,7 +512,7 @@ class StrategyEditorPanel(QWidget):
     async def _validate(self, seq: int, announce: bool) -> None:
         source = self.editor.toPlainText()
         wanted = self.class_combo.currentText() or None
-        analysis = await self._runner.call(analyse_source, source, wanted)
+        analysis = await self._runner.call(self._drafts.analyse, source, wanted)
         if not shiboken6.isValid(self) or seq != self._analysis_seq:
             return  # the code changed meanwhile; a newer check follows
         self._apply_analysis(analysis)
@@ -624,40 +584,36 @@ class StrategyEditorPanel(QWidget):
         try:
             # The form may still show the declarations of an earlier text (the live check waits for a pause
             # in typing): read those of exactly this code, and keep the form's values where they fit.
-            analysis = await self._runner.call(analyse_source, draft.python_code, wanted)
+            analysis = await self._runner.call(self._drafts.analyse, draft.python_code, wanted)
             if shiboken6.isValid(self) and self.editor.toPlainText() == draft.python_code:
                 self._analysis_seq += 1
                 self._apply_analysis(analysis)
-            if analysis.params is not None:
-                values = resolved_values(list(analysis.params), self.params_form.values())
-                draft = dataclasses.replace(draft, parameters=values)
-            saved = await self._runner.call(
-                save_strategy, self._sessions, self._user_id, draft, strategy_id=strategy_id, change_note=note,
-                source="manual" if origin is None else "ai",
+            outcome = await self._runner.call(
+                self._drafts.save, self._user_id, draft, analysis=analysis, values=self.params_form.values(),
+                strategy_id=strategy_id, change_note=note, source="manual" if origin is None else "ai",
             )  # fmt: skip
-        except StrategyRejected as exc:
-            if shiboken6.isValid(self):
-                self._refused(draft, exc.report.problems)
-            return
-        except LibraryError as exc:
-            if shiboken6.isValid(self):
-                self._show_error(f"Not saved: {exc}.")
-                if not draft.name:
-                    self.name_edit.setFocus()
-            return
         finally:
             if shiboken6.isValid(self):
                 self._saving = False
                 self._update_actions()
         if not shiboken6.isValid(self):
             return
+        if outcome.problems:
+            self._refused(outcome.draft, outcome.problems)
+            return
+        if outcome.saved is None:
+            self._show_error(f"Not saved: {outcome.error}.")
+            if not outcome.draft.name:
+                self.name_edit.setFocus()
+            return
+        saved = outcome.saved
         self._current = saved
         if origin is not None and self._ai_origin is origin:
             self._ai_origin = None  # later edits are the trader's own
         self.change_note.clear()
         unchanged = previous is not None and previous.id == saved.id and previous.version == saved.version
         self._update_actions()
-        history = await self._runner.call(versions, self._sessions, self._user_id, saved.id)
+        history = await self._runner.call(self._drafts.versions, self._user_id, saved.id)
         if not shiboken6.isValid(self):
             return
         self._show_versions(history)
