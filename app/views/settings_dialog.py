@@ -5,7 +5,8 @@ so both are read on the runner's worker threads when the dialog opens and writte
 dialog stays responsive and disables its buttons meanwhile.
 
 OK first checks everything it can without I/O (key formats, the database URL, every risk bound)
-and shows each problem under its own tab, staying open; only a clean form is saved. A save that
+and shows each problem under its own tab, staying open; only a clean form is saved. The URL and key checks
+(and reading the stored keys) are ``core.services.connection_checks``; this dialog shows their sentences. A save that
 fails on the worker (the keyring vanished, the database refused) is shown the same way.
 
 What this dialog does not do: apply the database URL or the theme. It returns them (`database_url`,
@@ -39,8 +40,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
@@ -52,16 +51,11 @@ from core.accounts.risk_settings import (
     save_risk_limits,
     validate_risk_limits,
 )
-from core.accounts.secrets import (
-    GEMINI_KEY_ENV,
-    AlpacaKeys,
-    GeminiKey,
-    SecretStore,
-    SecretsUnavailable,
-    check_alpaca_keys,
-    check_gemini_key,
-)
+from core.accounts.secrets import GEMINI_KEY_ENV, SecretStore, SecretsUnavailable
 from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
+from core.services.connection_checks import StoredKeys, alpaca_change, check_database_url, gemini_change, read_keys
+
+__all__ = ["DATABASE_TAB", "RISK_TAB", "SettingsDialog", "check_database_url"]
 
 log = logging.getLogger(__name__)
 
@@ -74,56 +68,6 @@ INVALID_FIELD_STYLE = "border: 1px solid #d32f2f;"
 MAX_MONEY_INPUT = 1e12  # a double still holds cents exactly up to here
 MONEY_FIELDS = ("daily_loss_limit", "max_position_size", "max_order_value")
 PERCENT_FIELDS = ("max_drawdown_percent", "max_risk_per_trade")
-
-
-def check_database_url(text: str) -> str | None:
-    """The URL to use (stripped), None for the embedded database (empty field), or ValueError for the trader.
-
-    Any PostgreSQL driver name is accepted because core.db.engine.normalize_url always switches it to
-    psycopg 3; anything that is not PostgreSQL is refused, since the schema and the ledger's locking
-    are PostgreSQL's."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        url = make_url(text)
-    except (ArgumentError, ValueError) as exc:
-        raise ValueError(
-            "That is not a database URL. It should look like postgresql://user:password@host:5432/stratforge"
-        ) from exc
-    backend = url.get_backend_name()
-    if backend not in ("postgresql", "postgres"):
-        raise ValueError(
-            f"StratForge needs a PostgreSQL database; “{backend}” is not supported. "
-            "Use a URL such as postgresql://user:password@host:5432/stratforge"
-        )
-    return text
-
-
-@dataclass(frozen=True)
-class _SecretsView:
-    """What the Broker and AI tabs show, read in one worker call."""
-
-    keyring_available: bool
-    alpaca: AlpacaKeys | None
-    gemini: GeminiKey | None
-    problem: str | None = None  # the keyring failed mid-read
-
-
-def _read_secrets(secrets: SecretStore) -> _SecretsView:
-    """Runs on a worker thread. Environment keys are readable even without a keyring."""
-    available = secrets.available()
-    alpaca: AlpacaKeys | None = None
-    gemini: GeminiKey | None = None
-    problem: str | None = None
-    try:
-        if available or secrets.alpaca_from_environment():
-            alpaca = secrets.alpaca_keys()
-        if available or secrets.gemini_from_environment():
-            gemini = secrets.gemini_key()
-    except SecretsUnavailable as exc:
-        available, problem = False, str(exc)
-    return _SecretsView(available, alpaca, gemini, problem)
 
 
 @dataclass
@@ -339,17 +283,17 @@ class SettingsDialog(QDialog):
     # --- loading ---
     async def _load_secrets(self) -> None:
         try:
-            view = await self._runner.call(_read_secrets, self._secrets)
+            view = await self._runner.call(read_keys, self._secrets)
         except Exception as exc:
             log.exception("reading the keyring failed")
-            view = _SecretsView(False, None, None, f"The keyring could not be read: {type(exc).__name__}.")
+            view = StoredKeys(False, None, None, f"The keyring could not be read: {type(exc).__name__}.")
         self._keyring_available = view.keyring_available
         unavailable = view.problem or self._secrets.unavailable_message
         self._show_alpaca(view, unavailable)
         self._show_gemini(view, unavailable)
         self._load_finished()
 
-    def _show_alpaca(self, view: _SecretsView, unavailable: str) -> None:
+    def _show_alpaca(self, view: StoredKeys, unavailable: str) -> None:
         keys = view.alpaca
         if keys is not None and keys.source == "environment":
             self._alpaca_editable = False
@@ -379,7 +323,7 @@ class SettingsDialog(QDialog):
         self.alpaca_secret.setEnabled(enabled)
         self.alpaca_clear.setEnabled(self._alpaca_editable)
 
-    def _show_gemini(self, view: _SecretsView, unavailable: str) -> None:
+    def _show_gemini(self, view: StoredKeys, unavailable: str) -> None:
         key = view.gemini
         if key is not None and key.source == "environment":
             self._gemini_editable = False
@@ -490,24 +434,17 @@ class SettingsDialog(QDialog):
         self._runner.spawn(self._save(plan, database_url, theme), name="settings-save")
 
     def _plan_alpaca(self, plan: _Plan) -> None:
-        key_id, secret = self.alpaca_key_id.text().strip(), self.alpaca_secret.text().strip()
-        if not key_id and not secret:
-            plan.clear_alpaca = self._stored_alpaca is not None
-            return
-        if not key_id or not secret:
-            raise ValueError("Enter both the Alpaca key ID and the secret key, or press Clear to remove them.")
-        cleaned = check_alpaca_keys(key_id, secret)
-        if cleaned != self._stored_alpaca:
-            plan.alpaca = cleaned
+        change = alpaca_change(self.alpaca_key_id.text(), self.alpaca_secret.text(), self._stored_alpaca)
+        plan.clear_alpaca = change.clear
+        if change.store is not None:
+            key_id, secret = change.store
+            plan.alpaca = (key_id, secret)
 
     def _plan_gemini(self, plan: _Plan) -> None:
-        key = self.gemini_key.text().strip()
-        if not key:
-            plan.clear_gemini = self._stored_gemini is not None
-            return
-        cleaned = check_gemini_key(key)
-        if cleaned != self._stored_gemini:
-            plan.gemini = cleaned
+        change = gemini_change(self.gemini_key.text(), self._stored_gemini)
+        plan.clear_gemini = change.clear
+        if change.store is not None:
+            plan.gemini = change.store[0]
 
     async def _save(self, plan: _Plan, database_url: str | None, theme: str) -> None:
         """Each step records its success at once, so a retry after a partial failure redoes only the rest."""
