@@ -31,10 +31,8 @@ from PySide6.QtWidgets import (
 
 from app.views.panel_widgets import choose_strategy
 from core.backtest.assignments import parse_value
-from core.backtest.engine import BacktestConfig
 from core.backtest.service import BacktestRequest
-from core.broker.fill_costs import PerShareCommission, ZeroCommission
-from core.broker.fill_model import FillModel
+from core.services.fill_settings import BacktestConfig, per_share_config
 from core.strategy.library import SavedStrategy
 
 TIMEFRAMES = ("1Min", "5Min", "15Min", "1Hour", "1Day")
@@ -188,8 +186,7 @@ class BacktestForm(QWidget):
     def config(self) -> BacktestConfig:
         cash = Decimal(f"{self.cash_spin.value():.2f}")
         per_share = Decimal(f"{self.commission_spin.value():.4f}")
-        commission: Any = PerShareCommission(per_share) if per_share > 0 else ZeroCommission()
-        return BacktestConfig(cash, FillModel(commission=commission))
+        return per_share_config(per_share, cash)
 
     def build_request(self, user_id: uuid.UUID) -> BacktestRequest:
         """The run the form describes; ValueError with a message for the trader when something is missing."""

@@ -33,12 +33,10 @@ from core.backtest.batch_jobs import (
     run_batch,
     summarize,
 )
-from core.backtest.engine import BacktestConfig
 from core.backtest.executors import DaskExecutor, Executor, LocalExecutor
 from core.backtest.variable_lists import SavedList, get_list, save_list, visible_lists
-from core.broker.fill_costs import PerShareCommission
-from core.broker.fill_model import FillModel
 from core.market.store import BarStore
+from core.services.fill_settings import BacktestConfig, per_share_config
 from core.strategy.library import SavedStrategy, list_strategies
 
 Sessions = sessionmaker[Session]
@@ -63,9 +61,7 @@ def list_type_for(name: str, values: Sequence[Any]) -> str:
 
 def commission_config(per_share: float) -> BacktestConfig:
     """The batch panel's fill costs: a per-share commission (none at 0)."""
-    if per_share <= 0:
-        return BacktestConfig()
-    return BacktestConfig(fill_model=FillModel(commission=PerShareCommission(Decimal(str(per_share)))))
+    return per_share_config(Decimal(str(per_share)))
 
 
 def make_executor(workers: int | None, dask_address: str | None) -> Executor:
