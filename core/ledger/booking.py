@@ -1,8 +1,11 @@
-"""Booking one broker event in the database with ``sf_apply_event`` (migration 0003).
+"""Booking one broker event in the database with ``sf_apply_event``.
 
 The rules of booking (cumulative quantities, exactly-once execution ids, fees by
 cumulative total, reservation release, status that never goes backwards) live
 in that function so that they run under the row locks in a single round trip.
+Its definition at head is ``core/ledger/sql/sf_apply_event.sql`` (with
+``sf_money.sql`` beside it); a change to it is a new migration that installs a
+frozen copy, ``migrations/versions/sql/<revision>_sf_apply_event.sql``.
 This module only maps an :class:`OrderEvent` onto its arguments and its errors
 onto ledger errors.
 """

@@ -15,15 +15,24 @@ it already makes per fill (no extra statement): a fill of that date adds to it, 
 the new day, a late fill of an earlier date leaves it alone. The placement reads the figure when the date is
 today's. The upgrade fills them in from the fills already booked.
 
-``sf_apply_event`` is revision 0006's function, derived from that text, with two statements changed: that
-users UPDATE, and the order lookup by client or broker id, which becomes two unique-index lookups (see
-``_LOOKUP``).
+``sf_apply_event`` (frozen as ``sql/0008_sf_apply_event.sql``) is revision 0006's function with two statements
+changed:
+
+* that users UPDATE. In an UPDATE every right-hand side sees the row as it was, so both CASEs compare the old
+  ``realized_day``.
+* the order lookup by client or broker id, ``WHERE client_order_id = ... OR broker_order_id = ... LIMIT 1``,
+  which becomes two unique-index lookups (the broker id's only when the client id finds nothing). The OR with
+  LIMIT 1 was planned as a sequential scan whenever the function was first called on a nearly empty table (a
+  new database), and PL/pgSQL kept that plan for the session: every booking then read the whole orders table
+  until an ANALYZE happened to invalidate it.
+
+The downgrade reinstalls revision 0006's frozen text (``sql/0006_sf_apply_event.sql``).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -33,68 +42,12 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_PREVIOUS = importlib.import_module("migrations.versions.0006_ledger_booking_without_replanning")
-
-_USERS_UPDATE_0006 = """
-    IF v_cash <> 0 OR v_reserved <> 0 OR v_realized_total <> 0 OR v_fees_total <> 0 THEN
-        UPDATE users
-           SET virtual_balance = virtual_balance + v_cash,
-               reserved_balance = reserved_balance + v_reserved,
-               realized_pnl = realized_pnl + v_realized_total,
-               fees_paid = fees_paid + v_fees_total,
-               updated_at = now()
-         WHERE id = v_user_id;
-    END IF;
-"""
-
-# In an UPDATE every right-hand side sees the row as it was, so both CASEs compare the old realized_day.
-_USERS_UPDATE = """
-    IF v_cash <> 0 OR v_reserved <> 0 OR v_realized_total <> 0 OR v_fees_total <> 0 OR v_fill_id IS NOT NULL THEN
-        UPDATE users
-           SET virtual_balance = virtual_balance + v_cash,
-               reserved_balance = reserved_balance + v_reserved,
-               realized_pnl = realized_pnl + v_realized_total,
-               fees_paid = fees_paid + v_fees_total,
-               realized_day_pnl = CASE
-                   WHEN v_fill_id IS NULL OR realized_day > (p_ts AT TIME ZONE 'UTC')::date THEN realized_day_pnl
-                   WHEN realized_day = (p_ts AT TIME ZONE 'UTC')::date
-                       THEN realized_day_pnl + v_realized_total - v_fees_total
-                   ELSE v_realized_total - v_fees_total END,
-               realized_day = CASE
-                   WHEN v_fill_id IS NULL OR realized_day > (p_ts AT TIME ZONE 'UTC')::date THEN realized_day
-                   ELSE (p_ts AT TIME ZONE 'UTC')::date END,
-               updated_at = now()
-         WHERE id = v_user_id;
-    END IF;
-"""
-
-_LOOKUP_0006 = """
-    SELECT id, orders.user_id INTO v_order_id, v_user_id
-      FROM orders
-     WHERE client_order_id = p_client_order_id OR broker_order_id = p_broker_order_id
-     LIMIT 1;
-"""
-
-# Two unique-index lookups. The OR with LIMIT 1 was planned as a sequential scan whenever the function was
-# first called on a nearly empty table (a new database), and PL/pgSQL kept that plan for the session: every
-# booking then read the whole orders table until an ANALYZE happened to invalidate it.
-_LOOKUP = """
-    SELECT id, orders.user_id INTO v_order_id, v_user_id FROM orders WHERE client_order_id = p_client_order_id;
-    IF NOT FOUND AND p_broker_order_id IS NOT NULL THEN
-        SELECT id, orders.user_id INTO v_order_id, v_user_id FROM orders WHERE broker_order_id = p_broker_order_id;
-    END IF;
-"""
+_FROZEN = Path(__file__).with_name("sql")
 
 
-def _revised(function: str) -> str:
-    for old, new in ((_USERS_UPDATE_0006, _USERS_UPDATE), (_LOOKUP_0006, _LOOKUP)):
-        if function.count(old) != 1:
-            raise RuntimeError("revision 0006's sf_apply_event no longer has the statement this revision replaces")
-        function = function.replace(old, new)
-    return function
+def _frozen(name: str) -> str:
+    return (_FROZEN / name).read_text(encoding="utf-8")
 
-
-SF_APPLY_EVENT = _revised(_PREVIOUS.SF_APPLY_EVENT)
 
 _BACKFILL = """
 WITH days AS (
@@ -118,10 +71,10 @@ def upgrade() -> None:
         "users", sa.Column("realized_day_pnl", sa.Numeric(20, 6), server_default=sa.text("0"), nullable=False)
     )
     op.execute(_BACKFILL)
-    op.execute(SF_APPLY_EVENT)
+    op.execute(_frozen("0008_sf_apply_event.sql"))
 
 
 def downgrade() -> None:
-    op.execute(_PREVIOUS.SF_APPLY_EVENT)
+    op.execute(_frozen("0006_sf_apply_event.sql"))
     op.drop_column("users", "realized_day_pnl")
     op.drop_column("users", "realized_day")
