@@ -30,10 +30,10 @@ a broker, a database or a bar that has not closed:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast, overload
 
 import numpy as np
 
@@ -71,13 +71,18 @@ def describe_failure(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True)
-class Param:
+class Param[T: (bool, int, float, str)]:
     """A declared parameter: a class attribute ``fast = Param(10, min=2, max=200)``.
 
     The type is the default's (int, float, bool or str); ``choices`` restricts to a set. Batch tests read
-    these declarations to build their variable lists and to refuse values outside the range."""
+    these declarations to build their variable lists and to refuse values outside the range.
 
-    default: int | float | bool | str
+    To a type checker (and an editor) a ``Param[T]`` is a descriptor: ``MyStrategy.fast`` is the ``Param[int]``,
+    ``self.fast`` in a strategy's method is the ``int``. At run time no descriptor is involved in reading a
+    value: ``Strategy.__init_subclass__`` takes the declarations off the class and ``Strategy.__init__`` sets each
+    chosen value on the instance, so ``self.fast`` stays a plain attribute read on every bar."""
+
+    default: T
     min: float | None = None
     max: float | None = None
     step: float | None = None
@@ -85,11 +90,22 @@ class Param:
     doc: str = ""
     name: str = ""  # set by the Strategy class that declares it
 
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Param[T]: ...
+
+    @overload
+    def __get__(self, instance: Strategy, owner: type[Any] | None = None) -> T: ...
+
+    def __get__(self, instance: Strategy | None, owner: type[Any] | None = None) -> Param[T] | T:
+        # Only reached for a Param still on its class (a class that is not a Strategy, or one assigned after the
+        # Strategy subclass was made): there the declaration itself is what the attribute holds, as it always was.
+        return self
+
     @property
-    def type(self) -> type:
+    def type(self) -> type[T]:
         return type(self.default)
 
-    def check(self, value: Any) -> int | float | bool | str:
+    def check(self, value: Any) -> T:
         """``value`` converted to the parameter's type, or StrategyParamError saying what is wrong."""
         kind = self.type
         if kind is bool:
@@ -114,7 +130,7 @@ class Param:
             raise StrategyParamError(f"{self.name} must be at least {self.min}, got {value!r}")
         if self.max is not None and converted > self.max:
             raise StrategyParamError(f"{self.name} must be at most {self.max}, got {value!r}")
-        return converted
+        return cast(T, converted)  # the branch taken above is the one for the default's type, T
 
 
 # ---- series that end at the current bar --------------------------------------------------------------------
@@ -251,7 +267,7 @@ class Account:
         self.position = position  # shares held (negative: short, when a runner allows it)
         self.position_price = position_price  # average entry price
         self._equity = equity
-        self._closes: Any = None
+        self._closes: Sequence[float] | None = None
         self._clock: Clock | None = None
 
     @property
@@ -265,7 +281,7 @@ class Account:
     def equity(self, value: float) -> None:
         self._equity, self._closes = value, None
 
-    def mark_to_closes(self, closes: Any, clock: Clock) -> None:
+    def mark_to_closes(self, closes: Sequence[float], clock: Clock) -> None:
         """From now on equity is cash plus the position at ``closes[clock.i]`` (a sequence of floats)."""
         self._closes, self._clock = closes, clock
 
@@ -280,7 +296,7 @@ class Account:
 class Strategy:
     """Subclass, declare ``Param`` attributes, implement ``init`` and ``next``."""
 
-    params: ClassVar[dict[str, Param]] = {}
+    params: ClassVar[dict[str, Param[Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -350,10 +366,10 @@ class Strategy:
                 limit: float | None, stop: float | None, stop_loss: float | None, take_profit: float | None,
                 tag: str) -> None:  # fmt: skip
         # written out rather than with comprehensions: strategies that trade often call this on many bars
-        if (shares is None) + (percent is None) + (value is None) != 2:
-            raise StrategyError(f"{kind.value}: give exactly one of shares, percent or value")
         size = shares if shares is not None else percent if percent is not None else value
-        if not _isfinite(size) or (kind is not _TARGET and size <= 0):  # type: ignore[arg-type]
+        if size is None or (shares is None) + (percent is None) + (value is None) != 2:
+            raise StrategyError(f"{kind.value}: give exactly one of shares, percent or value")
+        if not _isfinite(size) or (kind is not _TARGET and size <= 0):
             raise StrategyError(f"{kind.value}: the size must be a positive number, got {size!r}")
         if limit is not None or stop is not None or stop_loss is not None or take_profit is not None:
             prices = (("limit", limit), ("stop", stop), ("stop_loss", stop_loss), ("take_profit", take_profit))

@@ -46,7 +46,7 @@ class DeclaredParam:
         """The value type the form edits (the default's type), None when not editable."""
         return type(self.default) if self.editable else None
 
-    def to_param(self) -> api.Param:
+    def to_param(self) -> api.Param[Any]:
         """The equivalent API ``Param``, to check a value exactly as a run would (``Param.check``)."""
         if not self.editable:
             raise ValueError(f"parameter {self.name!r} is not editable: {self.reason}")
@@ -155,5 +155,5 @@ def _number(value: Any) -> float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _from_api(param: api.Param) -> DeclaredParam:
+def _from_api(param: api.Param[Any]) -> DeclaredParam:
     return DeclaredParam(param.name, param.default, param.min, param.max, param.step, param.choices, param.doc)

@@ -293,7 +293,7 @@ class _Scorer:
                 return self.of(value)
             case ast.Constant():
                 return frozenset()
-        tags: frozenset[str] = frozenset()
+        tags = frozenset()
         for child in ast.iter_child_nodes(node):
             tags |= self.of(child)
         return tags

@@ -206,6 +206,7 @@ def vwap(
 
         return _piecewise(rolling, h, lo, c, v)[0]
 
+    assert times is not None  # exactly one of times and window is given (checked above)
     t = _series(times, "times")
     _same_length(high=h, times=t)
     if not np.isfinite(t).all():
@@ -244,7 +245,8 @@ def _period(n: object, name: str = "n") -> int:
     """``n`` as a whole number of bars in 1..MAX_PERIOD (``20.0`` is accepted; ``2.5`` and ``True`` are not)."""
     if isinstance(n, bool) or not isinstance(n, numbers.Real) or not float(n).is_integer():
         raise ValueError(f"{name} must be a whole number of bars, got {n!r}")
-    value = int(n)
+    # (an Integral converts itself exactly; any other Real here has a whole-number float value, checked above)
+    value = int(n) if isinstance(n, numbers.Integral) else int(float(n))
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     if value > MAX_PERIOD:
@@ -325,6 +327,6 @@ def _new_york_days(times: FloatArray) -> npt.NDArray[np.int64]:
     starts = np.flatnonzero(new_hour)
     utc = hours[starts] * 3600
     wall = pd.DatetimeIndex(utc.astype("datetime64[s]")).tz_localize("UTC").tz_convert(NEW_YORK).tz_localize(None)
-    offsets = wall.to_numpy().astype("datetime64[s]").astype(np.int64) - utc
+    offsets: npt.NDArray[np.int64] = wall.to_numpy().astype("datetime64[s]").astype(np.int64) - utc
     run_lengths = np.diff(np.append(starts, len(seconds)))
     return (seconds + np.repeat(offsets, run_lengths)) // 86_400

@@ -115,6 +115,7 @@ def save_strategy(
         "timeframes": list(draft.timeframes), "tags": list(draft.tags),
         "implied_strategy_family": draft.implied_family or analyse_family(draft.python_code).family,
     }  # fmt: skip
+    row: StrategyRow | None
     with sessions() as s:
         if strategy_id is None:
             row = StrategyRow(id=uuid.uuid4(), user_id=user_id, kind="code", current_version=1, **fields_)

@@ -43,7 +43,7 @@ class ProbeSignals(SignalStrategy):
         raise NotImplementedError
 
 
-def _period(default: int, doc: str) -> Param:
+def _period(default: int, doc: str) -> Param[int]:
     return Param(default, min=1, max=MAX_PERIOD, doc=doc)
 
 
@@ -159,7 +159,8 @@ def _running_per_day(values: np.ndarray, day: np.ndarray, how: str) -> np.ndarra
     """The running max/min of ``values`` within each day, carried forward over the day's later NaNs."""
     grouped = pd.Series(values).groupby(day, sort=False)
     running = grouped.cummax() if how == "cummax" else grouped.cummin()
-    return running.groupby(day, sort=False).ffill().to_numpy(np.float64)
+    filled: np.ndarray = running.groupby(day, sort=False).ffill().to_numpy(np.float64)
+    return filled
 
 
 # ---- momentum -----------------------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ class _Child:
 
     def arm_limits(self, cpu_seconds: float, memory_mb: int, deadline: float) -> None:
         stderr = sys.__stderr__
+        assert stderr is not None  # the runner always starts the child with a stderr pipe
         faulthandler.enable(file=stderr, all_threads=True)  # a crash in C code still names the line
         faulthandler.dump_traceback_later(max(deadline - time.monotonic(), 0.05), exit=True, file=stderr)
         if resource is None:
@@ -390,8 +391,8 @@ def main() -> None:
         namespace: dict[str, Any] = {"__builtins__": _strategy_builtins(rules), "__name__": "strategy"}
     except Exception as exc:
         child.finish({"kind": "internal", "message": _describe(exc)})
-    sys.stdin = None  # type: ignore[assignment]
-    sys.stdout = sys.stderr = child.output  # type: ignore[assignment]
+    sys.stdin = None
+    sys.stdout = sys.stderr = child.output
     child.arm_limits(header["cpu_seconds"], header["memory_mb"], header["deadline"])
     child.reserve = bytearray(_MEMORY_RESERVE_BYTES)
     child.cpu_at_start = _cpu_seconds()

@@ -89,7 +89,7 @@ class SandboxResult:
 def run_sandboxed(
     source: str,
     entry: str,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     *,
     cpu_seconds: float = 5,
     memory_mb: int = 512,
