@@ -22,6 +22,7 @@ from app.async_runner import BlockingRunner
 from app.views.chart_markers import ChartMarker
 from app.views.chart_view import ChartView
 from core.domain.bars import NormalizedBar
+from core.domain.timeframes import Timeframe
 from core.ledger.history import FillRow
 from core.live.workstation import Workstation
 from core.market.chart_bars import FormingBar, chart_bars
@@ -70,7 +71,7 @@ class ChartController(QObject):
         self._workstation = workstation
         self._runner = runner
         self.symbol = ""
-        self.timeframe = "1Min"
+        self.timeframe = Timeframe.MIN_1
         self._generation = 0
         self._loading = False
         self._held: list[NormalizedBar] = []

@@ -22,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.domain.timeframes import Timeframe
+
 if TYPE_CHECKING:  # Qt is imported only after QT_QPA_PLATFORM is set
     from PySide6.QtWidgets import QWidget
 
@@ -119,7 +121,7 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
         window.backtest.reload()
         window.open_backtest(saved)
         window.backtest.form.symbol_edit.setText("SPY")
-        window.backtest.form.timeframe_combo.setCurrentText("1Min")
+        window.backtest.form.timeframe_combo.setCurrentText(Timeframe.MIN_1)
         window.backtest.form.start_date.setDate(window.backtest.form.start_date.date().addDays(-5))
         window.backtest.run_button.click()
         await _until(lambda: window.backtest.shown_result is not None or window.backtest.error_box.isVisible(),

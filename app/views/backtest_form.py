@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
 from app.views.panel_widgets import choose_strategy
 from core.backtest.assignments import parse_value
 from core.backtest.service import BacktestRequest
+from core.domain.timeframes import Timeframe
 from core.services.fill_settings import BacktestConfig, per_share_config
 from core.strategy.library import SavedStrategy
 
-TIMEFRAMES = ("1Min", "5Min", "15Min", "1Hour", "1Day")
+TIMEFRAMES = tuple(Timeframe)
 
 
 def _utc_day(date: QDate) -> datetime:

@@ -8,7 +8,6 @@ before anything is requested, and a bad one is marked in place with the reason.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
@@ -25,17 +24,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.chart_indicators import KINDS, PRICE, IndicatorKind
+from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.market.chart_bars import TIMEFRAMES
 from core.strategy.indicators import MAX_PERIOD
 
-TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 INVALID_STYLE = "border: 1px solid #ef5350;"
 
 
 def valid_ticker(text: str) -> str | None:
-    """`text` as a ticker (stripped, upper-cased), or None when it cannot be one."""
-    symbol = text.strip().upper()
-    return symbol if TICKER.match(symbol) else None
+    """`text` as a ticker in its one spelling (``brk-b`` -> ``BRK.B``), or None when it cannot be one."""
+    symbol = normalize_symbol(text)
+    return symbol if is_valid_symbol(symbol) else None
 
 
 PeriodPrompt = Callable[[IndicatorKind], int | None]

@@ -35,6 +35,7 @@ from app.views.chart_markers import ChartMarker, MarkerItem, MarkerSet
 from app.views.chart_toolbar import ChartToolbar
 from app.views.chart_viewbox import ChartViewBox
 from core.domain.bars import NormalizedBar, timeframe_delta
+from core.domain.timeframes import Timeframe
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ChartView(QWidget):
     symbolRequested = Signal(str)
     timeframeRequested = Signal(str)
 
-    def __init__(self, symbol: str = "", timeframe: str = "1Min", parent: QWidget | None = None) -> None:
+    def __init__(self, symbol: str = "", timeframe: str = Timeframe.MIN_1, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chartView")
         self._buffer = BarBuffer()

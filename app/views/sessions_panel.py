@@ -45,6 +45,7 @@ from app.async_runner import BlockingRunner
 from app.models.sessions_model import SessionsModel, SignalsModel
 from app.views.panel_widgets import choose_strategy, named_button, row_table
 from app.views.params_form import ParamsForm
+from core.domain.timeframes import Timeframe
 from core.paper.manager import SessionManager
 from core.paper.types import (
     SessionChanged,
@@ -60,7 +61,7 @@ from core.strategy.library import SavedStrategy, list_strategies
 
 log = logging.getLogger(__name__)
 
-TIMEFRAMES = ("1Min", "5Min", "15Min", "1Hour", "1Day")
+TIMEFRAMES = tuple(Timeframe)
 SIGNALS_SHOWN = 200
 _SEPARATORS = re.compile(r"[\s,;]+")
 

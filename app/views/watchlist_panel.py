@@ -7,8 +7,6 @@ the chart's search box before they are listed.
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -24,9 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.watchlist_model import WatchlistModel
+from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.market.quotes import Quote
 
-TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 MAX_SYMBOLS = 100
 
 
@@ -84,8 +82,8 @@ class WatchlistPanel(QWidget):
 
     def add_symbol(self, text: str) -> bool:
         """List `text` (upper-cased) if it is a valid ticker; otherwise say why. True when added."""
-        symbol = text.strip().upper()
-        if not TICKER.match(symbol):
+        symbol = normalize_symbol(text)
+        if not is_valid_symbol(symbol):
             return self._refuse(f"“{text.strip()}” is not a ticker symbol (letters, digits, '.' or '-').")
         if len(self.model.symbols) >= MAX_SYMBOLS:
             return self._refuse(f"The watchlist holds at most {MAX_SYMBOLS} symbols.")

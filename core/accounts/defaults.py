@@ -9,13 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from core.domain.timeframes import Timeframe
+
 DEFAULT_STARTING_BALANCE = Decimal("100000")
 
 
 def default_profile(balance: Decimal) -> dict[str, Any]:
     return {
         "account_balance": str(balance),
-        "default_timeframes": ["1Min", "1Day"],
+        "default_timeframes": [Timeframe.MIN_1, Timeframe.DAY_1],
         "experience_level": "intermediate",
         "trading_style": "swing",
         "primary_markets": ["us_equity"],

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.domain.bars import TIMEFRAMES
+from core.domain.timeframes import Timeframe
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 """Fast and cheap enough for interactive use, and good at short Python modules; Settings may name another."""
@@ -57,7 +58,7 @@ class GeminiSettings:
     smoke_seed: int = 20_250_102
     smoke_cpu_s: float = 20.0
     smoke_memory_mb: int = 1024
-    default_timeframe: str = "1Min"
+    default_timeframe: str = Timeframe.MIN_1
 
     def __post_init__(self) -> None:
         name = self.model.strip().removeprefix("models/")

@@ -26,6 +26,7 @@ import numpy as np
 from core.ai.errors import AiCancelled, AiError
 from core.backtest.engine import BacktestConfig
 from core.backtest.strategy_ref import SandboxLimits, StrategyRef, run_detailed
+from core.domain.timeframes import Timeframe
 from core.market.simulated import RandomWalkBarGenerator
 from core.strategy.api import BarData, StrategyError
 from core.strategy.sandbox import SandboxError, StrategyCancelled
@@ -58,7 +59,7 @@ class SmokeReport:
         return int(self.metrics.get("trade_count") or 0)
 
 
-def simulated_bars(n: int, seed: int, timeframe: str = "1Min") -> BarData:
+def simulated_bars(n: int, seed: int, timeframe: str = Timeframe.MIN_1) -> BarData:
     """``n`` consecutive bars of a seeded random walk (the same bars for the same arguments).
 
     Built afresh each time (a few thousand bars take well under a millisecond) rather than cached: the arrays

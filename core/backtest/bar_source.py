@@ -10,6 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
+from core.domain.timeframes import Timeframe
 from core.market.aggregate import aggregate
 from core.market.store import BarStore
 from core.strategy.api import BarData
@@ -25,8 +26,8 @@ def stored_bars(store: BarStore, timeframe: str, start: datetime, end: datetime)
     def load(symbol: str) -> BarData:
         symbol = symbol.upper()
         arrays = store.load(symbol, timeframe, start, end)
-        if len(arrays.t) == 0 and timeframe != "1Min":
-            frame = aggregate(store.load_frame(symbol, "1Min", start, end), timeframe)
+        if len(arrays.t) == 0 and timeframe != Timeframe.MIN_1:
+            frame = aggregate(store.load_frame(symbol, Timeframe.MIN_1, start, end), timeframe)
             seconds = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
             return _checked(symbol, BarData.from_arrays(
                 symbol, seconds, *(frame[c].to_numpy(np.float64) for c in ("open", "high", "low", "close", "volume"))

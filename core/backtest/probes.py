@@ -39,6 +39,7 @@ from core.backtest.probe_store import (
     sync_catalog,
 )
 from core.backtest.vectorized import run_vectorized
+from core.domain.timeframes import Timeframe
 from core.market.calendar import TradingCalendar
 from core.market.store import BarStore
 from core.strategy.api import BarData, StrategyError, describe_failure
@@ -186,7 +187,7 @@ def _intraday(config: BacktestConfig | None) -> BacktestConfig:
 
 def _load(source: BarStore | BarLoader, symbol: str, start: datetime, end: datetime) -> BarData:
     if isinstance(source, BarStore):
-        a = source.load(symbol, "1Min", start, end)
+        a = source.load(symbol, Timeframe.MIN_1, start, end)
         return BarData.from_arrays(symbol, a.t, a.open, a.high, a.low, a.close, a.volume)
     data = source(symbol, start, end)
     t = np.asarray(data.time, dtype=np.float64)

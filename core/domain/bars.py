@@ -15,15 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-# Bar sizes we accept, named as Alpaca names them, so a timeframe string can travel from the UI to the
-# data API unchanged.
-TIMEFRAMES: dict[str, timedelta] = {
-    "1Min": timedelta(minutes=1),
-    "5Min": timedelta(minutes=5),
-    "15Min": timedelta(minutes=15),
-    "1Hour": timedelta(hours=1),
-    "1Day": timedelta(days=1),
-}
+from core.domain.timeframes import Timeframe
+
+# Bar sizes we accept (core.domain.timeframes), with their lengths: a timeframe string travels from the UI to the
+# data API and the database unchanged.
+TIMEFRAMES: dict[str, timedelta] = {timeframe.value: timeframe.delta for timeframe in Timeframe}
 
 
 class MalformedBar(ValueError):

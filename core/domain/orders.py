@@ -30,11 +30,17 @@ class TimeInForce(StrEnum):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
+    # At the open / at the close: Alpaca reports them and the orders table admits them; StratForge places none
+    # and reads a broker's opg/cls order as a day order (core.adapters.alpaca.convert).
+    OPG = "opg"
+    CLS = "cls"
 
 
 class OrderClass(StrEnum):
     SIMPLE = "simple"
     BRACKET = "bracket"
+    OCO = "oco"  # admitted by the orders table for imported orders; not placed by StratForge
+    OTO = "oto"
 
 
 class OrderStatus(StrEnum):
@@ -52,6 +58,42 @@ class OrderStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+class LedgerOrderStatus(StrEnum):
+    """A trader's order in the ledger (``orders.status``), which is not the broker's view of it (``OrderStatus``).
+
+    The ledger adds ``pending`` (written, risk-checked and reserved, not yet acknowledged by the broker) and
+    ``submitted``; ``accepted`` is the broker's ``new``.
+    """
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+# Orders still working: they hold a reservation and may fill.
+OPEN_LEDGER_STATUSES: tuple[LedgerOrderStatus, ...] = (
+    LedgerOrderStatus.PENDING,
+    LedgerOrderStatus.SUBMITTED,
+    LedgerOrderStatus.ACCEPTED,
+    LedgerOrderStatus.PARTIALLY_FILLED,
+    LedgerOrderStatus.PENDING_CANCEL,
+)
+# How far along an open order is: a late report of an earlier stage must not move an order back.
+LEDGER_STATUS_RANK: dict[LedgerOrderStatus, int] = {
+    LedgerOrderStatus.PENDING: 0,
+    LedgerOrderStatus.SUBMITTED: 1,
+    LedgerOrderStatus.ACCEPTED: 2,
+    LedgerOrderStatus.PENDING_CANCEL: 3,
+    LedgerOrderStatus.PARTIALLY_FILLED: 3,
+}
 
 
 class OrderEventType(StrEnum):

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.journal.errors import FillImportError
 
 REQUIRED = ("symbol", "quantity", "price", "executed_at")
@@ -66,7 +67,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 BUY_WORDS = frozenset({"buy", "b", "bot", "bought", "buy_to_cover", "cover"})
 SELL_WORDS = frozenset({"sell", "s", "sld", "sold", "sell_short", "short"})
 FILL_ACTIVITIES = frozenset({"fill", "partial_fill"})
-SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9./\-]{0,19}$")
 MAX_QTY = Decimal("1e15")  # NUMERIC(24,9)
 MAX_MONEY = Decimal("1e14")  # NUMERIC(20,6)
 MAX_ID = 255
@@ -205,10 +205,10 @@ def _parse_row(values: list[str], columns: dict[str, int], now: datetime) -> tup
     activity = _cell(values, columns, "activity_type")
     if activity is not None and activity.strip() and _header_key(activity) not in FILL_ACTIVITIES:
         raise _RowError(f"not a fill (activity_type {activity.strip()!r})")
-    symbol = (_cell(values, columns, "symbol") or "").strip().upper()
+    symbol = normalize_symbol(_cell(values, columns, "symbol") or "")
     if not symbol:
         raise _RowError("symbol is empty")
-    if not SYMBOL_RE.match(symbol):
+    if not is_valid_symbol(symbol):
         raise _RowError(f"symbol {symbol!r} is not a valid symbol")
     quantity_text = _cell(values, columns, "quantity") or ""
     if not quantity_text.strip():

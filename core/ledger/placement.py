@@ -17,11 +17,12 @@ from decimal import Decimal
 import psycopg
 
 from core.accounts.defaults import default_risk_settings
+from core.domain.orders import OPEN_LEDGER_STATUSES
 from core.domain.risk_limits import RiskLimits
 from core.domain.tickets import OrderTicket
 from core.risk import RecentOrder
 
-OPEN_STATUSES = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
+OPEN_STATUSES = OPEN_LEDGER_STATUSES
 _OPEN = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
 
 LOCK_ACCOUNT_SQL = f"""

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from core.domain.bars import timeframe_delta
+from core.domain.clock import utc_now
+from core.domain.timeframes import Timeframe
 from core.market.live import bars_frame
 from core.market.simulated import SOURCE, RandomWalkBarGenerator
 from core.market.simulated_feed import SimulatedBarFeed
@@ -23,12 +25,9 @@ from core.market.store import BarStore
 
 log = logging.getLogger(__name__)
 
-TIMEFRAME = "1Min"
+TIMEFRAME = Timeframe.MIN_1
 DEFAULT_BACKFILL = timedelta(days=3)
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def opening_price(symbol: str) -> float:
@@ -46,7 +45,7 @@ class SimulatedMarket:
         *,
         backfill: timedelta = DEFAULT_BACKFILL,
         seed: int = 0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._feed = feed

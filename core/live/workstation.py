@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.sim import SimBroker
 from core.domain.bars import NormalizedBar
+from core.domain.clock import utc_now
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 from core.live.simulated_market import DEFAULT_BACKFILL, SimulatedMarket
@@ -122,7 +123,7 @@ class Workstation:
         self.sessions: SessionManager | None = None
         if session_factory is not None:
             self.sessions = SessionManager(session_factory, ledger, store_history(store, history), self,
-                                           config=session_config, clock=clock or _utcnow)  # fmt: skip
+                                           config=session_config, clock=clock or utc_now)  # fmt: skip
             self.add_bar_listener(self.sessions.on_bar)
         bars.add_listener(self._on_bar)
 
@@ -274,9 +275,6 @@ class Workstation:
         """Blocking: bring this user's orders that changed while the app was closed up to date."""
         return self.ledger.settle_user(user_id)
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def simulated(

@@ -28,17 +28,22 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from core.domain.timeframes import Timeframe
 from core.market.calendar import TradingCalendar
 from core.market.frames import BAR_COLUMNS, empty_frame
 
-AGGREGATE_TIMEFRAMES = ("1Min", "5Min", "15Min", "1Hour", "1Day")
+AGGREGATE_TIMEFRAMES = tuple(Timeframe)
 SESSIONS = ("regular", "all")
 
 NEW_YORK = "America/New_York"
 
 _MINUTE_NS = 60 * 1_000_000_000
 _DAY_NS = 24 * 60 * _MINUTE_NS
-_INTRADAY_STEP_NS = {"5Min": 5 * _MINUTE_NS, "15Min": 15 * _MINUTE_NS, "1Hour": 60 * _MINUTE_NS}
+_INTRADAY_STEP_NS = {
+    timeframe: int(timeframe.delta.total_seconds()) * 1_000_000_000
+    for timeframe in Timeframe
+    if timeframe not in (Timeframe.MIN_1, Timeframe.DAY_1)
+}
 
 
 def aggregate(frame: pd.DataFrame, timeframe: str, *, session: str = "regular") -> pd.DataFrame:
@@ -80,10 +85,10 @@ def aggregate(frame: pd.DataFrame, timeframe: str, *, session: str = "regular") 
             if frame.empty:
                 return empty_frame()
 
-    if timeframe == "1Min":
+    if timeframe == Timeframe.MIN_1:
         return _as_bar_frame(frame, utc_ns)
 
-    if timeframe == "1Day":
+    if timeframe == Timeframe.DAY_1:
         local_day = local_ns // _DAY_NS * _DAY_NS
         starts = _run_starts(local_day)
         # Midnight is never skipped or repeated in New York (DST switches at 02:00), so this is exact.

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from core.domain.bars import timeframe_delta
+from core.domain.timeframes import Timeframe
 
 NEW_YORK = ZoneInfo("America/New_York")
 EXTENDED_OPEN = time(4, 0)
@@ -89,7 +90,7 @@ class TradingCalendar:
         timeframe_delta(timeframe)
         windows = []
         for session in self.sessions(start, end):
-            if timeframe == "1Day":
+            if timeframe == Timeframe.DAY_1:
                 w_start = datetime.combine(session, time(0), NEW_YORK)
                 w_end = w_start + timedelta(minutes=1)  # a daily bar opens at exactly that instant
             else:

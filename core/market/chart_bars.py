@@ -14,26 +14,27 @@ from datetime import UTC, datetime, time, timedelta
 import numpy as np
 
 from core.domain.bars import BarArrays, NormalizedBar, timeframe_delta
+from core.domain.timeframes import Timeframe
 from core.market.aggregate import aggregate
 from core.market.calendar import NEW_YORK
 from core.market.frames import frame_to_arrays
 from core.market.history import HistoryService
 from core.market.store import BarStore
 
-TIMEFRAMES = ("1Min", "5Min", "15Min", "1Hour", "1Day")
+TIMEFRAMES = tuple(Timeframe)
 LOOKBACK = {
-    "1Min": timedelta(days=5),
-    "5Min": timedelta(days=30),
-    "15Min": timedelta(days=60),
-    "1Hour": timedelta(days=365),
-    "1Day": timedelta(days=3650),
+    Timeframe.MIN_1: timedelta(days=5),
+    Timeframe.MIN_5: timedelta(days=30),
+    Timeframe.MIN_15: timedelta(days=60),
+    Timeframe.HOUR_1: timedelta(days=365),
+    Timeframe.DAY_1: timedelta(days=3650),
 }
 _EMPTY = BarArrays(*(np.empty(0, dtype=np.float64) for _ in range(6)))
 
 
 def bucket_open(t: datetime, timeframe: str) -> datetime:
     """Open time of the `timeframe` bar containing minute `t` (New York clock; daily bars at New York midnight)."""
-    if timeframe == "1Day":
+    if timeframe == Timeframe.DAY_1:
         local = t.astimezone(NEW_YORK)
         return datetime.combine(local.date(), time(0), NEW_YORK).astimezone(UTC)
     step = timeframe_delta(timeframe)
@@ -50,7 +51,7 @@ class FormingBar:
     current: NormalizedBar | None = None
 
     def update(self, minute: NormalizedBar) -> NormalizedBar:
-        if self.timeframe == "1Min":
+        if self.timeframe == Timeframe.MIN_1:
             self.current = minute
             return minute
         opened = bucket_open(minute.timestamp, self.timeframe)
@@ -90,9 +91,9 @@ def chart_bars(
     if history is not None:
         return frame_to_arrays(history.bars(symbol, timeframe, start, now).frame)
     stored = store.load(symbol, timeframe, start, now)
-    if len(stored.t) or timeframe == "1Min":
+    if len(stored.t) or timeframe == Timeframe.MIN_1:
         return stored
-    minutes = store.load_frame(symbol, "1Min", start, now)
+    minutes = store.load_frame(symbol, Timeframe.MIN_1, start, now)
     if minutes.empty:
         return _EMPTY
     return frame_to_arrays(aggregate(minutes, timeframe, session="all"))

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from core.domain.bars import timeframe_delta
+from core.domain.symbols import normalize_symbol
+from core.domain.timeframes import Timeframe
 from core.market.frames import BAR_COLUMNS, check_frame
 from core.market.store import BarStore
 
@@ -80,7 +82,12 @@ class ImportReport:
 
 
 def import_bars(
-    store: BarStore, path: str | os.PathLike[str], symbol: str, timeframe: str = "1Min", *, naive_is_utc: bool = True
+    store: BarStore,
+    path: str | os.PathLike[str],
+    symbol: str,
+    timeframe: str = Timeframe.MIN_1,
+    *,
+    naive_is_utc: bool = True,
 ) -> ImportReport:
     """Store the valid bars of a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
 
@@ -94,7 +101,7 @@ def import_bars(
     path = Path(path)
     kind = _kind(path)
     timeframe_delta(timeframe)  # MalformedBar (a ValueError) before any work for a bad timeframe
-    symbol = symbol.strip().upper()
+    symbol = normalize_symbol(symbol)
     if not symbol:
         raise ValueError("symbol must not be empty")
 
@@ -127,7 +134,7 @@ def export_bars(
     store: BarStore,
     path: str | os.PathLike[str],
     symbol: str,
-    timeframe: str = "1Min",
+    timeframe: str = Timeframe.MIN_1,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> int:
@@ -141,7 +148,7 @@ def export_bars(
     path = Path(path)
     kind = _kind(path)
     timeframe_delta(timeframe)
-    frame = store.load_frame(symbol.strip().upper(), timeframe, start, end)
+    frame = store.load_frame(normalize_symbol(symbol), timeframe, start, end)
     frame = frame.loc[:, list(BAR_COLUMNS)]
     if kind == _CSV:
         gzip = path.name.lower().endswith(".gz")

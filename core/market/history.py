@@ -20,6 +20,8 @@ from typing import Protocol
 import pandas as pd
 
 from core.domain.bars import timeframe_delta
+from core.domain.clock import utc_now
+from core.domain.timeframes import Timeframe
 from core.market.calendar import NEW_YORK, TradingCalendar, Window
 from core.market.errors import MarketDataError
 from core.market.frames import check_frame
@@ -48,13 +50,10 @@ class HistoryResult:
     rejected: dict[str, int] = field(default_factory=dict)  # malformed bars dropped, by reason
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def _last_final_open(now: datetime, timeframe: str) -> datetime:
     """Bars opening before this instant are over (final); the one in progress is not fetched yet."""
-    if timeframe == "1Day":
+    if timeframe == Timeframe.DAY_1:
         return datetime.combine(now.astimezone(NEW_YORK).date(), time(0), NEW_YORK).astimezone(UTC)
     step = timeframe_delta(timeframe)
     return now - (now - EPOCH) % step  # the open of the bar in progress: earlier bars are final
@@ -68,7 +67,7 @@ class HistoryService:
         sync_log: SyncLog,
         calendar: TradingCalendar,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._source = source

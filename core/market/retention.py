@@ -44,6 +44,7 @@ from sqlalchemy import Engine
 
 from core.db.advisory import advisory_key
 from core.db.raw import raw_connection
+from core.domain.timeframes import Timeframe
 from core.market.aggregate import AGGREGATE_TIMEFRAMES, SESSIONS, aggregate
 from core.market.calendar import NEW_YORK
 from core.market.errors import MarketDataError
@@ -52,7 +53,7 @@ from core.market.store import frame_of, merge_bars, read_columns, stored_open_ti
 
 log = logging.getLogger(__name__)
 
-MINUTE = "1Min"
+MINUTE = Timeframe.MIN_1
 DOWNSAMPLE_TIMEFRAMES = tuple(tf for tf in AGGREGATE_TIMEFRAMES if tf != MINUTE)
 AGGREGATED_SOURCE = "aggregated"
 
@@ -93,7 +94,7 @@ class RetentionPolicy:
     session only (as ``core.market.aggregate``). ``symbols``: the symbols to treat, None for all."""
 
     keep_1min_days: int = 30
-    downsample_to: tuple[str, ...] = ("5Min", "1Day")
+    downsample_to: tuple[str, ...] = (Timeframe.MIN_5, Timeframe.DAY_1)
     session: str = "all"
     symbols: tuple[str, ...] | None = None
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from core.domain.bars import BarArrays, MalformedBar, NormalizedBar, timeframe_delta
+from core.domain.timeframes import Timeframe
 
 # Per-minute log-return volatility (about 1.6% a day over 390 minutes, a lively large-cap stock).
 _SIGMA_PER_MINUTE = 0.0008
@@ -31,7 +32,7 @@ class RandomWalkBarGenerator:
         start: datetime,
         start_price: float = 100.0,
         seed: int = 0,
-        timeframe: str = "1Min",
+        timeframe: str = Timeframe.MIN_1,
     ) -> None:
         if start.tzinfo is None or start.utcoffset() is None:
             raise MalformedBar(f"generator start {start.isoformat()} is naive; it must carry a time zone")

@@ -20,12 +20,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from core.domain.bars import NormalizedBar, timeframe_delta
+from core.domain.clock import utc_now
+from core.domain.timeframes import Timeframe
 from core.market.live import BarSink, bars_of
 from core.market.simulated import RandomWalkBarGenerator
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SimulatedBarFeed:
@@ -40,9 +38,9 @@ class SimulatedBarFeed:
         start: datetime | None = None,
         replay: Mapping[str, pd.DataFrame] | None = None,
         skip_gaps: bool = True,
-        timeframe: str = "1Min",
+        timeframe: str = Timeframe.MIN_1,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")

@@ -14,10 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-RUNNING, PAUSED, STOPPED, FAILED, COMPLETED = "RUNNING", "PAUSED", "STOPPED", "FAILED", "COMPLETED"
+from core.domain.trading_sessions import SignalStatus, TradingSessionMode, TradingSessionStatus
+
+RUNNING, PAUSED = TradingSessionStatus.RUNNING, TradingSessionStatus.PAUSED
+STOPPED, FAILED, COMPLETED = TradingSessionStatus.STOPPED, TradingSessionStatus.FAILED, TradingSessionStatus.COMPLETED
 ACTIVE_STATUSES = (RUNNING, PAUSED)
-PAPER = "PAPER"
-PENDING, EXECUTED, REJECTED, EXPIRED = "PENDING", "EXECUTED", "REJECTED", "EXPIRED"
+PAPER = TradingSessionMode.PAPER
+PENDING, EXECUTED = SignalStatus.PENDING, SignalStatus.EXECUTED
+REJECTED, EXPIRED = SignalStatus.REJECTED, SignalStatus.EXPIRED
 
 
 class SessionError(Exception):

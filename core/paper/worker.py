@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.domain.bars import BarArrays, NormalizedBar, timeframe_delta
+from core.domain.timeframes import Timeframe
 from core.ledger.service import Ledger
 from core.market.calendar import NEW_YORK
 from core.paper import records
@@ -37,7 +38,7 @@ from core.strategy.sandbox import StrategyCancelled, StrategyRunError
 
 log = logging.getLogger(__name__)
 
-_MINUTE = "1Min"
+_MINUTE = Timeframe.MIN_1
 _STOP = object()
 
 

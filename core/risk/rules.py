@@ -7,16 +7,15 @@ reserved.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from core.domain.orders import OrderSide, OrderType
+from core.domain.symbols import is_valid_symbol
 from core.risk.context import RiskContext
 
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 MAX_QTY_DECIMALS = 9  # Alpaca accepts fractional quantities to 9 places
 
 
@@ -41,7 +40,7 @@ class SymbolAndQuantity:
 
     def check(self, ctx: RiskContext) -> Rejection | None:
         t = ctx.ticket
-        if not _SYMBOL_RE.match(t.symbol):
+        if not is_valid_symbol(t.symbol):
             return Rejection(self.code, f"{t.symbol!r} is not a valid symbol.")
         if not ctx.asset.tradable:
             return Rejection(self.code, f"{t.symbol} is not tradable.")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.models import Strategy as StrategyRow
 from core.db.models import StrategyVersion
 from core.db.models.strategies import STRATEGY_FAMILIES
+from core.domain.timeframes import Timeframe
 from core.strategy.family import analyse_family
 from core.strategy.sandbox import StrategyRejected, validate_source
 from core.strategy.source import strategy_classes
@@ -41,7 +42,7 @@ class StrategyDraft:
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     symbols: tuple[str, ...] = ()
-    timeframes: tuple[str, ...] = ("1Min",)
+    timeframes: tuple[str, ...] = (Timeframe.MIN_1,)
     tags: tuple[str, ...] = ()
     implied_family: str | None = None
 

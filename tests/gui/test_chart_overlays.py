@@ -336,7 +336,7 @@ def test_markers_refuse_what_they_cannot_place() -> None:
 
 def test_timeframe_box_asks_and_set_symbol_does_not(chart: ChartView, qtbot: QtBot) -> None:
     box = chart.findChild(QComboBox, "timeframeBox")
-    assert [box.itemText(i) for i in range(box.count())] == ["1Min", "5Min", "15Min", "1Hour", "1Day"]
+    assert [box.itemText(i) for i in range(box.count())] == ["1Min", "5Min", "15Min", "30Min", "1Hour", "1Day"]
     with qtbot.waitSignal(chart.timeframeRequested, timeout=1000) as asked:
         box.setCurrentText("5Min")
     assert asked.args == ["5Min"]

@@ -340,7 +340,7 @@ def test_keep_zero_days_keeps_only_today(db, store):
         ({"keep_1min_days": 1.5}, "whole number"),
         ({"downsample_to": ("2Min",)}, "cannot downsample"),
         ({"downsample_to": ("1Min",)}, "cannot downsample"),
-        ({"downsample_to": ("30Min",)}, "cannot downsample"),
+        ({"downsample_to": ("2Hour",)}, "cannot downsample"),
         ({"downsample_to": "1Day"}, "sequence"),
         ({"downsample_to": ("1Day", "1Day")}, "twice"),
         ({"session": "extended"}, "unknown session"),

@@ -23,6 +23,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from core.adapters.alpaca.calls import DeadlineRunner
 from core.adapters.alpaca.rate_budget import RateBudget
 from core.broker.errors import BrokerError
+from core.domain.timeframes import Timeframe
 from core.market.errors import MarketDataError
 from core.market.frames import BAR_COLUMNS
 
@@ -30,11 +31,12 @@ PAGE_BARS = 10_000  # alpaca-py's page size for bars
 HISTORY_TIMEOUT_S = 60.0  # one call may page many times and wait out a 429
 
 _TIMEFRAMES = {
-    "1Min": TimeFrame(1, TimeFrameUnit.Minute),
-    "5Min": TimeFrame(5, TimeFrameUnit.Minute),
-    "15Min": TimeFrame(15, TimeFrameUnit.Minute),
-    "1Hour": TimeFrame(1, TimeFrameUnit.Hour),
-    "1Day": TimeFrame(1, TimeFrameUnit.Day),
+    Timeframe.MIN_1: TimeFrame(1, TimeFrameUnit.Minute),
+    Timeframe.MIN_5: TimeFrame(5, TimeFrameUnit.Minute),
+    Timeframe.MIN_15: TimeFrame(15, TimeFrameUnit.Minute),
+    Timeframe.MIN_30: TimeFrame(30, TimeFrameUnit.Minute),
+    Timeframe.HOUR_1: TimeFrame(1, TimeFrameUnit.Hour),
+    Timeframe.DAY_1: TimeFrame(1, TimeFrameUnit.Day),
 }
 _FIELDS = {"t": "timestamp", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "n": "trade_count",
            "vw": "vwap"}  # fmt: skip

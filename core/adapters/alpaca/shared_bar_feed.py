@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -38,6 +38,8 @@ from core.db.advisory import advisory_key
 from core.db.notify import NotificationListener
 from core.db.raw import raw_connection
 from core.domain.bars import MalformedBar, NormalizedBar
+from core.domain.clock import utc_now
+from core.domain.timeframes import Timeframe
 from core.market.errors import MarketDataError
 from core.market.history import HistoryService
 from core.market.live import BarListener, BarSink, LiveBars, bars_of
@@ -54,9 +56,6 @@ def data_stream_key(api_key: str) -> int:
     """The advisory-lock key of one data key's stream (clients with their own key never compete)."""
     return advisory_key(f"stratforge.stream.alpaca.market_data.{api_key}")
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def bar_payload(bar: NormalizedBar) -> str:
@@ -94,7 +93,7 @@ class SharedBarFeed:
         history: HistoryService | None = None,
         announce_s: float = 10.0,
         poll_s: float = 1.0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
         name: str = "bars",
     ) -> None:
         self._engine = engine
@@ -265,15 +264,15 @@ class SharedBarFeed:
             return
         now = self._now()
         for symbol in sorted(self.demand()):
-            last = self._store.last_open(symbol, "1Min")
+            last = self._store.last_open(symbol, Timeframe.MIN_1)
             if last is None:
                 continue
             try:
-                result = self._history.bars(symbol, "1Min", last + MINUTE, now)
+                result = self._history.bars(symbol, Timeframe.MIN_1, last + MINUTE, now)
             except MarketDataError as exc:
                 log.warning("%s: could not catch up %s after the handover: %s", self.name, symbol, exc)
                 continue
-            recorder.publish_stored(bars_of(symbol, "1Min", result.frame, source="alpaca"))
+            recorder.publish_stored(bars_of(symbol, Timeframe.MIN_1, result.frame, source="alpaca"))
 
 
 def _notify(engine: Engine, channel: str, payload: str) -> None:

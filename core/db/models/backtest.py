@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Money, created_ts, enum_check, tstz, updated_ts, uuid_pk
+from core.domain.timeframes import Timeframe
 
 BACKTEST_STATUSES = ("completed", "failed", "canceled")
 
@@ -48,7 +49,7 @@ class BacktestResult(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), server_default="completed")
     symbols: Mapped[list[str]] = mapped_column(ARRAY(String(20)), server_default=text("'{}'"))
-    timeframe: Mapped[str] = mapped_column(String(10), server_default="1Min")
+    timeframe: Mapped[str] = mapped_column(String(10), server_default=Timeframe.MIN_1)
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
     benchmark_symbol: Mapped[str | None] = mapped_column(String(20))
@@ -96,7 +97,7 @@ class BatchJob(Base):
     variables: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     strategy_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
     symbols: Mapped[list[str]] = mapped_column(ARRAY(String(20)), server_default=text("'{}'"))
-    timeframe: Mapped[str] = mapped_column(String(10), server_default="1Min")
+    timeframe: Mapped[str] = mapped_column(String(10), server_default=Timeframe.MIN_1)
     start_at: Mapped[tstz | None]
     end_at: Mapped[tstz | None]
     benchmark_symbol: Mapped[str | None] = mapped_column(String(20))

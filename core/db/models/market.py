@@ -31,8 +31,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, created_ts, enum_check, tstz, updated_ts, uuid_pk
+from core.domain.timeframes import Timeframe
 
-TIMEFRAMES = ("1Min", "5Min", "15Min", "30Min", "1Hour", "1Day")
+TIMEFRAMES = tuple(Timeframe)
 BAR_SOURCES = ("alpaca", "finnhub", "csv_import", "parquet_import", "aggregated", "simulated")
 SYNC_STATUSES = ("success", "partial", "failed")
 

@@ -33,9 +33,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Money, Quantity, Ratio, created_ts, enum_check, tstz, updated_ts, uuid_pk
+from core.domain.orders import LedgerOrderStatus, OrderClass, OrderSide, OrderType, TimeInForce
+from core.domain.trading_sessions import SignalAction, SignalStatus, TradingSessionMode, TradingSessionStatus
 
-SESSION_MODES = ("LIVE", "PAPER", "BACKTEST", "MANUAL")
-SESSION_STATUSES = ("RUNNING", "PAUSED", "STOPPED", "FAILED", "COMPLETED")
+SESSION_MODES = tuple(TradingSessionMode)
+SESSION_STATUSES = tuple(TradingSessionStatus)
 REBALANCE_FREQUENCIES = ("daily", "weekly", "monthly")
 
 
@@ -138,8 +140,8 @@ class StrategyPerformance(Base):
     updated_at: Mapped[updated_ts]
 
 
-SIGNAL_ACTIONS = ("BUY", "SELL")
-SIGNAL_STATUSES = ("PENDING", "EXECUTED", "REJECTED", "EXPIRED")
+SIGNAL_ACTIONS = tuple(SignalAction)
+SIGNAL_STATUSES = tuple(SignalStatus)
 
 
 class Signal(Base):
@@ -171,21 +173,11 @@ class Signal(Base):
     signal_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default=text("'{}'::jsonb"))
 
 
-ORDER_SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
-TIME_IN_FORCE = ("day", "gtc", "ioc", "fok", "opg", "cls")
-ORDER_CLASSES = ("simple", "bracket", "oco", "oto")
-ORDER_STATUSES = (
-    "pending",  # written, risk-checked and reserved; not yet acknowledged by the broker
-    "submitted",
-    "accepted",
-    "partially_filled",
-    "filled",
-    "pending_cancel",
-    "canceled",
-    "rejected",
-    "expired",
-)
+ORDER_SIDES = tuple(OrderSide)
+ORDER_TYPES = tuple(OrderType)
+TIME_IN_FORCE = tuple(TimeInForce)
+ORDER_CLASSES = tuple(OrderClass)
+ORDER_STATUSES = tuple(LedgerOrderStatus)  # "pending": written, risk-checked and reserved; not yet at the broker
 ORDER_LEG_ROLES = ("entry", "take_profit", "stop_loss")
 
 
