@@ -153,9 +153,9 @@ def save_risk_limits(sessions: sessionmaker[Session], user_id: uuid.UUID, limits
     with sessions.begin() as session:
         _starting_balance(session, user_id)  # UnknownUser rather than a foreign-key error
         stmt = insert(RiskSettings).values(user_id=user_id, is_active=True, **values)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[RiskSettings.user_id],
             set_={**values, "is_active": True, "updated_at": func.now()},
         ).returning(*(getattr(RiskSettings, name) for name in values))
-        stored = session.execute(stmt).one()
+        stored = session.execute(upsert).one()
     return RiskLimits(*stored)

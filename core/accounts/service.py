@@ -123,9 +123,11 @@ class AccountService:
             user = session.scalar(
                 select(User).where(or_(User.email == login.lower(), func.lower(User.username) == login.lower()))
             )
-            if not passwords.verify_password(user.password_hash if user else None, password):
-                if user is None:
-                    raise UnknownUser(f"No account with the email or username {login!r}.")
+            # verified even without a user (against a dummy hash), so a wrong login takes as long as a wrong password
+            verified = passwords.verify_password(user.password_hash if user else None, password)
+            if user is None:
+                raise UnknownUser(f"No account with the email or username {login!r}.")
+            if not verified:
                 raise WrongPassword("Wrong password.")
             if not user.is_active:
                 raise AccountDisabled("This account has been disabled by the club admin.")

@@ -126,8 +126,8 @@ def _object(text: str, fields: tuple[str, ...], finish_reason: str | None) -> di
                 "Gemini's answer was cut off (it reached its length limit); ask for a simpler strategy",
                 raw=_raw(text),
             ) from None
-        raise MalformedAnswer(f"Gemini's answer is not valid JSON ({exc.msg} at character {exc.pos})",
-                              raw=_raw(text)) from None  # fmt: skip
+        where = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise MalformedAnswer(f"Gemini's answer is not valid JSON ({where})", raw=_raw(text)) from None
     if not isinstance(data, dict):
         raise MalformedAnswer(f"Gemini's answer is a JSON {type(data).__name__}, not an object", raw=_raw(text))
     missing = [f for f in fields if f not in data]

@@ -49,7 +49,12 @@ def _check_threshold(value: object) -> Decimal | None:
     if value is None:
         return None
     try:
-        threshold = Decimal(str(value)) if isinstance(value, float | int) else Decimal(value)
+        if isinstance(value, float | int):
+            threshold = Decimal(str(value))
+        elif isinstance(value, str | Decimal):
+            threshold = Decimal(value)
+        else:
+            raise TypeError(value)
     except (InvalidOperation, TypeError):
         raise AllocationError(f"the drift threshold must be a number, got {value!r}") from None
     if not 0 < threshold < 1:
@@ -129,7 +134,7 @@ class AllocationSpec:
                 raise AllocationError(f"element {n} is of type {kind!r}; only 'ticker' elements are supported")
             raw = element.get("ticker")
             symbol = raw.strip().upper() if isinstance(raw, str) else raw
-            _check_symbol(symbol, f"element {n}'s ticker")
+            symbol = _check_symbol(symbol, f"element {n}'s ticker")
             if symbol in weights:
                 raise AllocationError(f"{symbol} appears more than once; give each ticker one weight")
             if "weight" not in element:

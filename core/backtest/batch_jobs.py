@@ -45,7 +45,7 @@ SUMMARY_METRIC = "total_return"
 PREVIEW_ASSIGNMENTS = 20
 # The metrics a batch can be summarised and ordered by: Metrics' numeric fields.
 METRIC_NAMES = frozenset(f.name for f in fields(Metrics))
-_FLOAT = Double()
+_FLOAT: Double[float] = Double()
 
 
 class BatchError(RuntimeError):

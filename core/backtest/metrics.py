@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, SupportsFloat
 
 import numpy as np
 
@@ -299,6 +299,23 @@ def _exposure(n: int, mask: np.ndarray | None, entry_bar: np.ndarray, exit_bar: 
     return float(np.count_nonzero(np.cumsum(coverage[:n]))) / n
 
 
+class ClosedTrade(Protocol):
+    """What the metrics read of one trade: a :class:`Trade`, or the engine's ``RoundTrip`` (its pnl a Decimal)."""
+
+    @property
+    def pnl(self) -> SupportsFloat: ...
+    @property
+    def return_pct(self) -> float: ...
+    @property
+    def entry_time(self) -> float: ...
+    @property
+    def exit_time(self) -> float: ...
+    @property
+    def entry_bar(self) -> int: ...
+    @property
+    def exit_bar(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class TradeColumns:
     """The trade fields the metrics read, as arrays: what a vectorised backtest already has, so a summary of
@@ -312,7 +329,7 @@ class TradeColumns:
     exit_bar: np.ndarray
 
     @classmethod
-    def of(cls, trades: Sequence[Any]) -> TradeColumns:
+    def of(cls, trades: Sequence[ClosedTrade]) -> TradeColumns:
         n = len(trades)
 
         def column(name: str, kind: type) -> np.ndarray:
@@ -327,7 +344,7 @@ class TradeColumns:
 def compute_metrics(
     equity: np.ndarray,
     times: np.ndarray,
-    trades: Sequence[Trade] | TradeColumns,
+    trades: Sequence[ClosedTrade] | TradeColumns,
     *,
     starting_cash: float,
     benchmark_close: np.ndarray | None = None,

@@ -51,7 +51,10 @@ def run_detailed(target: Any, data: BarData, params: dict[str, Any], config: Bac
     strategy = cls(**params)
     cfg = config or BacktestConfig()
     fast = isinstance(strategy, SignalStrategy) and not cfg.fractional and cfg.fill_model.max_volume_fraction is None
-    run = run_vectorized(strategy, data, cfg) if fast else run_backtest(strategy, data, cfg)
+    # (the isinstance again: the type checker does not carry it through ``fast``)
+    run = run_vectorized(strategy, data, cfg) if fast and isinstance(strategy, SignalStrategy) else run_backtest(
+        strategy, data, cfg
+    )
     trades = [
         {
             "entry_bar": int(t.entry_bar), "exit_bar": int(t.exit_bar), "entry_time": float(t.entry_time),

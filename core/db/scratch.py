@@ -41,8 +41,11 @@ def drop_database(admin_url: str, url: str) -> None:
     from psycopg import sql
     from sqlalchemy.engine import make_url
 
+    name = make_url(url).database
+    if name is None:
+        raise ValueError(f"the URL {url!r} names no database")
     with _admin(admin_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @contextmanager

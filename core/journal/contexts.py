@@ -15,7 +15,7 @@ Only the fill's owner can attach or edit; another user's fill or context is "not
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -179,7 +179,7 @@ def update_context(
             row.notes = bounded_text(notes, "Notes")
         if strategy_id is not UNSET:
             row.strategy_id = _strategy(s, user_id, strategy_id)
-        then = {
+        then: dict[str, tuple[object, Callable[[Any], object]]] = {
             "hypothesis": (hypothesis, lambda v: bounded_text(v, "The hypothesis")),
             "exit_intent": (exit_intent, _exit_intent_json),
             "feelings_then": (feelings_then, lambda v: json_object(v, "Feelings then")),

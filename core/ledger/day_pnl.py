@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import Row, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import Fill, Position
@@ -40,6 +40,8 @@ from core.ledger.prices import PriceSource
 from core.market.calendar import NEW_YORK, TradingCalendar
 
 ZERO = Decimal(0)
+# A ledger fill as the rebuild reads it: symbol, side, quantity, price, fees, realized P&L.
+type _FillRow = Row[str, str, Decimal, Decimal, Decimal, Decimal | None]
 
 _LAST_CLOSE = text(
     """
@@ -145,7 +147,7 @@ def day_pnl(
     return DayPnl(day, since, realized, fees, unrealized_now - unrealized_start, missing)
 
 
-def _rewind(now: dict[str, _Holding], fills: Iterable) -> dict[str, _Holding]:
+def _rewind(now: dict[str, _Holding], fills: Iterable[_FillRow]) -> dict[str, _Holding]:
     """Each position as it stood before ``fills``: undo them as ``sf_apply_event`` booked them (a buy added
     its notional to the cost basis; a sell removed its notional less the P&L it realized)."""
     start = defaultdict(_Holding, {symbol: _Holding(h.qty, h.cost) for symbol, h in now.items()})

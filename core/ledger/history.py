@@ -18,10 +18,11 @@ where open positions are valued at market.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -127,13 +128,13 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _order_row(row: tuple) -> OrderRow:
+def _order_row(row: Sequence[Any]) -> OrderRow:
     values = list(row)
     values[14] = utc(values[14])
     return OrderRow(*values)
 
 
-def _fill_row(row: tuple) -> FillRow:
+def _fill_row(row: Sequence[Any]) -> FillRow:
     values = list(row)
     values[1] = utc(values[1])
     return FillRow(*values)

@@ -35,17 +35,22 @@ def check_user(session: Session, user_id: uuid.UUID) -> InvariantReport:
     user = session.get(User, user_id, populate_existing=True)
     if user is None:
         raise ValueError(f"no user {user_id}")
-    cost = session.scalar(select(func.coalesce(func.sum(Position.cost_basis), 0)).where(Position.user_id == user_id))
-    held = session.scalar(select(func.coalesce(func.sum(Order.reserved_amount), 0)).where(Order.user_id == user_id))
+    # (an aggregate without GROUP BY returns exactly one row, and coalesce makes its value never NULL)
+    cost = session.execute(
+        select(func.coalesce(func.sum(Position.cost_basis), 0)).where(Position.user_id == user_id)
+    ).scalar_one()
+    held = session.execute(
+        select(func.coalesce(func.sum(Order.reserved_amount), 0)).where(Order.user_id == user_id)
+    ).scalar_one()
     books = user.virtual_balance + user.reserved_balance + cost - user.realized_pnl + user.fees_paid
     day_pnl = Decimal(0)
     if user.realized_day is not None:
         day = func.date(func.timezone("UTC", Fill.executed_at))
-        day_pnl = session.scalar(
+        day_pnl = session.execute(
             select(func.coalesce(func.sum(func.coalesce(Fill.realized_pnl, 0) - Fill.fees), 0)).where(
                 Fill.user_id == user_id, Fill.source == LEDGER_SOURCE, day == user.realized_day
             )
-        )
+        ).scalar_one()
     return InvariantReport(
         user_id, user.starting_balance - books, user.reserved_balance - held, user.realized_day_pnl - day_pnl
     )

@@ -201,9 +201,9 @@ class Ledger:
         except BrokerRejected as exc:
             raise LedgerError(f"The broker could not cancel the order: {exc}") from exc
         with self._sessions() as s:
-            order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
-            if order is not None and order.status in OPEN_STATUSES and _RANK[order.status] < _RANK["pending_cancel"]:
-                order.status = "pending_cancel"
+            row = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
+            if row is not None and row.status in OPEN_STATUSES and _RANK[row.status] < _RANK["pending_cancel"]:
+                row.status = "pending_cancel"
                 s.commit()
                 self._changes.notify(str(user_id))
 

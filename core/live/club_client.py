@@ -36,7 +36,8 @@ from core.adapters.alpaca.stream_leadership import StreamLeadership
 from core.broker.errors import BrokerError
 from core.db.advisory import advisory_key
 from core.db.models import Order
-from core.ledger.service import OPEN_STATUSES, Ledger
+from core.ledger.placement import OPEN_STATUSES
+from core.ledger.service import Ledger
 
 log = logging.getLogger(__name__)
 

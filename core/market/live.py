@@ -39,7 +39,7 @@ class BarSink(Protocol):
 
 def bar_from_alpaca(message: dict[str, Any], timeframe: str = "1Min") -> NormalizedBar:
     """A bar message of Alpaca's data stream (raw: ``T``, ``S``, ``o`` ... ``t`` as a msgpack Timestamp)."""
-    stamp = message.get("t")
+    stamp: object = message.get("t")
     if hasattr(stamp, "to_datetime"):
         stamp = stamp.to_datetime()
     elif isinstance(stamp, str):

@@ -99,8 +99,10 @@ def pack_bar_rows(frame: pd.DataFrame, ticker_id: uuid.UUID, timeframe: str, sou
     if not no_count.any() and not no_vwap.any():
         return COPY_HEADER + raw.tobytes() + COPY_TRAILER
     keep = np.ones((n, layout.itemsize), dtype=bool)
+    dtype_fields = layout.fields
+    assert dtype_fields is not None  # a structured dtype
     for nulls, name in ((no_count, "tc"), (no_vwap, "vw")):
-        offset = layout.fields[name][1]
+        offset = dtype_fields[name][1]
         keep[nulls, offset : offset + layout[name].itemsize] = False
     return COPY_HEADER + raw[keep].tobytes() + COPY_TRAILER
 

@@ -56,7 +56,7 @@ class BarWindow:
         """Start over from stored history (epoch-second times, oldest first)."""
         self._rows.clear()
         for row in zip(*(np.asarray(c, dtype=np.float64).tolist() for c in arrays.columns()), strict=True):
-            self._rows.append(row)  # type: ignore[arg-type]
+            self._rows.append(row)
 
     def last(self) -> ClosedBar:
         t, o, h, lo, c, v = self._rows[-1]

@@ -90,7 +90,7 @@ def _intent(item: Any) -> OrderIntent:
     if not isinstance(item, dict):
         raise StrategyError("the strategy's decision could not be read (an intent is not a mapping)")
     try:
-        kind = IntentKind(item.get("kind"))
+        kind = IntentKind(_text(item.get("kind")))
     except ValueError:
         raise StrategyError(f"unknown order intent {item.get('kind')!r}") from None
     numbers: dict[str, float | None] = {}
@@ -102,4 +102,11 @@ def _intent(item: Any) -> OrderIntent:
         numbers[name] = None if value is None else float(value)
     bar, tag = item.get("bar"), item.get("tag")
     index = bar if isinstance(bar, int) and not isinstance(bar, bool) else -1
-    return OrderIntent(kind, index, tag=str(tag)[:100] if tag else "", **numbers)  # type: ignore[arg-type]
+    return OrderIntent(kind, index, tag=str(tag)[:100] if tag else "", **numbers)
+
+
+def _text(value: object) -> str:
+    """``value`` if it is text; anything else as ValueError, which an enumeration raises for a value it lacks."""
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value

@@ -69,6 +69,7 @@ ORPHANED = (
 SessionInfos = list[SessionInfo]
 SignalInfos = list[SignalInfo]
 SessionIds = list[uuid.UUID]
+SessionRows = list[records.SessionRow]
 Listener = Callable[[SessionEvent], None]
 
 
@@ -372,7 +373,7 @@ class SessionManager:
         prices.update({p.symbol: p.last_price for p in positions if p.last_price is not None})
         return prices
 
-    def _infos(self, user_id: uuid.UUID, rows: list[records.SessionRow], as_of: float) -> SessionInfos:
+    def _infos(self, user_id: uuid.UUID, rows: SessionRows, as_of: float) -> SessionInfos:
         active = [r.row.id for r in rows if r.row.status in ACTIVE_STATUSES]
         totals = records.fill_totals(self._factory, active) if active else {}
         prices: dict[str, Decimal] = {}

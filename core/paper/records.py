@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Interval, case, func, literal, select, update
+from sqlalchemy import CursorResult, Interval, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,10 +100,14 @@ def finish(
     if current_capital is not None:
         values["current_capital"] = current_capital
     with factory() as s:
-        done = s.execute(
-            update(TradingSession)
-            .where(TradingSession.id == session_id, TradingSession.status.in_(ACTIVE_STATUSES))
-            .values(**values)
+        # a DML statement's result is a CursorResult (Session.execute is typed as returning any Result)
+        done = cast(
+            CursorResult[Any],
+            s.execute(
+                update(TradingSession)
+                .where(TradingSession.id == session_id, TradingSession.status.in_(ACTIVE_STATUSES))
+                .values(**values)
+            ),
         ).rowcount
         s.commit()
     return bool(done)

@@ -42,6 +42,7 @@ from core.strategy.library import SavedStrategy, list_strategies
 Sessions = sessionmaker[Session]
 StoreFactory = Callable[[], BarStore]
 Progress = Callable[[int, int], None]
+RunRows = list[RunRow]  # (inside Batches, ``list`` is its method)
 RESULT_LIMIT = 10_000  # every run of a batch at the default cap
 
 
@@ -160,6 +161,6 @@ class Batches:
             failed_runs(self._sessions, job_id, user_id),
         )
 
-    def top(self, job_id: uuid.UUID, user_id: uuid.UUID, metric: str, limit: int) -> list[RunRow]:
+    def top(self, job_id: uuid.UUID, user_id: uuid.UUID, metric: str, limit: int) -> RunRows:
         """The ``limit`` best finished runs by ``metric``, best first."""
         return query_runs(self._sessions, job_id, user_id, metric=metric, descending=True, limit=limit)

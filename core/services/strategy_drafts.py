@@ -106,6 +106,9 @@ class OpenedStrategy:
     history: list[VersionInfo]  # newest first
 
 
+VersionInfos = list[VersionInfo]  # (inside StrategyDrafts, ``list`` is its method)
+
+
 class StrategyDrafts:
     """One database's strategy library, as the editor uses it."""
 
@@ -122,7 +125,7 @@ class StrategyDrafts:
             load_strategy(self._sessions, user_id, strategy_id), versions(self._sessions, user_id, strategy_id)
         )
 
-    def versions(self, user_id: uuid.UUID, strategy_id: uuid.UUID) -> list[VersionInfo]:
+    def versions(self, user_id: uuid.UUID, strategy_id: uuid.UUID) -> VersionInfos:
         return versions(self._sessions, user_id, strategy_id)
 
     def archive(self, user_id: uuid.UUID, strategy_id: uuid.UUID) -> None:

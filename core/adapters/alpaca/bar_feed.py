@@ -191,7 +191,7 @@ class AlpacaBarFeed:
 
     async def _on_bar(self, message: dict[str, Any]) -> None:
         symbol = str(message.get("S", ""))
-        stamp = message.get("t")
+        stamp: object = message.get("t")
         if hasattr(stamp, "to_datetime"):
             opened = stamp.to_datetime()
             if opened > self._last_bar.get(symbol, opened - MINUTE):

@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 import threading
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
@@ -96,22 +96,25 @@ class AlpacaBroker:
         return convert.to_broker_order(data, parents=self._parents)
 
     # ---- account ----
+    # The client is built with raw_data=True, so it answers with the API's JSON: alpaca-py types its answers as
+    # "model or dict", decided by that flag at run time, which its annotations cannot say (hence the casts).
 
     def get_account(self) -> Account:
-        return convert.to_account(self._runner.run("get account", self._client.get_account))
+        return convert.to_account(cast(convert.Json, self._runner.run("get account", self._client.get_account)))
 
     def get_positions(self) -> list[BrokerPosition]:
-        return [convert.to_position(p) for p in self._runner.run("get positions", self._client.get_all_positions)]
+        rows = cast(list[convert.Json], self._runner.run("get positions", self._client.get_all_positions))
+        return [convert.to_position(p) for p in rows]
 
     def get_clock(self) -> Clock:
-        return convert.to_clock(self._runner.run("get clock", self._client.get_clock))
+        return convert.to_clock(cast(convert.Json, self._runner.run("get clock", self._client.get_clock)))
 
     def get_asset(self, symbol: str) -> Asset:
         try:
             data = self._runner.run("get asset", lambda: self._client.get_asset(symbol))
         except OrderNotFound as exc:
             raise BrokerRejected(f"Alpaca does not know the symbol {symbol!r}") from exc
-        return convert.to_asset(data)
+        return convert.to_asset(cast(convert.Json, data))
 
     # ---- trade updates ----
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from alpaca.trading.enums import OrderClass as AlpacaOrderClass
 from alpaca.trading.requests import (
@@ -188,6 +188,14 @@ def to_asset(data: Json) -> Asset:
         fractionable=bool(data.get("fractionable")),
         extra=extra,
     )
+
+
+@overload
+def _num(value: Decimal) -> float: ...
+
+
+@overload
+def _num(value: Decimal | None) -> float | None: ...
 
 
 def _num(value: Decimal | None) -> float | None:

@@ -21,8 +21,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.errors import RateLimited
@@ -150,12 +151,16 @@ class RateBudget:
         if older_than.total_seconds() < self.window_s:
             raise ValueError(f"older_than must cover the budget window ({self.window_s:g} s)")
         with self._sessions() as s:
-            deleted = s.execute(
-                text(
-                    "DELETE FROM api_usage_logs WHERE service = :service"
-                    " AND created_at < clock_timestamp() - make_interval(secs => :age)"
+            # a DML statement's result is a CursorResult (Session.execute is typed as returning any Result)
+            deleted = cast(
+                CursorResult[Any],
+                s.execute(
+                    text(
+                        "DELETE FROM api_usage_logs WHERE service = :service"
+                        " AND created_at < clock_timestamp() - make_interval(secs => :age)"
+                    ),
+                    {"service": self.service, "age": older_than.total_seconds()},
                 ),
-                {"service": self.service, "age": older_than.total_seconds()},
             ).rowcount
             s.commit()
             return int(deleted or 0)

@@ -23,13 +23,13 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from core.db.notify import libpq_url
 
 log = logging.getLogger(__name__)
 
-CONNECT_OPTIONS = {
-    "autocommit": True,
+CONNECT_OPTIONS: dict[str, str | int] = {  # libpq's, merged into the connection string (autocommit is psycopg's)
     "connect_timeout": 10,
     "keepalives": 1,
     "keepalives_idle": 5,
@@ -112,7 +112,7 @@ class StreamLeadership:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, **CONNECT_OPTIONS) as conn:
+                with psycopg.connect(make_conninfo(self._url, **CONNECT_OPTIONS), autocommit=True) as conn:
                     with self._conn_lock:
                         self._conn = conn
                     backoff = 0.5

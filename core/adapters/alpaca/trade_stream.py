@@ -56,7 +56,12 @@ class TradeUpdateStream:
         if self._task is not None:
             raise RuntimeError("the Alpaca trade-updates stream is already running")
         stream = TradingStream(
-            self._api_key, self._secret_key, paper=True, raw_data=True, url_override=self._url_override
+            self._api_key,
+            self._secret_key,
+            paper=True,
+            raw_data=True,
+            # alpaca-py annotates url_override as str but defaults it to None (its own URL), as None means here
+            url_override=self._url_override,  # type: ignore[arg-type]
         )
         dispatch = DispatchThread(self._deliver_message)
         self._dispatch = dispatch

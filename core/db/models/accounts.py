@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -91,7 +92,8 @@ class User(Base):
 
 
 # Usernames are unique regardless of case so "Alice" and "alice" cannot both log in.
-Index("uq_users_username_lower", text("lower(username)"), unique=True, _table=User.__table__)
+# (cast: SQLAlchemy types a mapped class's __table__ as any FromClause; a class with a __tablename__ maps a Table)
+Index("uq_users_username_lower", text("lower(username)"), unique=True, _table=cast(Table, User.__table__))
 
 
 class UserProfile(Base):
