@@ -22,6 +22,7 @@ from app.async_runner import BlockingRunner
 from app.views.chart_markers import ChartMarker
 from app.views.chart_view import ChartView
 from core.domain.bars import NormalizedBar
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.ledger.history import FillRow
 from core.live.workstation import Workstation
@@ -84,7 +85,7 @@ class ChartController(QObject):
 
     def open(self, symbol: str, timeframe: str | None = None) -> None:
         """Show `symbol` (in `timeframe`, default the current one); returns at once, the load runs in a task."""
-        symbol = symbol.strip().upper()
+        symbol = normalize_symbol(symbol)
         if not symbol:
             return
         self._generation += 1
@@ -158,7 +159,7 @@ class ChartController(QObject):
 
     def show_backtest(self, symbol: str, timeframe: str, trades: Iterable[dict[str, Any]]) -> None:
         """Open `symbol` in the backtest's timeframe with its trades marked (until another backtest is shown)."""
-        self._backtest = (symbol.strip().upper(), backtest_markers(trades))
+        self._backtest = (normalize_symbol(symbol), backtest_markers(trades))
         self.open(symbol, timeframe)
 
     def _apply_markers(self) -> None:

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.views.panel_widgets import choose_strategy
 from core.backtest.assignments import parse_value
 from core.backtest.service import BacktestRequest
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.services.fill_settings import BacktestConfig, per_share_config
 from core.strategy.library import SavedStrategy
@@ -194,7 +195,7 @@ class BacktestForm(QWidget):
         saved = self.selected_strategy()
         if saved is None:
             raise ValueError("Choose a saved strategy (save one in the strategy editor first).")
-        symbol = self.symbol_edit.text().strip().upper()
+        symbol = normalize_symbol(self.symbol_edit.text())
         if not symbol:
             raise ValueError("Enter a symbol.")
         start = _utc_day(self.start_date.date())

@@ -17,6 +17,7 @@ from core.backtest.assignments import Variable
 from core.backtest.batch_jobs import BatchSpec
 from core.backtest.executors import Executor
 from core.backtest.strategy_ref import StrategyRef
+from core.domain.symbols import normalize_symbol
 from core.market.aggregate import AGGREGATE_TIMEFRAMES
 from core.services.batches import commission_config, make_executor
 from core.strategy.library import SavedStrategy
@@ -118,7 +119,7 @@ class BatchForm(QWidget):
         class_name = self.class_name.currentText()
         if not class_name:
             raise ValueError(f"{saved.name} defines no strategy class")
-        symbol = self.symbol.text().strip().upper()
+        symbol = normalize_symbol(self.symbol.text())
         if not symbol:
             raise ValueError("enter a symbol")
         start, end = _utc(self.start.date()), _utc(self.end.date())

@@ -35,6 +35,7 @@ from app.views.journal_context_data import FillDetail, load_fill_detail, save_co
 from app.views.journal_context_form import ContextForm
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import named_button, row_table
+from core.domain.symbols import normalize_symbol
 from core.journal import DecisionContextView, FillImportReport, JournalFillRow, import_fills_csv, list_fills
 from core.strategy.library import SavedStrategy, list_strategies
 
@@ -139,7 +140,7 @@ class FillsTab(JournalTab):
 
     # --- loading ---
     def loader(self) -> Loader:
-        symbol = self.symbol_filter.text().strip().upper() or None
+        symbol = normalize_symbol(self.symbol_filter.text()) or None
         return lambda sessions, user_id: load_fills_tab(sessions, user_id, symbol)
 
     def show_data(self, data: FillsData) -> None:

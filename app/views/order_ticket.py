@@ -210,7 +210,7 @@ class OrderTicket(QDialog):
         return self._pending[1] if self._pending is not None else None
 
     def set_symbol(self, symbol: str) -> None:
-        self.symbol_edit.setText(symbol.strip().upper())
+        self.symbol_edit.setText(normalize_symbol(symbol))
 
     def show_error(self, message: str) -> None:
         """Red text under the form (empty hides it)."""

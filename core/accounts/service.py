@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select, text, update
@@ -31,6 +31,7 @@ from core.accounts.errors import (
     WrongPassword,
 )
 from core.db.models import LoginSession, RiskSettings, User, UserProfile
+from core.domain.clock import utc_now
 
 REMEMBER_FOR = timedelta(days=30)
 SESSION_FOR = timedelta(hours=12)
@@ -58,9 +59,6 @@ class LoginResult:
     expires_at: datetime
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -71,7 +69,7 @@ def _info(user: User) -> UserInfo:
 
 
 class AccountService:
-    def __init__(self, session_factory: sessionmaker[Session], *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, clock: Callable[[], datetime] = utc_now) -> None:
         self._sessions = session_factory
         self._now = clock
 

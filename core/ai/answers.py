@@ -19,8 +19,8 @@ from core.ai.errors import MalformedAnswer
 from core.ai.schema import EXPLANATION_FIELDS, FAMILY_FIELDS, STRATEGY_FIELDS
 from core.db.models.strategies import STRATEGY_FAMILIES
 from core.domain.bars import TIMEFRAMES
+from core.domain.symbols import is_valid_symbol, normalize_symbol
 
-_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*[ \t]*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
 _RAW_CHARS = 20_000
 
@@ -184,8 +184,8 @@ def _symbols(items: list[Any], raw: str) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str):
             raise MalformedAnswer("Gemini's answer lists a symbol that is not text", raw=_raw(raw))
-        ticker = item.strip().upper()
-        if _TICKER.match(ticker):
+        ticker = normalize_symbol(item)
+        if is_valid_symbol(ticker):
             found[ticker] = None
     return tuple(found)
 

@@ -50,6 +50,7 @@ from core.ai.schema import explanation_schema, family_schema, strategy_schema
 from core.ai.settings import GeminiSettings
 from core.ai.smoke import simulated_bars
 from core.ai.vetting import Vetting, vet_strategy
+from core.domain.symbols import normalize_symbol
 from core.strategy.api import BarData
 from core.strategy.family import FamilyVerdict, analyse_family
 from core.strategy.source import strategy_classes
@@ -112,7 +113,7 @@ class StrategyGenerator:
         else on simulated bars). Raises :class:`NoGeminiKey`, another :class:`GeminiError`,
         :class:`MalformedAnswer`, :class:`GenerationFailed` or :class:`AiCancelled`."""
         text = _request_text(request)
-        first = generate_turn(text, symbols=[s.strip().upper() for s in symbols if s.strip()], timeframe=timeframe)
+        first = generate_turn(text, symbols=[normalize_symbol(s) for s in symbols if s.strip()], timeframe=timeframe)
         return self._converse(first, bars=bars, cancel=cancel)
 
     def modify(

@@ -8,7 +8,6 @@ money; a float weight would round differently from the ledger's own arithmetic.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
@@ -16,9 +15,10 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
+from core.domain.symbols import is_valid_symbol, normalize_symbol
+
 REBALANCE_FREQUENCIES = ("daily", "weekly", "monthly")  # as core.db.models.trading.REBALANCE_FREQUENCIES
 DEFAULT_AT = time(15, 55)  # New York: late enough to see the day, early enough for market orders to fill
-SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")  # what the risk chain accepts (core.risk.rules)
 ONE = Decimal(1)
 
 
@@ -27,7 +27,7 @@ class AllocationError(ValueError):
 
 
 def _check_symbol(symbol: object, what: str) -> str:
-    if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+    if not isinstance(symbol, str) or not is_valid_symbol(symbol):
         raise AllocationError(f"{what} {symbol!r} is not a valid ticker (capital letters, digits and '.', up to 10)")
     return symbol
 
@@ -133,7 +133,7 @@ class AllocationSpec:
             if kind != "ticker":
                 raise AllocationError(f"element {n} is of type {kind!r}; only 'ticker' elements are supported")
             raw = element.get("ticker")
-            symbol = raw.strip().upper() if isinstance(raw, str) else raw
+            symbol = normalize_symbol(raw) if isinstance(raw, str) else raw
             symbol = _check_symbol(symbol, f"element {n}'s ticker")
             if symbol in weights:
                 raise AllocationError(f"{symbol} appears more than once; give each ticker one weight")

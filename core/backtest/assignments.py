@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from itertools import islice, product
 from typing import Any
 
+from core.domain.symbols import normalize_symbol
+
 SYMBOL_VARIABLE = "ticker"
 DEFAULT_CAP = 10_000
 MAX_CAP = 1_000_000
@@ -57,7 +59,7 @@ class Variable:
         if self.name == SYMBOL_VARIABLE:
             if not all(isinstance(v, str) and v.strip() for v in self.values):
                 raise VariableError("ticker values must be symbols")
-            object.__setattr__(self, "values", tuple(v.strip().upper() for v in self.values))
+            object.__setattr__(self, "values", tuple(normalize_symbol(v) for v in self.values))
         if len(set(map(repr, self.values))) != len(self.values):
             raise VariableError(f"variable {self.name!r} lists a value twice")
 

@@ -39,6 +39,7 @@ from core.backtest.strategy_ref import StrategyRef
 from core.backtest.sweep import SweepRun
 from core.db.advisory import advisory_key
 from core.db.models import BatchJob, BatchJobRun
+from core.domain.timeframes import Timeframe
 from core.strategy.api import BarData
 
 SUMMARY_METRIC = "total_return"
@@ -61,7 +62,7 @@ class BatchSpec:
     start: datetime
     end: datetime
     variables: tuple[Variable, ...] = ()
-    timeframe: str = "1Min"
+    timeframe: str = Timeframe.MIN_1
     base_params: dict[str, Any] = field(default_factory=dict)
     config: BacktestConfig = field(default_factory=BacktestConfig)
     cap: int = DEFAULT_CAP

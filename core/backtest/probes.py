@@ -39,6 +39,7 @@ from core.backtest.probe_store import (
     sync_catalog,
 )
 from core.backtest.vectorized import run_vectorized
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.calendar import TradingCalendar
 from core.market.store import BarStore
@@ -123,7 +124,7 @@ def run_probes(
     chosen = list({p.name: p for p in given}.values())  # a probe named twice runs once
     cfg = _intraday(config)
     cal = calendar or TradingCalendar()
-    names = list(dict.fromkeys(s.strip().upper() for s in symbols))
+    names = list(dict.fromkeys(normalize_symbol(s) for s in symbols))
     summary = ProbeRunSummary(run_id or f"probe-{uuid.uuid4().hex}", len(chosen), tuple(names))
     ids = ensure_probes(sessions, chosen)
     done = stored_keys(sessions, summary.run_id, names)

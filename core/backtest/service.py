@@ -26,6 +26,7 @@ from core.backtest.metrics import drawdown
 from core.backtest.results import RunRecord, save_detail, save_failure
 from core.backtest.strategy_ref import SandboxLimits, StrategyRef, run_detailed
 from core.db.models import BacktestResult, StrategyVersion
+from core.domain.symbols import normalize_symbol
 from core.market.store import BarStore
 from core.strategy.api import StrategyError
 from core.strategy.library import LibraryError, load_strategy
@@ -143,7 +144,7 @@ def run_and_store(
     that fails on the data or in the strategy is stored as a failed result (``result_id`` on the error)."""
     if request.end <= request.start:
         raise BacktestError("the end date must be after the start date")
-    symbol = request.symbol.strip().upper()
+    symbol = normalize_symbol(request.symbol)
     if not symbol:
         raise BacktestError("enter a symbol")
     resolved = _resolve(sessions, request)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.backtest.assignments import Variable
 from core.db.models import VariableList
 from core.db.models.backtest import VARIABLE_TYPES
+from core.domain.symbols import normalize_symbol
 
 MAX_VALUES = 10_000
 
@@ -47,7 +48,7 @@ def _check_value(kind: str, value: Any) -> Any:
     if kind == "ticker":
         if not isinstance(value, str) or not value.strip() or not value.strip().replace(".", "").isalnum():
             raise VariableListError(f"{value!r} is not a ticker symbol")
-        return value.strip().upper()
+        return normalize_symbol(value)
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise VariableListError(f"{value!r} is not a finite number")

@@ -87,7 +87,7 @@ OPEN_LEDGER_STATUSES: tuple[LedgerOrderStatus, ...] = (
     LedgerOrderStatus.PENDING_CANCEL,
 )
 # How far along an open order is: a late report of an earlier stage must not move an order back.
-LEDGER_STATUS_RANK: dict[LedgerOrderStatus, int] = {
+LEDGER_STATUS_RANK: dict[str, int] = {
     LedgerOrderStatus.PENDING: 0,
     LedgerOrderStatus.SUBMITTED: 1,
     LedgerOrderStatus.ACCEPTED: 2,

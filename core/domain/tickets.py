@@ -38,7 +38,11 @@ def ticket_amount(value: object, field: str) -> Decimal:
 
 
 def _member[E: StrEnum](kind: type[E], value: object, field: str) -> E:
+    if isinstance(value, kind):
+        return value
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return kind(value)
     except ValueError:
         allowed = ", ".join(kind)

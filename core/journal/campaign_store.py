@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import CampaignFill, Fill
+from core.domain.symbols import normalize_symbol
 from core.journal._common import lock_user_journal
 from core.journal.campaigns import CLOSED, OPEN, Campaign, build_campaigns, memberships
 from core.journal.errors import InvalidJournalInput, NotFound
@@ -45,7 +46,7 @@ def rebuild_campaigns(
 ) -> list[Campaign]:
     """Regroup the user's fills and store the grouping (blocking: a worker thread). Idempotent."""
     with session_factory() as s:
-        campaigns = rebuild_in_session(s, user_id, symbol.strip().upper() if symbol else None)
+        campaigns = rebuild_in_session(s, user_id, normalize_symbol(symbol) if symbol else None)
         s.commit()
     return campaigns
 
@@ -63,7 +64,7 @@ def list_campaigns(
     if status not in (None, OPEN, CLOSED):
         raise InvalidJournalInput(f"status must be {OPEN!r} or {CLOSED!r}.")
     with session_factory() as s:
-        fills = load_fills(s, user_id, symbol.strip().upper() if symbol else None)
+        fills = load_fills(s, user_id, normalize_symbol(symbol) if symbol else None)
     campaigns = build_campaigns(fills)
     return [c for c in campaigns if status is None or c.status == status]
 

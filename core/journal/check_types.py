@@ -11,6 +11,7 @@ from typing import Any
 
 from core.db.models.journal import CHECK_PHASES, SEVERITIES, TRADER_ACTIONS
 from core.domain.money import reference_price
+from core.domain.symbols import normalize_symbol
 from core.domain.tickets import OrderTicket
 from core.journal.errors import InvalidJournalInput
 
@@ -83,7 +84,7 @@ class ProposedOrder:
         side = getattr(self.side, "value", self.side)
         if side not in ("buy", "sell"):
             raise InvalidJournalInput("The side must be buy or sell.")
-        symbol = str(self.symbol).strip().upper()
+        symbol = normalize_symbol(str(self.symbol))
         if not symbol:
             raise InvalidJournalInput("The symbol must not be empty.")
         object.__setattr__(self, "symbol", symbol)

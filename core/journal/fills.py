@@ -21,6 +21,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import DecisionContext, Fill
+from core.domain.symbols import normalize_symbol
 from core.journal._common import utc
 
 BUY, SELL = "buy", "sell"
@@ -133,7 +134,7 @@ def list_fills(
         .where(Fill.user_id == user_id)
     )
     if symbol is not None:
-        query = query.where(Fill.symbol == symbol.strip().upper())
+        query = query.where(Fill.symbol == normalize_symbol(symbol))
     if since is not None:
         query = query.where(Fill.executed_at >= since)
     if until is not None:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import Fill, Position
 from core.domain.money import money
+from core.domain.timeframes import Timeframe
 from core.ledger.history import LEDGER_SOURCE
 from core.ledger.prices import PriceSource
 from core.market.calendar import NEW_YORK, TradingCalendar
@@ -91,7 +92,7 @@ def stored_previous_closes(session: Session, symbols: Iterable[str], before: dat
     live feed converts them for the ledger's last prices."""
     wanted = sorted(set(symbols))
     found: dict[str, Decimal] = {}
-    for timeframe in ("1Min", "1Day"):
+    for timeframe in (Timeframe.MIN_1, Timeframe.DAY_1):
         missing = [s for s in wanted if s not in found]
         if not missing:
             break

@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -29,8 +29,20 @@ from core.broker.protocol import Broker
 from core.db.models import Order, User
 from core.db.notifier import CoalescingNotifier
 from core.db.raw import engine_of, raw_connection
+from core.domain.clock import utc_now
 from core.domain.money import money, reference_price, reservation
-from core.domain.orders import Asset, BrokerOrder, OrderEvent, OrderEventType, OrderRequest, OrderType
+from core.domain.orders import (
+    LEDGER_STATUS_RANK,
+    OPEN_LEDGER_STATUSES,
+    Asset,
+    BrokerOrder,
+    LedgerOrderStatus,
+    OrderEvent,
+    OrderEventType,
+    OrderRequest,
+    OrderType,
+)
+from core.domain.symbols import normalize_symbol
 from core.domain.tickets import OrderTicket
 from core.ledger.acceptances import Acceptance, AcceptanceWriter
 from core.ledger.booking import Outcome, book_event
@@ -43,14 +55,11 @@ from core.risk import RiskChain, RiskContext, default_chain
 
 log = logging.getLogger(__name__)
 
-TERMINAL_STATUSES = ("filled", "canceled", "rejected", "expired")
-_RANK = {"pending": 0, "submitted": 1, "accepted": 2, "pending_cancel": 3, "partially_filled": 3}
+TERMINAL_STATUSES = tuple(s for s in LedgerOrderStatus if s not in OPEN_LEDGER_STATUSES)
+_RANK = LEDGER_STATUS_RANK
 NOTIFY_CHANNEL = "stratforge_ledger"
 ASSET_CACHE_FOR = timedelta(minutes=10)
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Ledger:
@@ -61,7 +70,7 @@ class Ledger:
         prices: PriceSource,
         risk: RiskChain | None = None,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
         fee_estimate: Callable[[OrderTicket, Decimal], Decimal] = lambda ticket, price: Decimal(0),
         subscribe: bool = True,
         acceptance_window_s: float = 0.02,
@@ -97,7 +106,7 @@ class Ledger:
         strategy_id: uuid.UUID | None = None,
     ) -> PlacedOrder:
         """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent)."""
-        symbol = ticket.symbol.strip().upper()
+        symbol = normalize_symbol(ticket.symbol)
         if symbol != ticket.symbol:
             ticket = OrderTicket(**{**ticket.__dict__, "symbol": symbol})
         asset = self._asset(symbol)
@@ -383,7 +392,7 @@ class Ledger:
     # ----- views -----------------------------------------------------------------------------
     def last_price(self, symbol: str) -> Decimal | None:
         """The price this ledger judges a market order in ``symbol`` at (None before the first trade or bar)."""
-        return self._prices.last_price(symbol.strip().upper())
+        return self._prices.last_price(normalize_symbol(symbol))
 
     def portfolio(self, user_id: uuid.UUID) -> Portfolio:
         with raw_connection(self._engine, autocommit=True) as conn:

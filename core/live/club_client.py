@@ -26,7 +26,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,7 @@ from core.adapters.alpaca.stream_leadership import StreamLeadership
 from core.broker.errors import BrokerError
 from core.db.advisory import advisory_key
 from core.db.models import Order
+from core.domain.clock import utc_now
 from core.ledger.placement import OPEN_STATUSES
 from core.ledger.service import Ledger
 
@@ -43,9 +44,6 @@ log = logging.getLogger(__name__)
 
 TRADE_STREAM_KEY = advisory_key("stratforge.stream.alpaca.trade_updates")
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class ClubClient:
@@ -62,7 +60,7 @@ class ClubClient:
         settle_after_s: float = 2.0,
         pending_grace_s: float = 30.0,
         stream_stop_timeout_s: float = 5.0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
         name: str = "club",
     ) -> None:
         self._sessions = session_factory

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.domain.bars import timeframe_delta
 from core.domain.clock import utc_now
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.live import bars_frame
 from core.market.simulated import SOURCE, RandomWalkBarGenerator
@@ -58,7 +59,7 @@ class SimulatedMarket:
     def prepare(self, symbol: str) -> int:
         """Store the bars missing up to the current minute and give the feed the walk that continues them.
         Returns the number of bars stored (0 when the symbol was prepared already)."""
-        symbol = symbol.strip().upper()
+        symbol = normalize_symbol(symbol)
         with self._lock:
             if symbol in self._prepared:
                 return 0

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.domain.symbols import normalize_symbol
+
 
 @dataclass(frozen=True)
 class SubscriptionChange:
@@ -33,7 +35,7 @@ class Subscriptions:
 
     def set(self, owner: str, symbols: Iterable[str]) -> SubscriptionChange:
         """Make `owner`'s symbols exactly `symbols` (upper-cased)."""
-        wanted = frozenset(s.strip().upper() for s in symbols if s.strip())
+        wanted = frozenset(normalize_symbol(s) for s in symbols if s.strip())
         with self._lock:
             before = self._union()
             if wanted:

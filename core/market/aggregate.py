@@ -39,7 +39,7 @@ NEW_YORK = "America/New_York"
 
 _MINUTE_NS = 60 * 1_000_000_000
 _DAY_NS = 24 * 60 * _MINUTE_NS
-_INTRADAY_STEP_NS = {
+_INTRADAY_STEP_NS: dict[str, int] = {
     timeframe: int(timeframe.delta.total_seconds()) * 1_000_000_000
     for timeframe in Timeframe
     if timeframe not in (Timeframe.MIN_1, Timeframe.DAY_1)

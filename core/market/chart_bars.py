@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 import numpy as np
 
 from core.domain.bars import BarArrays, NormalizedBar, timeframe_delta
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.aggregate import aggregate
 from core.market.calendar import NEW_YORK
@@ -22,10 +23,11 @@ from core.market.history import HistoryService
 from core.market.store import BarStore
 
 TIMEFRAMES = tuple(Timeframe)
-LOOKBACK = {
+LOOKBACK: dict[str, timedelta] = {
     Timeframe.MIN_1: timedelta(days=5),
     Timeframe.MIN_5: timedelta(days=30),
     Timeframe.MIN_15: timedelta(days=60),
+    Timeframe.MIN_30: timedelta(days=120),
     Timeframe.HOUR_1: timedelta(days=365),
     Timeframe.DAY_1: timedelta(days=3650),
 }
@@ -86,7 +88,7 @@ def chart_bars(
     none of that timeframe is stored."""
     if timeframe not in TIMEFRAMES:
         raise ValueError(f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)})")
-    symbol = symbol.strip().upper()
+    symbol = normalize_symbol(symbol)
     start = now - (lookback or LOOKBACK[timeframe])
     if history is not None:
         return frame_to_arrays(history.bars(symbol, timeframe, start, now).frame)

@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 
 from core.db.raw import raw_connection
 from core.domain.bars import timeframe_delta
+from core.domain.symbols import normalize_symbol
 from core.market.errors import MarketDataError
 from core.market.features import FEATURE_COLUMNS, FEATURE_VERSION, WARMUP_BARS, compute_features
 from core.market.pg_binary import (
@@ -113,7 +114,7 @@ class FeatureStore:
             raise ValueError("bar timestamps must be unique")
         ticker = self._ticker_id(symbol)
         if ticker is None:
-            raise MissingBarsError(f"no bars are stored for {symbol.strip().upper()}: features need their bars")
+            raise MissingBarsError(f"no bars are stored for {normalize_symbol(symbol)}: features need their bars")
         payload = _pack_rows(micros, features_df, regimes_df)
         with raw_connection(self._engine) as conn:
             self._check_bars(conn, ticker, symbol, timeframe, micros)
@@ -208,7 +209,7 @@ class FeatureStore:
 
     def _ticker_id(self, symbol: str) -> uuid.UUID | None:
         with raw_connection(self._engine, autocommit=True) as conn:
-            row = conn.execute("SELECT id FROM tickers WHERE symbol = %s", (symbol.strip().upper(),)).fetchone()
+            row = conn.execute("SELECT id FROM tickers WHERE symbol = %s", (normalize_symbol(symbol),)).fetchone()
         return row[0] if row else None
 
     @staticmethod
@@ -222,7 +223,7 @@ class FeatureStore:
         if missing.any():
             first = datetime_from_pg_micros(int(micros[missing].min()))
             raise MissingBarsError(
-                f"{int(missing.sum())} of {len(micros)} bars of {symbol.strip().upper()} {timeframe} are not stored "
+                f"{int(missing.sum())} of {len(micros)} bars of {normalize_symbol(symbol)} {timeframe} are not stored "
                 f"(first: {first.isoformat()}); features can only be saved for stored bars. Nothing was saved."
             )
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from core.domain.bars import timeframe_delta
 from core.domain.clock import utc_now
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.calendar import NEW_YORK, TradingCalendar, Window
 from core.market.errors import MarketDataError
@@ -84,7 +85,7 @@ class HistoryService:
             raise MarketDataError("History ranges need time zones (UTC is assumed nowhere).")
         if end <= start:
             raise MarketDataError(f"The range ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
-        symbol = symbol.strip().upper()
+        symbol = normalize_symbol(symbol)
         ticker = self._store.ticker_id(symbol)
         settled_end = min(end, _last_final_open(self._now(), timeframe))
         trading = self._calendar.trading_windows(start, settled_end, timeframe) if settled_end > start else []

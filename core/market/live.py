@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from core.domain.bars import MalformedBar, NormalizedBar
+from core.domain.timeframes import Timeframe
 from core.market.dispatch_thread import DispatchThread
 from core.market.frames import BAR_COLUMNS
 from core.market.store import BarStore
@@ -37,7 +38,7 @@ class BarSink(Protocol):
     def publish_stored(self, bars: Iterable[NormalizedBar]) -> None: ...
 
 
-def bar_from_alpaca(message: dict[str, Any], timeframe: str = "1Min") -> NormalizedBar:
+def bar_from_alpaca(message: dict[str, Any], timeframe: str = Timeframe.MIN_1) -> NormalizedBar:
     """A bar message of Alpaca's data stream (raw: ``T``, ``S``, ``o`` ... ``t`` as a msgpack Timestamp)."""
     stamp: object = message.get("t")
     if hasattr(stamp, "to_datetime"):

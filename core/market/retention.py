@@ -44,6 +44,7 @@ from sqlalchemy import Engine
 
 from core.db.advisory import advisory_key
 from core.db.raw import raw_connection
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.aggregate import AGGREGATE_TIMEFRAMES, SESSIONS, aggregate
 from core.market.calendar import NEW_YORK
@@ -119,7 +120,7 @@ class RetentionPolicy:
         if self.symbols is not None:
             if isinstance(self.symbols, str):
                 raise ValueError("symbols must be a sequence of symbols (or None for all), not one string")
-            symbols = tuple(dict.fromkeys(str(s).strip().upper() for s in self.symbols))
+            symbols = tuple(dict.fromkeys(normalize_symbol(str(s)) for s in self.symbols))
             if not symbols or not all(symbols):
                 raise ValueError("symbols must name at least one symbol, none of them empty (None means all)")
             object.__setattr__(self, "symbols", symbols)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from core.domain.bars import NormalizedBar, timeframe_delta
 from core.domain.clock import utc_now
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.live import BarSink, bars_of
 from core.market.simulated import RandomWalkBarGenerator
@@ -87,7 +88,7 @@ class SimulatedBarFeed:
         self._walks[walk.symbol.upper()] = walk
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
-        for symbol in {s.strip().upper() for s in symbols}:
+        for symbol in {normalize_symbol(s) for s in symbols}:
             if symbol in self._pending:
                 continue
             if self._replay:
@@ -112,7 +113,7 @@ class SimulatedBarFeed:
         self._wake()
 
     async def unsubscribe(self, symbols: Iterable[str]) -> None:
-        for symbol in {s.strip().upper() for s in symbols}:
+        for symbol in {normalize_symbol(s) for s in symbols}:
             self._pending.pop(symbol, None)
             self._walks.pop(symbol, None)
         self._wake()

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from core.db.advisory import advisory_key
 from core.db.raw import raw_connection
 from core.domain.bars import BarArrays, timeframe_delta
+from core.domain.symbols import normalize_symbol
 from core.market.frames import BAR_COLUMNS, PRICE_COLUMNS, empty_frame
 from core.market.pg_binary import (
     BAR_COPY_COLUMNS,
@@ -141,7 +142,7 @@ class BarStore:
         with raw_connection(self._engine, autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO tickers (id, symbol) VALUES (gen_random_uuid(), %s) ON CONFLICT (symbol) DO NOTHING",
-                (symbol.strip().upper(),),
+                (normalize_symbol(symbol),),
             )
         created = self.known_ticker_id(symbol)
         assert created is not None
@@ -149,7 +150,7 @@ class BarStore:
 
     def known_ticker_id(self, symbol: str) -> uuid.UUID | None:
         """The ticker row of ``symbol`` if it exists (reads never create one)."""
-        symbol = symbol.strip().upper()
+        symbol = normalize_symbol(symbol)
         with self._lock:
             known = self._tickers.get(symbol)
         if known is not None:
@@ -243,7 +244,7 @@ class BarStore:
             conn.execute("DELETE FROM tickers WHERE id = %s", (ticker,))
             conn.commit()
         with self._lock:
-            self._tickers.pop(symbol.strip().upper(), None)
+            self._tickers.pop(normalize_symbol(symbol), None)
         return deleted
 
     def _load_columns(

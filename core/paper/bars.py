@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from core.domain.bars import BarArrays, NormalizedBar, timeframe_delta
+from core.domain.timeframes import Timeframe
 from core.market.chart_bars import bucket_open
 from core.strategy.api import BarData
 
-_MINUTE = "1Min"
+_MINUTE = Timeframe.MIN_1
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class BucketFolder:
 
 
 def _bucket_end(opened: datetime, timeframe: str, step: timedelta) -> datetime:
-    if timeframe == "1Day":
+    if timeframe == Timeframe.DAY_1:
         # The next New York midnight (23 or 25 hours away on a clock change): the bucket of a minute after it.
-        return bucket_open(opened + timeframe_delta("1Day") + timeframe_delta("1Hour") * 2, "1Day")
+        return bucket_open(opened + Timeframe.DAY_1.delta + Timeframe.HOUR_1.delta * 2, Timeframe.DAY_1)
     return (opened + step).astimezone(UTC)

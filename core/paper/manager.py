@@ -20,19 +20,21 @@ the caller's for start/stop. Qt code must marshal them to the GUI thread.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.domain.bars import TIMEFRAMES, NormalizedBar
+from core.domain.clock import utc_now
+from core.domain.symbols import is_valid_symbol, normalize_symbol
+from core.domain.timeframes import Timeframe
 from core.ledger.service import Ledger
 from core.market.calendar import NEW_YORK
 from core.paper import records
@@ -58,7 +60,6 @@ from core.strategy.api import Strategy
 
 log = logging.getLogger(__name__)
 
-SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 MAX_SYMBOLS = 20
 STOPPED_BY_TRADER = "Stopped by the trader."
 STOPPED_AT_EXIT = "Stopped when the app closed."
@@ -92,9 +93,6 @@ class SessionConfig:
     fractional: bool = False  # whole shares, as backtests trade by default
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def owner_of(session_id: uuid.UUID) -> str:
     """The market-subscription owner name of a session."""
@@ -110,7 +108,7 @@ class SessionManager:
         subscriptions: MarketSubscriptions,
         *,
         config: SessionConfig | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._factory = session_factory
         self._ledger = ledger
@@ -155,7 +153,7 @@ class SessionManager:
         user_id: uuid.UUID,
         strategy_id: uuid.UUID,
         symbols: Iterable[str],
-        timeframe: str = "1Min",
+        timeframe: str = Timeframe.MIN_1,
         params: dict[str, Any] | None = None,
         *,
         class_name: str | None = None,
@@ -407,10 +405,10 @@ class SessionManager:
 def _symbols(symbols: Iterable[str]) -> list[str]:
     out: list[str] = []
     for raw in symbols:
-        symbol = raw.strip().upper()
+        symbol = normalize_symbol(raw)
         if not symbol:
             continue
-        if not SYMBOL.match(symbol):
+        if not is_valid_symbol(symbol):
             raise SessionError(f"{raw.strip()!r} is not a valid symbol.")
         if symbol not in out:
             out.append(symbol)

@@ -134,8 +134,12 @@ def _minute(minutes: pd.DataFrame, local: str) -> pd.Series:
     return row.iloc[0]
 
 
+# Our timeframe, and the pandas resample rule that must give the same bars.
+RESAMPLE_RULES = [("5Min", "5min"), ("15Min", "15min"), ("30Min", "30min"), ("1Hour", "1h"), ("1Day", "1D")]
+
+
 @pytest.mark.parametrize("session", ["regular", "all"])
-@pytest.mark.parametrize(("timeframe", "rule"), [("5Min", "5min"), ("15Min", "15min"), ("30Min", "30min"), ("1Hour", "1h"), ("1Day", "1D")])
+@pytest.mark.parametrize(("timeframe", "rule"), RESAMPLE_RULES)
 def test_matches_pandas_resample_on_new_york_time(
     minutes: pd.DataFrame, timeframe: str, rule: str, session: str
 ) -> None:
@@ -148,7 +152,7 @@ def test_matches_pandas_resample_on_new_york_time(
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("timeframe", "rule"), [("5Min", "5min"), ("15Min", "15min"), ("30Min", "30min"), ("1Hour", "1h"), ("1Day", "1D")])
+@pytest.mark.parametrize(("timeframe", "rule"), RESAMPLE_RULES)
 def test_extended_hours_across_the_dst_switch_nights(timeframe: str, rule: str) -> None:
     """Overnight minutes through 02:00 on the spring-forward and fall-back Sundays (session="all")."""
     minutes = _random_minutes(["2025-03-09", "2025-11-02"], seed=7, hours=("00:00", "04:59"))

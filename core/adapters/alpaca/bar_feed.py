@@ -22,12 +22,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from alpaca.data.enums import DataFeed
 from alpaca.data.live import StockDataStream
 
+from core.domain.clock import utc_now
+from core.domain.symbols import normalize_symbol
+from core.domain.timeframes import Timeframe
 from core.market.errors import MarketDataError
 from core.market.history import HistoryService
 from core.market.live import BarSink, bars_of
@@ -37,9 +40,6 @@ log = logging.getLogger(__name__)
 CLOSE_DEADLINE_S = 5.0
 MINUTE = timedelta(minutes=1)
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _ReportingStockDataStream(StockDataStream):
@@ -66,7 +66,7 @@ class AlpacaBarFeed:
         history: HistoryService | None = None,
         url_override: str | None = None,
         feed: str = "iex",
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._api_key = api_key
         self._secret_key = secret_key
@@ -92,7 +92,7 @@ class AlpacaBarFeed:
         return frozenset(self._symbols)
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
-        new = {s.strip().upper() for s in symbols} - self._symbols
+        new = {normalize_symbol(s) for s in symbols} - self._symbols
         if not new:
             return
         self._symbols |= new
@@ -105,7 +105,7 @@ class AlpacaBarFeed:
         self._wake()
 
     async def unsubscribe(self, symbols: Iterable[str]) -> None:
-        gone = {s.strip().upper() for s in symbols} & self._symbols
+        gone = {normalize_symbol(s) for s in symbols} & self._symbols
         if not gone:
             return
         self._symbols -= gone
@@ -207,14 +207,14 @@ class AlpacaBarFeed:
             if start >= now:
                 continue
             try:
-                result = await asyncio.to_thread(self._history.bars, symbol, "1Min", start, now)
+                result = await asyncio.to_thread(self._history.bars, symbol, Timeframe.MIN_1, start, now)
             except MarketDataError as exc:
                 self.backfill_errors.append(str(exc))
                 log.warning("backfill of %s after a reconnect failed: %s", symbol, exc)
                 continue
             # Every bar of [start, now) was missed: the last one seen came before start, and bars opening after
             # the reconnection arrive live. Published in time order, after the bars already delivered.
-            missed = bars_of(symbol, "1Min", result.frame, source="alpaca")
+            missed = bars_of(symbol, Timeframe.MIN_1, result.frame, source="alpaca")
             if missed:
                 self._last_bar[symbol] = max(self._last_bar.get(symbol, missed[-1].timestamp), missed[-1].timestamp)
                 self._sink.publish_stored(missed)

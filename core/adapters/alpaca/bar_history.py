@@ -30,7 +30,7 @@ from core.market.frames import BAR_COLUMNS
 PAGE_BARS = 10_000  # alpaca-py's page size for bars
 HISTORY_TIMEOUT_S = 60.0  # one call may page many times and wait out a 429
 
-_TIMEFRAMES = {
+_TIMEFRAMES: dict[str, TimeFrame] = {
     Timeframe.MIN_1: TimeFrame(1, TimeFrameUnit.Minute),
     Timeframe.MIN_5: TimeFrame(5, TimeFrameUnit.Minute),
     Timeframe.MIN_15: TimeFrame(15, TimeFrameUnit.Minute),

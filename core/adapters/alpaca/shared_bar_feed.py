@@ -39,6 +39,7 @@ from core.db.notify import NotificationListener
 from core.db.raw import raw_connection
 from core.domain.bars import MalformedBar, NormalizedBar
 from core.domain.clock import utc_now
+from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.market.errors import MarketDataError
 from core.market.history import HistoryService
@@ -157,12 +158,12 @@ class SharedBarFeed:
 
     def want(self, symbols: Iterable[str]) -> None:
         with self._lock:
-            self._wanted |= {s.strip().upper() for s in symbols}
+            self._wanted |= {normalize_symbol(s) for s in symbols}
         self._announce()
 
     def unwant(self, symbols: Iterable[str]) -> None:
         with self._lock:
-            self._wanted -= {s.strip().upper() for s in symbols}
+            self._wanted -= {normalize_symbol(s) for s in symbols}
         self._announce()
 
     def demand(self) -> frozenset[str]:
