@@ -12,8 +12,8 @@ from core.accounts import (
     AccountService,
     DuplicateAccount,
     InvalidInput,
-    InvalidSession,
-    SessionExpired,
+    InvalidLoginSession,
+    LoginSessionExpired,
     UnknownUser,
     WeakPassword,
     WrongPassword,
@@ -130,11 +130,11 @@ def test_expired_session_is_refused(db):
     short = accounts.log_in("judy", PASSWORD, remember=False)
     remembered = accounts.log_in("judy", PASSWORD, remember=True)
     now[0] += timedelta(hours=13)
-    with pytest.raises(SessionExpired):
+    with pytest.raises(LoginSessionExpired):
         accounts.resume(short.token)
     assert accounts.resume(remembered.token).username == "judy"
     now[0] += timedelta(days=30)
-    with pytest.raises(SessionExpired):
+    with pytest.raises(LoginSessionExpired):
         accounts.resume(remembered.token)
 
 
@@ -142,9 +142,9 @@ def test_log_out_revokes_the_session(accounts):
     accounts.sign_up("kate@example.com", "kate", PASSWORD)
     result = accounts.log_in("kate", PASSWORD, remember=True)
     accounts.log_out(result.token)
-    with pytest.raises(InvalidSession):
+    with pytest.raises(InvalidLoginSession):
         accounts.resume(result.token)
-    with pytest.raises(InvalidSession):
+    with pytest.raises(InvalidLoginSession):
         accounts.resume("a-token-that-was-never-issued")
 
 
@@ -154,7 +154,7 @@ def test_change_password_requires_the_old_one_and_revokes_sessions(accounts):
     with pytest.raises(WrongPassword):
         accounts.change_password(info.id, "not-the-password-1", "New-Pass-2027x")
     accounts.change_password(info.id, PASSWORD, "New-Pass-2027x")
-    with pytest.raises(InvalidSession):
+    with pytest.raises(InvalidLoginSession):
         accounts.resume(session.token)
     with pytest.raises(WrongPassword):
         accounts.log_in("leo", PASSWORD)

@@ -37,8 +37,8 @@ from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
 from app.views.journal_panel import JournalPanel
+from app.views.paper_sessions_panel import PaperSessionsPanel
 from app.views.portfolio_panel import PortfolioPanel
-from app.views.sessions_panel import SessionsPanel
 from app.views.settings_dialog import SettingsDialog
 from app.views.strategy_editor import StrategyEditorPanel
 from app.views.watchlist_panel import WatchlistPanel
@@ -231,9 +231,9 @@ class MainWindow(QMainWindow):
             self._dock(self.backtest, "Backtest", "backtestDock", QKeySequence("Ctrl+2"), scroll=True),
             self._dock(self.batch, "Batch", "batchDock", QKeySequence("Ctrl+3"), scroll=True),
         ]
-        self.sessions: SessionsPanel | None = None
+        self.sessions: PaperSessionsPanel | None = None
         if workstation.sessions is not None:
-            self.sessions = SessionsPanel(workstation.sessions, database.session_factory, user.id, runner)
+            self.sessions = PaperSessionsPanel(workstation.sessions, database.session_factory, user.id, runner)
             docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4"),
                                     scroll=True))  # fmt: skip
         self.journal = JournalPanel(database.session_factory, user.id, runner)

@@ -35,9 +35,9 @@ class AccountDisabled(AccountError):
     """The account exists but an admin disabled it."""
 
 
-class SessionExpired(AccountError):
+class LoginSessionExpired(AccountError):
     """A remembered login is past its expiry."""
 
 
-class InvalidSession(AccountError):
+class InvalidLoginSession(AccountError):
     """A token that was never issued, or was revoked by logging out."""

@@ -25,8 +25,8 @@ from core.accounts.errors import (
     AccountDisabled,
     DuplicateAccount,
     InvalidInput,
-    InvalidSession,
-    SessionExpired,
+    InvalidLoginSession,
+    LoginSessionExpired,
     UnknownUser,
     WrongPassword,
 )
@@ -153,10 +153,10 @@ class AccountService:
         with self._sessions() as session:
             login = session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(token or "")))
             if login is None or login.revoked_at is not None:
-                raise InvalidSession("That login is no longer valid. Please log in again.")
+                raise InvalidLoginSession("That login is no longer valid. Please log in again.")
             now = self._now()
             if login.expires_at <= now:
-                raise SessionExpired("Your saved login has expired. Please log in again.")
+                raise LoginSessionExpired("Your saved login has expired. Please log in again.")
             user = session.get(User, login.user_id)
             if user is None or not user.is_active:
                 raise AccountDisabled("This account has been disabled by the club admin.")

@@ -34,7 +34,7 @@ class RebalanceSchedule:
             raise ValueError(f"unknown rebalance frequency {frequency!r}")
         self.frequency = frequency
         self.at = at
-        self._days, self._open_ns, self._close_ns = (calendar or TradingCalendar()).session_arrays()
+        self._days, self._open_ns, self._close_ns = (calendar or TradingCalendar()).trading_day_arrays()
         self._moments: dict[date, datetime | None] = {}
 
     def period(self, session: date) -> Hashable:

@@ -128,7 +128,7 @@ def run_probes(
     summary = ProbeRunSummary(run_id or f"probe-{uuid.uuid4().hex}", len(chosen), tuple(names))
     ids = ensure_probes(sessions, chosen)
     done = stored_keys(sessions, summary.run_id, names)
-    days = cal.sessions(start, end)
+    days = cal.trading_days(start, end)
     summary.units_total = len(days) * len(names)
     for symbol in names:
         if cancel is not None and cancel.is_set():
@@ -157,7 +157,7 @@ def session_slices(times: np.ndarray, calendar: TradingCalendar, *, regular_hour
     t = np.asarray(times, dtype=np.float64)
     if len(t) > 1 and not np.all(np.diff(t) > 0):
         raise ValueError("bar times must be strictly increasing")
-    session_day, opens_ns, closes_ns = calendar.session_arrays()
+    session_day, opens_ns, closes_ns = calendar.trading_day_arrays()
     if regular_hours:
         opens, closes = opens_ns / 1e9, closes_ns / 1e9  # whole seconds: exact in float64
         index = np.searchsorted(opens, t, side="right") - 1

@@ -72,13 +72,13 @@ class DayPnl:
 
 
 def trading_day(now: datetime, calendar: TradingCalendar | None = None) -> date:
-    """The NYSE session ``now`` belongs to: today's in New York, else the latest one before it."""
+    """The NYSE trading day ``now`` belongs to: today's in New York, else the latest one before it."""
     today = now.astimezone(NEW_YORK).date()
     try:
-        sessions = (calendar or TradingCalendar()).sessions(now - timedelta(days=14), now + timedelta(microseconds=1))
+        days = (calendar or TradingCalendar()).trading_days(now - timedelta(days=14), now + timedelta(microseconds=1))
     except ValueError:  # outside the calendar's years
-        sessions = []
-    return sessions[-1] if sessions else today
+        days = []
+    return days[-1] if days else today
 
 
 def day_start(day: date) -> datetime:

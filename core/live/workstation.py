@@ -41,7 +41,7 @@ from core.market.quotes import QuoteBoard
 from core.market.simulated_feed import SimulatedBarFeed
 from core.market.store import BarStore
 from core.paper.history import store_history
-from core.paper.manager import SessionConfig, SessionManager
+from core.paper.manager import PaperSessionConfig, PaperSessionManager
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Workstation:
         history: HistoryService | None = None,
         session_factory: sessionmaker[Session] | None = None,
         clock: Callable[[], datetime] | None = None,
-        session_config: SessionConfig | None = None,
+        session_config: PaperSessionConfig | None = None,
     ) -> None:
         self.mode = mode
         self.feed = feed  # the feed object itself (tests, and a speed control for the simulated one)
@@ -120,9 +120,9 @@ class Workstation:
         self._closed = False
         # Paper sessions trade on this workstation's bars, ledger and clock (the simulated clock offline, so a
         # session's day and its orders' day agree with the simulated market's).
-        self.sessions: SessionManager | None = None
+        self.sessions: PaperSessionManager | None = None
         if session_factory is not None:
-            self.sessions = SessionManager(session_factory, ledger, store_history(store, history), self,
+            self.sessions = PaperSessionManager(session_factory, ledger, store_history(store, history), self,
                                            config=session_config, clock=clock or utc_now)  # fmt: skip
             self.add_bar_listener(self.sessions.on_bar)
         bars.add_listener(self._on_bar)

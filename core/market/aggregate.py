@@ -130,7 +130,7 @@ def _in_regular_session(utc_ns: np.ndarray, local_ns: np.ndarray) -> np.ndarray:
 def _sessions(first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(session date as days since 1970-01-01, open and close in UTC ns) of the XNYS sessions."""
     last_year = int(np.datetime64(last_day, "D").astype("datetime64[Y]").astype(int)) + 1970
-    return TradingCalendar(max(last_year, datetime.now(UTC).year + 1)).session_arrays()
+    return TradingCalendar(max(last_year, datetime.now(UTC).year + 1)).trading_day_arrays()
 
 
 def _reduce(frame: pd.DataFrame, starts: np.ndarray, bucket_ns: np.ndarray) -> pd.DataFrame:

@@ -65,12 +65,12 @@ class TradingCalendar:
         self._last_year = last_year or datetime.now(UTC).year + 1
         self._cal = _xnys(self._last_year)
 
-    def session_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def trading_day_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every session as arrays, for vectorised work: (date as days since 1970-01-01, regular open, regular
         close as UTC nanoseconds). Read-only and built once per process."""
         return _session_arrays(self._last_year)
 
-    def sessions(self, start: datetime, end: datetime) -> list[date]:
+    def trading_days(self, start: datetime, end: datetime) -> list[date]:
         """Trading dates whose New York day overlaps ``[start, end)``."""
         first = start.astimezone(NEW_YORK).date()
         last = (end - timedelta(microseconds=1)).astimezone(NEW_YORK).date()
@@ -89,7 +89,7 @@ class TradingCalendar:
         """The parts of ``[start, end)`` in which bars of ``timeframe`` can open, one per session, in order."""
         timeframe_delta(timeframe)
         windows = []
-        for session in self.sessions(start, end):
+        for session in self.trading_days(start, end):
             if timeframe == Timeframe.DAY_1:
                 w_start = datetime.combine(session, time(0), NEW_YORK)
                 w_end = w_start + timedelta(minutes=1)  # a daily bar opens at exactly that instant

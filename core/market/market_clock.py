@@ -77,7 +77,7 @@ def market_status(now: datetime, calendar: TradingCalendar | None = None) -> Mar
         raise ValueError("market_status needs a timezone-aware time")
     now = now.astimezone(UTC)
     cal = calendar or TradingCalendar()
-    sessions = cal.sessions(now - timedelta(days=1), now + timedelta(days=LOOKAHEAD_DAYS))
+    sessions = cal.trading_days(now - timedelta(days=1), now + timedelta(days=LOOKAHEAD_DAYS))
     boundaries = [b for session in sessions for b in _phases(cal, session)]
     phase = MarketPhase.CLOSED
     for at, starting in boundaries:

@@ -40,7 +40,7 @@ _ACTIONS = {OrderSide.BUY: "BUY", OrderSide.SELL: "SELL"}
 
 
 @dataclass(frozen=True)
-class SessionContext:
+class PaperSessionContext:
     """Who a session trades for and what its orders are attributed to."""
 
     session_id: uuid.UUID
@@ -65,7 +65,7 @@ class SignalExecutor:
         self,
         factory: sessionmaker[Session],
         ledger: Ledger,
-        context: SessionContext,
+        context: PaperSessionContext,
         *,
         clock: Callable[[], datetime],
         on_signal: Callable[[SignalInfo], None],

@@ -1,4 +1,4 @@
-"""SessionManager: start, watch and stop paper sessions; the one object the app wires to the live feed.
+"""PaperSessionManager: start, watch and stop paper sessions; the one object the app wires to the live feed.
 
 * ``start`` checks the strategy and parameters, inserts the ``trading_sessions`` row (PAPER, RUNNING; the
   database's partial unique index refuses a second active session of the same strategy), starts the session's
@@ -11,7 +11,7 @@
   start-up, with the reason in ``state_metadata.stop_reason``. It is not restarted: the bars it missed were
   never decided on, and a strategy should trade the trader's money only after the trader pressed Start. A
   session another running copy of the app owns stays untouched: its worker touches the row at least every
-  minute, and only rows untouched for ``SessionConfig.orphan_after`` count as orphans.
+  minute, and only rows untouched for ``PaperSessionConfig.orphan_after`` count as orphans.
 
 Listeners receive plain events (``core.paper.types``) on whichever thread produced them: the worker's, or
 the caller's for start/stop. Qt code must marshal them to the GUI thread.
@@ -39,7 +39,7 @@ from core.ledger.service import Ledger
 from core.market.calendar import NEW_YORK
 from core.paper import records
 from core.paper.decider import Decider, DecisionLimits
-from core.paper.execution import SessionContext, SignalExecutor
+from core.paper.execution import PaperSessionContext, SignalExecutor
 from core.paper.history import HistoryLoader
 from core.paper.pnl import session_pnl
 from core.paper.resolve import resolve
@@ -47,15 +47,15 @@ from core.paper.types import (
     ACTIVE_STATUSES,
     FAILED,
     STOPPED,
-    SessionChanged,
-    SessionError,
+    PaperSessionChanged,
+    PaperSessionError,
+    PaperSessionFailed,
+    PaperSessionInfo,
     SessionEvent,
-    SessionFailed,
-    SessionInfo,
     SignalInfo,
     SignalRecorded,
 )
-from core.paper.worker import Failure, SessionWorker, WorkerConfig, WorkerHooks
+from core.paper.worker import Failure, PaperSessionWorker, WorkerConfig, WorkerHooks
 from core.strategy.api import Strategy
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,10 @@ ORPHANED = (
     "The app closed or crashed while this session was running, so it missed bars; it was stopped rather than "
     "restarted so that it never trades without you pressing Start. Start it again to resume."
 )
-SessionInfos = list[SessionInfo]
+SessionInfos = list[PaperSessionInfo]
 SignalInfos = list[SignalInfo]
 SessionIds = list[uuid.UUID]
-SessionRows = list[records.SessionRow]
+SessionRows = list[records.PaperSessionRow]
 Listener = Callable[[SessionEvent], None]
 
 
@@ -83,7 +83,7 @@ class MarketSubscriptions(Protocol):
 
 
 @dataclass(frozen=True)
-class SessionConfig:
+class PaperSessionConfig:
     window_bars: int = 1000  # bars of history each decision sees (500-2000 cost the same: see decider.py)
     cpu_seconds: float = 5.0  # CPU budget of one sandboxed decision
     memory_mb: int = 1024
@@ -99,7 +99,7 @@ def owner_of(session_id: uuid.UUID) -> str:
     return f"session:{session_id}"
 
 
-class SessionManager:
+class PaperSessionManager:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -107,18 +107,18 @@ class SessionManager:
         history: HistoryLoader,
         subscriptions: MarketSubscriptions,
         *,
-        config: SessionConfig | None = None,
+        config: PaperSessionConfig | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._factory = session_factory
         self._ledger = ledger
         self._history = history
         self._subscriptions = subscriptions
-        self._config = config or SessionConfig()
+        self._config = config or PaperSessionConfig()
         self._now = clock
         self._lock = threading.Lock()
-        self._workers: dict[uuid.UUID, SessionWorker] = {}
-        self._routes: dict[str, tuple[SessionWorker, ...]] = {}
+        self._workers: dict[uuid.UUID, PaperSessionWorker] = {}
+        self._routes: dict[str, tuple[PaperSessionWorker, ...]] = {}
         self._listeners: list[Listener] = []
         self._closed = False
 
@@ -158,22 +158,22 @@ class SessionManager:
         *,
         class_name: str | None = None,
         builtin: type[Strategy] | None = None,
-    ) -> SessionInfo:
+    ) -> PaperSessionInfo:
         """Start the user's saved strategy as a PAPER session on ``symbols``. ``builtin``: run that trusted class
         in-process instead of the saved code (the session is still recorded against ``strategy_id``).
-        Raises SessionError with a message for the trader."""
+        Raises PaperSessionError with a message for the trader."""
         if self._closed:
-            raise SessionError("Sessions are shutting down.")
+            raise PaperSessionError("Sessions are shutting down.")
         wanted = _symbols(symbols)
         if timeframe not in TIMEFRAMES:
-            raise SessionError(f"Unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)}).")
+            raise PaperSessionError(f"Unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAMES)}).")
         limits = DecisionLimits(self._config.cpu_seconds, self._config.memory_mb)
         chosen = resolve(self._factory, user_id, strategy_id, params=params, class_name=class_name,
                          builtin=builtin, limits=limits)  # fmt: skip
         running = records.active_session(self._factory, user_id, chosen.strategy_id)
         busy = f"{chosen.strategy_name} is already running as a paper session"
         if running is not None:
-            raise SessionError(f"{busy} (since {running.started_at:%Y-%m-%d %H:%M} UTC); stop it first.")
+            raise PaperSessionError(f"{busy} (since {running.started_at:%Y-%m-%d %H:%M} UTC); stop it first.")
         equity = self._ledger.portfolio(user_id).equity
         metadata = {
             "class_name": chosen.class_name, "runner": chosen.runner, "builtin": chosen.builtin,
@@ -185,7 +185,7 @@ class SessionManager:
             symbols=wanted, timeframe=timeframe, parameters=chosen.params, initial_capital=initial,
             metadata=metadata, now=self._now(), already_running=f"{busy}; stop it first.",
         )  # fmt: skip
-        context = SessionContext(session_id, user_id, chosen.strategy_id, chosen.class_name)
+        context = PaperSessionContext(session_id, user_id, chosen.strategy_id, chosen.class_name)
         try:
             worker = self._make_worker(context, wanted, timeframe, chosen.make_decider(), initial)
             with self._lock:
@@ -198,12 +198,12 @@ class SessionManager:
             self._drop(session_id)
             message = f"The session could not start: {type(exc).__name__}: {exc}"
             records.finish(self._factory, session_id, FAILED, now=self._now(), error=message)
-            raise SessionError(message) from exc
+            raise PaperSessionError(message) from exc
         info = self.get(session_id, user_id)
-        self._emit(SessionChanged(info))
+        self._emit(PaperSessionChanged(info))
         return info
 
-    def stop(self, session_id: uuid.UUID, user_id: uuid.UUID, reason: str = STOPPED_BY_TRADER) -> SessionInfo:
+    def stop(self, session_id: uuid.UUID, user_id: uuid.UUID, reason: str = STOPPED_BY_TRADER) -> PaperSessionInfo:
         """Stop a session of the user's (an ended one is returned as it is)."""
         info = self.get(session_id, user_id)
         if not info.active:
@@ -217,7 +217,7 @@ class SessionManager:
         self._drop(session_id)
         self._close(info, STOPPED, stop_reason=reason, worker=worker)
         info = self.get(session_id, user_id)
-        self._emit(SessionChanged(info))
+        self._emit(PaperSessionChanged(info))
         return info
 
     def list(self, user_id: uuid.UUID) -> SessionInfos:
@@ -225,11 +225,11 @@ class SessionManager:
         as_of = time.monotonic()
         return self._infos(user_id, records.session_rows(self._factory, user_id), as_of)
 
-    def get(self, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionInfo:
+    def get(self, session_id: uuid.UUID, user_id: uuid.UUID) -> PaperSessionInfo:
         as_of = time.monotonic()
         rows = records.session_rows(self._factory, user_id, session_id)
         if not rows:
-            raise SessionError("No such session.")
+            raise PaperSessionError("No such session.")
         return self._infos(user_id, rows, as_of)[0]
 
     def signals(self, session_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100) -> SignalInfos:
@@ -246,7 +246,7 @@ class SessionManager:
             self._close(info, STOPPED, stop_reason=ORPHANED, worker=None)
             info = self.get(session_id, user_id)
             stopped.append(info)
-            self._emit(SessionChanged(info))
+            self._emit(PaperSessionChanged(info))
         return stopped
 
     @property
@@ -278,12 +278,12 @@ class SessionManager:
     # ----- internals -----
     def _make_worker(
         self,
-        context: SessionContext,
+        context: PaperSessionContext,
         symbols: Sequence[str],
         timeframe: str,
         decider: Decider,
         initial: Decimal | None,
-    ) -> SessionWorker:
+    ) -> PaperSessionWorker:
         def on_signal(signal: SignalInfo) -> None:
             self._emit(SignalRecorded(signal))
 
@@ -291,7 +291,7 @@ class SessionManager:
                                   fractional=self._config.fractional)  # fmt: skip
         hooks = WorkerHooks(progress=self._progress, ended=self._ended)
         config = WorkerConfig(self._config.window_bars, self._config.heartbeat_s)
-        return SessionWorker(
+        return PaperSessionWorker(
             factory=self._factory, context=context, symbols=symbols, timeframe=timeframe, decider=decider,
             executor=executor, ledger=self._ledger, history=self._history, config=config, clock=self._now,
             hooks=hooks, initial_capital=initial,
@@ -299,7 +299,7 @@ class SessionManager:
 
     def _route(self) -> None:
         """Rebuild the symbol -> workers map (under the lock); ``on_bar`` reads it without locking."""
-        routes: dict[str, list[SessionWorker]] = {}
+        routes: dict[str, list[PaperSessionWorker]] = {}
         for worker in self._workers.values():
             for symbol in worker.symbols:
                 routes.setdefault(symbol, []).append(worker)
@@ -315,13 +315,13 @@ class SessionManager:
             except Exception:
                 log.exception("could not release the symbols of session %s", session_id)
 
-    def _progress(self, worker: SessionWorker) -> None:
+    def _progress(self, worker: PaperSessionWorker) -> None:
         try:
-            self._emit(SessionChanged(self.get(worker.session_id, worker.context.user_id)))
+            self._emit(PaperSessionChanged(self.get(worker.session_id, worker.context.user_id)))
         except Exception:
             log.exception("could not report the progress of session %s", worker.session_id)
 
-    def _ended(self, worker: SessionWorker, failure: Failure | None) -> None:
+    def _ended(self, worker: PaperSessionWorker, failure: Failure | None) -> None:
         """The worker thread is ending: a failure closes the session here; a stop is closed by ``stop``."""
         if failure is None:
             return
@@ -329,17 +329,17 @@ class SessionManager:
         try:
             info = self.get(worker.session_id, worker.context.user_id)
             self._close(info, FAILED, error=failure.message, details=failure.details, worker=worker)
-            self._emit(SessionFailed(self.get(worker.session_id, worker.context.user_id)))
+            self._emit(PaperSessionFailed(self.get(worker.session_id, worker.context.user_id)))
         except Exception:
             log.exception("could not record the failure of session %s", worker.session_id)
             records.finish(self._factory, worker.session_id, FAILED, now=self._now(), error=failure.message)
 
     def _close(
-        self, info: SessionInfo, status: str, *, worker: SessionWorker | None, error: str | None = None,
+        self, info: PaperSessionInfo, status: str, *, worker: PaperSessionWorker | None, error: str | None = None,
         details: str | None = None, stop_reason: str | None = None,
     ) -> None:  # fmt: skip
         """Cancel the session's working orders, then record its final P&L, equity and snapshot, and end it."""
-        context = SessionContext(info.id, info.user_id, info.strategy_id, info.class_name)
+        context = PaperSessionContext(info.id, info.user_id, info.strategy_id, info.class_name)
         executor = worker.executor if worker is not None else SignalExecutor(
             self._factory, self._ledger, context, clock=self._now, on_signal=lambda _s: None
         )  # fmt: skip
@@ -366,7 +366,7 @@ class SessionManager:
         )  # fmt: skip
 
     @staticmethod
-    def _prices(positions: Iterable[Any], worker: SessionWorker | None) -> dict[str, Decimal]:
+    def _prices(positions: Iterable[Any], worker: PaperSessionWorker | None) -> dict[str, Decimal]:
         prices = {s: Decimal(repr(c)) for s, c in (worker.last_close.items() if worker else ())}
         prices.update({p.symbol: p.last_price for p in positions if p.last_price is not None})
         return prices
@@ -389,7 +389,7 @@ class SessionManager:
             active_now = row.status in ACTIVE_STATUSES
             pnl = session_pnl(totals.get(row.id, {}), prices) if active_now else row.final_pnl
             last_bar = meta.get("last_bar_at")
-            out.append(SessionInfo(
+            out.append(PaperSessionInfo(
                 id=row.id, user_id=row.user_id, strategy_id=row.strategy_id, strategy_name=r.strategy_name,
                 strategy_version_id=row.strategy_version_id, class_name=str(meta.get("class_name", "")),
                 mode=row.mode, status=row.status, symbols=tuple(row.symbols), timeframe=row.timeframe or "",
@@ -409,13 +409,13 @@ def _symbols(symbols: Iterable[str]) -> list[str]:
         if not symbol:
             continue
         if not is_valid_symbol(symbol):
-            raise SessionError(f"{raw.strip()!r} is not a valid symbol.")
+            raise PaperSessionError(f"{raw.strip()!r} is not a valid symbol.")
         if symbol not in out:
             out.append(symbol)
     if not out:
-        raise SessionError("Enter at least one symbol.")
+        raise PaperSessionError("Enter at least one symbol.")
     if len(out) > MAX_SYMBOLS:
-        raise SessionError(f"A session trades at most {MAX_SYMBOLS} symbols.")
+        raise PaperSessionError(f"A session trades at most {MAX_SYMBOLS} symbols.")
     return out
 
 

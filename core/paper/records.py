@@ -24,14 +24,14 @@ from core.db.models import Signal as SignalRow
 from core.db.models import Strategy as StrategyRow
 from core.ledger.placement import OPEN_STATUSES
 from core.paper.pnl import FillTotals
-from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, RUNNING, SessionError, SignalInfo
+from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, RUNNING, PaperSessionError, SignalInfo
 
 Factory = sessionmaker[Session]
 ACTIVE_INDEX = "uq_trading_sessions_active_strategy_mode"
 
 
 @dataclass(frozen=True)
-class SessionRow:
+class PaperSessionRow:
     """A ``trading_sessions`` row with the strategy's name and the number of signals, read in one query."""
 
     row: TradingSession
@@ -62,7 +62,7 @@ def insert_session(
     symbols: Sequence[str], timeframe: str, parameters: dict[str, Any], initial_capital: Decimal | None,
     metadata: dict[str, Any], now: datetime, already_running: str,
 ) -> uuid.UUID:  # fmt: skip
-    """Insert a PAPER session RUNNING; SessionError(``already_running``) when the strategy already runs."""
+    """Insert a PAPER session RUNNING; PaperSessionError(``already_running``) when the strategy already runs."""
     session_id = uuid.uuid4()
     row = TradingSession(
         id=session_id, user_id=user_id, strategy_id=strategy_id, strategy_version_id=strategy_version_id,
@@ -77,7 +77,7 @@ def insert_session(
         except IntegrityError as exc:
             s.rollback()
             if ACTIVE_INDEX in str(exc.orig):
-                raise SessionError(already_running) from None
+                raise PaperSessionError(already_running) from None
             raise
     return session_id
 
@@ -131,7 +131,7 @@ def _merged(metadata: dict[str, Any]) -> Any:
 
 def session_rows(
     factory: Factory, user_id: uuid.UUID, session_id: uuid.UUID | None = None, limit: int = 200
-) -> list[SessionRow]:
+) -> list[PaperSessionRow]:
     """The user's PAPER sessions (or the one asked for), newest first."""
     counts = (
         select(SignalRow.session_id, func.count().label("n")).group_by(SignalRow.session_id).subquery()
@@ -146,7 +146,7 @@ def session_rows(
         query = query.where(TradingSession.id == session_id)
     query = query.order_by(TradingSession.started_at.desc(), TradingSession.id).limit(limit)
     with factory() as s:
-        return [SessionRow(row, name or "(deleted strategy)", int(n)) for row, name, n in s.execute(query).all()]
+        return [PaperSessionRow(row, name or "(deleted strategy)", int(n)) for row, name, n in s.execute(query).all()]
 
 
 def stale_active(factory: Factory, user_id: uuid.UUID, exclude: Iterable[uuid.UUID],
@@ -200,7 +200,7 @@ def resolve_signal(
     with factory() as s:
         row = s.get(SignalRow, signal_id, with_for_update=True)
         if row is None:
-            raise SessionError("the signal no longer exists")
+            raise PaperSessionError("the signal no longer exists")
         row.status = status
         row.reason = reason
         row.processed_at = now

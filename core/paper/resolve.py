@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.paper import records
 from core.paper.decider import Decider, DecisionLimits, InProcessDecider, SandboxDecider
-from core.paper.types import SessionError
+from core.paper.types import PaperSessionError
 from core.strategy.api import Strategy, StrategyError
 from core.strategy.declared_params import declared_params
 from core.strategy.library import LibraryError, load_strategy
@@ -47,46 +47,46 @@ def resolve(
     builtin: type[Strategy] | None,
     limits: DecisionLimits,
 ) -> Resolved:
-    """The user's saved strategy ``strategy_id`` ready to run; SessionError saying what is wrong otherwise.
+    """The user's saved strategy ``strategy_id`` ready to run; PaperSessionError saying what is wrong otherwise.
 
     ``params`` override the saved strategy's parameters. With ``builtin``, that trusted class runs in-process
     and the saved strategy is what the session is recorded against."""
     try:
         saved = load_strategy(factory, user_id, strategy_id)
     except LibraryError as exc:
-        raise SessionError(str(exc).capitalize() + ".") from exc
+        raise PaperSessionError(str(exc).capitalize() + ".") from exc
     values = {**saved.parameters, **(params or {})}
     version = records.version_id(factory, saved.id, saved.version)
     if builtin is not None:
         try:
             checked = builtin(**values).values
         except StrategyError as exc:
-            raise SessionError(str(exc)) from exc
+            raise PaperSessionError(str(exc)) from exc
         module_path = f"{builtin.__module__}:{builtin.__qualname__}"
         return Resolved(saved.id, saved.name, version, builtin.__qualname__, dict(checked), "builtin", module_path,
                         lambda: InProcessDecider(builtin, checked))  # fmt: skip
     source = saved.python_code
     report = validate_source(source)
     if not report.ok:
-        raise SessionError(f"{saved.name} breaks the sandbox rules:\n{report}")
+        raise PaperSessionError(f"{saved.name} breaks the sandbox rules:\n{report}")
     try:
         chosen = pick_strategy_class(source, class_name)
     except SyntaxError as exc:
-        raise SessionError(f"line {exc.lineno}: {exc.msg}") from exc
+        raise PaperSessionError(f"line {exc.lineno}: {exc.msg}") from exc
     except ValueError as exc:
-        raise SessionError(str(exc)) from exc
+        raise PaperSessionError(str(exc)) from exc
     checked = check_params(source, chosen, values)
     return Resolved(saved.id, saved.name, version, chosen, checked, "sandbox", None,
                     lambda: SandboxDecider(source, chosen, checked, limits))  # fmt: skip
 
 
 def check_params(source: str, class_name: str, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` converted as the strategy's declared parameters would convert them; SessionError otherwise."""
+    """``values`` converted as the strategy's declared parameters would convert them; PaperSessionError otherwise."""
     declared = {p.name: p for p in declared_params(source, class_name)}
     unknown = sorted(set(values) - set(declared))
     if unknown:
         allowed = ", ".join(declared) or "none"
-        raise SessionError(f"{class_name} has no parameter(s) {', '.join(unknown)} (declared: {allowed})")
+        raise PaperSessionError(f"{class_name} has no parameter(s) {', '.join(unknown)} (declared: {allowed})")
     out: dict[str, Any] = {}
     for name, value in values.items():
         param = declared[name]
@@ -96,5 +96,5 @@ def check_params(source: str, class_name: str, values: dict[str, Any]) -> dict[s
         try:
             out[name] = param.to_param().check(value)
         except StrategyError as exc:
-            raise SessionError(str(exc)) from exc
+            raise PaperSessionError(str(exc)) from exc
     return out

@@ -1,6 +1,6 @@
 """What the session manager hands out: plain values and events, safe to pass to any thread (and to Qt).
 
-Money is Decimal, times are tz-aware UTC. ``SessionInfo.pnl`` is the session's own profit: what its fills
+Money is Decimal, times are tz-aware UTC. ``PaperSessionInfo.pnl`` is the session's own profit: what its fills
 bought and sold, less fees, plus the shares it still holds at the last price. ``current_capital`` is the
 equity of the virtual account the session trades (shared with the trader's other activity), as the seeds'
 ``active_strategies`` kept it.
@@ -24,12 +24,12 @@ PENDING, EXECUTED = SignalStatus.PENDING, SignalStatus.EXECUTED
 REJECTED, EXPIRED = SignalStatus.REJECTED, SignalStatus.EXPIRED
 
 
-class SessionError(Exception):
+class PaperSessionError(Exception):
     """A session that cannot be started, found or stopped; ``str()`` is for the trader."""
 
 
 @dataclass(frozen=True)
-class SessionInfo:
+class PaperSessionInfo:
     id: uuid.UUID
     user_id: uuid.UUID
     strategy_id: uuid.UUID | None
@@ -78,17 +78,17 @@ class SignalInfo:
 
 
 @dataclass(frozen=True)
-class SessionChanged:
+class PaperSessionChanged:
     """A session started, stopped, or processed a bar (its P&L and counts may have moved)."""
 
-    session: SessionInfo
+    session: PaperSessionInfo
 
 
 @dataclass(frozen=True)
-class SessionFailed:
+class PaperSessionFailed:
     """A session ended because its strategy (or the session machinery) failed; ``session.error_message`` says why."""
 
-    session: SessionInfo
+    session: PaperSessionInfo
 
 
 @dataclass(frozen=True)
@@ -98,4 +98,4 @@ class SignalRecorded:
     signal: SignalInfo
 
 
-SessionEvent = SessionChanged | SessionFailed | SignalRecorded
+SessionEvent = PaperSessionChanged | PaperSessionFailed | SignalRecorded

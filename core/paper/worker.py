@@ -1,6 +1,6 @@
 """One running session: a thread that turns closed bars into decisions and decisions into orders.
 
-Bars arrive through :meth:`SessionWorker.offer` from the live-bar thread, which must never wait: they go into
+Bars arrive through :meth:`PaperSessionWorker.offer` from the live-bar thread, which must never wait: they go into
 an unbounded queue. The worker takes everything queued at once; when a strategy is slower than the feed (a
 sandboxed decision costs about 0.4 s), the bars all join the window but only the newest bar of each symbol is
 decided on, so the session catches up instead of trading on stale bars (the skipped decisions are counted in
@@ -31,7 +31,7 @@ from core.market.calendar import NEW_YORK
 from core.paper import records
 from core.paper.bars import BarWindow, BucketFolder, ClosedBar
 from core.paper.decider import Decider
-from core.paper.execution import SessionContext, SignalExecutor, strategy_account
+from core.paper.execution import PaperSessionContext, SignalExecutor, strategy_account
 from core.paper.history import HistoryLoader
 from core.strategy.api import StrategyError
 from core.strategy.sandbox import StrategyCancelled, StrategyRunError
@@ -58,16 +58,16 @@ class Failure:
 class WorkerHooks:
     """Called on the worker's thread."""
 
-    progress: Callable[[SessionWorker], None]
-    ended: Callable[[SessionWorker, Failure | None], None]
+    progress: Callable[[PaperSessionWorker], None]
+    ended: Callable[[PaperSessionWorker, Failure | None], None]
 
 
-class SessionWorker:
+class PaperSessionWorker:
     def __init__(
         self,
         *,
         factory: sessionmaker[Session],
-        context: SessionContext,
+        context: PaperSessionContext,
         symbols: Sequence[str],
         timeframe: str,
         decider: Decider,

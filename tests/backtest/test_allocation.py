@@ -32,7 +32,7 @@ CAL = TradingCalendar(2025)
 
 
 def sessions(first: date, last: date) -> list[date]:
-    return CAL.sessions(datetime.combine(first, time(12), NEW_YORK), datetime.combine(last, time(13), NEW_YORK))
+    return CAL.trading_days(datetime.combine(first, time(12), NEW_YORK), datetime.combine(last, time(13), NEW_YORK))
 
 
 def daily(symbol: str, days: list[date], close, open_=None) -> BarData:

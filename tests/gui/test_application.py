@@ -18,7 +18,7 @@ from app.live_setup import LiveSetup
 from app.views.login_dialog import SIGNUP_TAB, LoginDialog
 from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
-from core.accounts import AccountService, InvalidSession
+from core.accounts import AccountService, InvalidLoginSession
 from core.config import Settings
 from core.db.database import Database
 from core.db.errors import DataFolderInUse
@@ -211,7 +211,7 @@ def test_remembered_login_skips_the_dialog_until_logged_out(
     )
     assert code == EXIT_OK and dialog_shown is False
     assert keyring_backend.items == {}
-    with pytest.raises(InvalidSession):
+    with pytest.raises(InvalidLoginSession):
         accounts.resume(saved)
 
 

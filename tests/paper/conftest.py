@@ -15,7 +15,7 @@ from core.db.database import Database
 from core.db.models import RiskSettings
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.paper.manager import SessionConfig, SessionManager
+from core.paper.manager import PaperSessionConfig, PaperSessionManager
 from core.strategy.library import SavedStrategy, StrategyDraft, save_strategy
 from tests.paper.helpers import (
     CROSS_SOURCE,
@@ -63,16 +63,16 @@ def subscriptions() -> FakeSubscriptions:
 
 
 @pytest.fixture
-def config() -> SessionConfig:
-    return SessionConfig(window_bars=500, cpu_seconds=2.0, memory_mb=1024)
+def config() -> PaperSessionConfig:
+    return PaperSessionConfig(window_bars=500, cpu_seconds=2.0, memory_mb=1024)
 
 
 @pytest.fixture
 def manager(
     db: Database, ledger: Ledger, history: ScriptedHistory, subscriptions: FakeSubscriptions, clock: SimClock,
-    config: SessionConfig,
-) -> Iterator[SessionManager]:  # fmt: skip
-    m = SessionManager(db.session_factory, ledger, history, subscriptions, config=config, clock=clock)
+    config: PaperSessionConfig,
+) -> Iterator[PaperSessionManager]:  # fmt: skip
+    m = PaperSessionManager(db.session_factory, ledger, history, subscriptions, config=config, clock=clock)
     try:
         yield m
     finally:
@@ -81,7 +81,7 @@ def manager(
 
 @pytest.fixture
 def market(clock: SimClock, prices: LastPrices, sim: SimBroker, history: ScriptedHistory,
-           manager: SessionManager) -> Market:  # fmt: skip
+           manager: PaperSessionManager) -> Market:  # fmt: skip
     m = Market(clock, prices, sim, history)
     m.manager = manager
     return m

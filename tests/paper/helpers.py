@@ -18,7 +18,7 @@ from pathlib import Path
 from core.broker.sim import SimBroker
 from core.domain.bars import BarArrays, NormalizedBar, to_arrays
 from core.ledger.prices import LastPrices
-from core.paper.manager import SessionManager
+from core.paper.manager import PaperSessionManager
 from tests.paper import cross_strategy
 
 PASSWORD = "Tr4ding-Pass-2026"
@@ -96,7 +96,7 @@ class Market:
         self.prices = prices
         self.sim = sim
         self.history = history
-        self.manager: SessionManager | None = None
+        self.manager: PaperSessionManager | None = None
 
     def feed(self, *bars: NormalizedBar) -> None:
         assert self.manager is not None

@@ -18,7 +18,7 @@ from core.market.frames import check_frame
 from core.market.live import LiveBars
 from core.market.store import BarStore
 from core.paper.history import store_history
-from core.paper.manager import SessionConfig, SessionManager
+from core.paper.manager import PaperSessionConfig, PaperSessionManager
 from tests.paper.cross_strategy import Cross
 from tests.paper.helpers import T0, WAIT_S
 
@@ -49,9 +49,9 @@ def live(store, prices, sim) -> Iterator[LiveBars]:
 
 
 @pytest.fixture
-def real_manager(db, ledger, store, subscriptions, clock, live) -> Iterator[SessionManager]:
-    manager = SessionManager(db.session_factory, ledger, store_history(store), subscriptions, clock=clock,
-                             config=SessionConfig(window_bars=300))  # fmt: skip
+def real_manager(db, ledger, store, subscriptions, clock, live) -> Iterator[PaperSessionManager]:
+    manager = PaperSessionManager(db.session_factory, ledger, store_history(store), subscriptions, clock=clock,
+                             config=PaperSessionConfig(window_bars=300))  # fmt: skip
     live.add_listener(manager.on_bar)
     yield manager
     manager.shutdown()

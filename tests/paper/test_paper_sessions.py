@@ -17,11 +17,11 @@ from core.paper.manager import (
     ORPHANED,
     STOPPED_AT_EXIT,
     STOPPED_BY_TRADER,
-    SessionConfig,
-    SessionManager,
+    PaperSessionConfig,
+    PaperSessionManager,
     owner_of,
 )
-from core.paper.types import SessionChanged, SessionError, SessionFailed, SignalRecorded
+from core.paper.types import PaperSessionChanged, PaperSessionError, PaperSessionFailed, SignalRecorded
 from core.strategy.api import Strategy
 from tests.paper.cross_strategy import Cross
 from tests.paper.helpers import LIVE, T0, WAIT_S, series
@@ -114,7 +114,7 @@ def test_a_builtin_strategy_trades_through_the_ledger_and_fills_on_the_next_bar(
     recorded = [e.signal for e in events if isinstance(e, SignalRecorded)]
     assert [(s.action, s.status, s.price) for s in recorded] == [("BUY", "EXECUTED", 97.0), ("SELL", "EXECUTED", 95.0)]
     assert recorded[0].order_id == order.id
-    assert any(isinstance(e, SessionChanged) and e.session.last_bar_at for e in events)
+    assert any(isinstance(e, PaperSessionChanged) and e.session.last_bar_at for e in events)
 
     stopped = manager.stop(info.id, alice)
     assert stopped.status == "STOPPED" and stopped.ended_at is not None and stopped.stop_reason == STOPPED_BY_TRADER
@@ -177,7 +177,7 @@ def test_a_strategy_that_raises_fails_the_session_with_its_line(db, manager, mar
     assert failed.status == "FAILED" and failed.ended_at is not None
     assert failed.error_message == "ValueError: the data looks wrong (line 7 of the strategy)"
     assert "line 7 in next" in failed.details
-    assert [e.session.id for e in events if isinstance(e, SessionFailed)] == [info.id]
+    assert [e.session.id for e in events if isinstance(e, PaperSessionFailed)] == [info.id]
     assert manager.running == [keeps_running.id] and owner_of(info.id) not in subscriptions.owners
     assert manager.get(keeps_running.id, dora).status == "RUNNING"
     assert len(signal_rows(db, keeps_running.id)) == 1  # the other session went on trading
@@ -196,7 +196,7 @@ def test_a_second_start_of_a_running_strategy_is_refused_until_it_stops(db, mana
     frank = make_user("frank")
     saved = save(frank)
     first = manager.start(frank, saved.id, ["ACME"])
-    with pytest.raises(SessionError, match=r"Cross is already running as a paper session .*stop it first"):
+    with pytest.raises(PaperSessionError, match=r"Cross is already running as a paper session .*stop it first"):
         manager.start(frank, saved.id, ["MSFT"])
     manager.stop(first.id, frank)
     clock.now += timedelta(minutes=1)
@@ -217,7 +217,7 @@ def test_a_second_start_of_a_running_strategy_is_refused_until_it_stops(db, mana
 def test_a_session_that_cannot_run_is_refused_before_it_starts(db, manager, make_user, save, symbols, timeframe,
                                                                params, message):  # fmt: skip
     gina = make_user("gina")
-    with pytest.raises(SessionError, match=message):
+    with pytest.raises(PaperSessionError, match=message):
         manager.start(gina, save(gina).id, symbols, timeframe, params)
     assert manager.list(gina) == [] and manager.running == []
 
@@ -225,9 +225,9 @@ def test_a_session_that_cannot_run_is_refused_before_it_starts(db, manager, make
 def test_someone_elses_strategy_or_session_is_not_found(db, manager, make_user, save):
     hal, ida = make_user("hal"), make_user("ida")
     info = manager.start(hal, save(hal).id, ["ACME"])
-    with pytest.raises(SessionError, match="No such strategy"):
+    with pytest.raises(PaperSessionError, match="No such strategy"):
         manager.start(ida, save(hal, "Other").id, ["ACME"])
-    with pytest.raises(SessionError, match="No such session"):
+    with pytest.raises(PaperSessionError, match="No such session"):
         manager.stop(info.id, ida)
     assert manager.signals(info.id, ida) == [] and manager.get(info.id, hal).status == "RUNNING"
 
@@ -235,15 +235,15 @@ def test_someone_elses_strategy_or_session_is_not_found(db, manager, make_user, 
 def test_sessions_left_running_by_a_closed_app_are_stopped_with_the_reason(db, manager, make_user, save, ledger,
                                                                           history, subscriptions, clock):  # fmt: skip
     jo = make_user("joan")
-    crashed_app = SessionManager(db.session_factory, ledger, history, subscriptions, clock=clock)
+    crashed_app = PaperSessionManager(db.session_factory, ledger, history, subscriptions, clock=clock)
     orphan = crashed_app.start(jo, save(jo, "Left behind").id, ["ACME"])
     crashed_app._drop(orphan.id)  # the app died: its thread is forgotten, the row still says RUNNING
     crashed_app.shutdown()
     # Touched moments ago: another running copy of the app may still own it.
     assert manager.stop_orphans(jo) == [] and manager.get(orphan.id, jo).status == "RUNNING"
 
-    restarted = SessionManager(db.session_factory, ledger, history, subscriptions, clock=clock,
-                               config=SessionConfig(orphan_after=timedelta(0)))  # fmt: skip
+    restarted = PaperSessionManager(db.session_factory, ledger, history, subscriptions, clock=clock,
+                               config=PaperSessionConfig(orphan_after=timedelta(0)))  # fmt: skip
     ours = restarted.start(jo, save(jo).id, ["ACME"])
     try:
         [stopped] = restarted.stop_orphans(jo)
@@ -264,7 +264,7 @@ def test_shutdown_stops_every_session_with_the_reason(db, manager, make_user, sa
         (two.id, "STOPPED", STOPPED_AT_EXIT),
     }
     assert manager.running == [] and subscriptions.owners == {}
-    with pytest.raises(SessionError, match="shutting down"):
+    with pytest.raises(PaperSessionError, match="shutting down"):
         manager.start(kim, save(kim, "Third").id, ["ACME"])
 
 

@@ -13,12 +13,12 @@ from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from app.async_runner import BlockingRunner
-from app.views.sessions_panel import SessionsPanel
+from app.views.paper_sessions_panel import PaperSessionsPanel
 from core.broker.sim import SimBroker
 from core.db.database import Database
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.paper.manager import SessionConfig, SessionManager
+from core.paper.manager import PaperSessionConfig, PaperSessionManager
 from core.paper.types import SignalInfo
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.gui.conftest import STRONG_PASSWORD
@@ -60,8 +60,8 @@ def market(db: Database) -> Iterator[Market]:
     prices = LastPrices({"ACME": Decimal(repr(HISTORY[-1]))})
     sim = SimBroker(clock=clock)
     ledger = Ledger(db.session_factory, sim, prices)
-    manager = SessionManager(db.session_factory, ledger, history, FakeSubscriptions(), clock=clock,
-                             config=SessionConfig(window_bars=500, cpu_seconds=2.0))  # fmt: skip
+    manager = PaperSessionManager(db.session_factory, ledger, history, FakeSubscriptions(), clock=clock,
+                             config=PaperSessionConfig(window_bars=500, cpu_seconds=2.0))  # fmt: skip
     world = Market(clock, prices, sim, history)
     world.manager = manager
     try:
@@ -72,9 +72,9 @@ def market(db: Database) -> Iterator[Market]:
 
 @pytest.fixture
 def make_panel(qtbot: QtBot, db: Database, runner: BlockingRunner, user: uuid.UUID, market: Market):
-    def make(strategies: int) -> SessionsPanel:
+    def make(strategies: int) -> PaperSessionsPanel:
         assert market.manager is not None
-        panel = SessionsPanel(market.manager, db.session_factory, user, runner)
+        panel = PaperSessionsPanel(market.manager, db.session_factory, user, runner)
         qtbot.addWidget(panel)
         panel.show()
         qtbot.waitUntil(lambda: panel.strategy_combo.count() == strategies, timeout=10_000)
@@ -83,20 +83,20 @@ def make_panel(qtbot: QtBot, db: Database, runner: BlockingRunner, user: uuid.UU
     return make
 
 
-def button(panel: SessionsPanel, name: str) -> QPushButton:
+def button(panel: PaperSessionsPanel, name: str) -> QPushButton:
     found = panel.findChild(QPushButton, name)
     assert found is not None, name
     return found
 
 
-def start(qtbot: QtBot, panel: SessionsPanel, strategy: str, symbols: str) -> None:
+def start(qtbot: QtBot, panel: PaperSessionsPanel, strategy: str, symbols: str) -> None:
     panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findText(strategy))
     panel.symbols_edit.clear()
     qtbot.keyClicks(panel.symbols_edit, symbols)
     qtbot.mouseClick(button(panel, "startButton"), Qt.MouseButton.LeftButton)
 
 
-def session_status(panel: SessionsPanel, row: int = 0) -> str | None:
+def session_status(panel: PaperSessionsPanel, row: int = 0) -> str | None:
     model = panel.sessions_model
     return model.record_at(row).status if model.rowCount() > row else None
 

@@ -7,7 +7,7 @@ handled here on the GUI thread. A failed session shows its message (naming the s
 with the strategy's trace and printed output behind Details.
 
 Sessions left RUNNING by an app that closed or crashed are marked STOPPED (with the reason) when the panel
-first loads: ``SessionManager.stop_orphans``, which leaves alone sessions another running app still serves.
+first loads: ``PaperSessionManager.stop_orphans``, which leaves alone sessions another running app still serves.
 """
 
 from __future__ import annotations
@@ -42,17 +42,17 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
-from app.models.sessions_model import SessionsModel, SignalsModel
+from app.models.paper_sessions_model import PaperSessionsModel, SignalsModel
 from app.views.panel_widgets import choose_strategy, named_button, row_table
 from app.views.params_form import ParamsForm
 from core.domain.timeframes import Timeframe
-from core.paper.manager import SessionManager
+from core.paper.manager import PaperSessionManager
 from core.paper.types import (
-    SessionChanged,
-    SessionError,
+    PaperSessionChanged,
+    PaperSessionError,
+    PaperSessionFailed,
+    PaperSessionInfo,
     SessionEvent,
-    SessionFailed,
-    SessionInfo,
     SignalInfo,
     SignalRecorded,
 )
@@ -66,9 +66,10 @@ SIGNALS_SHOWN = 200
 _SEPARATORS = re.compile(r"[\s,;]+")
 
 
-class SessionsPanel(QWidget):
-    """Emits ``signalRecorded(SignalInfo)`` for every signal any of the trader's sessions records (chart markers)
-    and ``sessionChanged(SessionInfo)`` whenever a session starts, moves, stops or fails; both on the GUI thread."""
+class PaperSessionsPanel(QWidget):
+    """Emits ``signalRecorded(SignalInfo)`` for every signal any of the trader's paper sessions records (chart
+    markers) and ``sessionChanged(PaperSessionInfo)`` whenever one starts, moves, stops or fails; both on the GUI
+    thread."""
 
     signalRecorded = Signal(object)
     sessionChanged = Signal(object)
@@ -76,7 +77,7 @@ class SessionsPanel(QWidget):
 
     def __init__(
         self,
-        manager: SessionManager,
+        manager: PaperSessionManager,
         session_factory: sessionmaker[Session],
         user_id: uuid.UUID,
         runner: BlockingRunner,
@@ -93,7 +94,7 @@ class SessionsPanel(QWidget):
         self._signals_of: uuid.UUID | None = None
 
         self._build_form()
-        self.sessions_model = SessionsModel(self)
+        self.sessions_model = PaperSessionsModel(self)
         self.sessions_table = _table("sessionsTable", self.sessions_model)
         self.sessions_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.sessions_table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -200,7 +201,7 @@ class SessionsPanel(QWidget):
         data = self.strategy_combo.currentData()
         return data if isinstance(data, SavedStrategy) else None
 
-    def selected_session(self) -> SessionInfo | None:
+    def selected_session(self) -> PaperSessionInfo | None:
         rows = self.sessions_table.selectionModel().selectedRows()
         return self.sessions_model.record_at(rows[0].row()) if rows else None
 
@@ -240,7 +241,7 @@ class SessionsPanel(QWidget):
                 self._manager.start, self._user_id, request["strategy_id"], request["symbols"],
                 request["timeframe"], request["params"], class_name=request["class_name"],
             )  # fmt: skip
-        except SessionError as exc:
+        except PaperSessionError as exc:
             if self._alive():
                 self.status_label.setText("")
                 self.show_error(str(exc))
@@ -268,7 +269,7 @@ class SessionsPanel(QWidget):
         self.status_label.setText(f"Stopping {info.strategy_name}…")
         self._spawn(self._stop(info), "sessions-stop")
 
-    async def _stop(self, info: SessionInfo) -> None:
+    async def _stop(self, info: PaperSessionInfo) -> None:
         stopped = await self._runner.call(self._manager.stop, info.id, self._user_id)
         if self._alive():
             self.status_label.setText(f"{stopped.strategy_name} stopped.")
@@ -361,12 +362,12 @@ class SessionsPanel(QWidget):
             self.signals_model.set_records([])
             self._spawn(self._load_signals(info.id), "sessions-signals")
 
-    def _show_failure(self, info: SessionInfo) -> None:
+    def _show_failure(self, info: PaperSessionInfo) -> None:
         message = f"This session failed: {info.error_message}" if info.status == "FAILED" else ""
         _show(self.session_error_box, self.session_error_label, self.session_details_button, self.session_details,
               message, info.details)  # fmt: skip
 
-    def _show_session(self, info: SessionInfo) -> None:
+    def _show_session(self, info: PaperSessionInfo) -> None:
         # The model keeps the newest report: a late, older one (the answer to Start arriving after the session
         # already failed) must not hide the failure either, so the box shows what the model shows.
         row = self.sessions_model.upsert(info)
@@ -381,11 +382,11 @@ class SessionsPanel(QWidget):
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, SignalRecorded):
             self._signal_recorded(event.signal)
-        elif isinstance(event, SessionChanged | SessionFailed):
+        elif isinstance(event, PaperSessionChanged | PaperSessionFailed):
             if event.session.user_id != self._user_id:
                 return
             self._show_session(event.session)
-            if isinstance(event, SessionFailed):
+            if isinstance(event, PaperSessionFailed):
                 self.status_label.setText(f"{event.session.strategy_name} failed.")
             self.sessionChanged.emit(event.session)
 
@@ -415,7 +416,7 @@ class SessionsPanel(QWidget):
         """A manager's refusal shows its own message; anything unexpected a short line with the trace as details."""
         try:
             await coro
-        except SessionError as exc:
+        except PaperSessionError as exc:
             if self._alive():
                 self.show_error(str(exc))
                 self._refresh_selection()

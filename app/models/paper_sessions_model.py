@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from core.paper.types import SessionInfo, SignalInfo
+from core.paper.types import PaperSessionInfo, SignalInfo
 
 _FAILED = QColor("#d32f2f")
 _GOOD = QColor("#2e7d32")
@@ -37,16 +37,16 @@ def _qty(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():,f}"
 
 
-def _note(info: SessionInfo) -> str:
+def _note(info: PaperSessionInfo) -> str:
     return info.error_message or info.stop_reason or ""
 
 
-class _Column[R: (SessionInfo, SignalInfo)]:
+class _Column[R: (PaperSessionInfo, SignalInfo)]:
     def __init__(self, header: str, raw: Callable[[R], Any], show: Callable[[Any], str] = str) -> None:
         self.header, self.raw, self.show = header, raw, show
 
 
-SESSION_COLUMNS: tuple[_Column[SessionInfo], ...] = (
+SESSION_COLUMNS: tuple[_Column[PaperSessionInfo], ...] = (
     _Column("Strategy", lambda s: s.strategy_name),
     _Column("Symbols", lambda s: ", ".join(s.symbols)),
     _Column("Timeframe", lambda s: s.timeframe),
@@ -68,7 +68,7 @@ SIGNAL_COLUMNS: tuple[_Column[SignalInfo], ...] = (
 )
 
 
-class _RecordsModel[R: (SessionInfo, SignalInfo)](QAbstractTableModel):
+class _RecordsModel[R: (PaperSessionInfo, SignalInfo)](QAbstractTableModel):
     columns: tuple[_Column[R], ...] = ()
 
     def __init__(self, parent: Any = None) -> None:
@@ -143,11 +143,11 @@ class _RecordsModel[R: (SessionInfo, SignalInfo)](QAbstractTableModel):
         return None
 
 
-class SessionsModel(_RecordsModel[SessionInfo]):
+class PaperSessionsModel(_RecordsModel[PaperSessionInfo]):
     columns = SESSION_COLUMNS
 
-    def upsert(self, record: SessionInfo, *, first: bool = True) -> int:
-        """As the base, except that an older report never replaces a newer one (``SessionInfo.as_of``), and an
+    def upsert(self, record: PaperSessionInfo, *, first: bool = True) -> int:
+        """As the base, except that an older report never replaces a newer one (``PaperSessionInfo.as_of``), and an
         ended session never shows as running again: reports reach the panel by two paths (the manager's events,
         the answers to start and stop) and a late one may be older."""
         row = self.row_of(record.id)
@@ -156,7 +156,7 @@ class SessionsModel(_RecordsModel[SessionInfo]):
             return row
         return super().upsert(record, first=first)
 
-    def _color(self, record: SessionInfo, header: str) -> QColor | None:
+    def _color(self, record: PaperSessionInfo, header: str) -> QColor | None:
         if header in ("Status", "Error / note") and record.status == "FAILED":
             return _FAILED
         if header == "Status" and record.status == "RUNNING":
