@@ -47,6 +47,7 @@ from core.backtest.strategy_ref import StrategyRef, run_detailed
 from core.backtest.variable_lists import VariableListError
 from core.broker.fill_costs import BpsSlippage, NoSlippage, PercentCommission, PerShareCommission, ZeroCommission
 from core.broker.fill_model import FillModel
+from core.cli import args as cli_args
 from core.cli.args import utc_time
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
@@ -95,10 +96,10 @@ def _money(text: str) -> Decimal:
 
 def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("strategy", nargs=None if required else "?", help="a .py file or a saved strategy's name")
-    parser.add_argument("symbol", nargs=None if required else "?")
+    parser.add_argument("symbol", type=cli_args.symbol, nargs=None if required else "?")
     parser.add_argument("--start", type=utc_time, required=required, help="ISO date/time (UTC unless zoned)")
     parser.add_argument("--end", type=utc_time, required=required)
-    parser.add_argument("--timeframe", default="1Min")
+    parser.add_argument("--timeframe", type=cli_args.timeframe, default="1Min")
     parser.add_argument("--class", dest="class_name", help="the strategy class, when the file defines several")
     parser.add_argument("--param", type=_pair, action="append", default=[], help="NAME=VALUE (repeatable)")
     parser.add_argument("--cash", type=_money, default=Decimal("100000"))
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--top", type=int, default=10, help="print this many best runs")
     batch.add_argument("--resume", type=uuid.UUID, metavar="JOB_ID", help="finish an earlier batch")
     probes = sub.add_parser("probes", help="run the probe catalog across symbols and trading days")
-    probes.add_argument("symbols", nargs="+")
+    probes.add_argument("symbols", type=cli_args.symbol, nargs="+")
     probes.add_argument("--start", type=utc_time, required=True)
     probes.add_argument("--end", type=utc_time, required=True)
     probes.add_argument("--probe", action="append", default=[], help="a catalog probe's name (repeatable)")

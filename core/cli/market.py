@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.adapters.alpaca.bar_history import AlpacaBarSource
+from core.cli import args as cli_args
 from core.cli.args import utc_time
 from core.config import ALPACA_KEY_ENV as KEY_ENV
 from core.config import ALPACA_SECRET_ENV as SECRET_ENV
@@ -47,25 +48,25 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="import a CSV or Parquet file of bars")
     imp.add_argument("file")
-    imp.add_argument("symbol")
-    imp.add_argument("--timeframe", default="1Min")
+    imp.add_argument("symbol", type=cli_args.symbol)
+    imp.add_argument("--timeframe", type=cli_args.timeframe, default="1Min")
     imp.add_argument("--naive-is-an-error", action="store_true", help="reject times without a zone (default: UTC)")
     exp = sub.add_parser("export", help="write stored bars to a CSV or Parquet file")
     exp.add_argument("file")
-    exp.add_argument("symbol")
-    exp.add_argument("--timeframe", default="1Min")
+    exp.add_argument("symbol", type=cli_args.symbol)
+    exp.add_argument("--timeframe", type=cli_args.timeframe, default="1Min")
     exp.add_argument("--start", type=utc_time)
     exp.add_argument("--end", type=utc_time)
     fetch = sub.add_parser("fetch", help="fetch what is missing of a range from Alpaca")
-    fetch.add_argument("symbol")
+    fetch.add_argument("symbol", type=cli_args.symbol)
     fetch.add_argument("start", type=utc_time)
     fetch.add_argument("end", type=utc_time)
-    fetch.add_argument("--timeframe", default="1Min")
+    fetch.add_argument("--timeframe", type=cli_args.timeframe, default="1Min")
     fetch.add_argument("--feed", default="iex", choices=("iex", "sip"))
     fetch.add_argument("--alpaca-data-url", default=None, help="market-data base URL (default: Alpaca's)")
     reg = sub.add_parser("regimes", help="compute features and fit a market-regime model over stored bars")
-    reg.add_argument("symbol")
-    reg.add_argument("--timeframe", default="1Min")
+    reg.add_argument("symbol", type=cli_args.symbol)
+    reg.add_argument("--timeframe", type=cli_args.timeframe, default="1Min")
     reg.add_argument("--start", type=utc_time)
     reg.add_argument("--end", type=utc_time)
     reg.add_argument("--states", type=int, default=3)
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     prune.add_argument("--keep-days", type=int, default=RetentionPolicy.keep_1min_days)
     prune.add_argument("--downsample", default=",".join(RetentionPolicy.downsample_to), help="coarser bars to keep")
     prune.add_argument("--no-downsample", action="store_true", help="delete old minutes without keeping anything")
-    prune.add_argument("--symbol", action="append", dest="symbols", help="only these symbols (repeatable)")
+    prune.add_argument(
+        "--symbol", type=cli_args.symbol, action="append", dest="symbols", help="only these symbols (repeatable)"
+    )
     prune.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
     args = parser.parse_args(argv)
 

@@ -106,9 +106,7 @@ class Ledger:
         strategy_id: uuid.UUID | None = None,
     ) -> PlacedOrder:
         """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent)."""
-        symbol = normalize_symbol(ticket.symbol)
-        if symbol != ticket.symbol:
-            ticket = OrderTicket(**{**ticket.__dict__, "symbol": symbol})
+        symbol = ticket.symbol  # canonical already: the ticket normalised it when it was built
         asset = self._asset(symbol)
         last = self._prices.last_price(symbol)
         order_id = uuid.uuid4()

@@ -79,3 +79,23 @@ def test_regimes_are_fitted_stored_and_the_model_kept(shared_db, capsys, tmp_pat
     assert len(list((tmp_path / "models").glob("hmm2-f1-*.json"))) == 1
     assert cli.main(["regimes", "NONE"]) == 2
     assert "No stored NONE 1Min bars" in capsys.readouterr().err
+
+
+def test_a_bad_symbol_or_timeframe_is_refused_before_any_work_and_a_share_class_has_one_spelling(
+    shared_db, tmp_path, capsys
+):
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n2025-07-01 13:30:00,10,11,9,10.5,100\n")
+    for argv, said in (
+        (["import", str(path), "bad sym"], "'bad sym' is not a valid symbol"),
+        (["import", str(path), "AAPL", "--timeframe", "2Hour"], "unknown timeframe '2Hour'"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(argv)
+        assert exited.value.code == 2
+        assert said in capsys.readouterr().err
+    assert BarStore(shared_db.engine).count("AAPL", "1Min") == 0  # nothing was written
+
+    assert cli.main(["import", str(path), "brk-b"]) == 0
+    assert "BRK.B 1Min from bars.csv: 1 imported" in capsys.readouterr().out
+    assert BarStore(shared_db.engine).count("BRK.B", "1Min") == 1
