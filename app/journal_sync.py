@@ -2,7 +2,7 @@
 
 The ledger knows nothing of the journal; the window composes them here. Whenever the portfolio learns that the
 user's fills changed (the ledger's NOTIFY), and once after login for fills booked while the app was closed,
-``request()`` runs ``journal_new_fills`` on a worker thread: checks linked, campaigns regrouped, post-trade
+``request()`` runs ``Journal.journal_new_fills`` on a worker thread: checks linked, campaigns regrouped, post-trade
 checks run. Requests arriving while a pass runs make one more pass, not one each; a long backlog is worked off
 in bounded passes. ``updated`` says how many fills a pass journaled, so the Journal panel can reload.
 """
@@ -14,11 +14,10 @@ import uuid
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.coalesced import CoalescedPasses
-from core.journal.follow import CATCH_UP_LIMIT, journal_new_fills
+from core.services.journal import CATCH_UP_LIMIT, Journal
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +26,10 @@ class JournalSync(QObject):
     updated = Signal(int)  # fills journaled by the pass that just ended (> 0)
     failed = Signal(str)  # a pass failed: what went wrong, for the status bar
 
-    def __init__(self, session_factory: sessionmaker[Session], user_id: uuid.UUID, runner: BlockingRunner,
+    def __init__(self, journal: Journal, user_id: uuid.UUID, runner: BlockingRunner,
                  parent: QObject | None = None) -> None:  # fmt: skip
         super().__init__(parent)
-        self._sessions = session_factory
+        self._journal = journal
         self._user_id = user_id
         self._runner = runner
         self._passes = CoalescedPasses(self._pass, lambda start: runner.spawn(start(), name="journal-sync"))
@@ -45,7 +44,7 @@ class JournalSync(QObject):
 
     async def _pass(self) -> bool:
         try:
-            done = await self._runner.call(journal_new_fills, self._sessions, self._user_id)
+            done = await self._runner.call(self._journal.journal_new_fills, self._user_id)
         except Exception as exc:
             log.exception("bringing the journal up to date failed")
             if shiboken6.isValid(self):

@@ -99,9 +99,9 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
     from core.accounts import AccountService
     from core.domain.orders import OrderSide, OrderType
     from core.domain.tickets import OrderTicket
-    from core.journal import create_entry
     from core.live.workstation import simulated
     from core.market.store import BarStore
+    from core.services.journal import Journal
     from core.strategy.library import StrategyDraft, save_strategy
 
     accounts = AccountService(db.session_factory)
@@ -135,7 +135,7 @@ async def _render_with(db: Database, runner: BlockingRunner, args: argparse.Name
         await asyncio.sleep(1.5)  # a few simulated minutes: the market orders fill, quotes move
         await runner.call(ws.ledger.place_order, user.id, OrderTicket("SPY", OrderSide.SELL, Decimal("10")))
         note = "Waited for the pullback; sold into strength. Keep position size under 5% next week."
-        await runner.call(create_entry, db.session_factory, user.id, datetime.now(UTC).date(), note,
+        await runner.call(Journal(db.session_factory).create_entry, user.id, datetime.now(UTC).date(), note,
                           tags=["discipline", "spy"], mood="calm")  # fmt: skip
         await asyncio.sleep(1.5)  # the sell fills: a closed campaign in the journal
         window.journal.refresh()

@@ -140,10 +140,10 @@ def _run_in_qt(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
 async def _steps(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from app.async_runner import BlockingRunner
-    from app.views.about_dialog import fetch_server_version
     from core.config import Settings
     from core.db import migrate
     from core.db.database import open_database
+    from core.services.database_info import server_version
 
     figures: dict[str, Any] = {"frozen": bool(getattr(sys, "frozen", False))}
     runner = BlockingRunner()
@@ -159,7 +159,7 @@ async def _steps(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             raise SelfTestFailed("migrations", f"schema at {current}, this build's head is {head}")
         figures["schema"] = head
         _say(f"schema at head {head}")
-        figures["postgresql"] = await _step("server version", runner.call(fetch_server_version, database.engine))
+        figures["postgresql"] = await _step("server version", runner.call(server_version, database.engine))
         _say(f"PostgreSQL {figures['postgresql']}")
         user = await _step("sign-up", _sign_up(database, runner))
         _say(f"signed up and logged in as {user.username}")
@@ -246,10 +246,11 @@ def _sweep_check() -> tuple[float, str]:
 async def _window(user: Any, database: Any, runner: Any) -> dict[str, Any]:
     from datetime import timedelta
 
-    from app.views.about_dialog import AboutDialog, fetch_server_version
+    from app.views.about_dialog import AboutDialog
     from app.views.main_window import MainWindow
     from core.live.workstation import simulated
     from core.market.store import BarStore
+    from core.services.database_info import server_version
 
     ws = simulated(BarStore(database.engine), database.session_factory, speed=60, seed=1, backfill=timedelta(hours=6))
     await ws.start()
@@ -259,7 +260,7 @@ async def _window(user: Any, database: Any, runner: Any) -> dict[str, Any]:
         window.show()
         await _until(lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), 30, "exposed")
         shown = process_age_s()
-        about = AboutDialog(server_version=lambda: fetch_server_version(database.engine), parent=window)
+        about = AboutDialog(server_version=lambda: server_version(database.engine), parent=window)
         about.show()
         await _until(lambda: about.postgres_version is not None, 30, "About: PostgreSQL version")
         versions = dict(about.versions())

@@ -2,9 +2,9 @@
 
 The PostgreSQL version is the server's own (``SHOW server_version``: the embedded one, or the shared database's),
 which means a round trip to the database: the dialog never makes it on the GUI thread. It takes the value itself,
-an awaitable (``runner.call(fetch_server_version, engine)``), or a blocking callable that it runs on a worker
-thread; until the answer arrives the row says "asking the server…". "Copy" puts every line on the clipboard, for a
-bug report.
+an awaitable (``runner.call(server_version, engine)``, from ``core.services.database_info``), or a blocking
+callable that it runs on a worker thread; until the answer arrives the row says "asking the server…". "Copy" puts
+every line on the clipboard, for a bug report.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import PySide6
 from PySide6.QtCore import QObject, Qt, Signal, qVersion
@@ -36,21 +35,10 @@ from PySide6.QtWidgets import (
 
 from app.version import app_version
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
 ServerVersion = str | Callable[[], str] | Awaitable[str] | None
 ASKING = "asking the server…"
 NOT_CONNECTED = "not connected"
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "stratforge-256.png"
-
-
-def fetch_server_version(engine: Engine) -> str:
-    """Blocking: the connected server's ``server_version`` (e.g. ``18.1``)."""
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        return str(conn.execute(text("SHOW server_version")).scalar_one())
 
 
 def app_icon() -> QIcon:

@@ -13,7 +13,7 @@ import logging
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import shiboken6
@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.models.metrics_model import MetricsModel
@@ -40,18 +39,9 @@ from app.views.backtest_form import BacktestForm
 from app.views.backtest_history import HistoryView
 from app.views.equity_chart import EquityChart
 from app.views.panel_widgets import named_button, row_table
-from core.backtest.service import (
-    BacktestCancelled,
-    BacktestError,
-    BacktestRequest,
-    ResultDisplay,
-    StoredRun,
-    load_for_display,
-    past_results,
-    run_and_store,
-)
-from core.market.store import BarStore
-from core.strategy.library import SavedStrategy, list_strategies
+from core.backtest.service import BacktestCancelled, BacktestError, BacktestRequest, ResultDisplay
+from core.services.backtests import Backtests
+from core.strategy.library import SavedStrategy
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +49,8 @@ METRICS_TAB, CHART_TAB, TRADES_TAB, HISTORY_TAB, COMPARE_TAB = range(5)
 
 
 class BacktestPanel(QWidget):
-    """``store_factory`` makes the BarStore a run reads bars from; it is called on the worker thread and the
-    store is closed after the run. Emits ``resultShown(ResultDisplay)`` whenever a result is displayed and
+    """Runs and reads through ``backtests`` (``core.services.backtests``: each run opens its bar store on the
+    worker thread and closes it after). Emits ``resultShown(ResultDisplay)`` whenever a result is displayed and
     ``showTradesOnChart(list[dict])`` when the trader asks to see the shown result's trades on the chart."""
 
     resultShown = Signal(object)
@@ -68,16 +58,14 @@ class BacktestPanel(QWidget):
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
-        store_factory: Callable[[], BarStore],
+        backtests: Backtests,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("backtestPanel")
-        self._sessions = sessions
-        self._store_factory = store_factory
+        self._backtests = backtests
         self._user_id = user_id
         self._runner = runner
         self._cancel: threading.Event | None = None
@@ -232,7 +220,7 @@ class BacktestPanel(QWidget):
 
     async def _run(self, request: BacktestRequest, cancel: threading.Event) -> None:
         try:
-            run = await self._runner.call(_run_blocking, self._sessions, self._store_factory, request, cancel)
+            run = await self._runner.call(self._backtests.run, request, cancel)
         except BacktestCancelled:
             if self._alive():
                 self.status_label.setText("Backtest cancelled.")
@@ -256,14 +244,14 @@ class BacktestPanel(QWidget):
                 self._set_running(False)
 
     async def _reload(self) -> None:
-        strategies = await self._runner.call(list_strategies, self._sessions, self._user_id)
-        results = await self._runner.call(past_results, self._sessions, self._user_id)
+        strategies = await self._runner.call(self._backtests.strategies, self._user_id)
+        results = await self._runner.call(self._backtests.past_results, self._user_id)
         if self._alive():
             self.form.set_strategies(strategies)
             self.history.set_results(results)
 
     async def _open(self, result_id: uuid.UUID) -> None:
-        result = await self._runner.call(load_for_display, self._sessions, self._user_id, result_id)
+        result = await self._runner.call(self._backtests.result, self._user_id, result_id)
         if not self._alive():
             return
         self.show_result(result)
@@ -274,7 +262,7 @@ class BacktestPanel(QWidget):
             self.show_error("")
 
     async def _compare(self, first: uuid.UUID, second: uuid.UUID) -> None:
-        results = [await self._runner.call(load_for_display, self._sessions, self._user_id, i) for i in (first, second)]
+        results = [await self._runner.call(self._backtests.result, self._user_id, i) for i in (first, second)]
         if not self._alive():
             return
         self.compare_model.set_results([(_title(r), r.metrics) for r in results])
@@ -311,18 +299,6 @@ class BacktestPanel(QWidget):
     def _alive(self) -> bool:
         """False once Qt has deleted the panel (a call may finish after the app closed it)."""
         return shiboken6.isValid(self)
-
-
-def _run_blocking(
-    sessions: sessionmaker[Session], store_factory: Callable[[], BarStore], request: BacktestRequest,
-    cancel: threading.Event,
-) -> StoredRun:  # fmt: skip
-    """Worker-thread side of a run: the store lives and dies on this thread."""
-    store = store_factory()
-    try:
-        return run_and_store(sessions, store, request, cancel)
-    finally:
-        store.close()
 
 
 def _title(result: ResultDisplay) -> str:

@@ -37,7 +37,7 @@ from app.views.batch_results import BatchResultsView
 from app.views.batch_variables import VariablesEditor
 from core.backtest.batch_jobs import BatchInfo, BatchState
 from core.backtest.executors import Executor
-from core.services.batches import Batches, Sessions, StoreFactory
+from core.services.batches import Batches
 
 RESUMABLE = ("canceled", "failed", "queued", "running")  # "running" too: a client that died leaves it so
 
@@ -52,15 +52,14 @@ class BatchPanel(QWidget):
 
     def __init__(
         self,
-        sessions: Sessions,
-        store_factory: StoreFactory,
+        batches: Batches,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("batchPanel")
-        self._batches = Batches(sessions, store_factory)  # the workflow; this panel only shows what it returns
+        self._batches = batches  # the workflow; this panel only shows what it returns
         self._user_id, self._runner = user_id, runner
         self._cancel: threading.Event | None = None
         self.current: BatchInfo | None = None  # the batch open in the panel (running, or reopened)

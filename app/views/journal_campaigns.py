@@ -1,7 +1,7 @@
 """The Journal's Campaigns tab: the trader's fills grouped flat-to-flat per symbol, with P&L after fees, and the
 fills of the one selected.
 
-One load reads every campaign (``list_campaigns``: one query, grouped in Python); the open/closed filter is
+One load reads every campaign (``Journal.campaigns``: one query, grouped in Python); the open/closed filter is
 applied here, so changing it costs no database call and the summary line always covers every closed campaign.
 The summary is ``CampaignSummary.of`` over those campaigns, which is what ``overall_stats`` computes without a
 date window, without reading the fills a second time.
@@ -20,19 +20,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.models.journal_models import CampaignFillsModel, CampaignsModel, format_percent
 from app.models.positions_model import format_money, pnl_color
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import compact_table
-from core.journal import CLOSED, OPEN, Campaign, CampaignSummary, list_campaigns
+from core.journal import CLOSED, OPEN, Campaign, CampaignSummary
+from core.services.journal import Journal
 
 STATUSES = (("All", None), ("Open", OPEN), ("Closed", CLOSED))
-
-
-def load_campaigns(sessions: sessionmaker[Session], user_id: uuid.UUID) -> list[Campaign]:
-    return list_campaigns(sessions, user_id)
 
 
 def summary_text(summary: CampaignSummary) -> str:
@@ -88,7 +84,7 @@ class CampaignsTab(JournalTab):
         layout.addWidget(splitter, 1)
 
     def loader(self) -> Loader:
-        return load_campaigns
+        return Journal.campaigns
 
     def show_data(self, data: list[Campaign]) -> None:
         self._all = list(data)

@@ -6,7 +6,8 @@ traded*. ``core.journal.contexts`` lets each be written once while empty and nev
 after the outcome would make every plan-versus-trade check meaningless), so the form shows a set one read-only
 and says why, instead of letting the trader type into a field whose save is bound to be refused.
 
-What the form loads and saves (on a worker thread) is in ``journal_context_data``.
+What the form loads and saves (on a worker thread) is ``Journal.fill_detail`` and ``Journal.save_context``
+(``core.services.journal``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from PySide6.QtWidgets import (
 
 from app.models.journal_models import CONTEXT_LABELS, FillChecksModel
 from app.models.positions_model import format_money, format_qty, format_time
-from app.views.journal_context_data import ContextInput, FillDetail
 from app.views.panel_widgets import muted, named_button, row_table
 from core.journal import DecisionContextView, JournalFillRow
+from core.services.journal import ContextInput, FillDetail
 from core.strategy.library import SavedStrategy
 
 NO_CONFIDENCE = "—"

@@ -27,14 +27,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.models.journal_models import EntriesModel
 from app.models.positions_model import format_money, format_qty
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import named_button, row_table
-from core.journal import EntryView, JournalFillRow, create_entry, delete_entry, search_entries, update_entry
+from core.journal import EntryView, JournalFillRow
 from core.journal.entries import ENTRY_TYPES
+from core.services.journal import Journal
 
 MOODS = ("", "calm", "confident", "focused", "anxious", "frustrated", "tired", "euphoric")
 ENTRIES_SHOWN = 200
@@ -154,7 +154,7 @@ class EntriesTab(JournalTab):
             "date_from": _date(self.search_from.date()) if self.search_dates.isChecked() else None,
             "date_to": _date(self.search_to.date()) if self.search_dates.isChecked() else None,
         }
-        return lambda sessions, user_id: _search(sessions, user_id, filters)
+        return lambda journal, user_id: _search(journal, user_id, filters)
 
     def show_data(self, data: list[EntryView]) -> None:
         self.model.set_rows(data)
@@ -200,15 +200,15 @@ class EntriesTab(JournalTab):
             "fill_id": link,
         }
         if self._entry is None:
-            self.host.run("save the entry", create_entry, fields.pop("entry_date"), fields.pop("content"), **fields,
-                          done=self._saved)  # fmt: skip
+            self.host.run("save the entry", Journal.create_entry, fields.pop("entry_date"), fields.pop("content"),
+                          **fields, done=self._saved)  # fmt: skip
         else:
-            self.host.run("save the entry", update_entry, self._entry.id, **fields, done=self._saved)
+            self.host.run("save the entry", Journal.update_entry, self._entry.id, **fields, done=self._saved)
 
     def delete_selected(self) -> None:
         if self._entry is None:
             return
-        self.host.run("delete the entry", delete_entry, self._entry.id, done=lambda _: self._deleted())
+        self.host.run("delete the entry", Journal.delete_entry, self._entry.id, done=lambda _: self._deleted())
 
     # --- behaviour ---
     def _saved(self, entry: EntryView) -> None:
@@ -257,5 +257,5 @@ class EntriesTab(JournalTab):
             self.link_fill.setChecked(False)
 
 
-def _search(sessions: sessionmaker[Session], user_id: uuid.UUID, filters: dict) -> list[EntryView]:
-    return search_entries(sessions, user_id, limit=ENTRIES_SHOWN, **filters)
+def _search(journal: Journal, user_id: uuid.UUID, filters: dict) -> list[EntryView]:
+    return journal.search_entries(user_id, limit=ENTRIES_SHOWN, **filters)

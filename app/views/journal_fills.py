@@ -28,16 +28,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.models.journal_models import JournalFillsModel
-from app.views.journal_context_data import FillDetail, load_fill_detail, save_context
 from app.views.journal_context_form import ContextForm
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import named_button, row_table
 from core.domain.symbols import normalize_symbol
-from core.journal import DecisionContextView, FillImportReport, JournalFillRow, import_fills_csv, list_fills
-from core.strategy.library import SavedStrategy, list_strategies
+from core.journal import DecisionContextView, FillImportReport, JournalFillRow
+from core.services.journal import FillDetail, Journal
+from core.strategy.library import SavedStrategy
 
 FILLS_SHOWN = 500
 FILTER_DELAY_MS = 250
@@ -50,10 +49,8 @@ class FillsData:
     strategies: list[SavedStrategy]  # to link from a decision context
 
 
-def load_fills_tab(sessions: sessionmaker[Session], user_id: uuid.UUID, symbol: str | None) -> FillsData:
-    return FillsData(
-        list_fills(sessions, user_id, symbol=symbol, limit=FILLS_SHOWN), list_strategies(sessions, user_id)
-    )
+def load_fills_tab(journal: Journal, user_id: uuid.UUID, symbol: str | None) -> FillsData:
+    return FillsData(journal.fills(user_id, symbol=symbol, limit=FILLS_SHOWN), journal.strategies(user_id))
 
 
 def row_ranges(rows: Iterable[int]) -> str:
@@ -141,7 +138,7 @@ class FillsTab(JournalTab):
     # --- loading ---
     def loader(self) -> Loader:
         symbol = normalize_symbol(self.symbol_filter.text()) or None
-        return lambda sessions, user_id: load_fills_tab(sessions, user_id, symbol)
+        return lambda journal, user_id: load_fills_tab(journal, user_id, symbol)
 
     def show_data(self, data: FillsData) -> None:
         self.form.set_strategies(data.strategies)
@@ -187,7 +184,7 @@ class FillsTab(JournalTab):
         path = Path(path)
         self.import_button.setEnabled(False)
         self._show_report(f"Importing {path.name}…")
-        self.host.run("import the file", import_fills_csv, path, done=partial(self._imported, path.name),
+        self.host.run("import the file", Journal.import_fills_csv, path, done=partial(self._imported, path.name),
                       failed=self._import_failed)  # fmt: skip
 
     def save_context(self) -> None:
@@ -195,8 +192,9 @@ class FillsTab(JournalTab):
         if fill_id is None:
             return
         self.form.save_button.setEnabled(False)
-        self.host.run("save the decision context", save_context, fill_id, self.form.context_id, self.form.values(),
-                      done=self._saved, failed=lambda _: self.form.save_button.setEnabled(True))  # fmt: skip
+        self.host.run("save the decision context", Journal.save_context, fill_id, self.form.context_id,
+                      self.form.values(), done=self._saved,
+                      failed=lambda _: self.form.save_button.setEnabled(True))  # fmt: skip
 
     # --- behaviour ---
     def _imported(self, name: str, report: FillImportReport) -> None:
@@ -241,7 +239,7 @@ class FillsTab(JournalTab):
         if row is None:
             return
         self._detail_seq += 1
-        self.host.run("load the fill's context", load_fill_detail, row.fill,
+        self.host.run("load the fill's context", Journal.fill_detail, row.fill,
                       done=partial(self._detail_loaded, self._detail_seq), action=False)  # fmt: skip
 
     def _detail_loaded(self, seq: int, detail: FillDetail) -> None:

@@ -1,5 +1,5 @@
 """The Journal panel: the trader's fills with their decision contexts, campaigns, entries, per-strategy statistics
-and behavioural checks, over ``core.journal``.
+and behavioural checks, over ``core.services.journal``.
 
 Every read and write runs on the runner's worker threads; the tabs (``journal_fills``, ``journal_campaigns``,
 ``journal_entries``, ``journal_review``) only say what to load and show it (``journal_tab``). ``refresh()``
@@ -23,7 +23,6 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.coalesced import CoalescedPasses
@@ -34,6 +33,7 @@ from app.views.journal_review import ChecksTab, StrategiesTab
 from app.views.journal_tab import JournalTab, Loader
 from app.views.panel_widgets import muted, named_button
 from core.journal import JournalError
+from core.services.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,12 @@ ERROR_STYLE = "color: #d32f2f;"
 FILLS_TAB, CAMPAIGNS_TAB, ENTRIES_TAB, STRATEGIES_TAB, CHECKS_TAB = range(5)
 
 
-def load_all(sessions: sessionmaker[Session], user_id: uuid.UUID, loaders: list[Loader]) -> list[Any]:
+def load_all(journal: Journal, user_id: uuid.UUID, loaders: list[Loader]) -> list[Any]:
     """Every tab's load in one worker call; a failing one yields its exception so the others still show."""
     results: list[Any] = []
     for load in loaders:
         try:
-            results.append(load(sessions, user_id))
+            results.append(load(journal, user_id))
         except Exception as exc:  # shown by the panel, per tab
             results.append(exc)
     return results
@@ -64,14 +64,14 @@ class JournalPanel(QWidget):
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        journal: Journal,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("journalPanel")
-        self._sessions = session_factory
+        self._journal = journal
         self._user_id = user_id
         self._runner = runner
         self._passes = CoalescedPasses(self._refresh_once, lambda start: self._spawn(start, "journal-refresh"))
@@ -170,7 +170,7 @@ class JournalPanel(QWidget):
         tabs = list(self._seq)
         seqs = [self._next(tab) for tab in tabs]
         loaders = [tab.loader() for tab in tabs]
-        results = await self._runner.call(load_all, self._sessions, self._user_id, loaders)
+        results = await self._runner.call(load_all, self._journal, self._user_id, loaders)
         if not self._alive() or self._closed:
             return False
         failures = [r for r in results if isinstance(r, Exception)]
@@ -194,7 +194,7 @@ class JournalPanel(QWidget):
 
     async def _reload(self, tab: JournalTab, seq: int, loader: Loader) -> None:
         try:
-            data = await self._runner.call(loader, self._sessions, self._user_id)
+            data = await self._runner.call(loader, self._journal, self._user_id)
         except Exception as exc:
             if self._alive():
                 self._failed("load the journal", exc)
@@ -205,7 +205,7 @@ class JournalPanel(QWidget):
     async def _run(self, what: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                    done: Callable[[Any], None] | None, failed: Callable[[Exception], None] | None) -> None:  # fmt: skip
         try:
-            result = await self._runner.call(fn, self._sessions, self._user_id, *args, **kwargs)
+            result = await self._runner.call(fn, self._journal, self._user_id, *args, **kwargs)
         except Exception as exc:
             if self._alive():
                 self._failed(what, exc)

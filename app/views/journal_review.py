@@ -13,12 +13,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.models.journal_models import ChecksModel, StrategyStatsModel
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import compact_table, muted, named_button
-from core.journal import StoredCheck, StrategyStats, acknowledge_check, list_checks, strategy_stats
+from core.journal import StoredCheck, StrategyStats
+from core.services.journal import Journal
 
 CHECKS_SHOWN = 200
 STRATEGY_NOTE = (
@@ -41,14 +41,14 @@ class StrategiesTab(JournalTab):
         layout.addWidget(self.table, 1)
 
     def loader(self) -> Loader:
-        return strategy_stats
+        return Journal.strategy_stats
 
     def show_data(self, data: list[StrategyStats]) -> None:
         self.model.set_rows(data)
 
 
-def _checks(sessions: sessionmaker[Session], user_id: uuid.UUID, *, failed_only: bool) -> list[StoredCheck]:
-    return list_checks(sessions, user_id, failed_only=failed_only, limit=CHECKS_SHOWN)
+def _checks(journal: Journal, user_id: uuid.UUID, *, failed_only: bool) -> list[StoredCheck]:
+    return journal.checks(user_id, failed_only=failed_only, limit=CHECKS_SHOWN)
 
 
 class ChecksTab(JournalTab):
@@ -90,7 +90,8 @@ class ChecksTab(JournalTab):
         if check is None:
             return
         self.acknowledge_button.setEnabled(False)
-        self.host.run("mark the check as seen", acknowledge_check, check.id, done=lambda _: self.host.reload(self))
+        self.host.run("mark the check as seen", Journal.acknowledge_check, check.id,
+                      done=lambda _: self.host.reload(self))  # fmt: skip
 
     def _selection_changed(self, *_: QItemSelection) -> None:
         check = self.selected_check()

@@ -1,7 +1,7 @@
 """What every Journal tab shares with the panel that hosts it.
 
 A tab never touches the database itself: it says what to load (``loader()``, read on the GUI thread, returns a
-blocking function of the session factory and user id for a worker thread) and how to show the result
+blocking function of the ``Journal`` service and the user id for a worker thread) and how to show the result
 (``show_data``). The panel runs the loaders of all tabs in one worker call on ``refresh()``, or one tab's alone
 when its filters change (``JournalHost.reload``), and drops a result that a newer load of the same tab has
 overtaken. Actions (save, import, delete) go through ``JournalHost.run``, which shows a ``JournalError`` in red
@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from PySide6.QtWidgets import QWidget
-from sqlalchemy.orm import Session, sessionmaker
 
-Loader = Callable[[sessionmaker[Session], uuid.UUID], Any]
+from core.services.journal import Journal
+
+Loader = Callable[[Journal, uuid.UUID], Any]
 
 
 class JournalHost(Protocol):
@@ -32,9 +33,10 @@ class JournalHost(Protocol):
         action: bool = True,
         **kwargs: Any,
     ) -> None:
-        """Run ``fn(session_factory, user_id, *args, **kwargs)`` on a worker thread, then ``done(result)`` on the
-        GUI thread (if the panel still exists). ``what`` completes "Could not …" in an unexpected error's message;
-        ``action`` (a trader's click, not a load) clears the previous error first."""
+        """Run ``fn(journal, user_id, *args, **kwargs)`` on a worker thread (``fn`` is usually a ``Journal``
+        method, e.g. ``Journal.delete_entry``), then ``done(result)`` on the GUI thread (if the panel still
+        exists). ``what`` completes "Could not …" in an unexpected error's message; ``action`` (a trader's click,
+        not a load) clears the previous error first."""
         ...
 
     def reload(self, tab: JournalTab) -> None:

@@ -32,7 +32,7 @@ from app.gui_watchdog import GuiWatchdog, Stall
 from app.journal_sync import JournalSync
 from app.live_bridge import LiveBridge
 from app.themes import apply_theme
-from app.views.about_dialog import fetch_server_version, install_about_action
+from app.views.about_dialog import install_about_action
 from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
@@ -49,7 +49,14 @@ from core.live.workstation import SIMULATED, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.market_clock import market_status
 from core.market.store import BarStore
+from core.services.backtests import Backtests
+from core.services.batches import Batches
+from core.services.database_info import server_version
+from core.services.journal import Journal
 from core.services.order_entry import pre_trade_checks
+from core.services.portfolio import Portfolio
+from core.services.risk_limits import RiskLimitsStore
+from core.services.strategy_drafts import StrategyDrafts
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +141,7 @@ class MainWindow(QMainWindow):
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.reset_layout_action)
         # Help > About: versions of StratForge, Qt, Python and the connected PostgreSQL (asked off the GUI thread)
-        self.about_action = install_about_action(self, lambda: runner.call(fetch_server_version, database.engine))
+        self.about_action = install_about_action(self, lambda: runner.call(server_version, database.engine))
 
         self.db_label = _status_label("dbStatus", db_status_text(database.mode, connected=True))
         self.db_label.setToolTip(database.display_url)
@@ -218,14 +225,17 @@ class MainWindow(QMainWindow):
         # booked by whichever client holds the club's trade stream) show without a restart.
         listen_url = database.engine.url.render_as_string(hide_password=False)
         ticket_checks = pre_trade_checks(database.session_factory, workstation.ledger)
-        self.portfolio = PortfolioPanel(workstation.ledger, database.session_factory, user.id, runner,
-                                        database_url=listen_url, ticket_checks=ticket_checks)  # fmt: skip
+        portfolio = Portfolio(workstation.ledger, database.session_factory)
+        self.portfolio = PortfolioPanel(portfolio, user.id, runner, database_url=listen_url,
+                                        ticket_checks=ticket_checks)  # fmt: skip
         portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, portfolio_dock)
 
-        self.editor = StrategyEditorPanel(database.session_factory, user.id, runner)
-        self.backtest = BacktestPanel(database.session_factory, stores, user.id, runner)
-        self.batch = BatchPanel(database.session_factory, stores, user.id, runner)
+        # Each panel gets the services it shows; only here is the database handed to them.
+        drafts = StrategyDrafts(database.session_factory)
+        self.editor = StrategyEditorPanel(drafts, user.id, runner)
+        self.backtest = BacktestPanel(Backtests(database.session_factory, stores), user.id, runner)
+        self.batch = BatchPanel(Batches(database.session_factory, stores), user.id, runner)
         docks = [
             self._dock(self.editor, "Strategy", "strategyDock", QKeySequence("Ctrl+1"), scroll=True),
             self._dock(self.backtest, "Backtest", "backtestDock", QKeySequence("Ctrl+2"), scroll=True),
@@ -233,10 +243,11 @@ class MainWindow(QMainWindow):
         ]
         self.sessions: PaperSessionsPanel | None = None
         if workstation.sessions is not None:
-            self.sessions = PaperSessionsPanel(workstation.sessions, database.session_factory, user.id, runner)
+            self.sessions = PaperSessionsPanel(workstation.sessions, drafts, user.id, runner)
             docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4"),
                                     scroll=True))  # fmt: skip
-        self.journal = JournalPanel(database.session_factory, user.id, runner)
+        journal = Journal(database.session_factory)
+        self.journal = JournalPanel(journal, user.id, runner)
         docks.append(self._dock(self.journal, "Journal", "journalDock", QKeySequence("Ctrl+5"), scroll=True))
         for dock in docks:
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
@@ -248,7 +259,7 @@ class MainWindow(QMainWindow):
 
         # Every booked fill reaches the journal (checks linked, campaigns regrouped, post-trade checks), from the
         # ledger's NOTIFY as the portfolio hears it, and once now for fills booked while the app was closed.
-        self.journal_sync = JournalSync(database.session_factory, user.id, runner, parent=self)
+        self.journal_sync = JournalSync(journal, user.id, runner, parent=self)
         self.journal_sync.failed.connect(self.statusBar().showMessage)
         self.journal_sync.updated.connect(self.journal.refresh)
         self.portfolio.fillsChanged.connect(self.journal_sync.request)
@@ -359,8 +370,8 @@ class MainWindow(QMainWindow):
     async def _settings(self) -> None:
         url = await self._runner.call(self.secrets.database_url)
         theme = self._setting("appearance/theme", "dark")
-        dialog = SettingsDialog(self._database.session_factory, self.user.id, self._runner, self.secrets, url,
-                                str(theme), parent=self)  # fmt: skip
+        dialog = SettingsDialog(RiskLimitsStore(self._database.session_factory), self.user.id, self._runner,
+                                self.secrets, url, str(theme), parent=self)  # fmt: skip
         self.settings_dialog = dialog
         try:
             if await run_dialog(dialog) == QDialog.DialogCode.Accepted:

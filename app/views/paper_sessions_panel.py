@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.models.paper_sessions_model import PaperSessionsModel, SignalsModel
@@ -56,8 +55,9 @@ from core.paper.types import (
     SignalInfo,
     SignalRecorded,
 )
+from core.services.strategy_drafts import StrategyDrafts
 from core.strategy.declared_params import declared_params
-from core.strategy.library import SavedStrategy, list_strategies
+from core.strategy.library import SavedStrategy
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class PaperSessionsPanel(QWidget):
     def __init__(
         self,
         manager: PaperSessionManager,
-        session_factory: sessionmaker[Session],
+        strategies: StrategyDrafts,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
@@ -86,7 +86,7 @@ class PaperSessionsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("sessionsPanel")
         self._manager = manager
-        self._factory = session_factory
+        self._strategies = strategies  # the saved strategies a session can run
         self._user_id = user_id
         self._runner = runner
         self._orphans_checked = False
@@ -280,7 +280,7 @@ class PaperSessionsPanel(QWidget):
         if not self._orphans_checked:
             self._orphans_checked = True
             await self._runner.call(self._manager.stop_orphans, self._user_id)
-        strategies = await self._runner.call(list_strategies, self._factory, self._user_id)
+        strategies = await self._runner.call(self._strategies.list, self._user_id)
         sessions = await self._runner.call(self._manager.list, self._user_id)
         if not self._alive():
             return

@@ -1,7 +1,7 @@
 """The Portfolio panel: the trader's virtual account as the ledger keeps it, kept current without a restart.
 
-Every figure comes from core (``core.ledger.overview.load_overview``: the ledger's portfolio, day P&L, open
-orders, fills and the equity curve) in ONE blocking call on the runner's worker threads; the panel only shows
+Every figure comes from core (``core.services.portfolio.Portfolio.overview``: the ledger's portfolio, day P&L,
+open orders, fills and the equity curve) in ONE blocking call on the runner's worker threads; the panel only shows
 it. Refreshes coalesce: while one runs, any number of requests make exactly one more afterwards.
 
 What triggers a refresh:
@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.coalesced import CoalescedPasses
@@ -53,10 +52,10 @@ from app.views.panel_widgets import muted
 from core.db.notify import NotificationListener
 from core.ledger.errors import LedgerError
 from core.ledger.history import EquityPoint, OrderRow
-from core.ledger.overview import AccountOverview, load_overview
-from core.ledger.service import NOTIFY_CHANNEL, Ledger
+from core.ledger.service import NOTIFY_CHANNEL
 from core.ledger.views import PlacedOrder
 from core.services.order_entry import PreTradeChecks
+from core.services.portfolio import AccountOverview, Portfolio
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +100,7 @@ class PortfolioPanel(QWidget):
 
     def __init__(
         self,
-        ledger: Ledger,
-        session_factory: sessionmaker[Session],
+        portfolio: Portfolio,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         database_url: str | None = None,
@@ -115,8 +113,7 @@ class PortfolioPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("portfolioPanel")
-        self._ledger = ledger
-        self._sessions = session_factory
+        self._portfolio = portfolio
         self._user_id = user_id
         self._runner = runner
         self._ticket_checks = ticket_checks  # the order ticket's behavioural checks (None: the ticket sends at once)
@@ -278,8 +275,9 @@ class PortfolioPanel(QWidget):
         """Show the order ticket (one per panel), prefilled with ``symbol`` or the selected position's."""
         symbol = symbol if symbol is not None else self.selected_symbol()
         if self.ticket is None or not shiboken6.isValid(self.ticket):
+            ticket_checks = self._ticket_checks
             self.ticket = OrderTicket(
-                self._ledger, self._user_id, self._runner, symbol or "", parent=self, checks=self._ticket_checks
+                self._portfolio.ledger, self._user_id, self._runner, symbol or "", parent=self, checks=ticket_checks
             )
             self.ticket.orderPlaced.connect(self._order_placed)
         elif symbol:
@@ -322,7 +320,7 @@ class PortfolioPanel(QWidget):
         if self._closed:
             return False
         try:
-            overview = await self._runner.call(load_overview, self._ledger, self._sessions, self._user_id)
+            overview = await self._runner.call(self._portfolio.overview, self._user_id)
         except Exception as exc:
             if self._alive():
                 self._refresh_failed(exc)
@@ -420,7 +418,7 @@ class PortfolioPanel(QWidget):
 
     async def _cancel(self, order: OrderRow) -> None:
         try:
-            await self._runner.call(self._ledger.cancel_order, self._user_id, order.id)
+            await self._runner.call(self._portfolio.cancel, self._user_id, order.id)
         except LedgerError as exc:
             if self._alive():
                 self.show_error(str(exc))

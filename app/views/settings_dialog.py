@@ -40,20 +40,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
-from core.accounts.risk_settings import (
-    LABELS,
-    InvalidRiskLimits,
-    RiskLimits,
-    load_risk_limits,
-    save_risk_limits,
-    validate_risk_limits,
-)
+from core.accounts.risk_settings import LABELS, InvalidRiskLimits, RiskLimits, validate_risk_limits
 from core.accounts.secrets import GEMINI_KEY_ENV, SecretStore, SecretsUnavailable
 from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
 from core.services.connection_checks import StoredKeys, alpaca_change, check_database_url, gemini_change, read_keys
+from core.services.risk_limits import RiskLimitsStore
 
 __all__ = ["DATABASE_TAB", "RISK_TAB", "SettingsDialog", "check_database_url"]
 
@@ -90,7 +83,7 @@ class SettingsDialog(QDialog):
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        risk_limits: RiskLimitsStore,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         secrets: SecretStore,
@@ -102,7 +95,7 @@ class SettingsDialog(QDialog):
         self.setObjectName("settingsDialog")
         self.setWindowTitle("StratForge — settings")
         self.setMinimumWidth(480)
-        self._sessions = sessions
+        self._risk_store = risk_limits
         self._user_id = user_id
         self._runner = runner
         self._secrets = secrets
@@ -350,7 +343,7 @@ class SettingsDialog(QDialog):
 
     async def _load_risk(self) -> None:
         try:
-            limits = await self._runner.call(load_risk_limits, self._sessions, self._user_id)
+            limits = await self._runner.call(self._risk_store.load, self._user_id)
         except Exception as exc:
             log.exception("loading risk limits failed")
             self.risk_status.setText("")
@@ -498,7 +491,7 @@ class SettingsDialog(QDialog):
 
     async def _save_risk(self, plan: _Plan) -> None:
         assert plan.risk is not None
-        stored = await self._runner.call(save_risk_limits, self._sessions, self._user_id, plan.risk)
+        stored = await self._runner.call(self._risk_store.save, self._user_id, plan.risk)
         self._loaded_risk = self.risk_limits = stored
 
     # --- helpers ---

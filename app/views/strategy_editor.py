@@ -47,7 +47,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.async_runner import BlockingRunner
 from app.views.ai_assistant import AiAssistant, AiProposal, GeneratorFactory
@@ -104,7 +103,7 @@ class StrategyEditorPanel(QWidget):
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        drafts: StrategyDrafts,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
@@ -113,7 +112,7 @@ class StrategyEditorPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("strategyEditorPanel")
-        self._drafts = StrategyDrafts(sessions)  # analysis and the library; this panel shows what they return
+        self._drafts = drafts  # analysis and the library; this panel shows what they return
         self._user_id = user_id
         self._runner = runner
         self._generator_factory = generator_factory

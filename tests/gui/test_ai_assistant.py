@@ -31,6 +31,7 @@ from core.accounts.secrets import SecretStore
 from core.ai import GeminiSettings, StrategyGenerator
 from core.db.database import Database
 from core.db.models import Strategy as StrategyRow
+from core.services.strategy_drafts import StrategyDrafts
 from core.strategy.library import list_strategies, versions
 from tests.ai.gemini_standin import (
     GeminiStandIn,
@@ -91,7 +92,7 @@ def make_panel(
                 built.append(RecordingGenerator(gemini.key, settings=settings))
                 return built[-1]
 
-        p = StrategyEditorPanel(db.session_factory, user_id, runner, generator_factory=factory)
+        p = StrategyEditorPanel(StrategyDrafts(db.session_factory), user_id, runner, generator_factory=factory)
         p.built = built  # type: ignore[attr-defined]
         qtbot.addWidget(p)
         p.resize(1400, 800)
@@ -403,7 +404,7 @@ def test_the_generator_is_closed_when_the_panel_is_destroyed(
         built.append(RecordingGenerator("AIza-unused", settings=settings))
         return built[-1]
 
-    panel = StrategyEditorPanel(db.session_factory, user_id, runner, generator_factory=factory)
+    panel = StrategyEditorPanel(StrategyDrafts(db.session_factory), user_id, runner, generator_factory=factory)
     qtbot.waitUntil(lambda: built != [] and runner.pending_tasks == 0, timeout=TIMEOUT)
     with qtbot.waitSignal(panel.destroyed, timeout=TIMEOUT):
         panel.deleteLater()

@@ -20,6 +20,7 @@ from core.backtest.service import BacktestRequest, run_and_store
 from core.db.database import Database
 from core.db.models import BacktestResult
 from core.market.store import BarStore
+from core.services.backtests import Backtests
 from core.strategy.library import SavedStrategy, StrategyDraft, save_strategy
 from tests.backtest.test_sandboxed_backtest import CROSS, SPINS
 from tests.gui.conftest import STRONG_PASSWORD
@@ -50,7 +51,7 @@ def cross(db: Database, user: uuid.UUID) -> SavedStrategy:
 @pytest.fixture
 def make_panel(qtbot: QtBot, db: Database, runner: BlockingRunner, user: uuid.UUID):
     def make(strategies: int) -> BacktestPanel:
-        panel = BacktestPanel(db.session_factory, lambda: BarStore(db.engine), user, runner)
+        panel = BacktestPanel(Backtests(db.session_factory, lambda: BarStore(db.engine)), user, runner)
         qtbot.addWidget(panel)
         panel.show()
         qtbot.waitUntil(lambda: panel.form.strategy_combo.count() == strategies, timeout=10_000)

@@ -23,6 +23,7 @@ from core.backtest.batch_jobs import RunRow, batch_state, query_runs, summarize
 from core.backtest.variable_lists import save_list
 from core.db.database import Database
 from core.market.store import BarStore
+from core.services.batches import Batches
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.backtest.test_sandboxed_backtest import SIGNALS
 from tests.gui.conftest import STRONG_PASSWORD
@@ -43,7 +44,7 @@ def user_id(db: Database, accounts: AccountService) -> uuid.UUID:
 
 
 def make_panel(qtbot: QtBot, db: Database, user_id: uuid.UUID, runner: BlockingRunner) -> BatchPanel:
-    panel = BatchPanel(db.session_factory, lambda: BarStore(db.engine), user_id, runner)
+    panel = BatchPanel(Batches(db.session_factory, lambda: BarStore(db.engine)), user_id, runner)
     qtbot.addWidget(panel)
     panel.show()
     qtbot.waitUntil(lambda: panel.form.strategy.count() == 1 and panel.loading == 0, timeout=10_000)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 from sqlalchemy import update
 
-import app.views.journal_fills as journal_fills_module
+import core.services.journal as journal_service_module
 from app.async_runner import BlockingRunner
 from app.views.journal_panel import CAMPAIGNS_TAB, CHECKS_TAB, ENTRIES_TAB, STRATEGIES_TAB, JournalPanel
 from core.db.models import RiskSettings
@@ -37,6 +37,7 @@ from core.journal import (
 from core.journal.follow import journal_new_fills
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.services.journal import Journal
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.journal.helpers import T0, insert_fill
@@ -102,7 +103,7 @@ def make_panel(qtbot: QtBot, db, runner: BlockingRunner) -> Iterator[Callable[[u
     panels: list[JournalPanel] = []
 
     def make(user: uuid.UUID) -> JournalPanel:
-        panel = JournalPanel(db.session_factory, user, runner)
+        panel = JournalPanel(Journal(db.session_factory), user, runner)
         qtbot.addWidget(panel)
         panel.resize(1200, 700)
         panel.show()
@@ -167,14 +168,14 @@ def test_refresh_calls_during_a_load_coalesce_into_one_more_pass(qtbot, make_use
     trade(ann, "buy", "1", "100")
     panel = make_panel(ann)
     started, release = threading.Event(), threading.Event()
-    real = journal_fills_module.list_fills
+    real = journal_service_module.list_fills
 
     def slow_list_fills(*args, **kwargs):
         started.set()
         release.wait(WAIT_MS / 1000)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(journal_fills_module, "list_fills", slow_list_fills)
+    monkeypatch.setattr(journal_service_module, "list_fills", slow_list_fills)
     passes: list[None] = []
     panel.refreshed.connect(lambda: passes.append(None))
     panel.refresh()

@@ -13,6 +13,7 @@ from core.journal import list_campaigns
 from core.journal.follow import unjournaled_fills
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.services.journal import Journal
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.ledger.manual_broker import ManualBroker
 
@@ -26,7 +27,7 @@ def test_requests_journal_new_fills_and_coalesce_while_a_pass_runs(qtbot: QtBot,
     for side, price in ((OrderSide.BUY, "100"), (OrderSide.SELL, "103")):
         placed = ledger.place_order(user, OrderTicket("AAPL", side, D(5)))
         broker.fill(placed.client_order_id, "5", price)
-    sync = JournalSync(db.session_factory, user, runner)
+    sync = JournalSync(Journal(db.session_factory), user, runner)
     passes: list[int] = []
     sync.updated.connect(passes.append)
 

@@ -20,6 +20,7 @@ from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 from core.paper.manager import PaperSessionConfig, PaperSessionManager
 from core.paper.types import SignalInfo
+from core.services.strategy_drafts import StrategyDrafts
 from core.strategy.library import StrategyDraft, save_strategy
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.paper.helpers import (
@@ -74,7 +75,7 @@ def market(db: Database) -> Iterator[Market]:
 def make_panel(qtbot: QtBot, db: Database, runner: BlockingRunner, user: uuid.UUID, market: Market):
     def make(strategies: int) -> PaperSessionsPanel:
         assert market.manager is not None
-        panel = PaperSessionsPanel(market.manager, db.session_factory, user, runner)
+        panel = PaperSessionsPanel(market.manager, StrategyDrafts(db.session_factory), user, runner)
         qtbot.addWidget(panel)
         panel.show()
         qtbot.waitUntil(lambda: panel.strategy_combo.count() == strategies, timeout=10_000)

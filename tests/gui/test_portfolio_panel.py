@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 from sqlalchemy import update
 
-import app.views.portfolio_panel as portfolio_panel_module
+import core.services.portfolio as portfolio_service_module
 from app.async_runner import BlockingRunner
 from app.views.portfolio_panel import PortfolioPanel
 from core.broker.fill_model import FillModel
@@ -31,6 +31,7 @@ from core.domain.tickets import OrderTicket as Request
 from core.ledger.history import FillRow
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.services.portfolio import Portfolio
 from tests.ledger.conftest import PASSWORD
 from tests.ledger.manual_broker import ManualBroker
 
@@ -85,7 +86,7 @@ def make_panel(qtbot: QtBot, db, runner: BlockingRunner) -> Iterator[Callable[..
 
     def make(ledger: Ledger, user: uuid.UUID, **kw) -> PortfolioPanel:
         kw.setdefault("poll_interval_ms", 0)  # only NOTIFY, market updates and the panel's own actions refresh
-        panel = PortfolioPanel(ledger, db.session_factory, user, runner, **kw)
+        panel = PortfolioPanel(Portfolio(ledger, db.session_factory), user, runner, **kw)
         qtbot.addWidget(panel)
         panel.resize(1000, 600)
         panel.show()
@@ -282,14 +283,14 @@ def test_refreshes_coalesce(qtbot, db, make_user, make_panel, monkeypatch):
     panel = make_panel(Ledger(db.session_factory, ManualBroker(), LastPrices()), user, market_refresh_ms=50)
     loads: list[uuid.UUID] = []
     release = threading.Event()
-    real = portfolio_panel_module.load_overview
+    real = portfolio_service_module.load_overview
 
     def counting(*args, **kw):  # on the worker thread
         loads.append(args[2])
         release.wait(WAIT_MS / 1000)
         return real(*args, **kw)
 
-    monkeypatch.setattr(portfolio_panel_module, "load_overview", counting)
+    monkeypatch.setattr(portfolio_service_module, "load_overview", counting)
     for _ in range(3):
         panel.refresh()  # asked before the read starts: one read answers them all
     qtbot.waitUntil(lambda: len(loads) == 1, timeout=WAIT_MS)

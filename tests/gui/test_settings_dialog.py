@@ -17,6 +17,7 @@ from core.accounts import AccountService, UserInfo
 from core.accounts.risk_settings import load_risk_limits
 from core.accounts.secrets import AlpacaKeys, GeminiKey, SecretStore
 from core.db.database import Database
+from core.services.risk_limits import RiskLimitsStore
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.keyrings import MemoryKeyring, use_keyring
 
@@ -39,7 +40,7 @@ def open_dialog(
     qtbot: QtBot, db: Database, user: UserInfo, runner: BlockingRunner, secrets: SecretStore, **kw: object
 ) -> SettingsDialog:
     d = SettingsDialog(
-        db.session_factory,
+        RiskLimitsStore(db.session_factory),
         user.id,
         runner,
         secrets,

@@ -32,6 +32,7 @@ from app.views.params_form import ParamsForm
 from app.views.strategy_editor import NEW_STRATEGY_TEMPLATE, StrategyEditorPanel
 from core.accounts import AccountService
 from core.db.database import Database
+from core.services.strategy_drafts import StrategyDrafts
 from core.strategy.declared_params import declared_params
 from core.strategy.library import SavedStrategy, StrategyDraft, list_strategies, load_strategy, save_strategy
 from core.strategy.sandbox import validate_source
@@ -80,7 +81,7 @@ def user_id(accounts: AccountService) -> uuid.UUID:
 
 @pytest.fixture
 def panel(qtbot: QtBot, db: Database, user_id: uuid.UUID, runner: BlockingRunner) -> Iterator[StrategyEditorPanel]:
-    p = StrategyEditorPanel(db.session_factory, user_id, runner)
+    p = StrategyEditorPanel(StrategyDrafts(db.session_factory), user_id, runner)
     qtbot.addWidget(p)
     p.resize(1400, 800)
     p.show()

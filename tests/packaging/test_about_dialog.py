@@ -15,8 +15,9 @@ from PySide6.QtWidgets import QLabel, QMainWindow
 from pytestqt.qtbot import QtBot
 
 from app.version import app_version
-from app.views.about_dialog import ASKING, NOT_CONNECTED, AboutDialog, fetch_server_version, install_about_action
+from app.views.about_dialog import ASKING, NOT_CONNECTED, AboutDialog, install_about_action
 from core.db.database import Database
+from core.services.database_info import server_version
 
 
 def test_shows_every_version(qtbot: QtBot) -> None:
@@ -75,11 +76,11 @@ def test_an_awaitable_is_awaited_on_the_loop(qtbot: QtBot, qasync_loop: asyncio.
 
 
 def test_the_real_servers_version(qtbot: QtBot, db: Database) -> None:
-    assert re.fullmatch(r"\d+(\.\d+)*.*", fetch_server_version(db.engine))
-    dialog = AboutDialog(lambda: fetch_server_version(db.engine))
+    assert re.fullmatch(r"\d+(\.\d+)*.*", server_version(db.engine))
+    dialog = AboutDialog(lambda: server_version(db.engine))
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.postgres_version not in (None, ASKING), timeout=10_000)
-    assert dialog.postgres_version == fetch_server_version(db.engine)
+    assert dialog.postgres_version == server_version(db.engine)
 
 
 def test_copy_puts_every_line_on_the_clipboard(qtbot: QtBot) -> None:
