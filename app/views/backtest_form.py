@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.views.panel_widgets import choose_strategy
+from app.views.panel_widgets import choose_strategy, refill_strategies
 from core.backtest.assignments import parse_value
 from core.backtest.service import BacktestRequest
 from core.domain.symbols import normalize_symbol
@@ -116,30 +116,15 @@ class BacktestForm(QWidget):
     # --- strategies ---
     def set_strategies(self, strategies: list[SavedStrategy]) -> None:
         """Fill the combo, keeping the current choice when it is still there."""
-        current = self.selected_strategy()
-        self.strategy_combo.blockSignals(True)
-        self.strategy_combo.clear()
-        for saved in strategies:
-            self.strategy_combo.addItem(saved.name, saved)
-        self.strategy_combo.blockSignals(False)
-        index = self._index_of(current.id) if current else -1
-        self.strategy_combo.setCurrentIndex(index if index >= 0 else (0 if strategies else -1))
-        self._strategy_changed(self.strategy_combo.currentIndex())
+        refill_strategies(self.strategy_combo, strategies, self._strategy_changed)
 
     def select_strategy(self, saved: SavedStrategy) -> None:
         """Choose ``saved`` (added to the combo if new; its newest version replaces an older one)."""
-        choose_strategy(self.strategy_combo, saved, self._index_of(saved.id), self._strategy_changed)
+        choose_strategy(self.strategy_combo, saved, self._strategy_changed)
 
     def selected_strategy(self) -> SavedStrategy | None:
         data = self.strategy_combo.currentData()
         return data if isinstance(data, SavedStrategy) else None
-
-    def _index_of(self, strategy_id: uuid.UUID) -> int:
-        for i in range(self.strategy_combo.count()):
-            data = self.strategy_combo.itemData(i)
-            if isinstance(data, SavedStrategy) and data.id == strategy_id:
-                return i
-        return -1
 
     def _strategy_changed(self, _index: int) -> None:
         saved = self.selected_strategy()

@@ -3,6 +3,7 @@ choosing a saved strategy in a combo box (so every panel's picker behaves the sa
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,9 +41,10 @@ def compact_table(name: str, model: Any) -> QTableView:
     return view
 
 
-def choose_strategy(combo: QComboBox, saved: SavedStrategy, index: int, changed: Callable[[int], None]) -> None:
-    """Make ``saved`` the combo's choice: added when ``index`` < 0, else its item replaced by this newer version;
+def choose_strategy(combo: QComboBox, saved: SavedStrategy, changed: Callable[[int], None]) -> None:
+    """Make ``saved`` the combo's choice: added when it is not listed, else its item replaced by this newer version;
     ``changed`` runs once either way (Qt emits nothing when the current index does not move)."""
+    index = strategy_index(combo, saved.id)
     if index < 0:
         combo.addItem(saved.name, saved)
         index = combo.count() - 1
@@ -53,6 +55,30 @@ def choose_strategy(combo: QComboBox, saved: SavedStrategy, index: int, changed:
         changed(index)
     else:
         combo.setCurrentIndex(index)
+
+
+def strategy_index(combo: QComboBox, strategy_id: uuid.UUID) -> int:
+    """The combo row holding the saved strategy ``strategy_id`` (any version), or -1."""
+    for i in range(combo.count()):
+        data = combo.itemData(i)
+        if isinstance(data, SavedStrategy) and data.id == strategy_id:
+            return i
+    return -1
+
+
+def refill_strategies(combo: QComboBox, strategies: list[SavedStrategy], changed: Callable[[int], None]) -> None:
+    """Fill ``combo`` with ``strategies``, keeping the current choice when it is still there (else the first);
+    ``changed`` runs once with the resulting index (the combo's own signal is blocked while it is rebuilt)."""
+    current = combo.currentData()
+    keep = current.id if isinstance(current, SavedStrategy) else None
+    combo.blockSignals(True)
+    combo.clear()
+    for saved in strategies:
+        combo.addItem(saved.name, saved)
+    combo.blockSignals(False)
+    index = strategy_index(combo, keep) if keep is not None else -1
+    combo.setCurrentIndex(index if index >= 0 else (0 if strategies else -1))
+    changed(combo.currentIndex())
 
 
 def muted(label: QLabel) -> QLabel:

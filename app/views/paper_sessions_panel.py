@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.models.paper_sessions_model import PaperSessionsModel, SignalsModel
-from app.views.panel_widgets import choose_strategy, named_button, row_table
+from app.views.panel_widgets import choose_strategy, named_button, refill_strategies, row_table
 from app.views.params_form import ParamsForm
 from core.domain.timeframes import Timeframe
 from core.paper.manager import PaperSessionManager
@@ -195,7 +195,7 @@ class PaperSessionsPanel(QWidget):
 
     def set_strategy(self, saved: SavedStrategy) -> None:
         """Preselect ``saved`` (added to the list if new; its newest version replaces an older one)."""
-        choose_strategy(self.strategy_combo, saved, self._strategy_index(saved.id), self._strategy_changed)
+        choose_strategy(self.strategy_combo, saved, self._strategy_changed)
 
     def selected_strategy(self) -> SavedStrategy | None:
         data = self.strategy_combo.currentData()
@@ -302,22 +302,7 @@ class PaperSessionsPanel(QWidget):
             self.signals_table.resizeColumnsToContents()
 
     def _set_strategies(self, strategies: list[SavedStrategy]) -> None:
-        current = self.selected_strategy()
-        self.strategy_combo.blockSignals(True)
-        self.strategy_combo.clear()
-        for saved in strategies:
-            self.strategy_combo.addItem(saved.name, saved)
-        self.strategy_combo.blockSignals(False)
-        index = self._strategy_index(current.id) if current else -1
-        self.strategy_combo.setCurrentIndex(index if index >= 0 else (0 if strategies else -1))
-        self._strategy_changed(self.strategy_combo.currentIndex())
-
-    def _strategy_index(self, strategy_id: uuid.UUID) -> int:
-        for i in range(self.strategy_combo.count()):
-            data = self.strategy_combo.itemData(i)
-            if isinstance(data, SavedStrategy) and data.id == strategy_id:
-                return i
-        return -1
+        refill_strategies(self.strategy_combo, strategies, self._strategy_changed)
 
     def _strategy_changed(self, _index: int) -> None:
         saved = self.selected_strategy()
