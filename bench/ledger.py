@@ -55,12 +55,11 @@ from core.db import migrate
 from core.db.engine import make_engine, make_session_factory
 from core.db.models import Order
 from core.domain.bars import NormalizedBar
-from core.domain.orders import OrderSide
+from core.domain.orders import OPEN_LEDGER_STATUSES, OrderSide
 from core.domain.tickets import OrderTicket
 from core.ledger.dispatch import EventWorkers
 from core.ledger.errors import OrderRejected
 from core.ledger.invariant import check_all
-from core.ledger.placement import OPEN_STATUSES
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 
@@ -215,7 +214,8 @@ def run(url: str, per_user: int, rate: float | None, event_workers: int = 4) -> 
         # allows no other statuses), but it reads the open orders' index entries instead of the whole table every
         # 10 ms, work that fell inside the measured window and competed with the bookings being measured.
         with sessions() as s:
-            open_orders = s.scalar(select(func.count()).select_from(Order).where(Order.status.in_(OPEN_STATUSES)))
+            open_count = select(func.count()).select_from(Order).where(Order.status.in_(OPEN_LEDGER_STATUSES))
+            open_orders = s.scalar(open_count)
         if unsettled_when_placed is None:
             unsettled_when_placed = open_orders
         if open_orders == 0:

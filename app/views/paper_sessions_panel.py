@@ -49,9 +49,9 @@ from core.paper.manager import PaperSessionManager
 from core.paper.types import (
     PaperSessionChanged,
     PaperSessionError,
+    PaperSessionEvent,
     PaperSessionFailed,
     PaperSessionInfo,
-    SessionEvent,
     SignalInfo,
     SignalRecorded,
 )
@@ -138,7 +138,7 @@ class PaperSessionsPanel(QWidget):
         self._eventArrived.connect(self._on_event)
         panel = self
 
-        def from_manager(event: SessionEvent) -> None:
+        def from_manager(event: PaperSessionEvent) -> None:
             if shiboken6.isValid(panel):
                 panel._eventArrived.emit(event)
 
@@ -364,7 +364,7 @@ class PaperSessionsPanel(QWidget):
             self._show_failure(shown)
 
     # --- manager events (GUI thread) ---
-    def _on_event(self, event: SessionEvent) -> None:
+    def _on_event(self, event: PaperSessionEvent) -> None:
         if isinstance(event, SignalRecorded):
             self._signal_recorded(event.signal)
         elif isinstance(event, PaperSessionChanged | PaperSessionFailed):

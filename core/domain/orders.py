@@ -86,6 +86,10 @@ OPEN_LEDGER_STATUSES: tuple[LedgerOrderStatus, ...] = (
     LedgerOrderStatus.PARTIALLY_FILLED,
     LedgerOrderStatus.PENDING_CANCEL,
 )
+# Orders that are done: nothing reserved, no fill to come.
+TERMINAL_LEDGER_STATUSES: tuple[LedgerOrderStatus, ...] = tuple(
+    s for s in LedgerOrderStatus if s not in OPEN_LEDGER_STATUSES
+)
 # How far along an open order is: a late report of an earlier stage must not move an order back.
 LEDGER_STATUS_RANK: dict[str, int] = {
     LedgerOrderStatus.PENDING: 0,

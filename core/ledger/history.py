@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import Fill, Order, User
+from core.domain.orders import OPEN_LEDGER_STATUSES
 from core.ledger.errors import LedgerError
-from core.ledger.placement import OPEN_STATUSES
 
 # Only fills the ledger booked moved the virtual account's money (imported history never did).
 LEDGER_SOURCE = "ledger"
@@ -61,7 +61,7 @@ class OrderRow:
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status in OPEN_LEDGER_STATUSES
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def open_orders(session_factory: sessionmaker[Session], user_id: uuid.UUID) -> l
     """The user's working orders (pending, submitted, accepted, partially filled, pending cancel), oldest first."""
     query = (
         select(*_ORDER_COLUMNS)
-        .where(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES))
+        .where(Order.user_id == user_id, Order.status.in_(OPEN_LEDGER_STATUSES))
         .order_by(Order.created_at, Order.id)
     )
     with session_factory() as s:

@@ -22,8 +22,7 @@ from core.domain.risk_limits import RiskLimits
 from core.domain.tickets import OrderTicket
 from core.risk import RecentOrder
 
-OPEN_STATUSES = OPEN_LEDGER_STATUSES
-_OPEN = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_STATUSES))
+_OPEN = "status IN ({})".format(", ".join(f"'{status}'" for status in OPEN_LEDGER_STATUSES))
 
 LOCK_ACCOUNT_SQL = f"""
 SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,

@@ -34,6 +34,7 @@ from core.domain.money import money, reference_price, reservation
 from core.domain.orders import (
     LEDGER_STATUS_RANK,
     OPEN_LEDGER_STATUSES,
+    TERMINAL_LEDGER_STATUSES,
     Asset,
     BrokerOrder,
     LedgerOrderStatus,
@@ -48,15 +49,13 @@ from core.ledger.acceptances import Acceptance, AcceptanceWriter
 from core.ledger.booking import Outcome, book_event
 from core.ledger.books import HeldPosition, read_books
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
-from core.ledger.placement import OPEN_STATUSES, AccountSnapshot, OrderRecord, lock_account, record_order
+from core.ledger.placement import AccountSnapshot, OrderRecord, lock_account, record_order
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
 from core.risk import RiskChain, RiskContext, default_chain
 
 log = logging.getLogger(__name__)
 
-TERMINAL_STATUSES = tuple(s for s in LedgerOrderStatus if s not in OPEN_LEDGER_STATUSES)
-_RANK = LEDGER_STATUS_RANK
 NOTIFY_CHANNEL = "stratforge_ledger"
 ASSET_CACHE_FOR = timedelta(minutes=10)
 
@@ -209,8 +208,9 @@ class Ledger:
             raise LedgerError(f"The broker could not cancel the order: {exc}") from exc
         with self._sessions() as s:
             row = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
-            if row is not None and row.status in OPEN_STATUSES and _RANK[row.status] < _RANK["pending_cancel"]:
-                row.status = "pending_cancel"
+            canceling = LEDGER_STATUS_RANK[LedgerOrderStatus.PENDING_CANCEL]
+            if row is not None and row.status in OPEN_LEDGER_STATUSES and LEDGER_STATUS_RANK[row.status] < canceling:
+                row.status = LedgerOrderStatus.PENDING_CANCEL
                 s.commit()
                 self._changes.notify(str(user_id))
 
@@ -219,7 +219,7 @@ class Ledger:
             order = s.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
         if order is None:
             raise UnknownOrder("No such order.")
-        if order.status in TERMINAL_STATUSES:
+        if order.status in TERMINAL_LEDGER_STATUSES:
             raise LedgerError(f"The order is already {order.status}.")
         return order
 
@@ -336,7 +336,7 @@ class Ledger:
         with self._sessions() as s:
             rows = s.execute(
                 select(Order.id, Order.client_order_id, Order.status, Order.created_at).where(
-                    Order.user_id == user_id, Order.status.in_(OPEN_STATUSES)
+                    Order.user_id == user_id, Order.status.in_(OPEN_LEDGER_STATUSES)
                 )
             ).all()
         changed = 0
@@ -375,7 +375,7 @@ class Ledger:
             user = s.scalar(select(User).where(User.id == user_id).with_for_update())
             order = s.scalar(select(Order).where(Order.id == order_id).with_for_update())
             assert user is not None and order is not None
-            if order.status in TERMINAL_STATUSES:
+            if order.status in TERMINAL_LEDGER_STATUSES:
                 return
             user.virtual_balance += order.reserved_amount
             user.reserved_balance -= order.reserved_amount

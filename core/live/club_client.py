@@ -37,7 +37,7 @@ from core.broker.errors import BrokerError
 from core.db.advisory import advisory_key
 from core.db.models import Order
 from core.domain.clock import utc_now
-from core.ledger.placement import OPEN_STATUSES
+from core.domain.orders import OPEN_LEDGER_STATUSES
 from core.ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class ClubClient:
             users = list(
                 s.scalars(
                     select(Order.user_id)
-                    .where(Order.status.in_(OPEN_STATUSES), Order.broker == self._stream_broker.name)
+                    .where(Order.status.in_(OPEN_LEDGER_STATUSES), Order.broker == self._stream_broker.name)
                     .distinct()
                 )
             )

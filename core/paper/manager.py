@@ -49,9 +49,9 @@ from core.paper.types import (
     STOPPED,
     PaperSessionChanged,
     PaperSessionError,
+    PaperSessionEvent,
     PaperSessionFailed,
     PaperSessionInfo,
-    SessionEvent,
     SignalInfo,
     SignalRecorded,
 )
@@ -71,7 +71,7 @@ SessionInfos = list[PaperSessionInfo]
 SignalInfos = list[SignalInfo]
 SessionIds = list[uuid.UUID]
 SessionRows = list[records.PaperSessionRow]
-Listener = Callable[[SessionEvent], None]
+Listener = Callable[[PaperSessionEvent], None]
 
 
 class MarketSubscriptions(Protocol):
@@ -132,7 +132,7 @@ class PaperSessionManager:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _emit(self, event: SessionEvent) -> None:
+    def _emit(self, event: PaperSessionEvent) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.models import Fill, Order, SessionSnapshot, StrategyVersion, TradingSession
 from core.db.models import Signal as SignalRow
 from core.db.models import Strategy as StrategyRow
-from core.ledger.placement import OPEN_STATUSES
+from core.domain.orders import OPEN_LEDGER_STATUSES
 from core.paper.pnl import FillTotals
 from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, RUNNING, PaperSessionError, SignalInfo
 
@@ -228,7 +228,7 @@ def signals_of(factory: Factory, session_id: uuid.UUID, user_id: uuid.UUID, limi
 def open_entry_orders(factory: Factory, session_id: uuid.UUID, symbol: str | None = None) -> list[uuid.UUID]:
     """The session's working orders, bracket legs excepted (they protect a position the trader now holds)."""
     query = select(Order.id).where(
-        Order.session_id == session_id, Order.status.in_(OPEN_STATUSES), Order.parent_order_id.is_(None)
+        Order.session_id == session_id, Order.status.in_(OPEN_LEDGER_STATUSES), Order.parent_order_id.is_(None)
     )
     if symbol is not None:
         query = query.where(Order.symbol == symbol)
@@ -242,7 +242,7 @@ def open_sell_qty(factory: Factory, user_id: uuid.UUID, symbol: str) -> Decimal:
         value = s.scalar(
             select(func.coalesce(func.sum(Order.quantity - Order.filled_quantity), 0)).where(
                 Order.user_id == user_id, Order.symbol == symbol, Order.side == "sell",
-                Order.status.in_(OPEN_STATUSES),
+                Order.status.in_(OPEN_LEDGER_STATUSES),
             )
         )  # fmt: skip
     return Decimal(value or 0)

@@ -98,4 +98,4 @@ class SignalRecorded:
     signal: SignalInfo
 
 
-SessionEvent = PaperSessionChanged | PaperSessionFailed | SignalRecorded
+PaperSessionEvent = PaperSessionChanged | PaperSessionFailed | SignalRecorded

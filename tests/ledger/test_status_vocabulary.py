@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from core.domain.orders import LEDGER_STATUS_RANK, OPEN_LEDGER_STATUSES, LedgerOrderStatus
+from core.domain.orders import LEDGER_STATUS_RANK, OPEN_LEDGER_STATUSES, TERMINAL_LEDGER_STATUSES, LedgerOrderStatus
 
 SQL = resources.files("core.ledger").joinpath("sql/sf_apply_event.sql").read_text()
 
@@ -22,8 +22,11 @@ def test_every_status_the_function_writes_is_a_ledger_status() -> None:
 
 
 def test_the_functions_terminal_set_is_every_status_that_is_not_open() -> None:
-    terminal = {s.value for s in LedgerOrderStatus if s not in OPEN_LEDGER_STATUSES}
-    for group in re.findall(r"NOT IN \(([^)]*)\)|v_target IN \(([^)]*)\)", SQL):
+    terminal = {s.value for s in TERMINAL_LEDGER_STATUSES}
+    assert terminal == {s.value for s in LedgerOrderStatus} - {s.value for s in OPEN_LEDGER_STATUSES}
+    groups = re.findall(r"NOT IN \(([^)]*)\)|v_target IN \(([^)]*)\)", SQL)
+    assert len(groups) >= 3, "the terminal-status tests of sf_apply_event changed shape"
+    for group in groups:
         text = next(g for g in group if g)
         assert set(re.findall(r"'([a-z_]+)'", text)) == terminal
 
