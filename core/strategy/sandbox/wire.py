@@ -179,8 +179,21 @@ def _max_depth(brackets: bytes, give_up_above: int) -> int:
 def _check_document(doc: bytes, limits: WireLimits) -> None:
     """Refuse a document whose nesting, item count or text exceeds the limits, in C-speed passes and
     before parsing: json recurses once per level (RecursionError on deep input) and allocates an object
-    per item. Exact for any document json would accept; for others it may over-count, which only
-    refuses sooner."""
+    per item. Small documents are cleared by counting raw bytes (an over-estimate: brackets and commas
+    inside strings count too); others are measured on their skeleton, strings removed, which is exact
+    for any document json would accept and may only over-count (so refuse sooner) for others."""
+    raw_openers = doc.count(b"[") + doc.count(b"{")
+    if not (
+        raw_openers <= limits.max_depth
+        and len(doc) <= limits.max_text
+        and doc.count(b",") + raw_openers <= limits.max_items
+    ):
+        _measure_skeleton(doc, limits)
+    if b"\\u" in doc and _SURROGATE_ESCAPE.search(doc):
+        raise WireError("the reply's text holds an escaped UTF-16 surrogate (not valid UTF-8 text)")
+
+
+def _measure_skeleton(doc: bytes, limits: WireLimits) -> None:
     skeleton, strings = _STRING.subn(b"0", doc)
     text = len(doc) - len(skeleton) - strings
     if text > limits.max_text:
@@ -195,8 +208,6 @@ def _check_document(doc: bytes, limits: WireLimits) -> None:
         depth = _max_depth(skeleton.translate(None, _NOT_BRACKETS), limits.max_depth)
         if depth > limits.max_depth:
             raise WireError(f"the reply is nested deeper than the limit of {limits.max_depth} levels")
-    if _SURROGATE_ESCAPE.search(doc):
-        raise WireError("the reply's text holds an escaped UTF-16 surrogate (not valid UTF-8 text)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -231,6 +242,10 @@ def _checked_int(value: int) -> int:
     if _I64_MIN <= value <= _I64_MAX:
         return value
     raise _Refused(f"an integer of {value.bit_length()} bits is outside the signed 64-bit range")
+
+
+# Values written as they are (exact types: a subclass could change how json writes it).
+_AS_IS: frozenset[type] = frozenset({str, float, bool, type(None)})
 
 
 class _Encoder:
@@ -278,6 +293,9 @@ class _Encoder:
         self.enter(v, depth, len(v))
         out = []
         for i, x in enumerate(v):
+            if type(x) in _AS_IS or (type(x) is int and _I64_MIN <= x <= _I64_MAX):
+                out.append(x)  # the common case, without a call per value
+                continue
             try:
                 out.append(self.value(x, depth))
             except _Refused as e:
@@ -292,10 +310,15 @@ class _Encoder:
         for k, x in v.items():
             if type(k) is not str:
                 raise _Refused(f"a dict key of type {type(k).__name__} is not a string (keys must be str)")
+            if k[:1] == "$":
+                k = "$" + k
+            if type(x) in _AS_IS or (type(x) is int and _I64_MIN <= x <= _I64_MAX):
+                out[k] = x
+                continue
             try:
-                out["$" + k if k[:1] == "$" else k] = self.value(x, depth)
+                out[k] = self.value(x, depth)
             except _Refused as e:
-                e.where.append(f"[{_short(k)}]")
+                e.where.append(f"[{_short(k[1:] if k[:2] == '$$' else k)}]")
                 raise
         self.open.discard(id(v))
         return out
