@@ -4,6 +4,7 @@ wait past a deadline."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import enum
@@ -42,6 +43,7 @@ except ImportError:  # not in every environment's test extras; the seeded fuzz b
 
 pytestmark = pytest.mark.timeout(60)
 
+DEFAULT = WireLimits()
 HEADER = struct.Struct("<4sHHII")
 ENTRY = struct.Struct("<BB6s4qQQ")
 
@@ -101,14 +103,18 @@ def forge(
         offset = spec.get("offset", (position + 7) & ~7)
         body.append(spec.get("pad", bytes(max(offset - position, 0))))
         body.append(data)
-        dims = (shape + [0, 0, 0, 0])[:4]
-        entries.append(ENTRY.pack(code, ndim, spec.get("reserved", bytes(6)), *dims, offset, spec.get("nbytes", len(data))))
+        dims = [*shape, 0, 0, 0, 0][:4]
+        entries.append(
+            ENTRY.pack(code, ndim, spec.get("reserved", bytes(6)), *dims, offset, spec.get("nbytes", len(data)))
+        )
         position = offset + len(data)
-    header = HEADER.pack(magic, version, flags, len(doc) if doc_len is None else doc_len, len(arrays) if count is None else count)
+    header = HEADER.pack(
+        magic, version, flags, len(doc) if doc_len is None else doc_len, len(arrays) if count is None else count
+    )
     return b"".join([header, *entries, *body, tail])
 
 
-def refused(data: Any, *words: str, limits: WireLimits = WireLimits()) -> str:
+def refused(data: Any, *words: str, limits: WireLimits = DEFAULT) -> str:
     """Decode must raise WireError (nothing else) and the message must name the problem."""
     with pytest.raises(WireError) as caught:
         decode(data, limits)
@@ -118,7 +124,7 @@ def refused(data: Any, *words: str, limits: WireLimits = WireLimits()) -> str:
     return message
 
 
-def encode_refused(value: Any, *words: str, limits: WireLimits = WireLimits()) -> str:
+def encode_refused(value: Any, *words: str, limits: WireLimits = DEFAULT) -> str:
     with pytest.raises(WireError) as caught:
         encode(value, limits=limits)
     message = str(caught.value)
@@ -132,10 +138,8 @@ def pipe() -> Iterator[tuple[int, int]]:
     r, w = os.pipe()
     yield r, w
     for fd in (r, w):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 # ------------------------------------------------------------------------------------------------
@@ -426,7 +430,9 @@ def test_forged_offsets_overlap_gaps_and_padding() -> None:
     assert len(decode(forge(doc, base))) == 2
     refused(forge(doc, [{"data": bytes(16)}, {"data": bytes(16), "offset": aligned, "pad": b""}]), "overlapping")
     refused(forge(doc, [{"data": bytes(16), "offset": aligned + 1, "pad": bytes(aligned + 1 - first)}]), "offset")
-    refused(forge(doc, [{"data": bytes(16), "offset": aligned + 8, "pad": bytes(aligned + 8 - first)}, base[1]]), "offset")
+    refused(
+        forge(doc, [{"data": bytes(16), "offset": aligned + 8, "pad": bytes(aligned + 8 - first)}, base[1]]), "offset"
+    )
     if aligned > first:
         refused(forge(doc, [{"data": bytes(16), "pad": b"\1" * (aligned - first)}, base[1]]), "padding")
     refused(forge(doc, [{"data": bytes(16), "offset": 0, "pad": b""}, base[1]]), "offset")
@@ -510,10 +516,8 @@ def test_forged_sizes_allocate_nothing_like_what_they_declare() -> None:
     try:
         for payload in forged:
             tracemalloc.reset_peak()
-            try:
+            with contextlib.suppress(WireError):
                 decode(payload, WireLimits(max_items=1000))
-            except WireError:
-                pass
             assert tracemalloc.get_traced_memory()[1] < 3 * len(payload) + 1_000_000
     finally:
         tracemalloc.stop()
@@ -541,11 +545,9 @@ def mutations(payload: bytes, rng: random.Random) -> Iterator[bytes]:
         yield bytes(data)
 
 
-def decode_only_wire_errors(data: bytes, limits: WireLimits = WireLimits()) -> None:
-    try:
+def decode_only_wire_errors(data: bytes, limits: WireLimits = DEFAULT) -> None:
+    with contextlib.suppress(WireError):
         decode(data, limits)
-    except WireError:
-        pass
 
 
 def test_seeded_fuzz_of_mutated_payloads() -> None:
@@ -569,11 +571,13 @@ if given is not None:
         | st.integers(-(2**63), 2**63 - 1)
         | st.floats(allow_nan=True, allow_infinity=True)
         | st.text(st.characters(exclude_categories=["Cs"])),
-        lambda children: st.lists(children, max_size=5)
-        | st.dictionaries(st.text(st.sampled_from("$a\\\"é"), max_size=4), children, max_size=5),
+        lambda children: (
+            st.lists(children, max_size=5)
+            | st.dictionaries(st.text(st.sampled_from('$a\\"é'), max_size=4), children, max_size=5)
+        ),
         max_leaves=30,
     )
-    fuzz = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    fuzz = settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
     @fuzz
     @given(st.binary(max_size=600))
@@ -593,7 +597,7 @@ if given is not None:
         cut = data.draw(st.integers(0, len(mutated)))
         decode_only_wire_errors(bytes(mutated[:cut]) + data.draw(st.binary(max_size=16)))
 
-    @fuzz
+    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(plain_values)
     def test_hypothesis_plain_values_round_trip(value: Any) -> None:
         assert same(value, roundtrip(value))
@@ -625,7 +629,6 @@ def test_frames_round_trip_back_to_back(pipe: tuple[int, int]) -> None:
     reader = FrameReader(r)
     deadline = time.monotonic() + 5
     assert [reader.read(deadline) for _ in range(3)] == [b"", b"one", VALID]
-    assert decode(reader.read if False else VALID)["m"]["n"] == [1, 2, "three"]
 
 
 def test_a_silent_peer_meets_the_deadline(pipe: tuple[int, int]) -> None:
@@ -846,8 +849,8 @@ def test_speed(capsys: pytest.CaptureFixture[str]) -> None:
     }
     small, big = encode(decision), encode(backtest)
     timings = {
-        "decision encode": best_of(lambda: encode(decision), 5, 2000),
-        "decision decode": best_of(lambda: decode(small), 5, 2000),
+        "decision encode": best_of(lambda: encode(decision), 5, 500),
+        "decision decode": best_of(lambda: decode(small), 5, 500),
         "backtest encode": best_of(lambda: encode(backtest), 3, 5),
         "backtest decode": best_of(lambda: decode(big), 3, 20),
     }
