@@ -9,6 +9,10 @@ the order exists, and an order always points back at the signal that asked for i
 A target first cancels the session's working orders on that symbol (in a backtest a target replaces whatever
 was working); CANCEL_ALL cancels them and records no signal. Bracket legs are never cancelled here: they
 protect a position already bought.
+
+Intents are sized against the session's own book (``core.paper.book``), never the trader's whole account: the
+book read for the decision serves its intents until an order is placed or cancelled, after which it is read
+again (the reservations and open sells changed).
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.domain.orders import OrderSide
 from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
-from core.ledger.views import Portfolio
 from core.paper import records
 from core.paper.bars import ClosedBar
+from core.paper.book import SessionBook, load_book
 from core.paper.sandboxed import intent_dict
 from core.paper.sizing import AccountView, Refusal, size_intent
 from core.paper.types import EXECUTED, REJECTED, SignalInfo
@@ -49,17 +53,6 @@ class PaperSessionContext:
     class_name: str
 
 
-def strategy_account(portfolio: Portfolio, symbol: str) -> dict[str, float | None]:
-    """What the strategy is told (``Strategy.account``): the virtual account's cash and equity, and its
-    position in the symbol being decided."""
-    held = next((p for p in portfolio.positions if p.symbol == symbol), None)
-    return {
-        "cash": float(portfolio.cash), "equity": float(portfolio.equity),
-        "position": float(held.qty) if held else 0.0,
-        "position_price": float(held.avg_entry_price) if held and held.qty else None,
-    }  # fmt: skip
-
-
 class SignalExecutor:
     def __init__(
         self,
@@ -78,16 +71,27 @@ class SignalExecutor:
         self._on_signal = on_signal
         self._fractional = fractional
 
-    def execute(self, bar: ClosedBar, intents: list[OrderIntent]) -> list[SignalInfo]:
-        """Turn the intents decided at ``bar``'s close into signals and orders, in the order given."""
+    def book(self) -> SessionBook:
+        """The session's own book now (one query), its positions at the ledger's last prices."""
+        return load_book(self._factory, self._ctx.user_id, self._ctx.session_id, self._ledger.last_price)
+
+    def execute(self, bar: ClosedBar, intents: list[OrderIntent], book: SessionBook | None = None) -> list[SignalInfo]:
+        """Turn the intents decided at ``bar``'s close into signals and orders, in the order given; ``book`` is
+        the session's book the decision was made on (read here when not given)."""
         out: list[SignalInfo] = []
+        current = book
         for intent in intents:
             if intent.kind in (IntentKind.CANCEL_ALL, IntentKind.TARGET):
-                self.cancel_open(bar.symbol)
+                if self.cancel_open(bar.symbol):
+                    current = None
                 if intent.kind is IntentKind.CANCEL_ALL:
                     continue
-            signal = self._one(bar, intent)
+            if current is None:
+                current = self.book()
+            signal = self._one(bar, intent, current)
             if signal is not None:
+                if signal.order_id is not None:
+                    current = None
                 out.append(signal)
                 self._on_signal(signal)
         return out
@@ -103,13 +107,8 @@ class SignalExecutor:
                 log.info("session %s: could not cancel %s: %s", self._ctx.session_id, order_id, exc)
         return asked
 
-    def _one(self, bar: ClosedBar, intent: OrderIntent) -> SignalInfo | None:
-        portfolio = self._ledger.portfolio(self._ctx.user_id)
-        held = next((p.qty for p in portfolio.positions if p.symbol == bar.symbol), Decimal(0))
-        account = AccountView(
-            portfolio.cash, portfolio.equity, held, records.open_sell_qty(self._factory, self._ctx.user_id, bar.symbol)
-        )
-        sized = size_intent(intent, account, bar.close, fractional=self._fractional)
+    def _one(self, bar: ClosedBar, intent: OrderIntent, book: SessionBook) -> SignalInfo | None:
+        sized = size_intent(intent, AccountView.of(book, bar.symbol), bar.close, fractional=self._fractional)
         if sized is None:
             return None
         meta: dict[str, Any] = {

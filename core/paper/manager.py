@@ -1,11 +1,13 @@
 """PaperSessionManager: start, watch and stop paper sessions; the one object the app wires to the live feed.
 
-* ``start`` checks the strategy and parameters, inserts the ``trading_sessions`` row (PAPER, RUNNING; the
-  database's partial unique index refuses a second active session of the same strategy), starts the session's
-  worker thread and asks the market for its symbols (owner ``session:<id>``).
+* ``start`` checks the strategy and parameters, decides the session's capital (``core.paper.capital``: the one
+  asked for, or the trader's buying power no running session holds), inserts the ``trading_sessions`` row
+  (PAPER, RUNNING, ``initial_capital``; the database's partial unique index refuses a second active session of
+  the same strategy), starts the session's worker thread and asks the market for its symbols (owner
+  ``session:<id>``). The session then trades its own book (``core.paper.book``), inside the trader's account.
 * ``on_bar`` is called on the live-bar thread and only queues: a slow strategy never delays the feed.
 * ``stop`` ends the thread (a sandbox child deciding is killed), cancels the session's working orders (never
-  bracket legs protecting a position), records the final P&L, the account's equity and a snapshot, and marks
+  bracket legs protecting a position), records its book's final P&L, equity and a snapshot, and marks
   the row STOPPED. A strategy that fails marks it FAILED with the message (naming the strategy line) instead.
 * Orphans: a session left RUNNING by an app that closed or crashed is marked STOPPED by ``stop_orphans`` at
   start-up, with the reason in ``state_metadata.stop_reason``. It is not restarted: the bars it missed were
@@ -38,10 +40,11 @@ from core.domain.timeframes import Timeframe
 from core.ledger.service import Ledger
 from core.market.calendar import NEW_YORK
 from core.paper import records
+from core.paper.book import PriceOf, load_books
+from core.paper.capital import session_capital
 from core.paper.decider import Decider, DecisionLimits
 from core.paper.execution import PaperSessionContext, SignalExecutor
 from core.paper.history import HistoryLoader
-from core.paper.pnl import session_pnl
 from core.paper.resolve import resolve
 from core.paper.types import (
     ACTIVE_STATUSES,
@@ -91,7 +94,6 @@ class PaperSessionConfig:
     stop_timeout_s: float = 10.0
     orphan_after: timedelta = timedelta(minutes=5)
     fractional: bool = False  # whole shares, as backtests trade by default
-
 
 
 def owner_of(session_id: uuid.UUID) -> str:
@@ -158,9 +160,11 @@ class PaperSessionManager:
         *,
         class_name: str | None = None,
         builtin: type[Strategy] | None = None,
+        capital: Decimal | None = None,
     ) -> PaperSessionInfo:
         """Start the user's saved strategy as a PAPER session on ``symbols``. ``builtin``: run that trusted class
         in-process instead of the saved code (the session is still recorded against ``strategy_id``).
+        ``capital``: the money its book starts with (default: see ``core.paper.capital``).
         Raises PaperSessionError with a message for the trader."""
         if self._closed:
             raise PaperSessionError("Sessions are shutting down.")
@@ -174,12 +178,13 @@ class PaperSessionManager:
         busy = f"{chosen.strategy_name} is already running as a paper session"
         if running is not None:
             raise PaperSessionError(f"{busy} (since {running.started_at:%Y-%m-%d %H:%M} UTC); stop it first.")
-        equity = self._ledger.portfolio(user_id).equity
+        running_books = load_books(self._factory, user_id, self._ledger.last_price,
+                                   records.active_ids(self._factory, user_id)).values()  # fmt: skip
+        initial = session_capital(capital, self._ledger.portfolio(user_id).buying_power, running_books)
         metadata = {
             "class_name": chosen.class_name, "runner": chosen.runner, "builtin": chosen.builtin,
             "window_bars": self._config.window_bars,
         }  # fmt: skip
-        initial = equity if equity > 0 else None
         session_id = records.insert_session(
             self._factory, user_id=user_id, strategy_id=chosen.strategy_id, strategy_version_id=chosen.version_id,
             symbols=wanted, timeframe=timeframe, parameters=chosen.params, initial_capital=initial,
@@ -350,14 +355,12 @@ class PaperSessionManager:
         pnl: Decimal | None = None
         equity: Decimal | None = None
         try:
-            portfolio = self._ledger.portfolio(info.user_id)
-            equity = portfolio.equity
-            totals = records.fill_totals(self._factory, [info.id]).get(info.id, {})
-            pnl = session_pnl(totals, self._prices(portfolio.positions, worker))
-            last = worker.last_bar_at if worker is not None and worker.last_bar_at else self._now()
-            holdings = [{"ticker": p.symbol, "shares": str(p.qty), "value": str(p.market_value)}
-                        for p in portfolio.positions if p.symbol in info.symbols]  # fmt: skip
-            records.save_snapshot(self._factory, info.id, _ny_date(last), equity, holdings, info.initial_capital)
+            book = load_books(self._factory, info.user_id, self._price_of(worker), [info.id]).get(info.id)
+            if book is not None:
+                pnl, equity = book.pnl, book.equity
+                last = worker.last_bar_at if worker is not None and worker.last_bar_at else self._now()
+                records.save_snapshot(self._factory, info.id, _ny_date(last), equity, records.holdings_of(book),
+                                      info.initial_capital)  # fmt: skip
         except Exception:
             log.exception("could not value session %s", info.id)
         records.finish(
@@ -365,29 +368,32 @@ class PaperSessionManager:
             final_pnl=pnl, current_capital=equity,
         )  # fmt: skip
 
-    @staticmethod
-    def _prices(positions: Iterable[Any], worker: PaperSessionWorker | None) -> dict[str, Decimal]:
-        prices = {s: Decimal(repr(c)) for s, c in (worker.last_close.items() if worker else ())}
-        prices.update({p.symbol: p.last_price for p in positions if p.last_price is not None})
-        return prices
+    def _price_of(self, *workers: PaperSessionWorker | None) -> PriceOf:
+        """The ledger's last price, else the last close a session's worker saw (None: valued at cost)."""
+        closes: dict[str, Decimal] = {}
+        for worker in workers:
+            if worker is not None:
+                for symbol, close in list(worker.last_close.items()):
+                    closes.setdefault(symbol, Decimal(repr(close)))
+
+        def price_of(symbol: str) -> Decimal | None:
+            last = self._ledger.last_price(symbol)
+            return last if last is not None else closes.get(symbol)
+
+        return price_of
 
     def _infos(self, user_id: uuid.UUID, rows: SessionRows, as_of: float) -> SessionInfos:
         active = [r.row.id for r in rows if r.row.status in ACTIVE_STATUSES]
-        totals = records.fill_totals(self._factory, active) if active else {}
-        prices: dict[str, Decimal] = {}
-        if active:
-            with self._lock:
-                workers = [self._workers[i] for i in active if i in self._workers]
-            prices = self._prices(self._ledger.portfolio(user_id).positions, None)
-            for worker in workers:
-                for symbol, close in worker.last_close.items():
-                    prices.setdefault(symbol, Decimal(repr(close)))
+        with self._lock:
+            workers = [self._workers[i] for i in active if i in self._workers]
+        books = load_books(self._factory, user_id, self._price_of(*workers), active) if active else {}
         out = []
         for r in rows:
             row = r.row
             meta = dict(row.state_metadata or {})
             active_now = row.status in ACTIVE_STATUSES
-            pnl = session_pnl(totals.get(row.id, {}), prices) if active_now else row.final_pnl
+            book = books.get(row.id)
+            pnl = (book.pnl if book is not None else None) if active_now else row.final_pnl
             last_bar = meta.get("last_bar_at")
             out.append(PaperSessionInfo(
                 id=row.id, user_id=row.user_id, strategy_id=row.strategy_id, strategy_name=r.strategy_name,

@@ -14,16 +14,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Interval, case, func, literal, select, update
+from sqlalchemy import CursorResult, Interval, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db.models import Fill, Order, SessionSnapshot, StrategyVersion, TradingSession
+from core.db.models import Order, SessionSnapshot, StrategyVersion, TradingSession
 from core.db.models import Signal as SignalRow
 from core.db.models import Strategy as StrategyRow
 from core.domain.orders import OPEN_LEDGER_STATUSES
-from core.paper.pnl import FillTotals
+from core.paper.book import SessionBook
 from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, RUNNING, PaperSessionError, SignalInfo
 
 Factory = sessionmaker[Session]
@@ -149,6 +149,15 @@ def session_rows(
         return [PaperSessionRow(row, name or "(deleted strategy)", int(n)) for row, name, n in s.execute(query).all()]
 
 
+def active_ids(factory: Factory, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The user's PAPER sessions that are running (or paused)."""
+    query = select(TradingSession.id).where(
+        TradingSession.user_id == user_id, TradingSession.mode == PAPER, TradingSession.status.in_(ACTIVE_STATUSES)
+    )
+    with factory() as s:
+        return list(s.scalars(query))
+
+
 def stale_active(factory: Factory, user_id: uuid.UUID, exclude: Iterable[uuid.UUID],
                  stale_after: timedelta) -> list[uuid.UUID]:  # fmt: skip
     """Active PAPER sessions of the user not in ``exclude`` whose row has not been touched for ``stale_after``
@@ -222,11 +231,11 @@ def signals_of(factory: Factory, session_id: uuid.UUID, user_id: uuid.UUID, limi
         return [signal_info(r) for r in s.scalars(query)]
 
 
-# ---- orders and fills ------------------------------------------------------------------------------------
+# ---- orders ----------------------------------------------------------------------------------------------
 
 
 def open_entry_orders(factory: Factory, session_id: uuid.UUID, symbol: str | None = None) -> list[uuid.UUID]:
-    """The session's working orders, bracket legs excepted (they protect a position the trader now holds)."""
+    """The session's working orders, bracket legs excepted (they protect a position the session holds)."""
     query = select(Order.id).where(
         Order.session_id == session_id, Order.status.in_(OPEN_LEDGER_STATUSES), Order.parent_order_id.is_(None)
     )
@@ -236,41 +245,12 @@ def open_entry_orders(factory: Factory, session_id: uuid.UUID, symbol: str | Non
         return list(s.scalars(query.order_by(Order.created_at)))
 
 
-def open_sell_qty(factory: Factory, user_id: uuid.UUID, symbol: str) -> Decimal:
-    """Shares of ``symbol`` the user's open sell orders already promise (the ledger's sell rule counts them)."""
-    with factory() as s:
-        value = s.scalar(
-            select(func.coalesce(func.sum(Order.quantity - Order.filled_quantity), 0)).where(
-                Order.user_id == user_id, Order.symbol == symbol, Order.side == "sell",
-                Order.status.in_(OPEN_LEDGER_STATUSES),
-            )
-        )  # fmt: skip
-    return Decimal(value or 0)
-
-
-def fill_totals(factory: Factory, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, FillTotals]]:
-    """Per session and symbol, what its fills bought, sold and paid in fees."""
-    if not session_ids:
-        return {}
-    buy = Fill.side == "buy"
-    query = (
-        select(
-            Fill.session_id, Fill.symbol,
-            func.sum(case((buy, Fill.quantity), else_=0)), func.sum(case((buy, Fill.quantity * Fill.price), else_=0)),
-            func.sum(case((buy, 0), else_=Fill.quantity)), func.sum(case((buy, 0), else_=Fill.quantity * Fill.price)),
-            func.sum(Fill.fees),
-        )
-        .where(Fill.session_id.in_(list(session_ids)))
-        .group_by(Fill.session_id, Fill.symbol)
-    )  # fmt: skip
-    out: dict[uuid.UUID, dict[str, FillTotals]] = {}
-    with factory() as s:
-        for session_id, symbol, bq, bv, sq, sv, fees in s.execute(query).all():
-            out.setdefault(session_id, {})[symbol] = FillTotals(*(Decimal(x or 0) for x in (bq, bv, sq, sv, fees)))
-    return out
-
-
 # ---- snapshots -------------------------------------------------------------------------------------------
+
+
+def holdings_of(book: SessionBook) -> list[dict[str, Any]]:
+    """A snapshot's ``holdings``: the shares the session's own book holds, valued."""
+    return [{"ticker": p.symbol, "shares": str(p.qty), "value": str(p.market_value)} for p in book.positions]
 
 
 def save_snapshot(

@@ -1,4 +1,4 @@
-"""Sizing a strategy's intent against the trader's virtual account, as the backtester sizes it.
+"""Sizing a strategy's intent against the session's own book, as the backtester sizes it.
 
 The rules are the per-bar engine's (``core.backtest.engine._place``), so a strategy trades the same number
 of shares in a paper session as in its backtest given the same account:
@@ -7,12 +7,15 @@ of shares in a paper session as in its backtest given the same account:
 * ``shares`` as given; ``percent`` of cash for buys, of the position not already promised to sell orders
   for sells, of equity for targets; ``value`` in money; whole shares unless fractional (rounded down);
 * a target trades the difference to the position; below zero is refused (no shorting);
+* a sell of more than the position not already promised to sell orders is refused, as the engine refuses it;
 * a buy is trimmed to what the ledger could reserve (the limit, or the price plus the ledger's 3% collar for
   market and stop buys); none affordable is refused.
 
-Two differences, both because the ledger decides rather than the sizer: cash is the account's available cash
-(the ledger has already taken open orders' reservations from it), and selling more than is held is passed
-on, so the ledger's own rule refuses it with its reason. Pure functions; no database.
+The account is the session's book (``core.paper.book``: its capital and its own fills), never the trader's whole
+account: a session sizes only from its own cash and sells only shares it bought, so shares bought by hand or by
+another session are never its to sell. Its cash is the book's available cash (its own open buy orders'
+reservations taken off, as the engine takes its pending buys off). The ledger then checks the order against the
+whole account (buying power, risk rules) as it checks a manual one. Pure functions; no database.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from core.backtest.engine import float_decimal
 from core.domain.money import MARKET_COLLAR
 from core.domain.orders import OrderSide, OrderType
 from core.domain.tickets import OrderTicket
+from core.paper.book import SessionBook
 from core.strategy.api import IntentKind, OrderIntent
 
 ZERO = Decimal(0)
@@ -32,12 +36,16 @@ FRACTION = Decimal("0.000000001")  # the ledger's 9 quantity decimals
 
 @dataclass(frozen=True)
 class AccountView:
-    """The part of the virtual account one intent is sized against."""
+    """The part of the session's book one intent is sized against."""
 
-    cash: Decimal  # available: after the reservations of open orders
+    cash: Decimal  # available: after the reservations of its own open orders
     equity: Decimal
-    position: Decimal  # shares of the intent's symbol held
-    open_sell_qty: Decimal = ZERO  # shares of it already in open sell orders
+    position: Decimal  # shares of the intent's symbol the session holds
+    open_sell_qty: Decimal = ZERO  # shares of it already in the session's open sell orders
+
+    @classmethod
+    def of(cls, book: SessionBook, symbol: str) -> AccountView:
+        return cls(book.available, book.equity, book.qty(symbol), book.open_sell_qty.get(symbol, ZERO))
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,8 @@ def size_intent(
             qty = shares_for(float_decimal(intent.value or 0.0), ref, fractional)
     if qty <= 0:
         return None
+    if side is OrderSide.SELL and qty > account.position - account.open_sell_qty:
+        return Refusal(side, _cannot_sell(qty, account))
     if side is OrderSide.BUY:
         reserve = limit if limit else ref * (1 + MARKET_COLLAR)
         affordable = shares_for(account.cash, reserve, fractional)
@@ -125,3 +135,10 @@ def size_intent(
         _price(intent.take_profit) if side is OrderSide.BUY else None,
         _price(intent.stop_loss) if side is OrderSide.BUY else None,
     )  # fmt: skip
+
+
+def _cannot_sell(qty: Decimal, account: AccountView) -> str:
+    held = f"the session holds {account.position.normalize():f}"
+    if account.open_sell_qty:
+        held += f", {account.open_sell_qty.normalize():f} already in its open sell orders"
+    return f"Cannot sell {qty.normalize():f}: {held} (a session sells only shares it bought; no short selling)."

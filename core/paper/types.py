@@ -1,9 +1,9 @@
 """What the session manager hands out: plain values and events, safe to pass to any thread (and to Qt).
 
 Money is Decimal, times are tz-aware UTC. ``PaperSessionInfo.pnl`` is the session's own profit: what its fills
-bought and sold, less fees, plus the shares it still holds at the last price. ``current_capital`` is the
-equity of the virtual account the session trades (shared with the trader's other activity), as the seeds'
-``active_strategies`` kept it.
+bought and sold, less fees, plus the shares it still holds at the last price. ``initial_capital`` is the money
+its book started with; ``current_capital`` its book's equity (``core.paper.book``) at the last snapshot, as the
+seeds' ``active_strategies`` kept it.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from core.market.calendar import NEW_YORK
 from core.paper import records
 from core.paper.bars import BarWindow, BucketFolder, ClosedBar
 from core.paper.decider import Decider
-from core.paper.execution import PaperSessionContext, SignalExecutor, strategy_account
+from core.paper.execution import PaperSessionContext, SignalExecutor
 from core.paper.history import HistoryLoader
 from core.strategy.api import StrategyError
 from core.strategy.sandbox import StrategyCancelled, StrategyRunError
@@ -229,13 +229,16 @@ class PaperSessionWorker:
         return window.add(ClosedBar.of(bar))
 
     def _decide(self, symbol: str, bar: ClosedBar) -> None:
+        """The strategy sees the session's own book (its capital, cash and shares), never the trader's account:
+        shares bought by hand or by another session are not its to sell."""
         window = self._windows[symbol]
-        account = strategy_account(self._ledger.portfolio(self.context.user_id), symbol)
+        book = self.executor.book()
+        account = book.strategy_account(symbol)
         decision = self._decider.decide(window.data(), account, self._cancel)
         self.bars_decided += 1
         self.last_close[symbol] = bar.close
         if decision.intents and not self._stopping.is_set():
-            self.executor.execute(bar, decision.intents)
+            self.executor.execute(bar, decision.intents, book)
 
     def _after_bars(self) -> None:
         assert self.last_bar_at is not None
@@ -260,13 +263,10 @@ class PaperSessionWorker:
             log.warning("session %s: bookkeeping write failed", self.session_id, exc_info=True)
 
     def snapshot(self, day: date) -> None:
-        """Record the account's equity for New York ``day`` (and the session's current capital)."""
-        portfolio = self._ledger.portfolio(self.context.user_id)
-        holdings = [
-            {"ticker": p.symbol, "shares": str(p.qty), "value": str(p.market_value)}
-            for p in portfolio.positions if p.symbol in self.symbols
-        ]  # fmt: skip
-        records.save_snapshot(self._factory, self.session_id, day, portfolio.equity, holdings, self._initial_capital)
+        """Record the session's own equity and holdings (its book) for New York ``day``, and its current capital."""
+        book = self.executor.book()
+        records.save_snapshot(self._factory, self.session_id, day, book.equity, records.holdings_of(book),
+                              self._initial_capital)  # fmt: skip
         self._snapshot_day = day
 
 

@@ -169,7 +169,7 @@ def test_a_strategy_that_raises_fails_the_session_with_its_line(db, manager, mar
     dora = make_user("dora")
     events = []
     manager.add_listener(events.append)
-    info = manager.start(dora, save(dora, "Boom", RAISES).id, ["ACME"])
+    info = manager.start(dora, save(dora, "Boom", RAISES).id, ["ACME"], capital=D(50_000))
     keeps_running = manager.start(dora, save(dora).id, ["ACME"], builtin=Cross)
     market.feed(*series(LIVE[:3], 0, prev=94.5))
 
@@ -236,7 +236,7 @@ def test_sessions_left_running_by_a_closed_app_are_stopped_with_the_reason(db, m
                                                                           history, subscriptions, clock):  # fmt: skip
     jo = make_user("joan")
     crashed_app = PaperSessionManager(db.session_factory, ledger, history, subscriptions, clock=clock)
-    orphan = crashed_app.start(jo, save(jo, "Left behind").id, ["ACME"])
+    orphan = crashed_app.start(jo, save(jo, "Left behind").id, ["ACME"], capital=D(30_000))
     crashed_app._drop(orphan.id)  # the app died: its thread is forgotten, the row still says RUNNING
     crashed_app.shutdown()
     # Touched moments ago: another running copy of the app may still own it.
@@ -256,7 +256,7 @@ def test_sessions_left_running_by_a_closed_app_are_stopped_with_the_reason(db, m
 
 def test_shutdown_stops_every_session_with_the_reason(db, manager, make_user, save, subscriptions):
     kim = make_user("kim")
-    one = manager.start(kim, save(kim).id, ["ACME"])
+    one = manager.start(kim, save(kim).id, ["ACME"], capital=D(40_000))
     two = manager.start(kim, save(kim, "Second").id, ["MSFT", "ACME"])
     manager.shutdown()
     assert {(s.id, s.status, s.stop_reason) for s in manager.list(kim)} == {

@@ -43,8 +43,7 @@ def intent(kind: IntentKind, **kw) -> OrderIntent:
          Sized(SELL, D(40), MARKET)),
         (intent(IntentKind.SELL, value=1000.0, stop=96.0), Acct(D(0), D(0), D(100)),
          Sized(SELL, D(10), OrderType.STOP, stop_price=D(96))),
-        # more than held: passed on, the ledger refuses it with its own reason
-        (intent(IntentKind.SELL, shares=500.0), Acct(D(0), D(0), D(100)), Sized(SELL, D(500), MARKET)),
+        # more than the session holds: refused (below), as the engine refuses it
         (intent(IntentKind.BUY, value=50.0), RICH, None),  # less than one share
         (intent(IntentKind.CANCEL_ALL), RICH, None),
     ],
@@ -59,6 +58,11 @@ def test_what_cannot_be_sized_is_refused_with_a_reason():
     assert short == Refusal(SELL, "Shorting is not supported (the target position is below zero).")
     broke = size_intent(intent(IntentKind.BUY, shares=1.0), AccountView(D("50"), D("50"), D(0)), 100.0)
     assert broke == Refusal(BUY, "Not enough cash to buy: $50.00 available.")
+    oversold = size_intent(intent(IntentKind.SELL, shares=500.0), Acct(D(0), D(0), D(100), open_sell_qty=D(20)), 100.0)
+    assert oversold == Refusal(SELL, "Cannot sell 500: the session holds 100, 20 already in its open sell orders "
+                                     "(a session sells only shares it bought; no short selling).")  # fmt: skip
+    nothing = size_intent(intent(IntentKind.SELL, percent=1.0), Acct(D(0), D(0), D(0)), 100.0)
+    assert nothing is None  # a percent of no shares is no order
 
 
 def test_fractional_shares_round_down_to_nine_places():
