@@ -418,6 +418,10 @@ def test_forged_array_tables() -> None:
     refused(forge(doc, [{"shape": [2], "ndim": 5, "data": bytes(16)}]), "malformed table entry")
     refused(forge(doc, [{"shape": [2, 0, 0, 7], "ndim": 1, "data": bytes(16)}]), "malformed table entry")
     refused(forge(doc, [{"data": bytes(16), "reserved": b"\0\0\0\0\0\1"}]), "malformed table entry")
+    refused(forge(doc, [{"shape": [0, 2**62], "data": b""}]), "dimension above")
+    assert decode(forge(doc, [{"shape": [0, 10**6], "data": b""}])).shape == (0, 10**6)
+    refused(forge(doc, [{"code": 4, "shape": [8], "data": b"\0\1\0\2\0\0\0\0"}]), "bool", "0 and 1")
+    assert decode(forge(doc, [{"code": 4, "shape": [8], "data": b"\0\1" * 4}])).tolist() == [False, True] * 4
     for code in (0, 5, 255, ord("O"), ord("V"), ord("M"), ord("d")):
         refused(forge(doc, [{"code": code, "data": bytes(16)}]), f"unknown dtype code {code}")
 
