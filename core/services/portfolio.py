@@ -1,7 +1,8 @@
 """The trader's virtual account as the Portfolio panel shows it: one overview read, and cancelling an order.
 
-The overview (``core.ledger.overview``: portfolio, day P&L, open orders, trade history, equity curve) needs the
-ledger and the database; this service holds both, so the panel asks ``Portfolio.overview`` and never passes a
+The overview (``core.ledger.overview``: portfolio, day P&L, open orders, trade history, equity curve, plus the
+split of the account between the paper sessions' own books and what is held by hand, ``portfolio_split``) needs
+the ledger and the database; this service holds both, so the panel asks ``Portfolio.overview`` and never passes a
 session factory. ``ledger`` stays public because the order ticket the panel opens places orders through it.
 
 Every method blocks (PostgreSQL; a cancel may also wait on the broker), so the GUI calls them on a worker thread.
@@ -12,16 +13,28 @@ for the trader, as the ledger does.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, fields
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.ledger.overview import AccountOverview, load_overview
+from core.ledger.overview import AccountOverview, PortfolioPrices, load_overview
 from core.ledger.service import Ledger
+from core.paper.book import load_books
+from core.paper.records import session_rows
+from core.services.portfolio_split import BookRow, PortfolioSplit, SessionRef, split_portfolio
 
-__all__ = ["AccountOverview", "Portfolio"]
+__all__ = ["AccountOverview", "BookRow", "Portfolio", "PortfolioOverview", "PortfolioSplit"]
 
 FILLS_SHOWN = 500
+
+
+@dataclass(frozen=True)
+class PortfolioOverview(AccountOverview):
+    """The ledger's overview and who holds what in it (each paper session's book, and the manual rest)."""
+
+    split: PortfolioSplit | None = None
 
 
 class Portfolio:
@@ -32,10 +45,25 @@ class Portfolio:
         self._sessions = sessions
         self._fill_limit = fill_limit
 
-    def overview(self, user_id: uuid.UUID, *, now: datetime | None = None) -> AccountOverview:
+    def overview(self, user_id: uuid.UUID, *, now: datetime | None = None) -> PortfolioOverview:
         """Everything the panel shows, valued at one set of prices: the equity curve ends at the portfolio's
-        equity and the day P&L uses the same last prices."""
-        return load_overview(self.ledger, self._sessions, user_id, now=now, fill_limit=self._fill_limit)
+        equity, the day P&L and the sessions' books use the same last prices."""
+        base = load_overview(self.ledger, self._sessions, user_id, now=now, fill_limit=self._fill_limit)
+        return PortfolioOverview(**{f.name: getattr(base, f.name) for f in fields(base)},
+                                 split=self.split(user_id, base))  # fmt: skip
+
+    def split(self, user_id: uuid.UUID, base: AccountOverview | None = None) -> PortfolioSplit:
+        """The account split between the trader's paper sessions (each its own book) and what is held by hand."""
+        portfolio = base.portfolio if base is not None else self.ledger.portfolio(user_id)
+        valued = PortfolioPrices(portfolio)  # the books at the prices the account was valued at
+
+        def price_of(symbol: str) -> Decimal | None:
+            price = valued.last_price(symbol)
+            return price if price is not None else self.ledger.last_price(symbol)
+
+        books = load_books(self._sessions, user_id, price_of)
+        refs = [SessionRef(r.row.id, r.strategy_name, r.row.status) for r in session_rows(self._sessions, user_id)]
+        return split_portfolio(portfolio, books, refs)
 
     def cancel(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
         """Ask the ledger to cancel one of the trader's open orders (LedgerError when it cannot)."""
