@@ -7,13 +7,13 @@ The bundle has one executable and no ``python``. Three kinds of process start it
   'from multiprocessing.forkserver import main; ...'`` (``spawn`` workers on Windows and macOS start it with
   ``--multiprocessing-fork``). ``multiprocessing.freeze_support()``, which PyInstaller's runtime hook extends to
   those ``-c`` commands, runs them and exits;
-* the strategy sandbox: :mod:`core.strategy.sandbox.runner` starts ``sys.executable -I -B <bundle>/core/strategy/
-  sandbox/_child.py``, as it would a real interpreter. :func:`sandbox_child_script` recognises that command line
-  and :func:`run_sandbox_child` runs the same ``_child.py`` file (shipped as a file in the bundle) the way
-  ``python -I -B`` would: no bytecode written, nothing of Qt or the app imported first. The child's audit hook lets
-  a running strategy read only below the Python installation; in a bundle the "installation" is also the
-  executable itself, whose embedded archive holds the bytecode of every module a lazy import may load, so it and
-  the bundle folder are added to the roots it may read (read-only, as for an interpreter's standard library).
+* the strategy sandbox: :mod:`core.strategy.sandbox.launcher` starts ``sys.executable -I -B <bundle>/core/strategy/
+  sandbox/_template.py <fd>`` (the warm template hosts are forked from, on Linux) or ``... _host.py`` (a fresh
+  host), as it would a real interpreter. :func:`sandbox_child_script` recognises those command lines and
+  :func:`run_sandbox_child` runs the same file (shipped as a file in the bundle) the way ``python -I -B`` would:
+  no bytecode written, nothing of Qt or the app imported first. A confined host may read only below the Python
+  installation; in a bundle that is also the executable itself, whose embedded archive holds the bytecode of every
+  module a lazy import may load, so ``core.strategy.sandbox.host.read_roots`` adds it and the bundle folder.
 
 Nothing here runs in a source checkout: ``app.entry`` is the console script there.
 """
@@ -26,8 +26,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SANDBOX_CHILD_FILE = "_child.py"
-SANDBOX_CHILD_FLAGS = ("-I", "-B")  # what runner.py passes before the child's path
+SANDBOX_CHILD_FILES = ("_host.py", "_template.py")
+SANDBOX_CHILD_FLAGS = ("-I", "-B")  # what the sandbox's launcher passes before the file's path
 
 
 def is_frozen() -> bool:
@@ -41,24 +41,16 @@ def bundle_dir() -> Path:
 
 
 def sandbox_child_script(argv: Sequence[str]) -> str | None:
-    """The child file when ``argv`` (without the program name) is the sandbox runner's ``-I -B <_child.py>``."""
-    if len(argv) >= 3 and tuple(argv[:2]) == SANDBOX_CHILD_FLAGS and os.path.basename(argv[2]) == SANDBOX_CHILD_FILE:
+    """The file when ``argv`` (without the program name) is the sandbox launcher's ``-I -B <_host.py|_template.py>``."""
+    if len(argv) >= 3 and tuple(argv[:2]) == SANDBOX_CHILD_FLAGS and os.path.basename(argv[2]) in SANDBOX_CHILD_FILES:
         return argv[2]
     return None
 
 
-def frozen_read_roots() -> tuple[str, ...]:
-    """What a frozen sandbox child must still read once strategy code runs: the bundle folder and the executable
-    (its embedded archive is where lazy imports find their bytecode)."""
-    roots = {os.path.realpath(sys.executable), os.path.realpath(bundle_dir())}
-    return tuple(sorted(roots))
-
-
 def run_sandbox_child(script: str, argv: Sequence[str] = ()) -> None:
-    """Run the sandbox's child file as ``python -I -B script`` would; its ``main`` leaves with ``os._exit``.
-
-    The file is loaded under its own module name (so its ``__main__`` guard does not fire), the function that
-    builds its audit hook is wrapped to add :func:`frozen_read_roots`, and then its ``main`` runs."""
+    """Run a sandbox file as ``python -I -B script args`` would; its ``main`` leaves with ``os._exit`` or returns
+    when the application has gone. The file is loaded under its own module name (so its ``__main__`` guard does
+    not fire), then its ``main`` runs."""
     sys.dont_write_bytecode = True  # -B
     sys.argv = [script, *argv]
     spec = importlib.util.spec_from_file_location("_stratforge_sandbox_child", script)
@@ -66,15 +58,8 @@ def run_sandbox_child(script: str, argv: Sequence[str] = ()) -> None:
         raise SystemExit(f"StratForge: cannot load the sandbox child {script}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    build_hook = module._audit_hook
-    extra = frozen_read_roots()
-
-    def audit_hook_with_bundle(filename: str, read_roots: tuple[str, ...]) -> object:
-        return build_hook(filename, (*read_roots, *extra))
-
-    module._audit_hook = audit_hook_with_bundle
-    module.main()  # replies and ends the process with os._exit
-    raise SystemExit("StratForge: the sandbox child returned without replying")
+    module.main()
+    raise SystemExit(0)
 
 
 def prepare_embedded_postgres() -> None:

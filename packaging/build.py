@@ -148,7 +148,8 @@ def check_bundle() -> None:
     needed = [
         "migrations/env.py",
         "migrations/versions",
-        "core/strategy/sandbox/_child.py",
+        "core/strategy/sandbox/_host.py",
+        "core/strategy/sandbox/_template.py",
         "core/strategy/sandbox/rules.py",
         "resources/icons/stratforge-256.png",
     ]

@@ -57,6 +57,9 @@ class BacktestConfig:
     fill_model: FillModel = field(default_factory=FillModel)
     fractional: bool = False  # whole shares unless the asset allows fractions
     close_at_end: bool = True  # value the last position at the final close as an "end_of_data" exit
+    # Bars the strategy sees (``next`` runs, its state builds) before it may trade: a paper session's history
+    # window, so that a backtest over the window plus the live bars decides each live bar as the session did.
+    warmup_bars: int = 0
 
 
 class Fill(NamedTuple):
@@ -182,6 +185,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     # position curves once after the loop rather than appending two values on every bar.
     changed_at, cash_at, qty_at = [0], [cash_f], [0.0]
     strategy.take_intents()  # nothing left over from an earlier run of the same instance
+    warmup = cfg.warmup_bars
     with heap_frozen_for_collector():
         for i in range(n):
             if working:
@@ -217,6 +221,9 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
             clock.i = i
             decide(lagged)
             if intents:
+                if i < warmup:
+                    intents.clear()
+                    continue
                 value = cash_f + qty_f * close_m[i]
                 for intent in intents:  # _place never calls the strategy: the list cannot change under us
                     working = _place(intent, working, books, close_m[i], value, cfg, rejections)

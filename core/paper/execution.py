@@ -33,7 +33,7 @@ from core.ledger.service import Ledger
 from core.paper import records
 from core.paper.bars import ClosedBar
 from core.paper.book import SessionBook, load_book
-from core.paper.sandboxed import intent_dict
+from core.paper.live_host import intent_dict
 from core.paper.sizing import AccountView, Refusal, size_intent
 from core.paper.types import EXECUTED, REJECTED, SignalInfo
 from core.strategy.api import IntentKind, OrderIntent

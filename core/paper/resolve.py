@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.paper import records
-from core.paper.decider import Decider, DecisionLimits, InProcessDecider, SandboxDecider
+from core.paper.decider import Decider, DecisionLimits, HostDecider, InProcessDecider
 from core.paper.types import PaperSessionError
 from core.strategy.api import Strategy, StrategyError
 from core.strategy.declared_params import declared_params
@@ -77,7 +77,7 @@ def resolve(
         raise PaperSessionError(str(exc)) from exc
     checked = check_params(source, chosen, values)
     return Resolved(saved.id, saved.name, version, chosen, checked, "sandbox", None,
-                    lambda: SandboxDecider(source, chosen, checked, limits))  # fmt: skip
+                    lambda: HostDecider(source, chosen, checked, limits))  # fmt: skip
 
 
 def check_params(source: str, class_name: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """One running session: a thread that turns closed bars into decisions and decisions into orders.
 
 Bars arrive through :meth:`PaperSessionWorker.offer` from the live-bar thread, which must never wait: they go into
-an unbounded queue. The worker takes everything queued at once; when a strategy is slower than the feed (a
-sandboxed decision costs about 0.4 s), the bars all join the window but only the newest bar of each symbol is
-decided on, so the session catches up instead of trading on stale bars (the skipped decisions are counted in
-the row's ``state_metadata.skipped``).
+an unbounded queue. The worker takes everything queued at once and decides every symbol with a new closed bar in one
+round trip to the session's warm strategy (``decider.py``: one confined host for a trader's source, about a
+millisecond a bar). When the strategy is slower than the feed, the bars all join the window and reach the strategy
+(its state and indicators see every bar), but only the newest bar of each symbol is traded on, so the session
+catches up instead of trading on stale bars (the skipped decisions are counted in ``state_metadata.skipped``).
 
 A failure ends the thread and is reported to the manager, which marks the session FAILED; nothing a strategy
 does can take the thread's caller (the feed, the app) with it.
@@ -13,6 +14,7 @@ does can take the thread's caller (the feed, the app) with it.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import traceback
@@ -22,6 +24,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.domain.bars import BarArrays, NormalizedBar, timeframe_delta
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _MINUTE = Timeframe.MIN_1
 _STOP = object()
+_COLUMNS = ("time", "open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class PaperSessionWorker:
         self._stopping = threading.Event()
         self._cancel = threading.Event()  # kills a sandbox child that is deciding when the session stops
         self._windows = {s: BarWindow(s, config.window_bars) for s in self.symbols}
+        self._fed: dict[str, float] = {}  # per symbol: the open time of the last bar the strategy was given
         self._folders = {s: BucketFolder(timeframe) for s in self.symbols}
         self._thread = threading.Thread(target=self._run, name=f"session-{context.session_id.hex[:8]}", daemon=True)
         self.bars_decided = 0
@@ -177,6 +182,7 @@ class PaperSessionWorker:
                               traceback.format_exc())  # fmt: skip
         finally:
             try:
+                self._decider.close()  # the session's host: its process ends with the session
                 self._hooks.ended(self, failure)
             finally:
                 with self._idle:
@@ -192,6 +198,10 @@ class PaperSessionWorker:
                 last_end = window.last_time + self._step.total_seconds()
                 if last_end > until.timestamp():  # a bucket still forming: its minutes will arrive live
                     window.replace_with(_without_last(arrays))
+        book = self.executor.book()
+        accounts = {symbol: book.strategy_account(symbol) for symbol in self.symbols}
+        self._decider.open({s: w.data() for s, w in self._windows.items()}, accounts, self._cancel)
+        self._fed = {s: w.last_time if w.last_time is not None else -math.inf for s, w in self._windows.items()}
 
     def _handle(self, bars: list[NormalizedBar]) -> None:
         if not bars:
@@ -207,10 +217,8 @@ class PaperSessionWorker:
                     if bar.symbol in decide_on:
                         self.skipped += 1
                     decide_on[bar.symbol] = window.last()
-        for symbol, closed_bar in decide_on.items():
-            if self._stopping.is_set():
-                return
-            self._decide(symbol, closed_bar)
+        if decide_on and not self._stopping.is_set():
+            self._decide(decide_on)
         if decide_on:
             self.last_bar_at = max(b.time for b in decide_on.values())
             self._after_bars()
@@ -228,17 +236,30 @@ class PaperSessionWorker:
                 return before is None or before < opened
         return window.add(ClosedBar.of(bar))
 
-    def _decide(self, symbol: str, bar: ClosedBar) -> None:
-        """The strategy sees the session's own book (its capital, cash and shares), never the trader's account:
-        shares bought by hand or by another session are not its to sell."""
-        window = self._windows[symbol]
+    def _decide(self, decide_on: dict[str, ClosedBar]) -> None:
+        """Every symbol with a new closed bar, decided in one round trip to the strategy, which sees the session's
+        own book (its capital, cash and shares), never the trader's account: shares bought by hand or by another
+        session are not its to sell. Each symbol's intents are then executed against the book as it stands after
+        the symbols before it traded."""
         book = self.executor.book()
-        account = book.strategy_account(symbol)
-        decision = self._decider.decide(window.data(), account, self._cancel)
-        self.bars_decided += 1
-        self.last_close[symbol] = bar.close
-        if decision.intents and not self._stopping.is_set():
-            self.executor.execute(bar, decision.intents, book)
+        bars = {symbol: self._new_bars(symbol) for symbol in decide_on}
+        accounts = {symbol: book.strategy_account(symbol) for symbol in decide_on}
+        decisions = self._decider.decide(bars, accounts, self._cancel)
+        for symbol, bar in decide_on.items():
+            self._fed[symbol] = bar.time.timestamp()
+            self.bars_decided += 1
+            self.last_close[symbol] = bar.close
+            decision = decisions.get(symbol)
+            if decision is not None and decision.intents and not self._stopping.is_set():
+                self.executor.execute(bar, decision.intents, self.executor.book())
+
+    def _new_bars(self, symbol: str) -> list[list[float]]:
+        """The window's bars the strategy has not been given yet (normally one), as plain rows."""
+        data = self._windows[symbol].data()
+        times = np.asarray(data.time, dtype=np.float64)
+        start = int(np.searchsorted(times, self._fed[symbol], side="right"))
+        columns = [np.asarray(getattr(data, k), dtype=np.float64)[start:] for k in _COLUMNS]
+        return [list(map(float, row)) for row in zip(*columns, strict=True)]
 
     def _after_bars(self) -> None:
         assert self.last_bar_at is not None

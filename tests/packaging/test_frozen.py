@@ -19,17 +19,13 @@ from core.db.embedded import ensure_pgserver_runtime_dir
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_sandbox_child_command_line_is_recognised() -> None:
-    child = str(ROOT / "core" / "strategy" / "sandbox" / "_child.py")
-    assert frozen.sandbox_child_script(["-I", "-B", child]) == child
+def test_the_sandbox_command_lines_are_recognised() -> None:
+    for name in ("_host.py", "_template.py"):
+        child = str(ROOT / "core" / "strategy" / "sandbox" / name)
+        assert frozen.sandbox_child_script(["-I", "-B", child, "7"]) == child
     assert frozen.sandbox_child_script(["--data-dir", "x"]) is None
     assert frozen.sandbox_child_script(["-I", "-B", "/tmp/other.py"]) is None
     assert frozen.sandbox_child_script(["-I"]) is None
-
-
-def test_read_roots_add_the_executable_and_bundle() -> None:
-    roots = frozen.frozen_read_roots()
-    assert os.path.realpath(sys.executable) in roots and os.path.realpath(frozen.bundle_dir()) in roots
 
 
 def test_missing_postgres_builds_are_forgotten(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -43,22 +39,34 @@ def test_missing_postgres_builds_are_forgotten(monkeypatch: pytest.MonkeyPatch, 
     assert list(versions) == [utils.TARGET_POSTGRES_VERSION]  # the target stays even if missing: its error is clear
 
 
-def test_strategies_run_through_the_bundle_style_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from core.strategy.sandbox import StrategyCrashed, run_sandboxed
-    from core.strategy.sandbox import runner as sandbox_runner
+@pytest.mark.parametrize("kind", ["template", "fresh"])
+def test_strategies_run_through_the_bundle_style_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       kind: str) -> None:  # fmt: skip
+    from core.strategy.sandbox import StrategyCrashed, StrategyHost
+    from core.strategy.sandbox import launcher as sandbox_launcher
+    from core.strategy.sandbox.host import PRELOAD, TRUSTED_DRIVERS
 
-    launcher = tmp_path / "launcher.py"
-    launcher.write_text(
-        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom app.frozen import main\nsys.exit(main())\n"
-    )
+    entry = tmp_path / "launcher.py"
+    entry.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom app.frozen import main\nsys.exit(main())\n")
     exe = tmp_path / "stratforge"
-    exe.write_text(f'#!/bin/sh\nexec {sys.executable} {launcher} "$@"\n')
+    exe.write_text(f'#!/bin/sh\nexec {sys.executable} {entry} "$@"\n')
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(sandbox_runner.sys, "executable", str(exe))
-    source = "import numpy as np\n\ndef f(n):\n    return float(np.arange(n).sum())\n"
-    assert run_sandboxed(source, "f", (10,), cpu_seconds=20, wall_seconds=60).value == 45.0
-    with pytest.raises(StrategyCrashed, match="ValueError: no"):
-        run_sandboxed("def f():\n    raise ValueError('no')\n", "f", (), cpu_seconds=20, wall_seconds=60)
+    monkeypatch.setattr(sandbox_launcher.sys, "executable", str(exe))
+    launcher: sandbox_launcher.Launcher
+    if kind == "template":
+        template = sandbox_launcher.TemplateLauncher(list(sys.path), list(PRELOAD), sorted(TRUSTED_DRIVERS))
+        launcher = template
+    else:
+        launcher = sandbox_launcher.FreshLauncher()
+    source = "import numpy as np\n\ndef f(n):\n    return float(np.arange(n).sum())\n\ndef g():\n    raise ValueError('no')\n"
+    try:
+        with StrategyHost(source, "f", launcher=launcher) as host:
+            assert host.call(None, (10,), cpu_seconds=20).value == 45.0
+        with StrategyHost(source, "g", launcher=launcher) as host, pytest.raises(StrategyCrashed, match="ValueError: no"):
+            host.call(None, (), cpu_seconds=20)
+    finally:
+        if kind == "template":
+            template.close()
 
 
 def test_the_pgserver_lock_folder_is_per_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from core.domain.bars import NormalizedBar
 from core.paper.bars import BarWindow, BucketFolder, ClosedBar
-from core.paper.decider import DecisionLimits, InProcessDecider, SandboxDecider, intents_from
+from core.paper.decider import DecisionLimits, HostDecider, InProcessDecider, intents_from
 from core.strategy.api import BarData, IntentKind, Strategy, StrategyError
 from core.strategy.sandbox import StrategyCrashed
 from tests.paper.cross_strategy import Cross
@@ -76,25 +76,46 @@ def _window(n: int = 200, seed: int = 5) -> BarData:
     return BarData.from_arrays("ACME", 60.0 * np.arange(n), close, close * 1.01, close * 0.99, close, np.ones(n))
 
 
-def test_the_sandbox_decides_what_the_same_class_decides_in_process():
-    cancel = threading.Event()
-    sandboxed = SandboxDecider(CROSS_SOURCE, "Cross", {"fast": 4}, DecisionLimits(cpu_seconds=5))
+def _rows(data: BarData, start: int, end: int) -> list[list[float]]:
+    columns = [getattr(data, k)[start:end] for k in ("time", "open", "high", "low", "close", "volume")]
+    return [list(map(float, row)) for row in zip(*columns, strict=True)]
+
+
+def _head(data: BarData, n: int) -> BarData:
+    return BarData.from_arrays(data.symbol, *(getattr(data, k)[:n] for k in ("time", "open", "high", "low", "close",
+                                                                               "volume")))  # fmt: skip
+
+
+def test_the_sessions_host_decides_what_the_same_class_decides_in_process():
+    cancel, whole = threading.Event(), _window()
+    hosted = HostDecider(CROSS_SOURCE, "Cross", {"fast": 4}, DecisionLimits(cpu_seconds=5))
     local = InProcessDecider(Cross, {"fast": 4})
-    seen = 0
-    for end in (40, 41, 57, 120):  # windows ending at different bars: some decide, some do not
-        whole = _window()
-        window = BarData.from_arrays("ACME", *(getattr(whole, k)[:end] for k in ("time", "open", "high", "low", "close",
-                                                                                 "volume")))  # fmt: skip
-        mine, theirs = local.decide(window, ACCOUNT, cancel), sandboxed.decide(window, ACCOUNT, cancel)
-        assert mine.intents == theirs.intents and mine.params == theirs.params == {"fast": 4, "slow": 6, "size": 0.1}
-        seen += len(mine.intents)
-    assert seen > 0
+    try:
+        for decider in (hosted, local):
+            decider.open({"ACME": _head(whole, 40)}, {"ACME": ACCOUNT}, cancel)
+            assert decider.params == {"fast": 4, "slow": 6, "size": 0.1}
+        seen = 0
+        for end in range(41, 200):  # one bar at a time, and one call with three bars (a session that fell behind)
+            start = end - 1 if end != 120 else end - 3
+            if 117 < end < 120:
+                continue
+            bars = {"ACME": _rows(whole, start, end)}
+            mine, theirs = local.decide(bars, {"ACME": ACCOUNT}, cancel), hosted.decide(bars, {"ACME": ACCOUNT}, cancel)
+            assert mine["ACME"].intents == theirs["ACME"].intents
+            seen += len(mine["ACME"].intents)
+        assert seen > 0
+    finally:
+        hosted.close()
 
 
-def test_a_sandboxed_decision_that_raises_names_the_strategy_line():
+def test_a_hosted_decision_that_raises_names_the_strategy_line():
     source = CROSS_SOURCE.replace("self.f[-1] > self.s[-1]", "1 / 0 > 0")
-    with pytest.raises(StrategyCrashed, match=r"ZeroDivisionError: division by zero \(line 15 of the strategy\)"):
-        SandboxDecider(source, "Cross", {}, DecisionLimits()).decide(_window(), ACCOUNT, threading.Event())
+    decider = HostDecider(source, "Cross", {}, DecisionLimits())
+    try:
+        with pytest.raises(StrategyCrashed, match=r"ZeroDivisionError: division by zero \(line 15 of the strategy\)"):
+            decider.open({"ACME": _window()}, {"ACME": ACCOUNT}, threading.Event())
+    finally:
+        decider.close()
 
 
 def test_a_builtin_that_raises_is_reported_like_a_strategy_error():
@@ -103,7 +124,7 @@ def test_a_builtin_that_raises_is_reported_like_a_strategy_error():
             raise KeyError("price")
 
     with pytest.raises(StrategyError, match="KeyError: 'price'"):
-        InProcessDecider(Broken, {}).decide(_window(), ACCOUNT, threading.Event())
+        InProcessDecider(Broken, {}).open({"ACME": _window()}, {"ACME": ACCOUNT}, threading.Event())
 
 
 @pytest.mark.parametrize(
