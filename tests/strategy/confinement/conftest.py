@@ -8,6 +8,7 @@ working; the other forks unconfined control workers over a separate world.
 from __future__ import annotations
 
 import os
+import sys
 import sysconfig
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,17 @@ from tests.strategy.confinement._harness import Source, WorkerRun, finish_templa
 from tests.strategy.confinement._techniques import TECHNIQUES, Technique
 from tests.strategy.confinement._works import WORKS
 from tests.strategy.confinement._world import World
+
+
+def skip_unless_full() -> dict[str, object]:
+    """skipif arguments: the attack tests need every mechanism; on a platform or kernel lacking one they
+    are skipped, naming what is missing (on the development machine and CI nothing is)."""
+    if sys.platform != "linux":
+        return {"condition": True, "reason": "the attack tests exercise Linux confinement"}
+    from core.strategy.sandbox.confinement import ConfinementLevel, probe_confinement
+
+    report = probe_confinement()
+    return {"condition": report.level is not ConfinementLevel.FULL, "reason": "; ".join(report.missing)}
 
 
 @dataclass

@@ -12,7 +12,9 @@ import pytest
 
 from tests.strategy.confinement._harness import SIGSYS
 from tests.strategy.confinement._techniques import BY_NAME, TECHNIQUES
-from tests.strategy.confinement.conftest import AttackRuns
+from tests.strategy.confinement.conftest import AttackRuns, skip_unless_full
+
+pytestmark = pytest.mark.skipif(**skip_unless_full())
 
 
 @pytest.mark.parametrize("name", [t.name for t in TECHNIQUES])

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.strategy.confinement._works import EXPECTED, WORKS
-from tests.strategy.confinement.conftest import AttackRuns
+from tests.strategy.confinement.conftest import AttackRuns, skip_unless_full
+
+pytestmark = pytest.mark.skipif(**skip_unless_full())
 
 
 @pytest.mark.parametrize("name", [name for name, _, _ in WORKS])

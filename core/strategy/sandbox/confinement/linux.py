@@ -78,10 +78,11 @@ def confine_linux(read_roots: Sequence[str], keep_fds: Sequence[int]) -> Confine
     abi = landlock_abi()
     try:
         close_inherited_fds(keep_fds)
+        # CPython reports setrlimit's EPERM as ValueError (as when a filter from an earlier call denies it)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         prctl(PR_SET_NO_NEW_PRIVS, 1)
-    except OSError as exc:
-        raise ConfinementError(f"no_new_privs could not be set: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfinementError(f"the process could not be prepared for confinement: {exc}") from exc
     if abi >= 1:
         try:
             apply_landlock(roots, abi)
