@@ -5,6 +5,7 @@ Windows module's import (neither can run here)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,12 +76,12 @@ def test_a_read_root_exposing_kernel_interfaces_is_refused(root: str) -> None:
         checked_read_roots([root])
 
 
-def test_read_roots_are_resolved_and_missing_ones_skipped(tmp_path: pytest.TempPathFactory) -> None:
-    real = tmp_path / "real"  # type: ignore[operator]
+def test_read_roots_are_resolved_and_missing_ones_skipped(tmp_path: Path) -> None:
+    real = tmp_path / "real"
     real.mkdir()
-    link = tmp_path / "link"  # type: ignore[operator]
+    link = tmp_path / "link"
     link.symlink_to(real)
-    assert checked_read_roots([str(link), str(real), str(tmp_path / "missing")]) == (str(real),)  # type: ignore[operator]
+    assert checked_read_roots([str(link), str(real), str(tmp_path / "missing")]) == (str(real.resolve()),)
     with pytest.raises(ConfinementError, match="not an absolute path"):
         checked_read_roots(["relative/path"])
 

@@ -28,6 +28,12 @@ every Landlock ABI (1-11) including network rules and scopes, degrading on older
 adoption, and the attacker tests in tests/strategy/confinement check the kernel's actual refusals rather
 than trusting either library.
 
+After confinement on Linux: ``/proc`` is unreadable (read what you need from ``/proc/self`` before), resource
+limits can be read but not set (set them before), and an extension module that links a system library not
+yet loaded cannot be imported (``sqlite3``, ``ssl``, ``curses``: their libraries lie outside the read roots;
+numpy, pandas, pyarrow, numba and the allowed standard modules are unaffected). Import such modules first, or
+add the library's folder to the read roots.
+
 Single thread: on Linux the strategy process must be single-threaded when it calls
 :func:`confine_current_process` unless the kernel's Landlock ABI is 8 or newer. pandas' import of pyarrow
 starts a jemalloc background thread unless ``JE_ARROW_MALLOC_CONF=background_thread:false`` is in the
