@@ -1,8 +1,9 @@
 """The Portfolio panel: the trader's virtual account as the ledger keeps it, kept current without a restart.
 
 Every figure comes from core (``core.services.portfolio.Portfolio.overview``: the ledger's portfolio, day P&L,
-open orders, fills and the equity curve) in ONE blocking call on the runner's worker threads; the panel only shows
-it. Refreshes coalesce: while one runs, any number of requests make exactly one more afterwards.
+open orders, fills, the equity curve and who holds what: each paper session's own book and the manual rest) in ONE
+blocking call on the runner's worker threads; the panel only shows it.
+Refreshes coalesce: while one runs, any number of requests make exactly one more afterwards.
 
 What triggers a refresh:
 * the ledger's NOTIFY on ``stratforge_ledger`` with this user's id (another client of the same user, a fill
@@ -47,6 +48,7 @@ from app.coalesced import CoalescedPasses
 from app.models.fills_model import FillsModel
 from app.models.orders_model import OrdersModel
 from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableModel, format_money, pnl_color
+from app.models.session_books_model import SessionBooksModel
 from app.views.order_ticket import OrderTicket
 from app.views.panel_widgets import muted
 from core.db.notify import NotificationListener
@@ -55,11 +57,11 @@ from core.ledger.history import EquityPoint, OrderRow
 from core.ledger.service import NOTIFY_CHANNEL
 from core.ledger.views import PlacedOrder
 from core.services.order_entry import PreTradeChecks
-from core.services.portfolio import AccountOverview, Portfolio
+from core.services.portfolio import AccountOverview, Portfolio, PortfolioOverview
 
 log = logging.getLogger(__name__)
 
-POSITIONS_TAB, ORDERS_TAB, FILLS_TAB, EQUITY_TAB = range(4)
+POSITIONS_TAB, ORDERS_TAB, FILLS_TAB, EQUITY_TAB, SESSIONS_TAB = range(5)
 MARKET_REFRESH_MS = 1_000
 POLL_INTERVAL_MS = 30_000
 ERROR_STYLE = "color: #d32f2f;"
@@ -227,11 +229,20 @@ class PortfolioPanel(QWidget):
         self.realized_curve = self.equity_plot.plot(pen=EQUITY_PEN)
         self.marked_curve = self.equity_plot.plot(pen=MARKED_PEN, symbol="o", symbolSize=6, symbolBrush="#42a5f5")
 
+        self.books_model = SessionBooksModel(self)
+        self.books_table = _books_table(self.books_model)
+
         self.tabs = QTabWidget(objectName="portfolioTabs")
         self.tabs.addTab(self.positions_table, "Positions")
         self.tabs.addTab(orders_page, "Open orders")
         self.tabs.addTab(self.fills_table, "Trade history")
         self.tabs.addTab(self.equity_plot, "Equity curve")
+        self.tabs.addTab(self.books_table, "By session")
+        self.tabs.setTabToolTip(
+            SESSIONS_TAB,
+            "Each paper session trades only its own book: the capital it was given and its own fills. "
+            "Manual: what no session holds (its cash is the cash no running session holds).",
+        )
         return self.tabs
 
     # --- public ---
@@ -352,6 +363,8 @@ class PortfolioPanel(QWidget):
         if selected is not None and self.selected_order() is None:  # the rows changed: keep the trader's pick
             self._select_order(selected.id)
         self.fills_model.set_rows(overview.fills)
+        split = overview.split if isinstance(overview, PortfolioOverview) else None
+        self.books_model.set_rows(split.rows if split is not None else ())
         self._plot(overview.equity_curve, overview)
         self._update_cancel_button()
         self.status_label.setText(f"Updated {overview.as_of.astimezone():%H:%M:%S}")
@@ -475,6 +488,19 @@ def _day_tooltip(overview: AccountOverview) -> str:
     if day.without_previous_close:
         text += f" No previous close stored for {', '.join(day.without_previous_close)}: counted since entry."
     return text
+
+
+def _books_table(model: SessionBooksModel) -> QTableView:
+    """Unsorted: the service's order (newest session first, the manual row last) is the meaning."""
+    view = QTableView(objectName="sessionBooksTable")
+    view.setModel(model)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setStretchLastSection(True)
+    return view
 
 
 def _table(name: str, model: RecordTableModel[Any]) -> tuple[QTableView, QSortFilterProxyModel]:

@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 import core.services.portfolio as portfolio_service_module
 from app.async_runner import BlockingRunner
-from app.views.portfolio_panel import PortfolioPanel
+from app.views.portfolio_panel import SESSIONS_TAB, PortfolioPanel
 from core.broker.fill_model import FillModel
 from core.broker.sim import SimBroker
 from core.db.engine import make_engine, make_session_factory
@@ -31,9 +31,12 @@ from core.domain.tickets import OrderTicket as Request
 from core.ledger.history import FillRow
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.paper import records
 from core.services.portfolio import Portfolio
+from core.strategy.library import StrategyDraft, save_strategy
 from tests.ledger.conftest import PASSWORD
 from tests.ledger.manual_broker import ManualBroker
+from tests.paper.helpers import CROSS_SOURCE
 
 D = Decimal
 WAIT_MS = 10_000
@@ -330,3 +333,31 @@ def test_new_order_opens_the_ticket_on_the_selected_position(qtbot, db, make_use
 
     panel.shutdown()
     assert not ticket.isVisible()
+
+
+# ----- who holds what: the paper sessions' own books -------------------------------------------------------
+
+
+def test_the_by_session_tab_shows_each_sessions_book_and_what_is_held_by_hand(qtbot, db, make_user, make_panel):
+    user = make_user("vic")
+    broker = ManualBroker()
+    ledger = Ledger(db.session_factory, broker, LastPrices({"AAPL": D("100")}))
+    saved = save_strategy(db.session_factory, user, StrategyDraft("Cross", CROSS_SOURCE))
+    session = records.insert_session(
+        db.session_factory, user_id=user, strategy_id=saved.id, strategy_version_id=None, symbols=["AAPL"],
+        timeframe="1Min", parameters={}, initial_capital=D(20_000), metadata={}, now=DAY1, already_running="running",
+    )  # fmt: skip
+    by_hand = ledger.place_order(user, Request("AAPL", OrderSide.BUY, D(10), OrderType.MARKET))
+    broker.fill(by_hand.client_order_id, "10", "100")
+    by_session = ledger.place_order(user, Request("AAPL", OrderSide.BUY, D(5), OrderType.MARKET), session_id=session)
+    broker.fill(by_session.client_order_id, "5", "100")
+
+    panel = make_panel(ledger, user)
+    panel.tabs.setCurrentIndex(SESSIONS_TAB)
+    assert panel.tabs.tabText(SESSIONS_TAB) == "By session"
+    model = panel.books_table.model()
+    shown = [[model.index(r, c).data() for c in range(model.columnCount())] for r in range(model.rowCount())]
+    assert shown == [  # the manual cash: $98,500 in the account less the $19,500 the running session holds
+        ["Cross", "Running", "20,000.00", "19,500.00", "AAPL 5 @ 100.00", "500.00", "0.00"],
+        ["Manual", "—", "—", "79,000.00", "AAPL 10 @ 100.00", "1,000.00", "0.00"],
+    ]
