@@ -17,6 +17,7 @@ import re
 import traceback
 import uuid
 from collections.abc import Coroutine
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import shiboken6
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 TIMEFRAMES = tuple(Timeframe)
 SIGNALS_SHOWN = 200
 _SEPARATORS = re.compile(r"[\s,;]+")
+_BAD = Decimal("NaN")  # a capital that is not an amount (the manager itself refuses zero, negative, too much)
 
 
 class PaperSessionsPanel(QWidget):
@@ -158,6 +160,12 @@ class PaperSessionsPanel(QWidget):
         self.symbols_edit.returnPressed.connect(self._start_clicked)
         self.timeframe_combo = QComboBox(objectName="timeframeCombo")
         self.timeframe_combo.addItems(TIMEFRAMES)
+        self.capital_edit = QLineEdit(objectName="capitalEdit", placeholderText="your unclaimed buying power")
+        self.capital_edit.setToolTip(
+            "The money this session trades with: its strategy sees only this capital and its own fills, never "
+            "shares bought by hand or by another session. Empty: the buying power no running session holds."
+        )
+        self.capital_edit.returnPressed.connect(self._start_clicked)
         self.params_form = ParamsForm()
         self.start_button = _button("Start paper session", "startButton", self._start_clicked)
         self.start_button.setDefault(True)
@@ -170,6 +178,7 @@ class PaperSessionsPanel(QWidget):
         form.addRow("Class", self.class_combo)
         form.addRow("Symbols", self.symbols_edit)
         form.addRow("Timeframe", self.timeframe_combo)
+        form.addRow("Capital", self.capital_edit)
         params_box = QGroupBox("Parameters")
         params_layout = QVBoxLayout(params_box)
         params_layout.addWidget(self.params_form)
@@ -226,9 +235,14 @@ class PaperSessionsPanel(QWidget):
         if not symbols:
             self.show_error("Enter a symbol (several: separate them with commas).")
             return
+        capital = _capital(self.capital_edit.text())
+        if capital is _BAD:
+            self.show_error("Enter the capital as an amount (e.g. 25000), or leave it empty.")
+            return
         request = {
             "strategy_id": saved.id, "symbols": symbols, "timeframe": self.timeframe_combo.currentText(),
             "params": self.params_form.values(), "class_name": self.class_combo.currentText() or None,
+            "capital": capital,
         }  # fmt: skip
         self.show_error("")
         self._set_starting(True)
@@ -239,7 +253,7 @@ class PaperSessionsPanel(QWidget):
         try:
             info = await self._runner.call(
                 self._manager.start, self._user_id, request["strategy_id"], request["symbols"],
-                request["timeframe"], request["params"], class_name=request["class_name"],
+                request["timeframe"], request["params"], class_name=request["class_name"], capital=request["capital"],
             )  # fmt: skip
         except PaperSessionError as exc:
             if self._alive():
@@ -412,6 +426,18 @@ class PaperSessionsPanel(QWidget):
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)
+
+
+def _capital(text: str) -> Decimal | None:
+    """The typed capital: None when empty (the manager's default), ``_BAD`` when not an amount."""
+    cleaned = text.strip().replace(",", "").replace("$", "")
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return _BAD
+    return value if value.is_finite() else _BAD
 
 
 def _error_box(prefix: str) -> tuple[QFrame, QLabel, QToolButton, QPlainTextEdit]:

@@ -170,3 +170,17 @@ def test_starting_what_cannot_start_says_why(qtbot, db, user, market, make_panel
     qtbot.waitUntil(lambda: panel.error_box.isVisible(), timeout=WAIT_MS)
     assert "Cross is already running as a paper session" in panel.error_label.text()
     assert panel.sessions_model.rowCount() == 1 and button(panel, "startButton").isEnabled()
+
+
+def test_a_session_starts_with_the_capital_typed_for_it(qtbot, db, user, market, make_panel):
+    save_strategy(db.session_factory, user, StrategyDraft("Cross", CROSS_SOURCE))
+    panel = make_panel(1)
+    qtbot.keyClicks(panel.capital_edit, "lots")
+    start(qtbot, panel, "Cross", "ACME")
+    assert panel.error_box.isVisible() and "Enter the capital as an amount" in panel.error_label.text()
+
+    panel.capital_edit.clear()
+    qtbot.keyClicks(panel.capital_edit, "$25,000")
+    start(qtbot, panel, "Cross", "ACME")
+    qtbot.waitUntil(lambda: session_status(panel) == "RUNNING", timeout=WAIT_MS)
+    assert panel.sessions_model.record_at(0).initial_capital == Decimal(25_000)
