@@ -11,15 +11,19 @@ process or a Dask worker on another machine, and still mean the same strategy. T
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from core.backtest.engine import BacktestConfig
 from core.backtest.sweep import SweepRun, run_one
 from core.strategy.api import BarData, Strategy, StrategyError, describe_failure
 from core.strategy.sandbox import run_sandboxed
+from core.strategy.sandbox.host import Shared
 
 RUNS_DRIVER = "core.backtest.sandboxed:run_runs"
 DETAILED_DRIVER = "core.backtest.sandboxed:run_detailed"
@@ -91,12 +95,21 @@ def run_runs(
     lim = limits or SandboxLimits()
     try:
         result = run_sandboxed(
-            ref.source or "", ref.class_name, (data, runs, config), driver=RUNS_DRIVER,
+            ref.source or "", ref.class_name, (shared_bars(data), runs, config), driver=RUNS_DRIVER,
             cpu_seconds=lim.cpu_seconds_per_run * len(runs), memory_mb=lim.memory_mb,
         )  # fmt: skip
     except StrategyError as exc:
         return [SweepRun(index, params, None, str(exc)) for index, params in runs]
     return [SweepRun(r["index"], r["params"], r["metrics"], r["error"]) for r in result.value]
+
+
+def shared_bars(data: BarData) -> Shared:
+    """The bars as an argument a pooled host keeps: sent with a sweep's first chunk, referred to by digest after.
+    (Hashing a million bars' 48 MB takes about 30 ms; shipping them to a host about 150 ms.)"""
+    digest = hashlib.blake2b(data.symbol.encode(), digest_size=16)
+    for name in ("time", "open", "high", "low", "close", "volume"):
+        digest.update(memoryview(np.ascontiguousarray(getattr(data, name), dtype=np.float64)).cast("B"))
+    return Shared(f"bars:{digest.hexdigest()}", data)
 
 
 def run_detailed(

@@ -453,7 +453,7 @@ def serve() -> None:
     sys.stdin = None
     sys.stdout = sys.stderr = host.output
     host.arm_process_limits(header["memory_mb"])
-    _close_other_fds((request_fd, reply_fd, 2))
+    _close_other_fds((request_fd, 1, reply_fd, 2))  # 1 is the stderr pipe now (C-level printing)
     if confine is not None:
         try:
             confine.confine_current_process(header["read_roots"], keep_fds=(request_fd, reply_fd, 2))
@@ -467,6 +467,7 @@ def serve() -> None:
         host.trust = lambda loader: loader()
     target = _load_strategy(host, code, rules, header)
     host.send({"kind": "ready", "output": host.output.text(), "cpu_seconds": 0.0})
+    shared: dict[str, Any] = {}  # large arguments the application sent once and refers to by key since
     while True:
         raw = _read_request(request_fd)
         if raw is None:
@@ -474,8 +475,23 @@ def serve() -> None:
         request = host.trust(lambda raw=raw: pickle.loads(raw))
         if request.get("fresh"):
             target = _load_strategy(host, code, rules, header)
+        _resolve_shared(request, shared)
         driver = drivers.get(request["driver"]) if request["driver"] else None
         _answer(host, target, driver, request)
+
+
+def _resolve_shared(request: dict[str, Any], shared: dict[str, Any]) -> None:
+    """Put the shared arguments in place: ``request["shared"]`` maps an argument's position to ``(key, value)``
+    when the value is sent now (kept for later calls) or ``(key, None)`` when this host already has it. The
+    application keeps the same list of keys, so both sides evict the same one."""
+    args = list(request["args"])
+    for index, (key, value) in request.get("shared", {}).items():
+        if value is not None:
+            shared[key] = value
+            while len(shared) > request["shared_keep"]:
+                del shared[next(iter(shared))]
+        args[index] = shared[key]
+    request["args"] = tuple(args)
 
 
 def _load_strategy(host: _Host, code: Any, rules: ModuleType | None, header: dict[str, Any]) -> Any:

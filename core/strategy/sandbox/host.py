@@ -61,6 +61,7 @@ _POLL_S = 0.2  # how often a waiting call looks at its cancel event
 _LOAD_CPU_S = 10.0
 _LOAD_WALL_S = 30.0
 _LENGTH = struct.Struct("<Q")
+_SHARED_KEEP = 2  # shared arguments a host keeps (the bars of the last two symbols a pooled host ran)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _KINDS = frozenset({"ready", "ok", "crashed", "memory", "cpu", "internal"})
 
@@ -76,6 +77,15 @@ class SandboxLayers:
 
 
 ALL_LAYERS = SandboxLayers()
+
+
+@dataclass(frozen=True)
+class Shared:
+    """An argument sent to a host once and referred to by ``key`` afterwards (a sweep's million bars go to each
+    host once, not with every chunk). ``key`` must change whenever the value does (a digest of it)."""
+
+    key: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,7 @@ class StrategyHost:
         self.layers = layers
         self._lock = threading.Lock()
         self._closed = False
+        self._shared_keys: list[str] = []  # what the host keeps, oldest first (the host evicts in the same order)
         started = time.perf_counter()
         self._launcher = launcher or default_launcher(PRELOAD, tuple(sorted(TRUSTED_DRIVERS)), _command_prefix(layers))
         self._proc: HostProcess = self._launcher.launch()
@@ -175,11 +186,13 @@ class StrategyHost:
         wall = cpu_seconds * 2 + 5 if wall_seconds is None else wall_seconds
         if cpu_seconds <= 0 or wall <= 0:
             raise ValueError("cpu_seconds and wall_seconds must be positive")
-        request = {"driver": driver, "args": tuple(args), "cpu_seconds": float(cpu_seconds),
-                   "wall_seconds": float(wall), "fresh": fresh}  # fmt: skip
         with self._lock:
             if self._closed:
                 raise SandboxError("the strategy's process has stopped; start the run again")
+            plain, shared = self._share(args)
+            request = {"driver": driver, "args": plain, "cpu_seconds": float(cpu_seconds),
+                       "wall_seconds": float(wall), "fresh": fresh, "shared": shared,
+                       "shared_keep": _SHARED_KEEP}  # fmt: skip
             started = time.perf_counter()
             try:
                 self._send(request)
@@ -206,6 +219,23 @@ class StrategyHost:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _share(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[int, tuple[str, Any]]]:
+        """The arguments with each :class:`Shared` replaced, and what the host must store or look up for them."""
+        plain: list[Any] = []
+        shared: dict[int, tuple[str, Any]] = {}
+        for index, arg in enumerate(args):
+            if not isinstance(arg, Shared):
+                plain.append(arg)
+                continue
+            plain.append(None)
+            if arg.key in self._shared_keys:
+                shared[index] = (arg.key, None)
+                continue
+            shared[index] = (arg.key, arg.value)
+            self._shared_keys.append(arg.key)
+            del self._shared_keys[:-_SHARED_KEEP]
+        return tuple(plain), shared
 
     # ---- the pipes ----
 
