@@ -11,6 +11,12 @@ The loop for ``generate`` and ``modify``:
    problem with its line, and go to 1, at most ``settings.max_repairs`` times; then raise
    :class:`GenerationFailed` with the last code and every attempt's problems.
 
+The smoke backtest runs the model's code, which the trader has not read. Where the sandbox is not fully confined
+(``confinement``, :func:`core.strategy.code_trust.needs_confirmation`) step 3 stops after the static checks: the
+answer is offered "not yet run" (``smoke`` None, ``smoke_warning`` the text to confirm), and
+:meth:`StrategyGenerator.smoke_test`, called once the trader confirmed, runs it and carries on with step 4 (its
+repairs are smoke-tested at once: the trader agreed to running this conversation's code).
+
 Every public method except :meth:`StrategyGenerator.classify` without a key blocks (HTTP calls of up to
 ``settings.timeout_s`` each, smoke backtests of about a second each): the GUI calls them on a worker thread.
 A ``cancel`` event is honoured between steps and inside smoke backtests (an HTTP call in flight finishes or
@@ -45,14 +51,16 @@ from core.ai.prompts import (
     repair_turn,
     system_instruction,
 )
-from core.ai.results import Explanation, GeneratedStrategy, Modification
+from core.ai.results import Conversation, Explanation, GeneratedStrategy, Modification
 from core.ai.schema import explanation_schema, family_schema, strategy_schema
 from core.ai.settings import GeminiSettings
 from core.ai.smoke import simulated_bars
 from core.ai.vetting import Vetting, vet_strategy
 from core.domain.symbols import normalize_symbol
 from core.strategy.api import BarData
+from core.strategy.code_trust import CodeOrigin, needs_confirmation
 from core.strategy.family import FamilyVerdict, analyse_family
+from core.strategy.sandbox.confinement import ConfinementReport, probe_confinement
 from core.strategy.source import strategy_classes
 
 log = logging.getLogger(__name__)
@@ -61,6 +69,7 @@ MAX_REQUEST_CHARS = 20_000
 MAX_CODE_CHARS = 100_000  # what is sent to the model; the library accepts longer code, the prompt should not
 
 ClientFactory = Callable[[str, GeminiSettings], ModelClient]
+ConfinementSource = Callable[[], ConfinementReport]
 
 
 class StrategyGenerator:
@@ -69,7 +78,10 @@ class StrategyGenerator:
     ``key`` is the Gemini API key (a str or :class:`core.accounts.secrets.GeminiKey`; None: no key, and every model
     call raises :class:`NoGeminiKey` while :meth:`classify` falls back to the code analysis). The client is
     built on first use by ``client_factory(key, settings)`` (default: :class:`GeminiClient`, i.e.
-    google-genai). Thread-safe; ``close()`` (or ``with``) releases the HTTP connections."""
+    google-genai). ``confinement`` says how confined the sandbox is (default: :func:`probe_confinement`, asked on
+    each generation: cached, but slow the first time, so never from the GUI thread); it decides whether answers
+    are smoke-tested at once or offered "not yet run". Thread-safe; ``close()`` (or ``with``) releases the HTTP
+    connections."""
 
     def __init__(
         self,
@@ -77,11 +89,13 @@ class StrategyGenerator:
         *,
         settings: GeminiSettings | None = None,
         client_factory: ClientFactory | None = None,
+        confinement: ConfinementSource | None = None,
     ) -> None:
         raw = key.key if isinstance(key, GeminiKey) else key
         self._key = raw.strip() if isinstance(raw, str) and raw.strip() else None
         self.settings = settings or GeminiSettings()
         self._factory: ClientFactory = client_factory or GeminiClient
+        self._confinement: ConfinementSource = confinement or _probe
         self._client: ModelClient | None = None
         self._lock = threading.Lock()
 
@@ -110,8 +124,8 @@ class StrategyGenerator:
         cancel: threading.Event | None = None,
     ) -> GeneratedStrategy:
         """A new strategy for ``request`` (plain English), vetted and smoke-tested (on ``bars`` when given,
-        else on simulated bars). Raises :class:`NoGeminiKey`, another :class:`GeminiError`,
-        :class:`MalformedAnswer`, :class:`GenerationFailed` or :class:`AiCancelled`."""
+        else on simulated bars; or offered "not yet run", see the module). Raises :class:`NoGeminiKey`, another
+        :class:`GeminiError`, :class:`MalformedAnswer`, :class:`GenerationFailed` or :class:`AiCancelled`."""
         text = _request_text(request)
         first = generate_turn(text, symbols=[normalize_symbol(s) for s in symbols if s.strip()], timeframe=timeframe)
         return self._converse(first, bars=bars, cancel=cancel)
@@ -160,35 +174,75 @@ class StrategyGenerator:
     # ---- the conversation -----------------------------------------------------------------------------------
 
     def _converse(self, first_turn: str, *, bars: BarData | None, cancel: threading.Event | None) -> GeneratedStrategy:
-        turns = [Turn("user", first_turn)]
-        failed: list[FailedAttempt] = []
-        usage = Usage()
+        warning = needs_confirmation(CodeOrigin.AI, self._confinement())
+        return self._repairing([Turn("user", first_turn)], [], Usage(), 1, bars=bars, cancel=cancel, warning=warning)
+
+    def smoke_test(
+        self, strategy: GeneratedStrategy, *, bars: BarData | None = None, cancel: threading.Event | None = None
+    ) -> GeneratedStrategy:
+        """``strategy`` (offered "not yet run") smoke-tested, now that the trader confirmed: the same strategy with
+        its ``smoke`` report, or, if the backtest failed, the conversation carried on with repair turns (each
+        smoke-tested at once) up to the remaining ``settings.max_repairs``. A strategy already run is returned
+        as it is. Raises like :meth:`generate`."""
+        if not strategy.smoke_pending:
+            return strategy
+        if strategy.conversation is None:
+            raise AiError("this strategy cannot be smoke-tested: the conversation that produced it is gone")
+        _check(cancel)
+        vetting = self._vet_code(strategy.code, strategy.timeframe, bars, cancel, smoke=True)
+        if vetting.ok:
+            log.info("AI strategy %s smoke-tested after the trader confirmed", strategy.class_name)
+            return replace(strategy, smoke=vetting.smoke, smoke_warning=None, conversation=None)
+        failed = [*strategy.repaired, FailedAttempt(strategy.attempts, strategy.code, vetting.problems)]
+        turns = [*strategy.conversation.turns, Turn("model", strategy.conversation.reply),
+                 Turn("user", repair_turn(vetting.problems, strategy.code))]  # fmt: skip
+        return self._repairing(turns, failed, strategy.usage, strategy.attempts + 1, bars=bars, cancel=cancel,
+                               warning=None)  # fmt: skip
+
+    def _repairing(
+        self,
+        turns: list[Turn],
+        failed: list[FailedAttempt],
+        usage: Usage,
+        first_attempt: int,
+        *,
+        bars: BarData | None,
+        cancel: threading.Event | None,
+        warning: str | None,
+    ) -> GeneratedStrategy:
+        """Ask, vet, repair from attempt ``first_attempt`` on. With a ``warning`` the smoke backtest is left for
+        the trader to confirm, so a good answer is offered after the static checks alone."""
         schema = strategy_schema()
-        for attempt in range(1, self.settings.max_repairs + 2):
+        for attempt in range(first_attempt, self.settings.max_repairs + 2):
             _check(cancel)
             reply = self._client_or_raise().complete(ModelRequest(system_instruction(), tuple(turns), schema))
             usage = usage + reply.usage
             answer = parse_strategy_answer(reply.text, finish_reason=reply.finish_reason)
             _check(cancel)
-            vetting = self._vet(answer, bars, cancel)
+            vetting = self._vet_code(answer.code, answer.timeframe, bars, cancel, smoke=warning is None)
             if vetting.ok:
-                log.info("AI strategy %s accepted at attempt %d", vetting.class_name, attempt)
-                return self._offer(answer, vetting, attempt, usage, tuple(failed))
+                log.info("AI strategy %s accepted at attempt %d%s", vetting.class_name, attempt,
+                         "" if vetting.smoke else " (smoke test awaits the trader)")  # fmt: skip
+                pending = None if vetting.smoke else Conversation(tuple(turns), reply.text)
+                return self._offer(answer, vetting, attempt, usage, tuple(failed), warning, pending)
             log.info("AI strategy attempt %d refused: %d problem(s)", attempt, len(vetting.problems))
             failed.append(FailedAttempt(attempt, answer.code, vetting.problems))
             turns += [Turn("model", reply.text), Turn("user", repair_turn(vetting.problems, answer.code))]
         raise GenerationFailed(tuple(failed))
 
-    def _vet(self, answer: StrategyAnswer, bars: BarData | None, cancel: threading.Event | None) -> Vetting:
+    def _vet_code(
+        self, code: str, timeframe: str, bars: BarData | None, cancel: threading.Event | None, *, smoke: bool
+    ) -> Vetting:
         s = self.settings
         simulated = bars is None
-        data = simulated_bars(s.smoke_bars, s.smoke_seed, answer.timeframe) if bars is None else bars
-        return vet_strategy(answer.code, bars=data, timeframe=answer.timeframe, simulated=simulated,
-                            cpu_seconds=s.smoke_cpu_s, memory_mb=s.smoke_memory_mb, cancel=cancel)  # fmt: skip
+        data = simulated_bars(s.smoke_bars, s.smoke_seed, timeframe) if bars is None else bars
+        return vet_strategy(code, bars=data, timeframe=timeframe, simulated=simulated, cpu_seconds=s.smoke_cpu_s,
+                            memory_mb=s.smoke_memory_mb, cancel=cancel, smoke=smoke)  # fmt: skip
 
     def _offer(self, answer: StrategyAnswer, vetting: Vetting, attempt: int, usage: Usage,
-               failed: tuple[FailedAttempt, ...]) -> GeneratedStrategy:  # fmt: skip
-        assert vetting.class_name is not None and vetting.smoke is not None  # vetting.ok guarantees both
+               failed: tuple[FailedAttempt, ...], warning: str | None,
+               pending: Conversation | None) -> GeneratedStrategy:  # fmt: skip
+        assert vetting.class_name is not None  # vetting.ok guarantees it
         described = {claim.name: claim.description for claim in answer.parameters}
         params = tuple(replace(p, doc=p.doc or described.get(p.name, "")) for p in vetting.params)
         family, origin = self._family(answer.family, answer.code, vetting.class_name)
@@ -197,6 +251,7 @@ class StrategyGenerator:
             symbols=answer.symbols, timeframe=answer.timeframe, family=family, family_source=origin,
             smoke=vetting.smoke, attempts=attempt, usage=usage, model=self.settings.model,
             created_at=datetime.now(UTC), repaired=failed,
+            smoke_warning=warning if vetting.smoke is None else None, conversation=pending,
         )  # fmt: skip
 
     @staticmethod
@@ -229,6 +284,11 @@ class StrategyGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _probe() -> ConfinementReport:
+    """This computer's confinement, looked up when called (so a test can stand in for the probe)."""
+    return probe_confinement()
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -4,11 +4,11 @@ to the GUI thread and may be kept in an undo history."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.ai.client import Usage
+from core.ai.client import Turn, Usage
 from core.ai.errors import FailedAttempt
 from core.ai.smoke import SmokeReport
 from core.strategy.declared_params import DeclaredParam
@@ -16,8 +16,22 @@ from core.strategy.library import StrategyDraft
 
 
 @dataclass(frozen=True)
+class Conversation:
+    """Where a generation stopped before its smoke backtest: the turns sent for the answer being offered and the
+    model's reply, so :meth:`StrategyGenerator.smoke_test` can append a repair turn if the backtest fails."""
+
+    turns: tuple[Turn, ...]
+    reply: str
+
+
+@dataclass(frozen=True)
 class GeneratedStrategy:
-    """A strategy the model wrote that passed the sandbox validator and the smoke backtest.
+    """A strategy the model wrote that passed the sandbox validator and, unless ``smoke`` is None, the smoke
+    backtest.
+
+    ``smoke`` None means "not yet run": the sandbox is not fully confined on this computer, so the code may run
+    only once the trader confirmed ``smoke_warning`` (the text :func:`core.strategy.code_trust
+    .needs_confirmation` gave); :meth:`StrategyGenerator.smoke_test` then runs it, with repair turns if it fails.
 
     ``parameters`` are the code's own ``Param`` declarations (read from its syntax tree, with the model's
     description where the code gives none). ``family`` is the model's when it named an allowed one
@@ -32,12 +46,19 @@ class GeneratedStrategy:
     timeframe: str
     family: str | None
     family_source: str
-    smoke: SmokeReport
+    smoke: SmokeReport | None
     attempts: int
     usage: Usage
     model: str
     created_at: datetime  # UTC
     repaired: tuple[FailedAttempt, ...] = ()
+    smoke_warning: str | None = None  # set while ``smoke`` is None: what the trader confirms before it runs
+    conversation: Conversation | None = field(default=None, repr=False, compare=False)  # while not yet run
+
+    @property
+    def smoke_pending(self) -> bool:
+        """Validated but not yet run: the trader has not confirmed the smoke backtest."""
+        return self.smoke is None
 
     @property
     def default_values(self) -> dict[str, Any]:

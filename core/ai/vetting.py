@@ -21,7 +21,8 @@ from core.strategy.source import strategy_classes
 @dataclass(frozen=True)
 class Vetting:
     """The verdict on one candidate: ``problems`` empty means it may be offered. ``class_name`` and ``params``
-    are known once the module's shape is right; ``smoke`` once the smoke backtest ran."""
+    are known once the module's shape is right; ``smoke`` once the smoke backtest ran (None on a good candidate:
+    it was not asked to run)."""
 
     problems: tuple[str, ...]
     class_name: str | None = None
@@ -42,9 +43,12 @@ def vet_strategy(
     cpu_seconds: float,
     memory_mb: int,
     cancel: threading.Event | None = None,
+    smoke: bool = True,
 ) -> Vetting:
     """Check ``code``; the smoke backtest (which blocks for about a second, up to the CPU budget) runs only when
-    every static check passed."""
+    every static check passed, and only with ``smoke``: without it a candidate that passes the static checks is
+    good with ``smoke`` None (not yet run), because the trader must confirm running code they did not write where
+    the sandbox is not fully confined (:mod:`core.strategy.code_trust`)."""
     report = validate_source(code)
     if not report.ok:
         return Vetting(tuple(str(p) for p in report.problems))
@@ -59,11 +63,13 @@ def vet_strategy(
     fixed = [f"line {p.line}: parameter {p.name!r} cannot be edited: {p.reason}" for p in params if not p.editable]
     if fixed:
         return Vetting(tuple(fixed), class_name, params)
-    smoke = smoke_test(code, class_name, bars, timeframe=timeframe, simulated=simulated, cpu_seconds=cpu_seconds,
-                       memory_mb=memory_mb, cancel=cancel)  # fmt: skip
-    if not smoke.ok:
+    if not smoke:
+        return Vetting((), class_name, params)
+    ran = smoke_test(code, class_name, bars, timeframe=timeframe, simulated=simulated, cpu_seconds=cpu_seconds,
+                     memory_mb=memory_mb, cancel=cancel)  # fmt: skip
+    if not ran.ok:
         kind = "simulated" if simulated else "given"
         run = f"{len(bars):,} {kind} {timeframe} bars, default parameters"
-        problem = f"the smoke backtest ({run}) failed: {smoke.error}"
-        return Vetting((problem,), class_name, params, smoke)
-    return Vetting((), class_name, params, smoke)
+        problem = f"the smoke backtest ({run}) failed: {ran.error}"
+        return Vetting((problem,), class_name, params, ran)
+    return Vetting((), class_name, params, ran)

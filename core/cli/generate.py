@@ -12,6 +12,10 @@ what the editor would show next to it (explanation, parameters, smoke backtest) 
 ``stratforge generate "..." > mine.py`` gives a file ready for ``stratforge backtest mine.py``.
 Exit status: 0 done; 1 the model answered but no strategy passed the checks (the last attempt's code and
 problems are printed); 2 nothing done (no key, no connection, rate-limited, bad arguments).
+
+Where the sandbox is not fully confined (:func:`core.strategy.code_trust.needs_confirmation`, as in the app) the
+model's code is validated but not smoke-tested: the code is written, the warning printed, and the summary says
+"not run". ``--smoke-test`` is the trader's confirmation up front: the smoke backtest (and any repairs) runs anyway.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.ai.diff import code_diff
 from core.ai.errors import AiError, GenerationFailed, MalformedAnswer
 from core.ai.generator import StrategyGenerator
 from core.ai.keys import configured_gemini_key
@@ -48,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=2, help="repair turns after a failed check (default 2)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per Gemini request (default 120)")
     parser.add_argument("--no-model", action="store_true", help="with --family: the code analysis only")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="smoke-test Gemini's code even where the sandbox is not fully confined (you accept the "
+                             "warning printed otherwise)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--base-url", help=argparse.SUPPRESS)  # a proxy in front of Gemini, or a test stand-in
     return parser
@@ -108,12 +116,22 @@ def _run(
     if not args.prompt:
         parser.error("give a prompt (what the strategy should do, or the change to make)")
     if args.modify is not None:
-        change = generator.modify(args.modify.read_text(encoding="utf-8"), args.prompt)
-        _emit(change.strategy, args, out, err, diff=change.diff or "(no change)\n")
+        old = args.modify.read_text(encoding="utf-8")
+        changed = _confirmed(generator.modify(old, args.prompt).strategy, generator, args)
+        _emit(changed, args, out, err, diff=code_diff(old, changed.code) or "(no change)\n")
         return 0
-    strategy = generator.generate(args.prompt, symbols=args.symbol, timeframe=args.timeframe)
+    strategy = _confirmed(generator.generate(args.prompt, symbols=args.symbol, timeframe=args.timeframe), generator,
+                          args)  # fmt: skip
     _emit(strategy, args, out, err)
     return 0
+
+
+def _confirmed(
+    strategy: GeneratedStrategy, generator: StrategyGenerator, args: argparse.Namespace
+) -> GeneratedStrategy:
+    """``strategy`` smoke-tested now if the generator left it for the trader to confirm and ``--smoke-test`` said
+    yes; otherwise as it is (not run)."""
+    return generator.smoke_test(strategy) if strategy.smoke_pending and args.smoke_test else strategy
 
 
 def _emit(strategy: GeneratedStrategy, args: argparse.Namespace, out: TextIO, err: TextIO, diff: str = "") -> None:
@@ -130,8 +148,19 @@ def _emit(strategy: GeneratedStrategy, args: argparse.Namespace, out: TextIO, er
     print(_summary(strategy, args.out), file=err)
 
 
-def _summary(strategy: GeneratedStrategy, path: Path | None) -> str:
+def _smoke_lines(strategy: GeneratedStrategy) -> list[str]:
     smoke = strategy.smoke
+    if smoke is None:
+        return [f"Smoke backtest: not run. {strategy.smoke_warning}",
+                "Read the code first; --smoke-test runs it anyway."]  # fmt: skip
+    return [
+        f"Smoke backtest: {smoke.bars:,} {'simulated' if smoke.simulated else 'given'} bars, "
+        f"{smoke.trade_count} trades, total return {smoke.metrics.get('total_return', 0.0):.2%}",
+        *smoke.warnings,
+    ]
+
+
+def _summary(strategy: GeneratedStrategy, path: Path | None) -> str:
     lines = [
         f"\n{strategy.class_name}: {strategy.family or 'no'} family ({strategy.family_source}), "
         f"{strategy.timeframe} bars{', for ' + ', '.join(strategy.symbols) if strategy.symbols else ''}",
@@ -139,9 +168,7 @@ def _summary(strategy: GeneratedStrategy, path: Path | None) -> str:
         strategy.explanation,
         "",
         "Parameters: " + (", ".join(f"{p.name}={p.default!r}" for p in strategy.parameters) or "none"),
-        f"Smoke backtest: {smoke.bars:,} {'simulated' if smoke.simulated else 'given'} bars, "
-        f"{smoke.trade_count} trades, total return {smoke.metrics.get('total_return', 0.0):.2%}",
-        *smoke.warnings,
+        *_smoke_lines(strategy),
         f"Attempts: {strategy.attempts}; tokens: {strategy.usage.total_tokens:,}",
     ]
     if path is not None:
@@ -159,8 +186,8 @@ def _print_family(verdict: FamilyVerdict, as_json: bool, out: TextIO) -> None:
 
 def _plain(value: Any) -> Any:
     """A result as JSON-ready data (datetimes as ISO text, tuples as lists)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # internals (repr=False) left out
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -11,12 +11,21 @@ from collections.abc import Iterator
 import pytest
 
 from core.ai import GeminiSettings, StrategyGenerator
+from core.strategy.sandbox.confinement import ConfinementLevel
+from tests.ai.confinement import confine
 from tests.ai.gemini_standin import GeminiStandIn
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(no_gemini_redirects: None) -> None:
     """Even tests that never start the stand-in must not see a proxy or a developer's key."""
+
+
+@pytest.fixture(autouse=True)
+def _fully_confined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever this machine's sandbox manages, the generators here see FULL confinement (answers smoke-tested at
+    once); the confirmation tests ask for less."""
+    confine(monkeypatch, ConfinementLevel.FULL)
 
 
 @pytest.fixture
