@@ -12,6 +12,12 @@ strategy is offered with its explanation, family and smoke-test summary and goes
 last failed attempt of a generation is put in the editor only on "Open last attempt". The assistant emits
 :class:`AiProposal` for those and leaves editing to the panel, which also records the next save as AI-sourced.
 
+Nor does the model's code run before the trader agreed, where the sandbox is not fully confined: the generator
+then offers its answer validated but "not yet run", with the warning :func:`core.strategy.code_trust
+.needs_confirmation` wrote, and the tab shows that warning with "Run the smoke test" and "Don't run it". Only the
+first runs it (and any repairs it leads to), on the worker thread like every other call; with FULL confinement
+the generator smoke-tests at once, as before.
+
 The generator is built lazily on a worker thread (reading the key blocks on the keyring). Without a key the
 model's buttons are disabled with a message saying where to add one, while the deterministic family analysis
 (fed by the editor's live validation) and an analysis-based Explain keep working. The generator is closed
@@ -77,6 +83,9 @@ EXPLAIN_OFFLINE_TOOLTIP = (
 )
 CANCEL_TOOLTIP = "Stop after the current step (a request already sent to Gemini finishes or times out first)"
 CANCELLING_MESSAGE = "Cancelling: a request already sent to Gemini finishes or times out first…"
+NOT_RUN = "Smoke test: not run yet."
+RUN_SMOKE_TOOLTIP = "Run Gemini's code once on simulated bars in the sandbox (repairs, if it fails, run too)"
+SKIP_SMOKE_TOOLTIP = "Keep the strategy without running it; nothing of it runs until you backtest it yourself"
 DEFAULT_NAME = "AI strategy"
 
 
@@ -159,6 +168,13 @@ def smoke_summary(smoke: SmokeReport) -> str:
     return "\n".join(lines)
 
 
+def smoke_text(strategy: GeneratedStrategy) -> str:
+    """The smoke test's summary, or "not run yet" with the reason the trader is asked first."""
+    if strategy.smoke is None:
+        return f"{NOT_RUN}\n{strategy.smoke_warning}" if strategy.smoke_warning else NOT_RUN
+    return smoke_summary(strategy.smoke)
+
+
 def attempts_summary(attempts: int) -> str:
     if attempts <= 1:
         return "Passed the checks at the first attempt."
@@ -177,7 +193,7 @@ def describe_strategy(result: GeneratedStrategy) -> str:
     ]
     if params:
         lines.append(f"Parameters: {params}")
-    lines += [smoke_summary(result.smoke), attempts_summary(result.attempts)]
+    lines += [smoke_text(result), attempts_summary(result.attempts)]
     return "\n".join(lines)
 
 
@@ -272,6 +288,8 @@ class AiAssistant(QWidget):
         self._model_family: tuple[str, str | None] | None = None  # (the code it describes, the family)
         self._offer: GeneratedStrategy | None = None
         self._failure: tuple[GenerationFailed, bool] | None = None  # (the error, whether it was a new strategy)
+        # A strategy offered "not yet run" and, for a change, the code it changes (None: a new strategy).
+        self._unrun: tuple[GeneratedStrategy, str | None] | None = None
         self.diff_dialog: DiffDialog | None = None
 
         self._elapsed = QElapsedTimer()
@@ -347,6 +365,22 @@ class AiAssistant(QWidget):
         )  # fmt: skip
         self.open_button.hide()
         self.open_attempt_button.hide()
+
+        self.run_warning_label = _label("aiRunWarning")
+        self.run_warning_label.setStyleSheet("color: #b26a00;")
+        self.run_smoke_button = _button("aiRunSmokeButton", "Run the smoke test", RUN_SMOKE_TOOLTIP, self.run_smoke)
+        self.skip_smoke_button = _button("aiSkipSmokeButton", "Don't run it", SKIP_SMOKE_TOOLTIP, self.skip_smoke)
+        confirm_buttons = QHBoxLayout()
+        confirm_buttons.addWidget(self.run_smoke_button)
+        confirm_buttons.addWidget(self.skip_smoke_button)
+        confirm_buttons.addStretch(1)
+        self.smoke_confirmation = QWidget()
+        self.smoke_confirmation.setObjectName("aiSmokeConfirmation")
+        confirm = QVBoxLayout(self.smoke_confirmation)
+        confirm.setContentsMargins(0, 0, 0, 0)
+        confirm.addWidget(self.run_warning_label)
+        confirm.addLayout(confirm_buttons)
+        self.smoke_confirmation.hide()
         actions = QHBoxLayout()
         actions.addWidget(self.open_button)
         actions.addWidget(self.open_attempt_button)
@@ -363,6 +397,7 @@ class AiAssistant(QWidget):
         layout.addWidget(self.family_label)
         layout.addWidget(self.model_family_label)
         layout.addWidget(self.result_view, 2)
+        layout.addWidget(self.smoke_confirmation)
         layout.addLayout(actions)
         self.family_label.setText(analysis_label(None))
 
@@ -387,6 +422,11 @@ class AiAssistant(QWidget):
         """The strategy shown with "Open in editor" (None: none offered)."""
         return self._offer
 
+    @property
+    def awaiting_confirmation(self) -> GeneratedStrategy | None:
+        """The strategy offered "not yet run", waiting for "Run the smoke test" (None: nothing waits)."""
+        return self._unrun[0] if self._unrun is not None else None
+
     def _model_ready(self) -> bool:
         generator = self._holder.generator
         return generator is not None and generator.has_key
@@ -409,6 +449,8 @@ class AiAssistant(QWidget):
         self.cancel_button.setEnabled(self._busy and self._cancel is not None and not self._cancel.is_set())
         self.open_button.setEnabled(idle)
         self.open_attempt_button.setEnabled(idle)
+        self.run_smoke_button.setEnabled(idle and ready and self._unrun is not None)
+        self.skip_smoke_button.setEnabled(idle and self._unrun is not None)
         no_key = self._key_checked and not ready and not self._setup_error
         self.key_label.setText(f"{NO_KEY_MESSAGE}. Explain and the family analysis work without one." if no_key else "")
         self.key_label.setVisible(no_key)
@@ -587,6 +629,7 @@ class AiAssistant(QWidget):
             if self._current(seq):
                 self._failure = (exc, new_strategy)
                 self._offer = None
+                self._await_confirmation(None)
                 self.open_button.hide()
                 self.open_attempt_button.show()
                 self.show_error(str(exc))
@@ -656,6 +699,14 @@ class AiAssistant(QWidget):
         self._failure = None
         self.open_button.hide()
         self.open_attempt_button.hide()
+        self._await_confirmation(None)
+
+    def _await_confirmation(self, unrun: tuple[GeneratedStrategy, str | None] | None) -> None:
+        """Show (or, with None, hide) the warning with "Run the smoke test" for a strategy offered not yet run."""
+        self._unrun = unrun
+        self.run_warning_label.setText((unrun[0].smoke_warning or "") if unrun is not None else "")
+        self.smoke_confirmation.setVisible(unrun is not None)
+        self._update_buttons()
 
     def _generated(self, result: GeneratedStrategy) -> None:
         self._clear_offers()
@@ -664,7 +715,46 @@ class AiAssistant(QWidget):
         self.open_button.show()
         if result.family_source == "model":
             self._remember_model_family(result.code, result.family)
+        if result.smoke_pending:
+            self._await_confirmation((result, None))
+            self._show_status(f"Gemini wrote {result.class_name}; it passed the sandbox check but has not run. "
+                              "Read it (Open in editor), then decide whether to run the smoke test.")  # fmt: skip
+            return
         self._show_status(f"Gemini wrote {result.class_name}: read it, then Open in editor (nothing is saved yet).")
+
+    # --- the smoke test the trader confirms ---
+    def run_smoke(self) -> asyncio.Task[None] | None:
+        """The trader confirmed the warning: smoke-test the strategy offered not yet run (and repair it if it
+        fails), on the worker thread."""
+        if self._unrun is None:
+            return None
+        strategy, old_code = self._unrun
+
+        def work(generator: StrategyGenerator, cancel: threading.Event) -> GeneratedStrategy:
+            return generator.smoke_test(strategy, cancel=cancel)
+
+        def done(result: GeneratedStrategy) -> None:
+            self._smoke_done(result, strategy, old_code)
+
+        return self._start("Running the smoke test in the sandbox…", work, done, new_strategy=old_code is None)
+
+    def skip_smoke(self) -> None:
+        """The trader declined: the strategy stays offered, and nothing of it runs."""
+        if self._unrun is None or self._busy:
+            return
+        self._await_confirmation(None)
+        self._show_status("Not run. Read the code before you backtest it: a backtest runs it like the smoke test.")
+
+    def _smoke_done(self, result: GeneratedStrategy, asked: GeneratedStrategy, old_code: str | None) -> None:
+        if old_code is None:
+            self._generated(result)
+            return
+        if result.code != asked.code:  # repaired: a new change to review
+            self._modified(Modification(result, old_code, code_diff(old_code, result.code)))
+            return
+        self._await_confirmation(None)
+        self.result_view.setPlainText(describe_strategy(result))
+        self._show_status("The smoke test ran; Gemini's change is as shown in the diff.")
 
     def _modified(self, modification: Modification) -> None:
         self._clear_offers()
@@ -675,20 +765,27 @@ class AiAssistant(QWidget):
         if not diff:
             self._show_status("Gemini's version is the same as the code in the editor: nothing to change.")
             return
+        if strategy.smoke_pending:
+            self._await_confirmation((strategy, modification.old_code))
         note = "" if current == modification.old_code else " (the diff is against the editor's code as it is now)"
         dialog = DiffDialog(
             diff,
-            summary=f"{strategy.explanation}\n\n{smoke_summary(strategy.smoke)} {attempts_summary(strategy.attempts)}"
-            + note,
+            summary=f"{strategy.explanation}\n\n{smoke_text(strategy)} {attempts_summary(strategy.attempts)}" + note,
             title=f"Gemini's change to {strategy.class_name}",
             parent=self,
         )
         dialog.accepted.connect(lambda: self._apply_modification(strategy))
-        dialog.rejected.connect(lambda: self._show_status("Change discarded; the editor is as it was."))
+        dialog.rejected.connect(lambda: self._discard_modification(strategy))
         dialog.finished.connect(dialog.deleteLater)
         self.diff_dialog = dialog
         dialog.open()  # window-modal, no nested event loop
-        self._show_status("Review Gemini's change: Apply puts it in the editor (not saved), Discard drops it.")
+        unrun = " It has not run yet: see the warning below the result." if strategy.smoke_pending else ""
+        self._show_status(f"Review Gemini's change: Apply puts it in the editor (not saved), Discard drops it.{unrun}")
+
+    def _discard_modification(self, strategy: GeneratedStrategy) -> None:
+        if self._unrun is not None and self._unrun[0] is strategy:  # nothing left to smoke-test
+            self._await_confirmation(None)
+        self._show_status("Change discarded; the editor is as it was.")
 
     def _apply_modification(self, strategy: GeneratedStrategy) -> None:
         note = "Gemini's change is in the editor: Save stores it as a new version (Ctrl+Z undoes it)."

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QTabWidget
+from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QTabWidget, QWidget
 from pytestqt.qtbot import QtBot
 
+import core.ai.vetting
 from app.async_runner import BlockingRunner
 from app.views.ai_assistant import (
     CANCELLING_MESSAGE,
@@ -32,7 +33,10 @@ from core.ai import GeminiSettings, StrategyGenerator
 from core.db.database import Database
 from core.db.models import Strategy as StrategyRow
 from core.services.strategy_drafts import StrategyDrafts
+from core.strategy.code_trust import CodeOrigin, needs_confirmation
 from core.strategy.library import list_strategies, versions
+from core.strategy.sandbox.confinement import ConfinementLevel
+from tests.ai.confinement import NO_LANDLOCK, confine
 from tests.ai.gemini_standin import (
     GeminiStandIn,
     json_reply,
@@ -41,7 +45,7 @@ from tests.ai.gemini_standin import (
     strategy_reply,
     text_reply,
 )
-from tests.ai.sources import SMA_CROSS, SMA_CROSS_SLOWER, USES_GETATTR, malicious
+from tests.ai.sources import READS_BEFORE_THE_START, SMA_CROSS, SMA_CROSS_SLOWER, USES_GETATTR, malicious
 from tests.gui.conftest import STRONG_PASSWORD
 
 TIMEOUT = 15_000
@@ -52,6 +56,27 @@ REQUEST = "Buy when the 8-bar average crosses above the 30-bar average, sell whe
 @pytest.fixture(autouse=True)
 def _isolated_environment(no_gemini_redirects: None) -> None:
     """No request leaves the machine and no developer key is picked up (as in tests/strategy/ai)."""
+
+
+@pytest.fixture(autouse=True)
+def _fully_confined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers are smoke-tested at once (FULL confinement) unless a test asks for less, whatever this machine's
+    sandbox manages."""
+    confine(monkeypatch, ConfinementLevel.FULL)
+
+
+@pytest.fixture
+def smoke_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The code of every smoke backtest started, on whatever thread (the real one still runs)."""
+    started: list[str] = []
+    real: Callable[..., Any] = core.ai.vetting.smoke_test
+
+    def recording(code: str, *args: Any, **kwargs: Any) -> Any:
+        started.append(code)
+        return real(code, *args, **kwargs)
+
+    monkeypatch.setattr(core.ai.vetting, "smoke_test", recording)
+    return started
 
 
 @pytest.fixture
@@ -257,6 +282,111 @@ def test_a_slow_gemini_times_out_with_a_message(
     ask(qtbot, panel, "generateButton")
     assert "Gemini did not answer within 0.5 seconds" in error_text(panel)
     assert all(b.isEnabled() for b in model_buttons(panel))
+
+
+# --- the smoke test waits for the trader where the sandbox is not fully confined --------------------------------
+
+
+def confirmation(panel: StrategyEditorPanel) -> QWidget:
+    return child(panel, QWidget, "aiSmokeConfirmation")
+
+
+def test_with_partial_confinement_an_answer_is_shown_but_runs_only_once_confirmed(
+    qtbot: QtBot, panel: StrategyEditorPanel, gemini: GeminiStandIn, smoke_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    partial = confine(monkeypatch, ConfinementLevel.PARTIAL)
+    gemini.queue(strategy_reply(SMA_CROSS, class_name="GeminiCross", explanation="Rides trends."))
+    ask(qtbot, panel, "generateButton")
+
+    warning = needs_confirmation(CodeOrigin.AI, partial)
+    assert warning is not None and NO_LANDLOCK in warning
+    shown = result_text(panel)
+    assert "Rides trends." in shown and "Smoke test: not run yet." in shown and warning in shown
+    assert confirmation(panel).isVisible()
+    assert child(panel, QLabel, "aiRunWarning").text() == warning  # the view shows what the rule returned
+    run = child(panel, QPushButton, "aiRunSmokeButton")
+    assert run.text() == "Run the smoke test" and run.isEnabled()
+    assert child(panel, QPushButton, "aiOpenButton").isVisible()  # reading it in the editor runs nothing
+    assert smoke_runs == [] and panel.ai.awaiting_confirmation is not None
+
+    qtbot.mouseClick(run, LEFT)
+    assert panel.ai.busy
+    qtbot.waitUntil(lambda: not panel.ai.busy, timeout=TIMEOUT)
+    assert smoke_runs == [SMA_CROSS] and error_text(panel) == ""
+    shown = result_text(panel)
+    assert "trades on 1,000 simulated 1Min bars" in shown and "not run yet" not in shown
+    assert not confirmation(panel).isVisible() and panel.ai.awaiting_confirmation is None
+    assert panel.ai.offered is not None and panel.ai.offered.smoke is not None
+    assert len(gemini.requests) == 1  # it passed: no repair turn
+
+
+def test_declining_the_smoke_test_never_runs_the_answer(
+    qtbot: QtBot, panel: StrategyEditorPanel, gemini: GeminiStandIn, smoke_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    confine(monkeypatch, ConfinementLevel.NONE)
+    gemini.queue(strategy_reply(SMA_CROSS, class_name="GeminiCross"))
+    ask(qtbot, panel, "generateButton")
+    assert confirmation(panel).isVisible()
+
+    qtbot.mouseClick(child(panel, QPushButton, "aiSkipSmokeButton"), LEFT)
+    assert not confirmation(panel).isVisible() and panel.ai.awaiting_confirmation is None
+    assert child(panel, QLabel, "aiStatus").text().startswith("Not run.")
+    qtbot.mouseClick(child(panel, QPushButton, "aiOpenButton"), LEFT)  # still offered, to read
+    assert panel.editor.toPlainText() == SMA_CROSS
+    wait_checked(qtbot, panel)
+    qtbot.waitUntil(lambda: panel._runner.pending_tasks == 0, timeout=TIMEOUT)
+    assert smoke_runs == [] and not panel.ai.busy
+
+
+def test_a_confirmed_smoke_failure_is_repaired_by_the_model(
+    qtbot: QtBot, panel: StrategyEditorPanel, gemini: GeminiStandIn, smoke_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    confine(monkeypatch, ConfinementLevel.PARTIAL)
+    gemini.queue(strategy_reply(READS_BEFORE_THE_START), strategy_reply(SMA_CROSS, class_name="GeminiCross"))
+    ask(qtbot, panel, "generateButton")
+    assert smoke_runs == [] and len(gemini.requests) == 1
+
+    qtbot.mouseClick(child(panel, QPushButton, "aiRunSmokeButton"), LEFT)
+    qtbot.waitUntil(lambda: not panel.ai.busy, timeout=TIMEOUT)
+    assert smoke_runs == [READS_BEFORE_THE_START, SMA_CROSS] and len(gemini.requests) == 2
+    assert "Repaired after 2 attempts" in result_text(panel)
+    assert panel.ai.offered is not None and panel.ai.offered.code == SMA_CROSS
+
+
+def test_with_full_confinement_the_answer_is_smoke_tested_at_once(
+    qtbot: QtBot, panel: StrategyEditorPanel, gemini: GeminiStandIn, smoke_runs: list[str]
+) -> None:
+    gemini.queue(strategy_reply(SMA_CROSS))
+    ask(qtbot, panel, "generateButton")
+    assert smoke_runs == [SMA_CROSS] and "Smoke test: " in result_text(panel)
+    assert not confirmation(panel).isVisible() and panel.ai.awaiting_confirmation is None
+
+
+def test_a_change_not_yet_run_is_shown_as_a_diff_with_the_warning(
+    qtbot: QtBot, panel: StrategyEditorPanel, gemini: GeminiStandIn, smoke_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    confine(monkeypatch, ConfinementLevel.PARTIAL)
+    panel.editor.setPlainText(SMA_CROSS)
+    wait_checked(qtbot, panel)
+    gemini.queue(strategy_reply(SMA_CROSS_SLOWER, explanation="The same cross, slower."))
+    ask(qtbot, panel, "modifyButton", "make it slower")
+    dialog = panel.ai.diff_dialog
+    assert isinstance(dialog, DiffDialog)
+    qtbot.waitUntil(dialog.isVisible, timeout=TIMEOUT)
+    assert "Smoke test: not run yet." in dialog.summary_label.text() and NO_LANDLOCK in dialog.summary_label.text()
+    qtbot.mouseClick(dialog.apply_button, LEFT)
+    assert panel.editor.toPlainText() == SMA_CROSS_SLOWER and smoke_runs == []
+    assert confirmation(panel).isVisible()
+
+    qtbot.mouseClick(child(panel, QPushButton, "aiRunSmokeButton"), LEFT)
+    qtbot.waitUntil(lambda: not panel.ai.busy, timeout=TIMEOUT)
+    assert smoke_runs == [SMA_CROSS_SLOWER] and not confirmation(panel).isVisible()
+    assert "Smoke test: " in result_text(panel) and "not run yet" not in result_text(panel)
+    assert panel.editor.toPlainText() == SMA_CROSS_SLOWER
 
 
 # --- modify and explain -------------------------------------------------------------------------------------------
