@@ -251,6 +251,7 @@ async def _window(user: Any, database: Any, runner: Any) -> dict[str, Any]:
     from core.live.workstation import simulated
     from core.market.store import BarStore
     from core.services.database_info import server_version
+    from core.strategy.sandbox.confinement import probe_confinement
 
     ws = simulated(BarStore(database.engine), database.session_factory, speed=60, seed=1, backfill=timedelta(hours=6))
     await ws.start()
@@ -260,13 +261,19 @@ async def _window(user: Any, database: Any, runner: Any) -> dict[str, Any]:
         window.show()
         await _until(lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), 30, "exposed")
         shown = process_age_s()
-        about = AboutDialog(server_version=lambda: server_version(database.engine), parent=window)
+        about = AboutDialog(server_version=lambda: server_version(database.engine), parent=window,
+                            confinement=probe_confinement)  # fmt: skip
         about.show()
         await _until(lambda: about.postgres_version is not None, 30, "About: PostgreSQL version")
+        await _until(lambda: about.confinement_text is not None, 30, "About: strategy confinement")
+        if about.confinement is None:
+            raise AssertionError(f"About: the confinement probe failed: {about.confinement_text}")
         versions = dict(about.versions())
+        confinement = {"level": about.confinement.level.value, "missing": list(about.missing())}
         about.close()
         await _settle(runner)  # the window's first loads (chart, portfolio, journal) finish before it closes
-        return {"window_shown_s": round(shown, 2) if shown is not None else None, "about": versions}
+        return {"window_shown_s": round(shown, 2) if shown is not None else None, "about": versions,
+                "confinement": confinement}  # fmt: skip
     finally:
         if window is not None:
             window.close()

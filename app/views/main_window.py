@@ -57,6 +57,7 @@ from core.services.order_entry import pre_trade_checks
 from core.services.portfolio import Portfolio
 from core.services.risk_limits import RiskLimitsStore
 from core.services.strategy_drafts import StrategyDrafts
+from core.strategy.sandbox.confinement import probe_confinement
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,11 @@ class MainWindow(QMainWindow):
         self.reset_layout_action.triggered.connect(self.reset_layout)
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.reset_layout_action)
-        # Help > About: versions of StratForge, Qt, Python and the connected PostgreSQL (asked off the GUI thread)
-        self.about_action = install_about_action(self, lambda: runner.call(server_version, database.engine))
+        # Help > About: versions of StratForge, Qt, Python and the connected PostgreSQL, and the sandbox's
+        # confinement (both asked off the GUI thread: a round trip, a first probe of about 100 ms)
+        self.about_action = install_about_action(
+            self, lambda: runner.call(server_version, database.engine), lambda: runner.call(probe_confinement)
+        )
 
         self.db_label = _status_label("dbStatus", db_status_text(database.mode, connected=True))
         self.db_label.setToolTip(database.display_url)
