@@ -13,10 +13,12 @@ does can take the thread's caller (the feed, the app) with it.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,6 +105,9 @@ class PaperSessionWorker:
         self._cancel = threading.Event()  # kills a sandbox child that is deciding when the session stops
         self._windows = {s: BarWindow(s, config.window_bars) for s in self.symbols}
         self._fed: dict[str, float] = {}  # per symbol: the open time of the last bar the strategy was given
+        self._offered_at: dict[str, float] = {}  # per symbol: when its latest bar was offered (perf_counter)
+        # Bar offered -> intents back, per symbol decided: the figure bench.sessions reports (the latest ones kept)
+        self.decision_seconds: collections.deque[float] = collections.deque(maxlen=100_000)
         self._folders = {s: BucketFolder(timeframe) for s in self.symbols}
         self._thread = threading.Thread(target=self._run, name=f"session-{context.session_id.hex[:8]}", daemon=True)
         self.bars_decided = 0
@@ -122,7 +127,7 @@ class PaperSessionWorker:
             return
         with self._idle:
             self._pending += 1
-        self._queue.put(bar)
+        self._queue.put((time.perf_counter(), bar))
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -166,7 +171,7 @@ class PaperSessionWorker:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                self._handle([b for b in batch if b is not _STOP])
+                self._handle([b for b in batch if b is not _STOP])  # (offered at, bar) pairs
                 with self._idle:  # on an exception the bars count as handled only once the session has ended
                     self._pending -= sum(1 for b in batch if b is not _STOP)
                     self._idle.notify_all()
@@ -203,11 +208,12 @@ class PaperSessionWorker:
         self._decider.open({s: w.data() for s, w in self._windows.items()}, accounts, self._cancel)
         self._fed = {s: w.last_time if w.last_time is not None else -math.inf for s, w in self._windows.items()}
 
-    def _handle(self, bars: list[NormalizedBar]) -> None:
-        if not bars:
+    def _handle(self, offered: list[tuple[float, NormalizedBar]]) -> None:
+        if not offered:
             return
         decide_on: dict[str, ClosedBar] = {}
-        for bar in bars:
+        for at, bar in offered:
+            self._offered_at[bar.symbol] = at
             window = self._windows.get(bar.symbol)
             if window is None:
                 continue
@@ -245,6 +251,8 @@ class PaperSessionWorker:
         bars = {symbol: self._new_bars(symbol) for symbol in decide_on}
         accounts = {symbol: book.strategy_account(symbol) for symbol in decide_on}
         decisions = self._decider.decide(bars, accounts, self._cancel)
+        answered = time.perf_counter()
+        self.decision_seconds.extend(answered - self._offered_at.get(symbol, answered) for symbol in decide_on)
         for symbol, bar in decide_on.items():
             self._fed[symbol] = bar.time.timestamp()
             self.bars_decided += 1
