@@ -36,6 +36,9 @@ def main(argv: "list[str] | None" = None) -> int:
     if message is not None:
         sys.stderr.write(message + "\n")
         return 2
+    from core.strategy.sandbox.confinement import harden_parent
+
+    harden_parent()  # no same-user process may read this one's memory or /proc files (keys, the database URL)
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] == "--self-test":  # packaging smoke: embedded db, sign-up, window, clean exit (offscreen)
         from app.self_test import main as self_test
