@@ -200,7 +200,7 @@ def replay(url: str, sessions: int, live: int, *, confined: bool) -> ReplayResul
                 manager.on_bar(bar)
             if not manager.wait_idle(120):
                 raise RuntimeError("a session did not keep up within two minutes")
-        decisions = manager.decision_seconds()
+        decisions = list(manager.decision_seconds())
     finally:
         manager.shutdown()
         engine.dispose()

@@ -23,13 +23,14 @@ One statement reads everything a book needs (``load_books``): a worker reads its
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, String, cast, literal, null, select, union_all
+from sqlalchemy import BindParameter, ColumnElement, Numeric, String, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.models import Fill, Order, TradingSession
@@ -166,12 +167,16 @@ def _money(column: Any) -> ColumnElement[Any]:
     return cast(column, Numeric)
 
 
-def _statement(user_id: uuid.UUID, session_ids: Sequence[uuid.UUID] | None) -> Any:
-    """Capital rows (one per session) first, then the ledger's fills and open orders in booking order: one UNION ALL.
+@functools.cache
+def _statement(for_sessions: bool) -> Any:
+    """Capital rows (one per session) first, then the ledger's fills and open orders in booking order: one UNION ALL,
+    with the user (``:user_id``) and the sessions (``:session_ids``, expanding) as parameters.
 
-    With ``session_ids`` the fills are found through the orders (``ix_orders_session_id`` then
-    ``ix_fills_order_id``: every ledger fill has its order, whose session it copied); without, all of the user's
-    ledger fills are read (the portfolio's split, manual ones included)."""
+    Built once per shape and cached: building it took about 4 ms of Python per call, more than the query itself
+    (about 2 ms), and a paper session reads its book at every bar. With ``for_sessions`` the fills are found
+    through the orders (``ix_orders_session_id`` then ``ix_fills_order_id``: every ledger fill has its order, whose
+    session it copied); without, all of the user's ledger fills are read (the portfolio's split, manual ones)."""
+    user_id: BindParameter[Any] = bindparam("user_id")
     none_text, none_number = cast(null(), String), cast(null(), Numeric)
     capital = select(
         literal("capital").label("kind"), TradingSession.id.label("session_id"), none_text.label("symbol"),
@@ -186,8 +191,8 @@ def _statement(user_id: uuid.UUID, session_ids: Sequence[uuid.UUID] | None) -> A
         literal("order"), Order.session_id, Order.symbol, Order.side, _money(Order.quantity - Order.filled_quantity),
         _money(Order.reserved_amount), none_number, Order.created_at, Order.id,
     ).where(Order.user_id == user_id, Order.status.in_(OPEN_LEDGER_STATUSES))  # fmt: skip
-    if session_ids is not None:
-        ids = list(session_ids)
+    if for_sessions:
+        ids: BindParameter[Any] = bindparam("session_ids", expanding=True)
         capital = capital.where(TradingSession.id.in_(ids))
         fills = fills.where(Fill.order_id.in_(select(Order.id).where(Order.session_id.in_(ids))))
         orders = orders.where(Order.session_id.in_(ids))
@@ -211,7 +216,8 @@ def load_books(
     elif not ids:
         return {}
     with factory() as s:
-        rows = s.execute(_statement(user_id, ids)).all()
+        params: dict[str, Any] = {"user_id": user_id} if ids is None else {"user_id": user_id, "session_ids": ids}
+        rows = s.execute(_statement(ids is not None), params).all()
     for kind, session_id, symbol, side, qty, amount, fee, _at, _id in rows:
         if kind == "capital":
             folds[session_id] = _Fold(Decimal(amount or 0))

@@ -260,12 +260,12 @@ class PaperSessionManager:
         with self._lock:
             return list(self._workers)
 
-    def decision_seconds(self) -> list[float]:
+    def decision_seconds(self) -> tuple[float, ...]:
         """Bar offered -> intents back, for every decision the running sessions have made (their latest 100,000
         each): what ``bench.sessions`` reports as decision latency."""
         with self._lock:
             workers = list(self._workers.values())
-        return [seconds for w in workers for seconds in list(w.decision_seconds)]
+        return tuple(seconds for w in workers for seconds in tuple(w.decision_seconds))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once every bar offered so far has been handled by every session (tests, orderly shutdown)."""
