@@ -166,6 +166,12 @@ class _Host:
             return
         self.die({"kind": "cpu", "line": self.line_of_frame(frame)})
 
+    def on_wall_limit(self, signum: int, frame: FrameType | None) -> None:
+        """SIGALRM at the call's wall time: report where the strategy was, then leave."""
+        if self.phase != "user":
+            return
+        self.die({"kind": "wall", "line": self.line_of_frame(frame)})
+
     def arm_process_limits(self, memory_mb: int) -> None:
         stderr = sys.__stderr__
         assert stderr is not None  # the host always has a stderr pipe
@@ -173,8 +179,11 @@ class _Host:
         if resource is None:
             return
         signal.signal(signal.SIGPROF, self.on_cpu_limit)
-        # Dumps the stack from C (works while a long C call holds the interpreter), then chains to the handler.
+        signal.signal(signal.SIGALRM, self.on_wall_limit)
+        # Both dump the stack from C (works while a long C call holds the interpreter), then chain to the handlers;
+        # a call stuck in C past its wall time is killed by the application, the dump already naming the line.
         faulthandler.register(signal.SIGPROF, file=stderr, all_threads=True, chain=True)
+        faulthandler.register(signal.SIGALRM, file=stderr, all_threads=True, chain=True)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing a file fails with EFBIG instead of killing
         mapped = _mapped_bytes()
         if mapped is not None:
@@ -185,17 +194,23 @@ class _Host:
         _set_limit(resource.RLIMIT_NOFILE, _OPEN_FILES, _OPEN_FILES)
 
     def arm_call(self, cpu_seconds: float, wall_seconds: float) -> None:
-        stderr = sys.__stderr__
-        assert stderr is not None
-        faulthandler.dump_traceback_later(max(wall_seconds, 0.05), exit=True, file=stderr)
+        """The call's budgets: interval timers on POSIX (two system calls, where faulthandler's watchdog starts and
+        joins a thread per call), faulthandler's watchdog elsewhere."""
         if resource is not None:
             signal.setitimer(signal.ITIMER_PROF, max(cpu_seconds, 0.01))
+            signal.setitimer(signal.ITIMER_REAL, max(wall_seconds, 0.05))
+        else:
+            stderr = sys.__stderr__
+            assert stderr is not None
+            faulthandler.dump_traceback_later(max(wall_seconds, 0.05), exit=True, file=stderr)
         self.cpu_at_call = _cpu_seconds()
 
     def disarm_call(self) -> None:
         if resource is not None:
             signal.setitimer(signal.ITIMER_PROF, 0)
-        faulthandler.cancel_dump_traceback_later()
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        else:
+            faulthandler.cancel_dump_traceback_later()
 
 
 # ---- the audit hook ----

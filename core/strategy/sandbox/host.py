@@ -63,7 +63,7 @@ _LOAD_WALL_S = 30.0
 _LENGTH = struct.Struct("<Q")
 _SHARED_KEEP = 2  # shared arguments a host keeps (the bars of the last two symbols a pooled host ran)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_KINDS = frozenset({"ready", "ok", "crashed", "memory", "cpu", "internal"})
+_KINDS = frozenset({"ready", "ok", "crashed", "memory", "cpu", "wall", "internal"})
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ class StrategyHost:
         Waits in steps of ``_POLL_S`` to honour ``cancel`` and to watch the host's CPU time from outside (the
         kernel's count in /proc, not the host's word): a host past its CPU budget plus a grace is killed, even
         one stuck in a C call that its own timer cannot interrupt, or one whose strategy disarmed that timer."""
-        cpu_start = _cpu_of(self._proc.pid)
+        cpu_start: float | None = None  # read at the first wait that times out: most calls end well before it
         while True:
             try:
                 payload = self._reader.read(min(deadline, time.monotonic() + _POLL_S))
@@ -273,6 +273,8 @@ class StrategyHost:
             except TimeoutError:
                 if cancel is not None and cancel.is_set():
                     raise StrategyCancelled("the run was cancelled") from None
+                if cpu_start is None:  # as if the host had been busy all through the first wait: errs early
+                    cpu_start = _cpu_of(self._proc.pid) - _POLL_S
                 used = _cpu_of(self._proc.pid) - cpu_start
                 if used > cpu + _KILL_GRACE_S:
                     self._proc.kill()
@@ -304,6 +306,9 @@ class StrategyHost:
         if kind == "cpu":
             message = f"the strategy used more than {cpu_seconds:g} s of CPU{_at(line, 'it was at line {}')}"
             raise StrategyTimedOut(message, limit="cpu", **common)
+        if kind == "wall":
+            message = f"the strategy ran for more than {wall:g} s{_at(line, 'it was at line {}')}"
+            raise StrategyTimedOut(message, limit="wall", **common)
         raise SandboxError(f"the sandbox failed: {reply.get('message', kind)}")
 
     def _raise_from_death(self, *, killed: bool, cpu_seconds: float, wall: float, limit: str = "wall") -> None:
