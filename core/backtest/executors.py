@@ -6,8 +6,8 @@ one arrives whichever executor ran it. The unit of work is :func:`core.backtest.
 in both: the same function, so the same numbers.
 
 * :class:`LocalExecutor`: a built-in strategy runs in worker processes (the sweep's fork-server pool,
-  bars shipped once per worker). A trader's strategy runs in sandbox processes, one per chunk, driven
-  from threads (the threads only wait; the work happens in the children).
+  bars shipped once per worker). A trader's strategy runs in confined strategy hosts taken from the pool
+  (``core.strategy.sandbox.pool``), one per thread, each given the bars once; the threads only wait.
 * :class:`DaskExecutor`: the bars are scattered to every worker once, each chunk is one task. A
   trader's code still runs inside the sandbox, now on the worker's machine.
 """
@@ -76,7 +76,7 @@ class LocalExecutor:
             sweep_indexed(ref.trusted_class(), data, runs, config=config, workers=self.workers, on_chunk=on_chunk,
                           cancel=cancel)  # fmt: skip
             return
-        # A sandbox child starts in about half a second, so sandboxed chunks are kept larger.
+        # Chunks of a trader's strategy are kept large: each is one call on a warm host (the bars travel once).
         chunks = _chunks(runs, self.workers, largest=256)
         with ThreadPoolExecutor(min(self.workers, len(chunks)), thread_name_prefix="batch") as pool:
             queue = iter(chunks)
