@@ -175,6 +175,8 @@ def test_a_host_that_forges_its_reply_cannot_keep_computing_unbudgeted() -> None
         "    signal.setitimer(signal.ITIMER_PROF, 0)  # the host's own CPU timer and wall watchdog, off\n"
         "    signal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
         "    faulthandler.cancel_dump_traceback_later()\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "    doc = json.dumps({'kind': 'ok', 'value': 'forged', 'output': '', 'cpu_seconds': 0.0}).encode()\n"
         "    body = struct.pack('<4sHHII', b'SFW1', 1, 0, len(doc), 0) + doc\n"
         "    to_reply_fd(b'SFWF' + struct.pack('<Q', len(body)) + body)\n"

@@ -689,10 +689,18 @@ TIME = [
         faulthandler.cancel_dump_traceback_later()
         time.sleep(3600)
     """, wall=1.5, stopped=(StrategyTimedOut,)),
+    _t("disarm_itimer_real_then_hang", "time", """
+        import signal, time
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        time.sleep(3600)
+    """, wall=1.5, stopped=(StrategyTimedOut,)),
     _t("cancel_watchdog_ignore_signals_block_read", "time", """
         import faulthandler, os, signal
         faulthandler.cancel_dump_traceback_later()
         faulthandler.disable()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
         for sig in (signal.SIGPROF, signal.SIGALRM, signal.SIGTERM, signal.SIGINT, signal.SIGXCPU):
             signal.signal(sig, signal.SIG_IGN)
         r, w = os.pipe()
