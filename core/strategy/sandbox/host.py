@@ -27,6 +27,7 @@ import sys
 import sysconfig
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,9 @@ _LOAD_WALL_S = 30.0
 _LENGTH = struct.Struct("<Q")
 _SHARED_KEEP = 2  # shared arguments a host keeps (the bars of the last two symbols a pooled host ran)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_IDLE_WATCH_S = 0.5  # how often idle hosts' CPU counts are read (about 60 us each from /proc)
+_IDLE_CPU_S = 0.25  # CPU an idle host may use between two rounds before it is stopped
+_NOT_SEEN = -1.0  # an idle host the watch has not counted yet
 _KINDS = frozenset({"ready", "ok", "crashed", "memory", "cpu", "wall", "internal"})
 
 
@@ -127,6 +131,8 @@ class StrategyHost:
         self.layers = layers
         self._lock = threading.Lock()
         self._closed = False
+        self._stopped_because = "the strategy's process has stopped; start the run again"
+        self._idle_cpu: float | None = None  # the host's CPU count when last seen idle (None: in a call)
         self._shared_keys: list[str] = []  # what the host keeps, oldest first (the host evicts in the same order)
         started = time.perf_counter()
         self._launcher = launcher or default_launcher(PRELOAD, tuple(sorted(TRUSTED_DRIVERS)), _command_prefix(layers))
@@ -152,6 +158,8 @@ class StrategyHost:
             self.close()
             self._raise(reply, cpu_seconds=_LOAD_CPU_S, wall=start_wall_seconds)
         self.start_seconds = time.perf_counter() - started
+        self._idle_cpu = _NOT_SEEN
+        _IDLE_WATCH.add(self)
 
     # ---- calls ----
 
@@ -188,7 +196,8 @@ class StrategyHost:
             raise ValueError("cpu_seconds and wall_seconds must be positive")
         with self._lock:
             if self._closed:
-                raise SandboxError("the strategy's process has stopped; start the run again")
+                raise SandboxError(self._stopped_because)
+            self._idle_cpu = None
             plain, shared = self._share(args)
             request = {"driver": driver, "args": plain, "cpu_seconds": float(cpu_seconds),
                        "wall_seconds": float(wall), "fresh": fresh, "shared": shared,
@@ -201,6 +210,7 @@ class StrategyHost:
                 self._close_locked()
                 raise
             used = time.perf_counter() - started
+            self._idle_cpu = _NOT_SEEN  # idle from now on: the watch takes its CPU count on its next round
             if reply["kind"] == "ok":
                 return SandboxResult(reply.get("value"), str(reply.get("output", "")),
                                      _number(reply.get("cpu_seconds")), used)  # fmt: skip
@@ -208,6 +218,27 @@ class StrategyHost:
                 self._close_locked()
             self._raise(reply, cpu_seconds=cpu_seconds, wall=wall)
         raise AssertionError("unreachable")
+
+    def check_idle(self) -> None:
+        """Kill the host if it has computed since it answered (the idle watch calls this; never blocks).
+
+        A host answers and then waits. One whose strategy forged its reply (or disarmed its timers) could go on
+        computing with no budget, and its real reply would land on the next call: so an idle host that uses more
+        than ``_IDLE_CPU_S`` of CPU between two rounds of the watch is stopped, and its next call says why."""
+        if not self._lock.acquire(blocking=False):
+            return  # in a call: the call's own CPU watch applies
+        try:
+            if self._closed or self._idle_cpu is None:
+                return
+            now = _cpu_of(self._proc.pid)
+            if self._idle_cpu >= 0 and now - self._idle_cpu > _IDLE_CPU_S:
+                self._stopped_because = ("the strategy's process kept computing after it had answered, and was "
+                                         "stopped; start the run again")  # fmt: skip
+                self._close_locked()
+                return
+            self._idle_cpu = now
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Kill the host and release its pipes (idempotent)."""
@@ -333,6 +364,31 @@ class StrategyHost:
                               line=line)  # fmt: skip
 
 
+class _IdleWatch:
+    """One daemon thread that looks at every idle host's CPU count twice a second (:meth:`StrategyHost.check_idle`).
+    Hosts are held weakly: a host nobody holds any more is not kept alive by being watched."""
+
+    def __init__(self) -> None:
+        self._hosts: weakref.WeakSet[StrategyHost] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, host: StrategyHost) -> None:
+        with self._lock:
+            self._hosts.add(host)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="strategy-host-idle-watch", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(_IDLE_WATCH_S)
+            with self._lock:
+                hosts = list(self._hosts)
+            for host in hosts:
+                host.check_idle()
+
+
 def _check(source: str, entry: str, drivers: tuple[str, ...], layers: SandboxLayers) -> list[str]:
     """The validator's verdict (unless a test switched it off), and the modules the source imports."""
     report, tree = check_source(source, filename=STRATEGY_FILENAME)
@@ -441,3 +497,6 @@ def read_roots() -> tuple[str, ...]:
         roots.add(sys.executable)
         roots.add(getattr(sys, "_MEIPASS", os.path.dirname(sys.executable)))
     return tuple(sorted({os.path.realpath(r) for r in roots if r and os.path.isabs(r)}))
+
+
+_IDLE_WATCH = _IdleWatch()
