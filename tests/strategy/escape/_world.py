@@ -21,47 +21,15 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 import core
 from core.strategy.sandbox.launcher import child_environment
+from tests.strategy.confinement._world import Listener
 
 SECRET_ENV = "STRATFORGE_ESCAPE_SECRET"
-
-
-class Listener:
-    """A socket accepting connections (or datagrams) in a thread, counting them."""
-
-    def __init__(self, sock: socket.socket, datagram: bool = False) -> None:
-        self.sock = sock
-        self.hits = 0
-        self._datagram = datagram
-        self._stop = threading.Event()
-        sock.settimeout(0.1)
-        if not datagram:
-            sock.listen(16)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self._datagram:
-                    self.sock.recvfrom(64)
-                else:
-                    conn, _ = self.sock.accept()
-                    conn.close()
-            except (TimeoutError, OSError):
-                continue
-            self.hits += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 def _pytest_environ_entries() -> list[str]:
