@@ -13,6 +13,20 @@ need it is recorded as rejected, as the risk chain would refuse the order. A buy
 is trimmed to what the ledger could reserve (the limit, or the last close plus
 the ledger's 3% collar for market and stop buys); a gap beyond the collar may
 still take cash below zero, as it can in the ledger.
+
+Intents are sized as a paper session sizes them (``core.paper.sizing``) against
+its book: percent-of-cash buys and affordability from the cash the working buys'
+reservations leave (each reserved as the ledger reserves it), sells against the
+shares working sells and bracket exits do not already promise, and sizes equal to
+the session's Decimal arithmetic (floats only where they settle it). A buy with a
+stop-loss and a take-profit is a bracket, as the SimBroker runs one: once the
+entry has filled, its two exits (a LIMIT and a STOP sell of what it bought) work
+from the next bar, are evaluated together with ``evaluate_bracket_exit``, the
+first fill of one cancels the other, and a target or CANCEL_ALL leaves them (it
+cancels only the working orders; a partly filled bracket entry it cancels leaves
+exits for what it bought). Brackets cost nothing while none is working.
+``BacktestRun.orders`` lists the orders placed (``core.paper.parity`` compares
+them with a session's).
 """
 
 from __future__ import annotations
@@ -20,17 +34,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_UP, Decimal
 from typing import NamedTuple
 
 import numpy as np
 
 from core.backtest.collector import heap_frozen_for_collector
 from core.backtest.metrics import Metrics, TradeColumns, compute_metrics
-from core.broker.fill_model import FillModel, WorkingOrder
-from core.domain.money import MARKET_COLLAR
+from core.broker.fill_model import BracketLeg, FillDecision, FillModel, WorkingOrder, evaluate_bracket_exit
+from core.broker.fill_prices import is_on_tick
+from core.domain.money import MARKET_COLLAR, MONEY_PLACES, money
 from core.domain.orders import OrderSide, OrderType
-from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
+from core.strategy.api import Account, BarData, IntentKind, OrderIntent, Strategy
 
 ZERO = Decimal(0)
 _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
@@ -40,7 +55,10 @@ _MARKET = OrderType.MARKET
 # are given in field order, in full.
 _tuple = tuple.__new__
 _TARGET, _BUY_INTENT, _CANCEL_ALL = IntentKind.TARGET, IntentKind.BUY, IntentKind.CANCEL_ALL
-_COLLARED = 1 + float(MARKET_COLLAR)  # a market buy reserves the last price times this
+_COLLAR = 1 + MARKET_COLLAR  # a market or stop buy reserves the last price (a stop's stop) times this
+_COLLARED = float(_COLLAR)
+_FRACTION = Decimal("0.000000001")  # the ledger's 9 quantity decimals
+_EDGE = 1e-6  # a float quotient closer than this to a whole number is settled by the exact Decimals
 
 
 class BarValues(NamedTuple):
@@ -93,6 +111,20 @@ class RoundTrip(NamedTuple):
         return float(self.pnl / cost) if cost else 0.0
 
 
+class PlacedOrder(NamedTuple):
+    """An order a run placed: the bar whose close decided it and what it asked for (a live session's order)."""
+
+    bar: int
+    side: OrderSide
+    type: OrderType
+    qty: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    reason: str
+
+
 @dataclass(frozen=True)
 class Rejection:
     bar: int
@@ -109,6 +141,7 @@ class BacktestRun:
     rejections: list[Rejection]
     final_cash: Decimal
     starting_cash: Decimal
+    orders: list[PlacedOrder] = field(default_factory=list)  # every order placed, in order (brackets' legs not)
 
     def metrics(self, benchmark_close: np.ndarray | None = None) -> Metrics:
         """The run's metrics (exposure from the bars with a position)."""
@@ -135,6 +168,21 @@ def round_trip_columns(trades: Sequence[RoundTrip]) -> TradeColumns:
 class _Working(NamedTuple):
     order: WorkingOrder
     placed: int
+    reason: str
+    reserve_at: float  # a buy without a limit: the price its reservation was collared from (the close, or stop)
+    bracket: tuple[Decimal, Decimal] | None  # a bracket entry's (take-profit, stop-loss)
+    filled: Decimal  # shares of it filled so far (a bracket's exits protect them if it is cancelled)
+    used: Decimal  # what its fills took off its reservation (notional and fees)
+
+
+class _Leg(NamedTuple):
+    """A bracket's exits, working from bar ``eligible`` on: the take-profit (LIMIT) and stop-loss (STOP) sells
+    of the shares its entry bought, the first to fill cancelling the other (None once gone). Unlike the working
+    orders, a target or CANCEL_ALL leaves them: they protect a position, as a session's bracket legs do."""
+
+    take_profit: WorkingOrder | None
+    stop_loss: WorkingOrder | None
+    eligible: int
     reason: str
 
 
@@ -169,7 +217,9 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     fills: list[Fill] = []
     trades: list[RoundTrip] = []
     rejections: list[Rejection] = []
+    orders: list[PlacedOrder] = []
     working: list[_Working] = []
+    legs: list[_Leg] = []  # bracket exits
     # plain Python floats per bar, without numpy scalars: the loop's hot path
     open_m, high_m, low_m, close_m, volume_m, time_m = (
         memoryview(np.ascontiguousarray(col)) for col in (opens, highs, lows, closes, volumes, times)
@@ -214,10 +264,19 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                             qty_at.append(qty_f)
                         left = order.qty - filled
                         if left > ZERO:
-                            still.append(_Working(_with(order, left, decision.triggered), w.placed, w.reason))
+                            still.append(_partly_filled(w, left, decision))
+                        elif w.bracket is not None:  # its exits work from the next bar, for all it bought
+                            legs.append(_legs_of(w, w.filled + filled, i + 1))
                     elif decision.triggered:
-                        still.append(_Working(_with(order, order.qty, True), w.placed, w.reason))
+                        still.append(w._replace(order=_with(order, order.qty, True)))
                 working = still
+            if legs:  # brackets' exits, off the loop's path while none is working
+                bar = _tuple(BarValues, (open_m[i], high_m[i], low_m[i], close_m[i], volume_m[i]))
+                legs, exits = _exit_legs(legs, i, bar, cfg.fill_model)
+                for fill in exits:
+                    fills.append(fill)
+                    book_fill(books, fill, time_m, trades)
+                    cash_f, qty_f = _mark_fill(books, account, i, changed_at, cash_at, qty_at)
             clock.i = i
             decide(lagged)
             if intents:
@@ -226,7 +285,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     continue
                 value = cash_f + qty_f * close_m[i]
                 for intent in intents:  # _place never calls the strategy: the list cannot change under us
-                    working = _place(intent, working, books, close_m[i], value, cfg, rejections)
+                    working = _place(intent, working, legs, books, close_m[i], value, cfg, rejections, orders)
                 intents.clear()
     runs = np.diff(np.array([*changed_at, n]))
     held_curve = np.repeat(np.array(qty_at, dtype=np.float64), runs)
@@ -238,7 +297,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
         book_fill(books, last, times, trades)
         fills.append(last)
         equity[-1] = float(books.cash)
-    return BacktestRun(times, equity, held_curve, fills, trades, rejections, books.cash, cfg.starting_cash)
+    return BacktestRun(times, equity, held_curve, fills, trades, rejections, books.cash, cfg.starting_cash, orders)
 
 
 def float_decimal(x: float) -> Decimal:
@@ -250,43 +309,179 @@ def _with(order: WorkingOrder, qty: Decimal, triggered: bool) -> WorkingOrder:
     return WorkingOrder(order.side, order.type, qty, order.limit_price, order.stop_price, triggered)
 
 
-def _shares(amount: float, price: float, fractional: bool) -> Decimal:
-    if not (price > 0 and math.isfinite(amount)):
+def _mark_fill(books: Books, account: Account, i: int, changed_at: list[int], cash_at: list[float],
+               qty_at: list[float]) -> tuple[float, float]:  # fmt: skip
+    """After a fill at bar ``i``: tell the strategy's account, note the bar in the curves' change points, and
+    return the float cash and shares the loop keeps."""
+    held = books.qty
+    cash_f, qty_f = float(books.cash), float(held)
+    account.cash, account.position = cash_f, qty_f
+    account.position_price = float(books.cost / held) if held else math.nan
+    if changed_at[-1] == i:
+        cash_at[-1], qty_at[-1] = cash_f, qty_f
+    else:
+        changed_at.append(i)
+        cash_at.append(cash_f)
+        qty_at.append(qty_f)
+    return cash_f, qty_f
+
+
+def _partly_filled(w: _Working, left: Decimal, decision: FillDecision) -> _Working:
+    """What still works of ``w`` after a partial fill (the fill's cost comes off a buy's reservation)."""
+    assert decision.price is not None
+    used = w.used + money(decision.qty * decision.price) + decision.fee if w.order.side is _BUY else w.used
+    order = _with(w.order, left, decision.triggered)
+    return _tuple(_Working, (order, w.placed, w.reason, w.reserve_at, w.bracket, w.filled + decision.qty, used))
+
+
+def _reservation(w: _Working) -> Decimal:
+    """What the ledger still reserves for working buy ``w``: its whole quantity at its limit, or at the price it
+    was placed at plus the collar (market and stop buys), rounded up, less what its fills used (never below 0).
+    Worked out only when a later intent needs it: most orders fill before another intent comes."""
+    order = w.order
+    price = order.limit_price if order.limit_price is not None else float_decimal(w.reserve_at) * _COLLAR
+    held = ((order.qty + w.filled) * price).quantize(MONEY_PLACES, ROUND_UP)
+    return held - w.used if held > w.used else ZERO
+
+
+def _legs_of(w: _Working, qty: Decimal, eligible: int) -> _Leg:
+    """The exits of bracket entry ``w`` for the ``qty`` shares it bought, working from bar ``eligible``."""
+    assert w.bracket is not None
+    take_profit, stop_loss = w.bracket
+    return _Leg(WorkingOrder(_SELL, OrderType.LIMIT, qty, take_profit),
+                WorkingOrder(_SELL, OrderType.STOP, qty, None, stop_loss), eligible, w.reason)  # fmt: skip
+
+
+def _cancelled(working: list[_Working], legs: list[_Leg], bar: int) -> list[_Working]:
+    """Cancel the working orders (a target or CANCEL_ALL): a bracket entry that bought some of its shares leaves
+    its exits protecting them from the next bar, as the broker activates them for the filled quantity."""
+    for w in working:
+        if w.bracket is not None and w.filled > ZERO:
+            legs.append(_legs_of(w, w.filled, bar + 1))
+    return []
+
+
+def _exit_legs(legs: list[_Leg], i: int, bar: BarValues, model: FillModel) -> tuple[list[_Leg], list[Fill]]:
+    """Bar ``i`` for the brackets' exits, as the SimBroker evaluates them: both exits together
+    (``evaluate_bracket_exit``: the stop-loss first when the bar cannot tell), the first fill of one cancelling
+    the other; what is left of a partly filled exit keeps working alone."""
+    still: list[_Leg] = []
+    exits: list[Fill] = []
+    for leg in legs:
+        if i < leg.eligible:
+            still.append(leg)
+            continue
+        tp, sl = leg.take_profit, leg.stop_loss
+        if tp is not None and sl is not None:
+            exit_ = evaluate_bracket_exit(model, tp, sl, bar)
+            if exit_ is None:
+                still.append(leg)
+                continue
+            take = exit_.leg is BracketLeg.TAKE_PROFIT
+            order, decision = (tp if take else sl), exit_.decision
+        else:
+            lone = tp if tp is not None else sl
+            assert lone is not None
+            order, take = lone, lone is tp
+            found = model.evaluate(order, bar)
+            if found is None:
+                still.append(leg)
+                continue
+            decision = found
+        triggered = decision.triggered or order.stop_triggered
+        if decision.qty > ZERO:
+            assert decision.price is not None
+            name = BracketLeg.TAKE_PROFIT if take else BracketLeg.STOP_LOSS
+            exits.append(_tuple(Fill, (i, order.side, decision.qty, decision.price, decision.fee, name.value)))
+            left = order.qty - decision.qty
+            if left > ZERO:  # the other exit is cancelled by this one's first fill
+                rest = _with(order, left, triggered)
+                still.append(_Leg(rest if take else None, None if take else rest, leg.eligible, leg.reason))
+        elif triggered:  # a stop-limit stop-loss that triggered without filling
+            marked = _with(order, order.qty, True)
+            still.append(leg._replace(take_profit=marked) if take else leg._replace(stop_loss=marked))
+        else:
+            still.append(leg)
+    return still, exits
+
+
+def _whole(amount: float, price: float) -> int | None:
+    """floor(amount / price) from floats when the quotient is clearly between two whole numbers (0 for nothing
+    to buy), else None: the caller then divides the exact Decimals (``_exact_shares``), so that a float a hair
+    below a whole number never buys one share fewer than the paper session's Decimal sizing buys."""
+    if not (price > 0 and math.isfinite(amount)) or amount <= 0:
+        return 0
+    q = amount / price
+    if not math.isfinite(q):  # a price so small that the division overflows
+        return 0
+    whole = math.floor(q)
+    return whole if _EDGE < q - whole < 1 - _EDGE else None
+
+
+def _exact_shares(amount: Decimal, price: Decimal, fractional: bool) -> Decimal:
+    """``core.paper.sizing.shares_for``: how many shares ``amount`` buys at ``price``, rounded down."""
+    if price <= 0 or not amount.is_finite() or amount <= 0:
         return ZERO
-    shares = amount / price
-    if not math.isfinite(shares):  # a price so small that the division overflows
-        return ZERO
-    if not fractional:
-        # the floor of the float is the floor of its shortest decimal (no integer lies between the two)
-        return Decimal(math.floor(shares))
-    return float_decimal(shares).quantize(Decimal("0.000000001"), ROUND_FLOOR)
+    raw = amount / price
+    return raw.quantize(_FRACTION, ROUND_FLOOR) if fractional else raw.to_integral_value(ROUND_FLOOR)
+
+
+def _bracket(limit: float | None, stop: float | None, take_profit: float | None, stop_loss: float | None,
+             ) -> tuple[Decimal, Decimal] | str:  # fmt: skip
+    """A buy's take-profit and stop-loss, or why the broker would refuse the bracket (``sim_orders``' rules)."""
+    if take_profit is None or stop_loss is None:
+        return "a bracket needs both a take-profit and a stop-loss"
+    if stop:
+        return "a bracket entry must be a market or limit order"
+    tp, sl = float_decimal(take_profit), float_decimal(stop_loss)
+    if not (is_on_tick(tp) and is_on_tick(sl)):
+        return f"bracket prices {tp} and {sl} must be on a tick"
+    if not tp > sl:
+        return f"buy bracket: take-profit {tp} must be above stop-loss {sl}"
+    if limit and not tp > float_decimal(limit) > sl:
+        return f"buy bracket: need take-profit {tp} > entry limit {limit} > stop-loss {sl}"
+    return tp, sl
 
 
 def _place(
-    intent: OrderIntent, working: list[_Working], books: Books, close: float, equity: float, cfg: BacktestConfig,
-    rejections: list[Rejection],
+    intent: OrderIntent, working: list[_Working], legs: list[_Leg], books: Books, close: float, equity: float,
+    cfg: BacktestConfig, rejections: list[Rejection], orders: list[PlacedOrder],
 ) -> list[_Working]:  # fmt: skip
-    """Size an intent at this bar's close and queue its order(s) for the next bar."""
-    kind, bar, shares, percent, value, limit, stop, _, _, tag = intent
-    if kind is _CANCEL_ALL:
-        return []
+    """Size an intent at this bar's close and queue its order(s) for the next bar, as a paper session sizes it
+    (``core.paper.sizing``) against its book: cash less its working buys' reservations, its position less the
+    shares its working sells (and brackets' exits) promise."""
+    kind, bar, shares, percent, value, limit, stop, stop_loss, take_profit, tag = intent
+    if kind is _CANCEL_ALL or (kind is _TARGET and working):  # a target replaces what was working
+        working = _cancelled(working, legs, bar) if working else working
+        if kind is _CANCEL_ALL:
+            return working
     ref = limit or stop or close
     fractional = cfg.fractional
-    pending_buys = pending_sells = ZERO
-    if working and kind is not _TARGET:  # a target replaces the working orders
-        pending_buys = sum((w.order.qty for w in working if w.order.side is _BUY), ZERO)
-        pending_sells = sum((w.order.qty for w in working if w.order.side is _SELL), ZERO)
-    if kind is _TARGET:
-        working = []  # a target replaces whatever was working
-        if shares is not None:
-            target = float_decimal(shares)
-        elif percent is not None:
-            target = _shares(equity * percent, ref, fractional)
+    reserved = pending_sells = ZERO
+    for w in working:
+        if w.order.side is _BUY:
+            reserved += _reservation(w)
         else:
-            target = _shares(float(value or 0), ref, fractional)
-        if target < ZERO:
+            pending_sells += w.order.qty
+    for leg in legs:  # one exit or the other sells the shares: they promise them once
+        pending_sells += (leg.take_profit or leg.stop_loss).qty  # type: ignore[union-attr]
+    cash = books.cash - reserved if reserved else books.cash
+    # Sizes as core.paper.sizing computes them in Decimals, from floats where they settle it (``_whole``).
+    if kind is _TARGET:
+        if (shares if shares is not None else percent if percent is not None else value or 0) < 0:
             rejections.append(Rejection(bar, "shorting is not supported (target below zero)"))
             return working
+        if shares is not None:
+            target = float_decimal(shares)
+        else:
+            amount = equity * percent if percent is not None else float(value or 0)
+            whole = None if fractional else _whole(amount, ref)
+            if whole is not None:
+                target = Decimal(whole) if whole else ZERO
+            else:
+                exact = ((books.cash + books.qty * float_decimal(close)) * float_decimal(percent)
+                         if percent is not None else float_decimal(value or 0))  # fmt: skip
+                target = _exact_shares(exact, float_decimal(ref), fractional)
         delta = target - books.qty
         side = _BUY if delta > ZERO else _SELL
         qty = abs(delta)
@@ -294,26 +489,44 @@ def _place(
         side = _BUY if kind is _BUY_INTENT else _SELL
         if shares is not None:
             qty = float_decimal(shares)
-        elif percent is not None:
-            base = float(books.cash) if side is _BUY else float(books.qty - pending_sells) * ref
-            qty = _shares(base * percent, ref, fractional)
         else:
-            qty = _shares(float(value or 0), ref, fractional)
+            free = books.qty - pending_sells
+            amount = (float(cash if side is _BUY else free) * (1.0 if side is _BUY else ref) * percent
+                      if percent is not None else float(value or 0))  # fmt: skip
+            whole = None if fractional else _whole(amount, ref)
+            if whole is not None:
+                qty = Decimal(whole) if whole else ZERO
+            else:
+                at = float_decimal(ref)
+                exact = ((cash if side is _BUY else free * at) * float_decimal(percent)
+                         if percent is not None else float_decimal(value or 0))  # fmt: skip
+                qty = _exact_shares(exact, at, fractional)
     if qty <= ZERO:
         return working
     if side is _SELL and qty > books.qty - pending_sells:
         rejections.append(Rejection(bar, f"cannot sell {qty}: only {books.qty - pending_sells} held"))
         return working
     if side is _BUY:
-        # What the ledger would reserve: the limit, or the last price plus its collar for market and stop buys.
-        reserve = limit if limit else ref * _COLLARED
-        spare = float(books.cash) - float(pending_buys) * reserve if pending_buys else float(books.cash)
-        affordable = _shares(spare, reserve, fractional)
+        # What the ledger reserves: the limit, or the last price (a stop's stop) plus its collar for market and
+        # stop buys; the session sizes against its cash less what its working buys already reserve.
+        whole = None if fractional else _whole(float(cash), limit if limit else ref * _COLLARED)
+        if whole is not None:
+            affordable = Decimal(whole) if whole else ZERO
+        else:
+            reserve = float_decimal(limit) if limit else float_decimal(ref) * _COLLAR
+            affordable = _exact_shares(cash, reserve, fractional)
         if affordable <= ZERO:
             rejections.append(Rejection(bar, "not enough cash"))
             return working
         if affordable < qty:
             qty = affordable
+    bracket = None
+    if side is _BUY and (take_profit or stop_loss):
+        checked = _bracket(limit, stop, take_profit, stop_loss)
+        if isinstance(checked, str):
+            rejections.append(Rejection(bar, checked))
+            return working
+        bracket = checked
     if not (limit or stop):
         order = WorkingOrder(side, _MARKET, qty)
     else:
@@ -321,10 +534,18 @@ def _place(
         order = WorkingOrder(
             side, order_type, qty, float_decimal(limit) if limit else None, float_decimal(stop) if stop else None
         )
-    placed = _tuple(_Working, (order, bar, tag or "signal"))
+    placed = _tuple(_Working, (order, bar, tag or "signal", ref, bracket, ZERO, ZERO))
+    tp, sl = bracket or (None, None)
+    orders.append(_tuple(PlacedOrder, (bar, side, order.type, qty, order.limit_price, order.stop_price, tp, sl,
+                                       placed.reason)))  # fmt: skip
     if working:
         return [*working, placed]
     return [placed]
+
+
+def _ref(limit: float | None, stop: float | None, close: float) -> Decimal:
+    """The price an intent is sized at, as a Decimal: its limit, else its stop, else the bar's close."""
+    return float_decimal(limit or stop or close)
 
 
 def book_fill(books: Books, fill: Fill, times: Sequence[float] | np.ndarray, trades: list[RoundTrip]) -> None:
