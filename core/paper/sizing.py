@@ -6,7 +6,7 @@ of shares in a paper session as in its backtest given the same account:
 * prices: the intent's limit, else its stop, else the bar's close;
 * ``shares`` as given; ``percent`` of cash for buys, of the position not already promised to sell orders
   for sells, of equity for targets; ``value`` in money; whole shares unless fractional (rounded down);
-* a target trades the difference to the position; below zero is refused (no shorting);
+* a target trades the difference to the position; below zero (shares, percent or value) is refused (no shorting);
 * a sell of more than the position not already promised to sell orders is refused, as the engine refuses it;
 * a buy is trimmed to what the ledger could reserve (the limit, or the price plus the ledger's 3% collar for
   market and stop buys); none affordable is refused.
@@ -14,8 +14,14 @@ of shares in a paper session as in its backtest given the same account:
 The account is the session's book (``core.paper.book``: its capital and its own fills), never the trader's whole
 account: a session sizes only from its own cash and sells only shares it bought, so shares bought by hand or by
 another session are never its to sell. Its cash is the book's available cash (its own open buy orders'
-reservations taken off, as the engine takes its pending buys off). The ledger then checks the order against the
-whole account (buying power, risk rules) as it checks a manual one. Pure functions; no database.
+reservations taken off, as the engine takes its working buys' reservations off). The ledger then checks the order
+against the whole account (buying power, risk rules) as it checks a manual one. Pure functions; no database.
+
+Orders are good until cancelled (GTC), as a backtest's orders work until they fill or a target or CANCEL_ALL
+replaces them: a DAY order decided at the day's last close would expire overnight where the backtest fills it at
+the next open (and a bracket's exits, which inherit it, would stop protecting the position at the close). Only an
+order for a fraction of a share stays DAY, the one time in force the broker takes for fractions; such an order
+still expires at the day's end, which a backtest does not model.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from core.backtest.engine import float_decimal
 from core.domain.money import MARKET_COLLAR
-from core.domain.orders import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType, TimeInForce
 from core.domain.tickets import OrderTicket
 from core.paper.book import SessionBook
 from core.strategy.api import IntentKind, OrderIntent
@@ -58,10 +64,15 @@ class SizedOrder:
     take_profit_price: Decimal | None = None
     stop_loss_price: Decimal | None = None
 
+    @property
+    def time_in_force(self) -> TimeInForce:
+        """GTC, as a backtest's orders work until filled or replaced; DAY for a fraction (the broker's rule)."""
+        return TimeInForce.GTC if self.qty == self.qty.to_integral_value() else TimeInForce.DAY
+
     def ticket(self, symbol: str) -> OrderTicket:
         return OrderTicket(
-            symbol, self.side, self.qty, self.type, limit_price=self.limit_price, stop_price=self.stop_price,
-            take_profit_price=self.take_profit_price, stop_loss_price=self.stop_loss_price,
+            symbol, self.side, self.qty, self.type, time_in_force=self.time_in_force, limit_price=self.limit_price,
+            stop_price=self.stop_price, take_profit_price=self.take_profit_price, stop_loss_price=self.stop_loss_price,
         )  # fmt: skip
 
 
@@ -95,6 +106,9 @@ def size_intent(
     limit, stop = _price(intent.limit), _price(intent.stop)
     ref = limit or stop or float_decimal(close)
     if intent.kind is IntentKind.TARGET:
+        size = intent.shares if intent.shares is not None else intent.percent if intent.percent is not None else None
+        if (size if size is not None else intent.value or 0.0) < 0:
+            return Refusal(OrderSide.SELL, "Shorting is not supported (the target position is below zero).")
         if intent.shares is not None:
             target = float_decimal(intent.shares)
         elif intent.percent is not None:

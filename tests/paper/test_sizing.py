@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.backtest.engine import BacktestConfig, run_backtest
-from core.domain.orders import OrderSide, OrderType
+from core.domain.orders import OrderSide, OrderType, TimeInForce
 from core.paper.sizing import AccountView, Refusal, SizedOrder, shares_for, size_intent
 from core.strategy.api import BarData, IntentKind, OrderIntent, Strategy
 
@@ -84,3 +84,17 @@ def test_the_first_order_matches_the_per_bar_engine():
     run = run_backtest(_BuyOnce(), data, BacktestConfig(starting_cash=D("100000"), close_at_end=False))
     sized = size_intent(intent(IntentKind.TARGET, percent=0.37), RICH, 123.45)
     assert isinstance(sized, SizedOrder) and sized.qty == run.fills[0].qty
+
+
+@pytest.mark.parametrize("size", [{"percent": -0.5}, {"value": -1000.0}, {"shares": -5.0}])
+def test_a_target_below_zero_is_refused_however_it_is_given(size):
+    refused = size_intent(intent(IntentKind.TARGET, **size), Acct(D(0), D(9700), D(10)), 97.0)
+    assert refused == Refusal(SELL, "Shorting is not supported (the target position is below zero).")
+
+
+def test_orders_work_until_cancelled_as_in_a_backtest_and_a_fraction_of_a_share_only_for_the_day():
+    whole = size_intent(intent(IntentKind.BUY, shares=10.0, limit=95.0), RICH, 100.0)
+    fraction = size_intent(intent(IntentKind.BUY, shares=0.5), RICH, 100.0, fractional=True)
+    assert isinstance(whole, SizedOrder) and isinstance(fraction, SizedOrder)
+    assert whole.ticket("ACME").time_in_force is TimeInForce.GTC
+    assert fraction.ticket("ACME").time_in_force is TimeInForce.DAY
