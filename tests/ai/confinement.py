@@ -7,9 +7,13 @@ test runs at once, as before) and the confirmation tests ask for PARTIAL or NONE
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 import core.ai.generator
+import core.ai.vetting
 from core.strategy.sandbox.confinement import ConfinementLevel, ConfinementReport
 
 NO_LANDLOCK = "the kernel has no Landlock: file reads are not confined"
@@ -36,3 +40,16 @@ def confine(monkeypatch: pytest.MonkeyPatch, level: ConfinementLevel) -> Confine
     made = report(level)
     monkeypatch.setattr(core.ai.generator, "probe_confinement", lambda: made)
     return made
+
+
+def record_smoke_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The code of every smoke backtest started from now on, on whatever thread (the real one still runs)."""
+    started: list[str] = []
+    real: Callable[..., Any] = core.ai.vetting.smoke_test
+
+    def recording(code: str, *args: Any, **kwargs: Any) -> Any:
+        started.append(code)
+        return real(code, *args, **kwargs)
+
+    monkeypatch.setattr(core.ai.vetting, "smoke_test", recording)
+    return started

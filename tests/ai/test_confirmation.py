@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-import core.ai.vetting
 from core.accounts.secrets import GEMINI_KEY_ENV
 from core.ai import GeminiSettings, GenerationFailed, StrategyGenerator
 from core.cli.generate import main
 from core.strategy.code_trust import CodeOrigin, needs_confirmation
 from core.strategy.sandbox.confinement import ConfinementLevel
-from tests.ai.confinement import NO_LANDLOCK, confine, report
+from tests.ai.confinement import NO_LANDLOCK, confine, record_smoke_runs, report
 from tests.ai.gemini_standin import GeminiStandIn, strategy_reply
 from tests.ai.sources import READS_BEFORE_THE_START, SMA_CROSS, SMA_CROSS_SLOWER, USES_GETATTR
 
@@ -26,15 +23,7 @@ REQUEST = "Buy when the 8-bar average crosses above the 30-bar average, sell whe
 @pytest.fixture
 def smoke_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The code of every smoke backtest started (the real one still runs)."""
-    started: list[str] = []
-    real: Callable[..., Any] = core.ai.vetting.smoke_test
-
-    def recording(code: str, *args: Any, **kwargs: Any) -> Any:
-        started.append(code)
-        return real(code, *args, **kwargs)
-
-    monkeypatch.setattr(core.ai.vetting, "smoke_test", recording)
-    return started
+    return record_smoke_runs(monkeypatch)
 
 
 @pytest.mark.parametrize("level", [ConfinementLevel.PARTIAL, ConfinementLevel.NONE])

@@ -16,7 +16,6 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QTabWidget, QWidget
 from pytestqt.qtbot import QtBot
 
-import core.ai.vetting
 from app.async_runner import BlockingRunner
 from app.views.ai_assistant import (
     CANCELLING_MESSAGE,
@@ -36,7 +35,7 @@ from core.services.strategy_drafts import StrategyDrafts
 from core.strategy.code_trust import CodeOrigin, needs_confirmation
 from core.strategy.library import list_strategies, versions
 from core.strategy.sandbox.confinement import ConfinementLevel
-from tests.ai.confinement import NO_LANDLOCK, confine
+from tests.ai.confinement import NO_LANDLOCK, confine, record_smoke_runs
 from tests.ai.gemini_standin import (
     GeminiStandIn,
     json_reply,
@@ -68,15 +67,7 @@ def _fully_confined(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def smoke_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The code of every smoke backtest started, on whatever thread (the real one still runs)."""
-    started: list[str] = []
-    real: Callable[..., Any] = core.ai.vetting.smoke_test
-
-    def recording(code: str, *args: Any, **kwargs: Any) -> Any:
-        started.append(code)
-        return real(code, *args, **kwargs)
-
-    monkeypatch.setattr(core.ai.vetting, "smoke_test", recording)
-    return started
+    return record_smoke_runs(monkeypatch)
 
 
 @pytest.fixture
