@@ -157,6 +157,8 @@ class Clock:
 class ReplayResult:
     decisions: list[float]  # seconds, bar offered -> intents back
     session_ids: list[uuid.UUID]
+    mismatches: list[str]  # the sessions' orders and fills against run_backtest's, symbol by symbol
+    compared_fills: int
 
 
 def replay(url: str, sessions: int, live: int, *, confined: bool) -> ReplayResult:
@@ -187,6 +189,7 @@ def replay(url: str, sessions: int, live: int, *, confined: bool) -> ReplayResul
     try:
         for i in range(sessions):
             user = accounts.sign_up(f"bench{i}@example.com", f"bench{i}", "Bench-Pass-2026x").id
+            loosen_risk(factory, user)
             saved = save_strategy(factory, user, StrategyDraft("BenchCross", SESSION_SOURCE))
             info = manager.start(user, saved.id, list(SYMBOLS), builtin=builtin, capital=Decimal(50_000))
             ids.append(info.id)
@@ -201,10 +204,60 @@ def replay(url: str, sessions: int, live: int, *, confined: bool) -> ReplayResul
             if not manager.wait_idle(120):
                 raise RuntimeError("a session did not keep up within two minutes")
         decisions = list(manager.decision_seconds())
+        manager.shutdown()
+        mismatches, compared = parity(factory, ids, history_bars, live)
     finally:
         manager.shutdown()
         engine.dispose()
-    return ReplayResult(decisions, ids)
+    return ReplayResult(decisions, ids, mismatches, compared)
+
+
+def loosen_risk(factory: Any, user: uuid.UUID) -> None:
+    """No duplicate-order window (it is wall-clock time: a replay a hundred times faster than the market repeats
+    an order within seconds) and limits the benchmark's 10-share trades never reach: the backtest models no risk
+    rules, and the replay compares decisions and fills, not the account guard."""
+    from sqlalchemy import update
+
+    from core.db.models import RiskSettings
+
+    with factory() as s:
+        s.execute(update(RiskSettings).where(RiskSettings.user_id == user).values(duplicate_window_seconds=0,
+                                                                                  max_open_orders=1000))  # fmt: skip
+        s.commit()
+
+
+def parity(factory: Any, session_ids: list[uuid.UUID], bars: dict[str, list[NormalizedBar]],
+           live: int) -> tuple[list[str], int]:  # fmt: skip
+    """Every session's orders and fills on each symbol against ``run_backtest`` over that symbol's window and live
+    bars (the window as warm-up, the session's capital as cash: the strategy trades 10 shares, so one book for five
+    symbols never binds and each symbol's backtest stands alone)."""
+    from core.backtest.engine import BacktestConfig, run_backtest
+    from core.paper.parity import (
+        backtest_fills,
+        backtest_orders,
+        compare_fills,
+        compare_orders,
+        session_fills,
+        session_orders,
+    )  # fmt: skip
+
+    cls = trusted_class(SESSION_SOURCE, "BenchCross")
+    config = BacktestConfig(starting_cash=Decimal(50_000), warmup_bars=WINDOW, close_at_end=False)
+    expected = {}
+    for symbol, rows in bars.items():
+        data = BarData.from_arrays(symbol, *to_arrays(rows[: WINDOW + live]).columns())
+        run = run_backtest(cls(), data, config)
+        expected[symbol] = (backtest_fills(run, symbol), backtest_orders(run, symbol))
+    mismatches: list[str] = []
+    compared = 0
+    for session_id in session_ids:
+        fills, orders = session_fills(factory, session_id), session_orders(factory, session_id)
+        for symbol, (want_fills, want_orders) in expected.items():
+            got_fills = [f for f in fills if f.symbol == symbol]
+            mismatches += compare_fills(got_fills, want_fills)
+            mismatches += compare_orders([o for o in orders if o.symbol == symbol], want_orders)
+            compared += len(want_fills)
+    return mismatches, compared
 
 
 def decide_only_overhead(live: int) -> float:
@@ -317,6 +370,9 @@ def main() -> None:
     emit("sandbox_overhead_x", percentile(hosted, 0.5) / percentile(local, 0.5), "x",
          measures="median decision, confined host over in-process, same sessions and bars")  # fmt: skip
     emit("decide_only_overhead_x", decide_only_overhead(live), "x", measures="the strategy call alone")
+    confined = results[True]
+    emit("parity_mismatches", len(confined.mismatches), "mismatches", compared_fills=confined.compared_fills,
+         first=confined.mismatches[:3])  # fmt: skip
 
     n, combos = (100_000, 10) if args.quick else (1_000_000, 100)
     local_s, confined_s = sweep_ratio(n, combos)
