@@ -55,7 +55,7 @@ def run_sandbox_child(script: str, argv: Sequence[str] = ()) -> None:
     sys.argv = [script, *argv]
     spec = importlib.util.spec_from_file_location("_stratforge_sandbox_child", script)
     if spec is None or spec.loader is None:
-        raise SystemExit(f"StratForge: cannot load the sandbox child {script}")
+        raise SystemExit(f"StratForge: cannot load the sandbox file {script}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main()

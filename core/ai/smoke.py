@@ -4,7 +4,7 @@ Passing the sandbox validator says the code is allowed; it does not say it runs.
 mistakes (an indicator called with the wrong arguments, ``x[-1]`` read before the first bar, a ``signals``
 that returns the wrong shape, NaN compared without care) only show when the class runs on bars. So each
 candidate is backtested exactly as the Backtest panel would run it (``core.backtest.strategy_ref
-.run_detailed``: the trader's class in the sandbox child with our engine as its trusted driver), never in
+.run_detailed``: the trader's class in a confined strategy host with our engine as its trusted driver), never in
 this process.
 
 The bars are a seeded geometric random walk (``core.market.simulated.RandomWalkBarGenerator``: every bar

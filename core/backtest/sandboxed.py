@@ -1,10 +1,10 @@
-"""The backtester's side of the sandbox: functions the sandbox child calls with a trader's strategy class.
+"""The backtester's side of the sandbox: functions a strategy host calls with a trader's strategy class.
 
-A trader's class must run in the sandbox's limited process (see ``core.strategy.sandbox``), but the
-engine that runs it is ours. So the child executes the trader's source, takes the class it defines,
-and hands it to one of these functions (named in ``runner.TRUSTED_DRIVERS``): the engine runs next to
-the strategy, under the same CPU, memory and audit limits, and only plain data (metrics, arrays, trade
-rows) crosses back to the application. Nothing here imports the database or Qt.
+A trader's class must run in a confined strategy host (see ``core.strategy.sandbox``), but the engine that
+runs it is ours. So the host executes the trader's source, takes the class it defines, and hands it to one
+of these functions (named in ``host.TRUSTED_DRIVERS``): the engine runs next to the strategy, under the same
+confinement and limits, and only plain data (metrics, arrays, trade rows; ``wire``) crosses back to the
+application. Nothing here imports the database or Qt.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The Backtest panel calls these functions on a worker thread (they block on the database and on the sandbox
 child), so nothing here knows about Qt. The flow is ``stratforge backtest``'s (``core.cli.backtest``), with
-two differences the app needs: a run can be cancelled (the sandbox child is killed), and a run that fails
+two differences the app needs: a run can be cancelled (the strategy host is killed), and a run that fails
 (no bars, the strategy raised) is stored as a failed result, so the history shows what was tried and why it
 broke. A cancelled run is not stored: the trader stopped it, there is nothing to explain later.
 """
@@ -46,7 +46,7 @@ class BacktestError(Exception):
 
 
 class BacktestCancelled(BacktestError):
-    """The caller cancelled the run (the sandbox child was stopped); nothing was stored."""
+    """The caller cancelled the run (the strategy host was stopped); nothing was stored."""
 
 
 class ResultNotFound(BacktestError):

@@ -6,7 +6,7 @@
   the same strategy), starts the session's worker thread and asks the market for its symbols (owner
   ``session:<id>``). The session then trades its own book (``core.paper.book``), inside the trader's account.
 * ``on_bar`` is called on the live-bar thread and only queues: a slow strategy never delays the feed.
-* ``stop`` ends the thread (a sandbox child deciding is killed), cancels the session's working orders (never
+* ``stop`` ends the thread (its strategy host is killed), cancels the session's working orders (never
   bracket legs protecting a position), records its book's final P&L, equity and a snapshot, and marks
   the row STOPPED. A strategy that fails marks it FAILED with the message (naming the strategy line) instead.
 * Orphans: a session left RUNNING by an app that closed or crashed is marked STOPPED by ``stop_orphans`` at

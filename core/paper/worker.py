@@ -102,7 +102,7 @@ class PaperSessionWorker:
         self._pending = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()
-        self._cancel = threading.Event()  # kills a sandbox child that is deciding when the session stops
+        self._cancel = threading.Event()  # kills the strategy host if it is deciding when the session stops
         self._windows = {s: BarWindow(s, config.window_bars) for s in self.symbols}
         self._fed: dict[str, float] = {}  # per symbol: the open time of the last bar the strategy was given
         self._offered_at: dict[str, float] = {}  # per symbol: when its latest bar was offered (perf_counter)

@@ -136,7 +136,7 @@ def test_cancel_stops_the_run_and_stores_nothing(db, store, user):
 
 def test_a_run_given_a_cancel_event_that_is_never_set_finishes(db, store, user, saved):
     """The panel always passes an event; 1,500 bars (a payload larger than a pipe buffer) must still be fed
-    to the sandbox child in full, not stall until the wall clock."""
+    to the strategy host in full, not stall until the wall clock."""
     request = request_for(user, saved, limits=SandboxLimits(10, 1024))
     run = run_and_store(db.session_factory, store, request, threading.Event())
     assert run.bar_count == 1_500 and run.display.metrics["bar_count"] == 1_500

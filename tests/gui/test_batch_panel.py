@@ -30,7 +30,7 @@ from tests.gui.conftest import STRONG_PASSWORD
 from tests.market.test_store import minutes
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
-RUN_TIMEOUT = 120_000  # sandbox children on a busy 2-core machine: generous, never asserted on
+RUN_TIMEOUT = 120_000  # strategy hosts on a busy 2-core machine: generous, never asserted on
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The frozen bundle's entry: the sandbox child's command line, its read roots, the embedded server's builds.
+"""The frozen bundle's entry: the strategy hosts' command lines, the embedded server's builds.
 
 The dispatch is exercised for real: a stand-in "executable" runs app/frozen.py's main the way the bundle's
 launcher does, and the sandbox runner starts strategies through it."""
