@@ -237,6 +237,7 @@ def test_sessions_left_running_by_a_closed_app_are_stopped_with_the_reason(db, m
     jo = make_user("joan")
     crashed_app = PaperSessionManager(db.session_factory, ledger, history, subscriptions, clock=clock)
     orphan = crashed_app.start(jo, save(jo, "Left behind").id, ["ACME"], capital=D(30_000))
+    dead_thread = crashed_app._workers[orphan.id]
     crashed_app._drop(orphan.id)  # the app died: its thread is forgotten, the row still says RUNNING
     crashed_app.shutdown()
     # Touched moments ago: another running copy of the app may still own it.
@@ -252,6 +253,8 @@ def test_sessions_left_running_by_a_closed_app_are_stopped_with_the_reason(db, m
         assert restarted.get(ours.id, jo).status == "RUNNING"  # its own sessions are not orphans
     finally:
         restarted.shutdown()
+        dead_thread.request_stop()  # it and its strategy host end here, as they would have with the dead app
+        assert dead_thread.join(10)
 
 
 def test_shutdown_stops_every_session_with_the_reason(db, manager, make_user, save, subscriptions):

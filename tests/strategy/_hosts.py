@@ -26,6 +26,12 @@ def cmdline_of(pid: int) -> bytes:
         return b""
 
 
+def runs_file(pid: int, name: bytes) -> bool:
+    """Whether one of ``pid``'s arguments is a file called ``name`` (not merely contains it: pytest's own command
+    line may name ``tests/strategy/test_host.py``)."""
+    return any(os.path.basename(arg) == name for arg in cmdline_of(pid).split(b"\0"))
+
+
 def all_pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
@@ -47,7 +53,7 @@ def host_pids() -> list[int]:
         stat = stat_of(pid)
         if stat is None:
             continue
-        if (template is not None and stat[0] == template) or b"_host.py" in cmdline_of(pid):
+        if (template is not None and stat[0] == template) or runs_file(pid, b"_host.py"):
             found.append(pid)
     return found
 
@@ -62,8 +68,8 @@ def orphans(before: set[int]) -> list[int]:
     found = []
     for pid in set(all_pids()) - before:
         stat = stat_of(pid)
-        cmd = cmdline_of(pid)
-        if stat is not None and stat[0] in (0, 1) and (b"_template.py" in cmd or b"_host.py" in cmd):
+        ours = runs_file(pid, b"_template.py") or runs_file(pid, b"_host.py")
+        if stat is not None and stat[0] in (0, 1) and ours:
             found.append(pid)
     return found
 
