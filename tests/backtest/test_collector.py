@@ -63,4 +63,6 @@ def test_a_collector_managed_elsewhere_is_left_alone(automatic_collection):
     frozen = gc.get_freeze_count()
     with heap_frozen_for_collector() as froze:
         assert not froze
-    assert gc.get_freeze_count() == frozen and not gc.isenabled()
+    # neither unfrozen (the count would drop to 0) nor frozen again (``froze``); another thread may free a frozen
+    # object meanwhile, so the count may fall by a few
+    assert 0 < gc.get_freeze_count() <= frozen and not gc.isenabled()

@@ -381,12 +381,17 @@ class _IdleWatch:
                 self._thread.start()
 
     def _run(self) -> None:
+        """Until no host is left to watch (the next host started starts the thread again)."""
         while True:
             time.sleep(_IDLE_WATCH_S)
             with self._lock:
-                hosts = list(self._hosts)
+                hosts = [host for host in self._hosts if host.alive]
+                if not hosts:
+                    self._thread = None
+                    return
             for host in hosts:
                 host.check_idle()
+            del hosts
 
 
 def _check(source: str, entry: str, drivers: tuple[str, ...], layers: SandboxLayers) -> list[str]:
