@@ -5,7 +5,6 @@ launcher does, and the sandbox runner starts strategies through it."""
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 import warnings
@@ -58,12 +57,16 @@ def test_strategies_run_through_the_bundle_style_entry(monkeypatch: pytest.Monke
         launcher = template
     else:
         launcher = sandbox_launcher.FreshLauncher()
-    source = "import numpy as np\n\ndef f(n):\n    return float(np.arange(n).sum())\n\ndef g():\n    raise ValueError('no')\n"
+    source = (
+        "import numpy as np\n\ndef f(n):\n    return float(np.arange(n).sum())\n\n"
+        "def g():\n    raise ValueError('no')\n"
+    )
     try:
         with StrategyHost(source, "f", launcher=launcher) as host:
             assert host.call(None, (10,), cpu_seconds=20).value == 45.0
-        with StrategyHost(source, "g", launcher=launcher) as host, pytest.raises(StrategyCrashed, match="ValueError: no"):
-            host.call(None, (), cpu_seconds=20)
+        crashing = StrategyHost(source, "g", launcher=launcher)
+        with crashing, pytest.raises(StrategyCrashed, match="ValueError: no"):
+            crashing.call(None, (), cpu_seconds=20)
     finally:
         if kind == "template":
             template.close()
