@@ -267,6 +267,14 @@ class PaperSessionManager:
             workers = list(self._workers.values())
         return tuple(seconds for w in workers for seconds in tuple(w.decision_seconds))
 
+    def forget_decision_seconds(self) -> None:
+        """Drop the decision times recorded so far (a benchmark measures from a warm start: the first bar waits for
+        the session to load its history and start its strategy)."""
+        with self._lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.decision_seconds.clear()
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once every bar offered so far has been handled by every session (tests, orderly shutdown)."""
         deadline = time.monotonic() + timeout
