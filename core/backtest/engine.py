@@ -252,16 +252,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                         fill = _tuple(Fill, (i, order.side, filled, decision.price, decision.fee, w.reason))
                         fills.append(fill)
                         book_fill(books, fill, time_m, trades)
-                        held = books.qty
-                        cash_f, qty_f = float(books.cash), float(held)
-                        account.cash, account.position = cash_f, qty_f
-                        account.position_price = float(books.cost / held) if held else math.nan
-                        if changed_at[-1] == i:
-                            cash_at[-1], qty_at[-1] = cash_f, qty_f
-                        else:
-                            changed_at.append(i)
-                            cash_at.append(cash_f)
-                            qty_at.append(qty_f)
+                        cash_f, qty_f = _mark_fill(books, account, i, changed_at, cash_at, qty_at)
                         left = order.qty - filled
                         if left > ZERO:
                             still.append(_partly_filled(w, left, decision))

@@ -53,6 +53,18 @@ class Listener:
         self.sock.close()
 
 
+def listeners(folder: Path, abstract_name: str) -> tuple[Listener, Listener, Listener, Listener]:
+    """Listeners an escape would reach: TCP and UDP on 127.0.0.1, a unix socket in ``folder``, an abstract one."""
+    tcp = Listener(socket.create_server(("127.0.0.1", 0)))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(folder / "unix.sock"))
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind("\0" + abstract_name)
+    return tcp, Listener(udp, datagram=True), Listener(unix), Listener(abstract)
+
+
 class World:
     """Files, processes and listeners for one run; :meth:`data` is what the child is told."""
 
@@ -80,17 +92,8 @@ class World:
         self.inherited.write_text("")
         self.inherited_fd = os.open(self.inherited, os.O_WRONLY | os.O_APPEND)
         self.canaries: dict[str, subprocess.Popen[bytes]] = {}
-        self.tcp = Listener(socket.create_server(("127.0.0.1", 0)))
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        self.udp = Listener(udp, datagram=True)
-        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        unix.bind(str(tmp / "unix.sock"))
-        self.unix = Listener(unix)
-        abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.abstract_name = f"stratforge-confinement-{self.token}"
-        abstract.bind("\0" + self.abstract_name)
-        self.abstract = Listener(abstract)
+        self.tcp, self.udp, self.unix, self.abstract = listeners(tmp, self.abstract_name)
 
     def canary_process(self, name: str) -> int:
         """A process of the same user for technique ``name`` to attack (its own session and group)."""

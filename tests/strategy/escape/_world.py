@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -27,7 +26,7 @@ from typing import Any
 
 import core
 from core.strategy.sandbox.launcher import child_environment
-from tests.strategy.confinement._world import Listener
+from tests.strategy.confinement._world import listeners
 
 SECRET_ENV = "STRATFORGE_ESCAPE_SECRET"
 
@@ -84,17 +83,8 @@ class World:
             [sys.executable, "-c", f"import time\nS = {self.proc_secret!r} * 3\ntime.sleep(900)\n"],
             env={"CANARY_SECRET": self.proc_secret}, start_new_session=True,
         )  # fmt: skip
-        self.tcp = Listener(socket.create_server(("127.0.0.1", 0)))
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        self.udp = Listener(udp, datagram=True)
-        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        unix.bind(str(tmp / "unix.sock"))
-        self.unix = Listener(unix)
         self.abstract_name = f"stratforge-escape-{self.marker}"
-        abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        abstract.bind("\0" + self.abstract_name)
-        self.abstract = Listener(abstract)
+        self.tcp, self.udp, self.unix, self.abstract = listeners(tmp, self.abstract_name)
         self.initial_names = self.names()
         self.signals = 0  # SIGUSR2 sent to pytest by a host
         self._old_handler = signal.signal(signal.SIGUSR2, self._on_signal)
