@@ -139,6 +139,17 @@ def test_a_second_host_starts_from_the_warm_template() -> None:
         launcher.close()
 
 
+def test_hosts_that_die_leave_no_descriptor_open_in_the_application() -> None:
+    StrategyHost("def g():\n    return 1\n", "g").close()  # the template is up before counting
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        dying = StrategyHost("import os\n\ndef run():\n    os._exit(3)\n", "run", layers=OS_ONLY)
+        with pytest.raises(StrategyCrashed, match="stopped unexpectedly"):
+            dying.call(None)
+        assert not dying.alive
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_host_killed_from_outside_is_noticed_at_the_next_call(host: StrategyHost) -> None:
     assert host.call(None).value == 1
     os.kill(host.pid, signal.SIGKILL)

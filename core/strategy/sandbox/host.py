@@ -345,9 +345,9 @@ class StrategyHost:
     def _raise_from_death(self, *, killed: bool, cpu_seconds: float, wall: float, limit: str = "wall") -> None:
         """No usable reply: the host was killed or died. Its stderr may hold a stack dump naming the line."""
         self._proc.kill()
-        self._stderr.close()
-        self._closed = True
+        self._stderr.close()  # the drain has read everything the host wrote before it died
         stderr = self._stderr.text()
+        self._close_locked()  # and its pipes are released
         line = _line_from_dump(stderr)
         if limit == "cpu":
             message = f"the strategy used more than {cpu_seconds:g} s of CPU{_at(line, 'it was at line {}')}"
