@@ -30,6 +30,7 @@ the next minute once every session has handled it).
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import statistics
 import threading
@@ -79,21 +80,12 @@ class BenchCross(Strategy):
         elif self.f[-1] < self.s[-1] and self.position > 0:
             self.sell(shares=self.position)
 '''
-SWEEP_SOURCE = '''
-import numpy as np
-from core.strategy.api import Param, SignalStrategy
-from core.strategy.indicators import sma
-
-
-class SmaCross(SignalStrategy):
-    fast = Param(10, min=2)
-    slow = Param(50, min=3)
-
-    def signals(self, data):
-        f, s = sma(data.close, self.fast), sma(data.close, self.slow)
-        with np.errstate(invalid="ignore"):
-            return f > s, f < s
-'''
+# bench.backtest's SmaCross as a trader would submit it: the same class, so the two sweeps run the same code
+SWEEP_SOURCE = (
+    "import numpy as np\n"
+    "from core.strategy.api import BarData, Param, SignalStrategy\n"
+    "from core.strategy.indicators import sma\n\n\n" + inspect.getsource(SmaCross)
+)
 
 
 def trusted_class(source: str, name: str) -> type[Strategy]:
@@ -329,7 +321,7 @@ def sweep_ratio(n: int, combos: int) -> tuple[float, float]:
                                                                              500)][:combos]  # fmt: skip
     assignments = [{"fast": f, "slow": s} for f, s in grid]
     started = time.perf_counter()
-    in_process = run_sweep(SmaCross, data, assignments)  # bench.backtest's class: the same code as SWEEP_SOURCE
+    in_process = run_sweep(SmaCross, data, assignments)  # the class SWEEP_SOURCE is the source of
     local_s = time.perf_counter() - started
     done: list[SweepRun] = []
     started = time.perf_counter()
