@@ -25,6 +25,8 @@ SEED_TABLES = {
     "decision_contexts", "campaign_checks", "campaign_fills", "journal_entries",
     # 004
     "risk_settings", "login_sessions", "position_history", "trade_logs", "strategy_performance", "system_logs",
+    # issue 25: the club router's routing steps (core/db/models/club.py)
+    "club_route_steps", "club_route_allocations", "club_follows", "club_stop_triggers",
 }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from core.db.models.accounts import (
     WaitlistEntry,
 )
 from core.db.models.backtest import BacktestResult, BatchJob, BatchJobRun, VariableList
+from core.db.models.club import ClubFollow, ClubRouteAllocation, ClubRouteStep, ClubStopTrigger
 from core.db.models.journal import CampaignCheck, CampaignFill, DecisionContext, JournalEntry
 from core.db.models.logs import ApiUsageLog, SystemLog, TradeLog
 from core.db.models.market import ComputedFeature, DataSyncLog, OhlcvBar, Ticker
@@ -39,6 +40,10 @@ __all__ = [
     "BrokerConnection",
     "CampaignCheck",
     "CampaignFill",
+    "ClubFollow",
+    "ClubRouteAllocation",
+    "ClubRouteStep",
+    "ClubStopTrigger",
     "ComputedFeature",
     "DataSyncLog",
     "DecisionContext",
