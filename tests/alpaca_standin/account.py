@@ -1,24 +1,32 @@
 """The paper account behind the stand-in: orders, positions, cash, and the trade updates they cause.
 
 Nothing here happens by time: orders rest as "new" until a test calls ``fill``,
-``reject``, ``cancel`` or ``expire``, so every test is deterministic. Every state
+``reject``, ``cancel``, ``expire`` or ``replace``, so every test is deterministic (the one
+exception is asked for by name: ``reject_next_orders`` rejects after a delay). Every state
 change returns (and hands to ``publish``) the trade-update payloads Alpaca would
 stream, shaped as on the wire: ``{"event", "execution_id", "order", "timestamp",
 "price", "qty", "position_qty"}`` with money and quantities as strings.
+
+A strict account (the default) refuses what Alpaca refuses account-wide (``rules.py``), with
+Alpaca's statuses, codes and messages, and counts each refusal by rule.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tests.alpaca_standin import rules
+
 OPEN_STATUSES = frozenset({"new", "partially_filled", "held", "accepted", "pending_new"})
 START_CASH = Decimal("100000")
+REPLACEABLE_STATUSES = frozenset({"new", "accepted", "pending_new"})
 
 Json = dict[str, Any]
 
@@ -79,6 +87,9 @@ class StandInOrder:
     canceled_at: str | None = None
     expired_at: str | None = None
     failed_at: str | None = None
+    replaced_at: str | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
 
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.created_at
@@ -99,9 +110,9 @@ class StandInOrder:
             "expired_at": self.expired_at,
             "canceled_at": self.canceled_at,
             "failed_at": self.failed_at,
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
+            "replaced_at": self.replaced_at,
+            "replaced_by": self.replaced_by,
+            "replaces": self.replaces,
             "asset_id": asset_id(self.symbol),
             "symbol": self.symbol,
             "asset_class": "us_equity",
@@ -109,7 +120,7 @@ class StandInOrder:
             "qty": dec_str(self.qty),
             "filled_qty": dec_str(self.filled_qty),
             "filled_avg_price": dec_str(self.filled_avg_price),
-            "order_class": self.order_class,
+            "order_class": "" if self.order_class == "simple" else self.order_class,  # Alpaca's simple is ""
             "order_type": self.type,
             "type": self.type,
             "side": self.side,
@@ -136,6 +147,7 @@ class StandInAsset:
     tradable: bool = True
     fractionable: bool = True
     shortable: bool = True
+    easy_to_borrow: bool = True
 
     def to_json(self) -> Json:
         return {
@@ -148,7 +160,7 @@ class StandInAsset:
             "tradable": self.tradable,
             "marginable": True,
             "shortable": self.shortable,
-            "easy_to_borrow": self.shortable,
+            "easy_to_borrow": self.easy_to_borrow,
             "fractionable": self.fractionable,
             "attributes": [],
         }
@@ -164,9 +176,10 @@ class _Position:
 class PaperAccount:
     """Thread-safe state of one paper account. ``publish`` receives each trade-update payload in order."""
 
-    def __init__(self, publish: Callable[[Json], None]) -> None:
+    def __init__(self, publish: Callable[[Json], None], strict: bool = True) -> None:
         self._publish = publish
         self._lock = threading.RLock()
+        self.strict = strict  # False: accept what Alpaca refuses account-wide, to measure the naive path
         self.id = str(uuid.uuid4())
         self.account_number = "PA" + self.id.replace("-", "")[:10].upper()
         self.cash = START_CASH
@@ -175,14 +188,30 @@ class PaperAccount:
         self._by_client_id: dict[str, str] = {}
         self._positions: dict[str, _Position] = {}
         self.assets: dict[str, StandInAsset] = {s: StandInAsset(s) for s in ("AAPL", "MSFT", "SPY", "TSLA", "QQQ")}
+        self.rule_rejections: Counter[str] = Counter({rule: 0 for rule in rules.RULES})
+        self._rejections_to_come: list[tuple[str, float]] = []  # (reason, delay_s) for the next accepted orders
+        self._timers: list[threading.Timer] = []
+        self._closed = False
         from tests.alpaca_standin.market_data import StandInBars  # it imports ApiError from here
 
         self.market = StandInBars()  # what GET /v2/stocks/bars serves
 
+    def close(self) -> None:
+        """Cancel the delayed rejections still waiting, so none fires after the stand-in stopped."""
+        with self._lock:
+            self._closed = True
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
+
     # ---- REST-facing operations (raise ApiError like Alpaca would) ----
 
     def submit(self, body: Json) -> Json:
-        """POST /v2/orders: validate, store as "new" (legs "held"), emit a "new" event."""
+        """POST /v2/orders: validate, judge against the account's rules, store and answer "accepted".
+
+        Alpaca answers a new order ``accepted`` (or ``pending_new``), never ``new``: the ``new``
+        trade update follows (here: at once, before the HTTP answer leaves). Bracket legs are "held".
+        """
         with self._lock:
             symbol = str(body.get("symbol", "")).upper()
             asset = self.assets.get(symbol)
@@ -198,8 +227,6 @@ class PaperAccount:
                 raise ApiError(422, 40010001, "client_order_id must be unique")
             limit_price = to_decimal(body.get("limit_price"))
             side = body.get("side", "buy")
-            if side == "buy" and limit_price is not None and qty * limit_price > self.cash:
-                raise ApiError(403, 40310000, "insufficient buying power")
             order = StandInOrder(
                 id=str(uuid.uuid4()),
                 client_order_id=client_id,
@@ -212,14 +239,151 @@ class PaperAccount:
                 limit_price=limit_price,
                 stop_price=to_decimal(body.get("stop_price")),
                 extended_hours=bool(body.get("extended_hours")),
+                status="accepted",
             )
-            if order.order_class == "bracket":
-                self._add_bracket_legs(order, body)
-            self._store(order)
-            self._emit("new", order)
-            return self.order_json(order.id, nested=True)
+            legs = self._bracket_legs(order, body) if order.order_class == "bracket" else []
+            self._judge(order, legs)
+            if side == "buy" and limit_price is not None and qty * limit_price > self.cash:
+                self.rule_rejections["buying_power"] += 1
+                raise ApiError(403, 40310000, "insufficient buying power")
+            order.leg_ids = [leg.id for leg in legs]
+            for stored in (order, *legs):
+                self._store(stored)
+            answer = self.order_json(order.id, nested=True)
+            if self._rejections_to_come:
+                self._reject_later(order.id, *self._rejections_to_come.pop(0))
+            else:
+                self._accept(order)
+            return answer
 
-    def _add_bracket_legs(self, parent: StandInOrder, body: Json) -> None:
+    def _judge(self, order: StandInOrder, legs: list[StandInOrder], replacing: StandInOrder | None = None) -> None:
+        """Raise Alpaca's refusal for the first account-wide rule ``order`` breaks (strict accounts only)."""
+        if not self.strict:
+            return
+        priced = [("", order), *zip(("take_profit.", "stop_loss."), legs, strict=False)]
+        prices = [
+            (f"{prefix}{name}", price)
+            for prefix, o in priced
+            for name, price in (("limit_price", o.limit_price), ("stop_price", o.stop_price))
+            if price is not None
+        ]
+        candidate = rules.NewOrder(
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            type=order.type,
+            order_class=order.order_class,
+            limit_price=order.limit_price,
+            prices=tuple(prices),
+            is_leg=order.parent_id is not None,
+        )
+        resting = [
+            o
+            for o in self.orders.values()
+            if o.symbol == order.symbol and o.is_open and (replacing is None or o.id != replacing.id)
+        ]
+        asset = self.assets[order.symbol]
+        refusal = rules.check(
+            candidate,
+            self._positions.get(order.symbol, _Position()).qty,
+            resting,
+            rules.Asset(asset.symbol, asset.shortable, asset.easy_to_borrow),
+        )
+        if refusal is not None:
+            self.rule_rejections[refusal.rule] += 1
+            raise ApiError(refusal.status, refusal.code, refusal.message)
+
+    def _accept(self, order: StandInOrder) -> None:
+        order.status = "new"
+        order.updated_at = now_iso()
+        self._emit("new", order)
+
+    def _reject_later(self, order_id: str, reason: str, delay_s: float) -> None:
+        def reject() -> None:
+            with self._lock:
+                if self._closed or not self.orders[order_id].is_open:
+                    return  # canceled meanwhile, or the stand-in stopped
+                self.reject(order_id, reason)
+
+        timer = threading.Timer(delay_s, reject)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def reject_next_orders(self, count: int, reason: str = "rejected by the stand-in", delay_s: float = 0.5) -> None:
+        """The next ``count`` orders that pass the rules are answered "accepted", get no "new" update, and are
+        rejected ``delay_s`` later (a ``rejected`` update), as paper trading rejects after acceptance."""
+        with self._lock:
+            self._rejections_to_come.extend([(reason, delay_s)] * count)
+
+    def replace(
+        self,
+        order_id: str,
+        qty: Decimal | str | None = None,
+        limit_price: Decimal | str | None = None,
+        stop_price: Decimal | str | None = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Json:
+        """PATCH /v2/orders/{id}: a new order takes the old one's place; answers the new order ("accepted").
+
+        The old order becomes ``replaced`` with ``replaced_by`` set and the new one carries ``replaces``.
+        Two trade updates follow, as Alpaca sends them: ``replaced`` whose ``order`` is the OLD order (its
+        old price, ``replaced_by`` naming the new one), then ``new`` for the new order. The new order is
+        judged by the account's rules as if the old one were gone. Only unfilled working orders are
+        replaceable here (Alpaca also replaces partially filled ones; no test needs that yet).
+        """
+        with self._lock:
+            old = self.get(order_id)
+            if old.status not in REPLACEABLE_STATUSES:
+                raise ApiError(422, 42210000, f"order is {old.status}, not replaceable")
+            changes = {
+                "qty": to_decimal(qty),
+                "limit_price": to_decimal(limit_price),
+                "stop_price": to_decimal(stop_price),
+                "time_in_force": time_in_force,
+            }
+            changes = {k: v for k, v in changes.items() if v is not None and v != getattr(old, k)}
+            if not changes:
+                raise ApiError(403, 40310000, "order parameters are not changed")
+            if changes.get("qty") is not None and changes["qty"] <= 0:
+                raise ApiError(422, 40010001, "qty must be > 0")
+            new_client_id = client_order_id or str(uuid.uuid4())
+            if new_client_id in self._by_client_id:
+                raise ApiError(422, 40010001, "client_order_id must be unique")
+            new = StandInOrder(
+                id=str(uuid.uuid4()),
+                client_order_id=new_client_id,
+                symbol=old.symbol,
+                side=old.side,
+                qty=changes.get("qty", old.qty),
+                type=old.type,
+                time_in_force=changes.get("time_in_force", old.time_in_force),
+                order_class=old.order_class,
+                limit_price=changes.get("limit_price", old.limit_price),
+                stop_price=changes.get("stop_price", old.stop_price),
+                extended_hours=old.extended_hours,
+                status="accepted",
+                parent_id=old.parent_id,
+                leg_ids=list(old.leg_ids),
+                replaces=old.id,
+            )
+            self._judge(new, [], replacing=old)  # its legs' prices were judged when the bracket was placed
+            self._store(new)
+            answer = self.order_json(new.id)
+            old.status, old.replaced_by = "replaced", new.id
+            old.updated_at = old.replaced_at = now_iso()
+            old.leg_ids = []
+            for leg_id in new.leg_ids:
+                self.orders[leg_id].parent_id = new.id
+            if old.parent_id is not None:
+                siblings = self.orders[old.parent_id].leg_ids
+                siblings[siblings.index(old.id)] = new.id
+            self._emit("replaced", old)
+            self._accept(new)
+            return answer
+
+    def _bracket_legs(self, parent: StandInOrder, body: Json) -> list[StandInOrder]:
         take_profit = body.get("take_profit") or {}
         stop_loss = body.get("stop_loss") or {}
         if "limit_price" not in take_profit or "stop_price" not in stop_loss:
@@ -246,9 +410,7 @@ class PaperAccount:
             limit_price=sl_limit,
             **common,
         )
-        parent.leg_ids = [tp.id, sl.id]
-        for leg in (tp, sl):
-            self._store(leg)
+        return [tp, sl]
 
     def _store(self, order: StandInOrder) -> None:
         self.orders[order.id] = order
@@ -308,8 +470,10 @@ class PaperAccount:
 
     def account_json(self) -> Json:
         with self._lock:
-            market_value = sum((p.qty * p.last_price for p in self._positions.values()), Decimal("0"))
-            equity = self.cash + market_value
+            values = [p.qty * p.last_price for p in self._positions.values()]
+            long_value = sum((v for v in values if v > 0), Decimal("0"))
+            short_value = sum((v for v in values if v < 0), Decimal("0"))
+            equity = self.cash + long_value + short_value
             return {
                 "id": self.id,
                 "account_number": self.account_number,
@@ -324,8 +488,8 @@ class PaperAccount:
                 "equity": dec_str(equity),
                 "last_equity": dec_str(START_CASH),
                 "portfolio_value": dec_str(equity),
-                "long_market_value": dec_str(market_value),
-                "short_market_value": "0",
+                "long_market_value": dec_str(long_value),
+                "short_market_value": dec_str(short_value),
                 "initial_margin": "0",
                 "maintenance_margin": "0",
                 "last_maintenance_margin": "0",
@@ -354,8 +518,15 @@ class PaperAccount:
                 raise ApiError(404, 40410000, "position does not exist")
             return self._position_json(symbol.upper(), position)
 
-    @staticmethod
-    def _position_json(symbol: str, p: _Position) -> Json:
+    def positions(self) -> dict[str, Decimal]:
+        """Signed quantity per symbol held (short: negative), for reconciliation tests."""
+        with self._lock:
+            return {s: p.qty for s, p in sorted(self._positions.items()) if p.qty != 0}
+
+    def _position_json(self, symbol: str, p: _Position) -> Json:
+        closing_side = "sell" if p.qty > 0 else "buy"
+        held = rules.reserved(closing_side, [o for o in self.orders.values() if o.symbol == symbol])
+        available = max(abs(p.qty) - held, Decimal("0"))
         cost_basis = abs(p.qty) * p.avg_entry_price
         market_value = p.qty * p.last_price
         return {
@@ -365,7 +536,7 @@ class PaperAccount:
             "asset_class": "us_equity",
             "avg_entry_price": dec_str(p.avg_entry_price),
             "qty": dec_str(p.qty),
-            "qty_available": dec_str(p.qty),
+            "qty_available": dec_str(available if p.qty > 0 else -available),
             "side": "long" if p.qty > 0 else "short",
             "market_value": dec_str(market_value),
             "cost_basis": dec_str(cost_basis),

@@ -2,8 +2,9 @@
 
 Routing is a short table of (method, regex) -> handler so the request counter can
 key on the route pattern (``"GET /v2/orders/{id}"``) rather than on concrete ids.
-Auth, the rate limit, injected errors and an artificial delay are applied before
-routing, in that order, like a gateway in front of the real service.
+An artificial delay, auth, the rate limit (and a 429 storm), and injected errors are
+applied before routing, in that order, like a gateway in front of the real service:
+a request refused there never reaches the account, so it changes nothing.
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def _list_orders(acct: PaperAccount, _p: dict[str, str], q: dict[str, list[str]]
     )
 
 
+def _replace(acct: PaperAccount, p: dict[str, str], _q: dict[str, list[str]], b: Json | None) -> tuple[int, Any]:
+    body = b or {}
+    fields = ("qty", "limit_price", "stop_price", "time_in_force", "client_order_id")
+    return 200, acct.replace(p["id"], **{name: body.get(name) for name in fields})
+
+
 def _clock(acct: PaperAccount) -> Json:
     now = datetime.now(UTC).replace(microsecond=0)
     day = timedelta(days=1)
@@ -116,6 +123,7 @@ ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
             r"/v2/orders/(?P<id>[^/]+)",
             lambda a, p, q, b: (204, a.request_cancel(p["id"])),
         ),
+        ("PATCH", "PATCH /v2/orders/{id}", r"/v2/orders/(?P<id>[^/]+)", _replace),
         ("GET", "GET /v2/account", r"/v2/account", lambda a, p, q, b: (200, a.account_json())),
         ("GET", "GET /v2/positions", r"/v2/positions", lambda a, p, q, b: (200, a.positions_json())),
         (
@@ -147,7 +155,17 @@ class RestGateway:
         self.request_counts: Counter[str] = Counter()
         self.injected: list[InjectedError] = []
         self.delay_s = 0.0
+        self.storm_until = 0.0  # time.monotonic() until which every request is answered 429
+        self.rate_limited: Counter[str] = Counter()  # requests refused with 429, by route (storms and the limit)
         self._lock = threading.Lock()
+
+    def _storm_headers(self) -> dict[str, str] | None:
+        left = self.storm_until - time.monotonic()
+        if left <= 0:
+            return None
+        limit = self.rate_limit.limit or 200
+        reset = int(time.time() + left) + 1  # Alpaca's reset is a Unix time in whole seconds
+        return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
 
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(raw_path)
@@ -163,8 +181,11 @@ class RestGateway:
             time.sleep(self.delay_s)
         if headers.get("APCA-API-KEY-ID") != self.key_id or headers.get("APCA-API-SECRET-KEY") != self.secret_key:
             return self._error(401, 40110000, "request is not authorized")
-        allowed, rl_headers = self.rate_limit.take()
+        storm_headers = self._storm_headers()
+        allowed, rl_headers = (False, storm_headers) if storm_headers is not None else self.rate_limit.take()
         if not allowed:
+            with self._lock:
+                self.rate_limited[label] += 1
             return self._error(429, 42910000, "rate limit exceeded", rl_headers)
         with self._lock:
             injected = next((e for e in self.injected if e.route in (None, label)), None)

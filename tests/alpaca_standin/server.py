@@ -11,11 +11,23 @@ Use as a context manager (e.g. in a fixture: ``with AlpacaStandIn() as alpaca: y
 REST, the trade-updates stream and the market-data stream (``StockDataStream(url_override=
 alpaca.data_stream_url)``, bars sent with ``publish_bar``) listen on OS-chosen loopback ports
 (the stdlib HTTP server cannot upgrade to websockets). Orders change only when a test says so.
+
+Strict by default: the account refuses what Alpaca refuses account-wide (opposite-side opening
+orders, potential wash trades, crossing zero in one order, sub-penny prices, shorts of assets
+that are not shortable and easy to borrow, fractional shorts), with Alpaca's status, code and
+message (``rules.py``), and counts the refusals (``rule_rejections()``). ``strict=False`` accepts
+them all, for the one kind of test that measures what a naive order path would suffer.
+
+Faults on demand: ``stream_down()`` (an outage of the trade stream whose events are lost),
+``rate_limit_storm(seconds)`` (every request 429), ``reject_next_orders(n, ...)`` (rejection
+after acceptance), ``inject_error``, ``set_response_delay``, ``drop_connections``, duplicated
+and out-of-order events.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -36,14 +48,16 @@ class AlpacaStandIn:
     buffers updates until ``release_events(reverse=...)`` sends them (reversed: out of order).
     """
 
-    def __init__(self, key_id: str = "standin-key", secret_key: str = "standin-secret") -> None:
+    def __init__(self, key_id: str = "standin-key", secret_key: str = "standin-secret", strict: bool = True) -> None:
         self.key_id = key_id
         self.secret_key = secret_key
         self.duplicate_events = False
         self._held: list[Json] | None = None
+        self._stream_down = False
         self._events_lock = threading.RLock()
-        self.sent_events: list[Json] = []  # every trade-update payload as published (duplicates included)
-        self.account = PaperAccount(self._publish)
+        self.sent_events: list[Json] = []  # every trade-update payload sent to listeners (duplicates included)
+        self.lost_events: list[Json] = []  # published during ``stream_down()``: sent to nobody, never replayed
+        self.account = PaperAccount(self._publish, strict=strict)
         self._gateway = RestGateway(self.account, key_id, secret_key)
         self._http = make_http_server(self._gateway)
         self._http_thread = threading.Thread(
@@ -61,6 +75,7 @@ class AlpacaStandIn:
         return self
 
     def stop(self) -> None:
+        self.account.close()
         self._data_hub.stop()
         self._hub.stop()
         self._http.shutdown()
@@ -107,8 +122,54 @@ class AlpacaStandIn:
         """The order as GET /v2/orders/{id} would return it (legs nested)."""
         return self.account.order_json(order_id)
 
-    def add_asset(self, symbol: str, tradable: bool = True, fractionable: bool = True, shortable: bool = True) -> None:
-        self.account.assets[symbol.upper()] = StandInAsset(symbol.upper(), tradable, fractionable, shortable)
+    def replace(
+        self, order_id: str, qty: Decimal | str | None = None, limit_price: Decimal | str | None = None
+    ) -> Json:
+        """Replace an order as PATCH /v2/orders/{id} does; returns the new order.
+
+        The old order becomes ``replaced`` (``replaced_by`` set), the new one carries ``replaces``;
+        the trade updates are ``replaced`` with the OLD order in ``order`` (as Alpaca sends it: the old
+        price, and ``replaced_by`` naming the new order), then ``new`` for the new order.
+        """
+        return self.account.replace(order_id, qty=qty, limit_price=limit_price)
+
+    def reject_next_orders(self, count: int, reason: str = "rejected by the stand-in", delay_s: float = 0.5) -> None:
+        """The next ``count`` orders that pass the rules: POST answers "accepted", no "new" update follows,
+        and ``delay_s`` later a ``rejected`` update arrives and the order is rejected (if still open)."""
+        self.account.reject_next_orders(count, reason, delay_s)
+
+    def positions(self) -> dict[str, Decimal]:
+        """Signed quantity held per symbol (negative: short), for reconciliation tests."""
+        return self.account.positions()
+
+    # ---- the account-wide rules ----
+
+    @property
+    def strict(self) -> bool:
+        return self.account.strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        """Settable on a running stand-in, for a test given the shared fixture that must measure the naive path."""
+        self.account.strict = value
+
+    def rule_rejections(self) -> dict[str, int]:
+        """Orders refused so far, by rule: sub_penny, short_not_allowed, fractional_short, crossing_zero,
+        opposite_side, wash_trade, buying_power (every key present, zero when never tripped)."""
+        with self.account._lock:
+            return dict(self.account.rule_rejections)
+
+    def add_asset(
+        self,
+        symbol: str,
+        tradable: bool = True,
+        fractionable: bool = True,
+        shortable: bool = True,
+        easy_to_borrow: bool = True,
+    ) -> None:
+        self.account.assets[symbol.upper()] = StandInAsset(
+            symbol.upper(), tradable, fractionable, shortable, easy_to_borrow
+        )
 
     def add_bars(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> None:
         """Bars GET /v2/stocks/bars will serve (a bar frame: timestamp, open, high, low, close, volume, ...)."""
@@ -148,6 +209,24 @@ class AlpacaStandIn:
     def request_counts(self) -> dict[str, int]:
         return dict(self._gateway.request_counts)
 
+    def rate_limit_storm(self, seconds: float) -> None:
+        """For ``seconds`` from now, answer every authorised REST request 429 ``{"code": 42910000, "message":
+        "rate limit exceeded"}`` with X-RateLimit-Limit/-Remaining (0)/-Reset, without processing it."""
+        self._gateway.storm_until = time.monotonic() + seconds
+
+    def end_rate_limit_storm(self) -> None:
+        self._gateway.storm_until = 0.0
+
+    @property
+    def rate_limited_count(self) -> int:
+        """REST requests refused with 429 so far (by a storm or by ``set_rate_limit``)."""
+        return sum(self._gateway.rate_limited.values())
+
+    @property
+    def rate_limited_counts(self) -> dict[str, int]:
+        """Requests refused with 429, by route pattern."""
+        return dict(self._gateway.rate_limited)
+
     # ---- stream knobs ----
 
     def wait_for_listeners(self, count: int = 1, timeout: float = 10.0, accepted_at_least: int = 0) -> bool:
@@ -166,6 +245,28 @@ class AlpacaStandIn:
     def drop_connections(self) -> None:
         """Abort every stream connection; clients must reconnect to hear later events."""
         self._hub.drop_connections()
+
+    @contextmanager
+    def stream_down(self) -> Iterator[None]:
+        """A trade-stream outage: listeners are cut, reconnections refused (HTTP 503) until the block ends,
+        and the trade updates caused inside are sent to nobody and never replayed (``lost_events``), as
+        Alpaca replays nothing after a reconnect. REST keeps working. Afterwards clients may reconnect
+        (alpaca-py retries with its own backoff: wait with ``wait_for_listeners(accepted_at_least=...)``)."""
+        self._hub.down = True
+        with self._events_lock:
+            self._stream_down = True
+        self._hub.drop_connections()
+        try:
+            yield
+        finally:
+            with self._events_lock:
+                self._stream_down = False
+            self._hub.down = False
+
+    @property
+    def stream_refusals(self) -> int:
+        """Trade-stream handshakes refused during ``stream_down()`` blocks."""
+        return self._hub.refused_while_down
 
     def hold_events(self) -> None:
         with self._events_lock:
@@ -228,6 +329,9 @@ class AlpacaStandIn:
             self._send(data)
 
     def _send(self, data: Json) -> None:
+        if self._stream_down:
+            self.lost_events.append(data)
+            return
         for _ in range(2 if self.duplicate_events else 1):
             self.sent_events.append(data)
             self._hub.publish(data)

@@ -3,7 +3,9 @@
 Runs a ``websockets`` server on its own asyncio loop in a daemon thread. ``publish``
 may be called from any thread; it blocks until the frame has been written to every
 listening connection, so events leave in the order tests cause them. Events
-published while nobody listens are lost, as with the real stream.
+published while nobody listens are lost, as with the real stream: Alpaca replays
+nothing after a reconnect. While ``down`` the hub refuses every handshake with HTTP 503,
+so a client cannot come back until the outage ends.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from tests.alpaca_standin.ws_server import LoopServer
 
@@ -23,13 +27,21 @@ class TradeUpdatesHub(LoopServer):
     """Accepts stream clients, tracks which listen to trade_updates, broadcasts to them."""
 
     def __init__(self, key_id: str, secret_key: str) -> None:
-        super().__init__("alpaca-standin-ws")
+        super().__init__("alpaca-standin-ws", process_request=self._refuse_while_down)
+        self.down = False  # set from test threads; read on the hub's loop
+        self.refused_while_down = 0
         self.key_id = key_id
         self.secret_key = secret_key
         self.connections_accepted = 0  # every handshake that reached "listening", for reconnection tests
         self._listeners: set[ServerConnection] = set()
         self._all: set[ServerConnection] = set()
         self._changed = threading.Condition()
+
+    def _refuse_while_down(self, connection: ServerConnection, request: Request) -> Response | None:
+        if not self.down:
+            return None
+        self.refused_while_down += 1
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "trade stream down\n")
 
     async def _session(self, ws: ServerConnection) -> None:
         self._all.add(ws)
@@ -47,6 +59,9 @@ class TradeUpdatesHub(LoopServer):
             async for raw in ws:
                 msg = json.loads(raw)
                 if msg.get("action") == "listen":
+                    if self.down:  # a handshake begun before the outage ends with the other connections
+                        ws.transport.abort()
+                        return
                     streams = [s for s in (msg.get("data") or {}).get("streams", []) if s == "trade_updates"]
                     await ws.send(json.dumps({"stream": "listening", "data": {"streams": streams}}))
                     with self._changed:
