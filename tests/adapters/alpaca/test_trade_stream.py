@@ -89,7 +89,7 @@ def test_fills_arrive_on_the_dispatch_thread_with_cumulative_state(
 
 def test_rejection_after_acceptance_arrives(broker: AlpacaBroker, alpaca: AlpacaStandIn, recorder: Recorder) -> None:
     order = broker.submit_order(buy())
-    assert order.status is OrderStatus.NEW
+    assert order.status is OrderStatus.PENDING_NEW  # Alpaca answers "accepted"; the rejection comes later
     alpaca.reject(order.id, "not enough shares to borrow")
     _, rejected = recorder.wait_for(2)
     assert rejected.type is OrderEventType.REJECTED
