@@ -1,0 +1,585 @@
+"""The club's omnibus router: every trader's virtual order reaches the one shared account netted, never raw.
+
+Why: Alpaca judges each order against the whole account (ALPACA_PROTOCOL.md). Sent one by one, one trader's
+resting take-profit makes another trader's market buy a "potential wash trade", two traders on opposite sides
+are "opposite open orders", and a trader's sell can cross the account's position through zero. So the router:
+
+* holds resting orders (limit, stop, stop-limit, bracket legs) itself and fills them from the feed with the
+  backtester's fill model (core.broker.fill_model) on every closed bar that closed after the order was placed:
+  limit buy when the bar's low reaches the limit (at the limit, or the open on a gap), stop buy when the high
+  reaches the stop (at the stop or the worse open), sells mirrored, stop-limits trigger then rest as limits: the
+  same fills a backtest of the same orders over the same bars makes. The filled quantity is then *followed* by
+  the real account through the next step (the real price of following is the club's slippage, not a
+  trader's: the trader was filled at the model's price);
+* nets market orders and followed quantities per symbol in steps (core.club.netting): crosses the offsetting
+  part internally, sends at most one market order per symbol for the rest, never while another is open on that
+  symbol (so never both sides at once), closes before it opens;
+* books street fills to the virtual orders in time priority, per execution, in one transaction per execution
+  together with the step's fill watermark (exactly once, even across a crash or a failover);
+* books crossed quantities at the step's street average price, or when nothing went to the street at the
+  reference price: the last price the feed gave for the symbol;
+* treats a 429 or the budget's own refusal (NotPlaced) as certainly not placed: the step is closed as
+  ``not_placed``, its orders return to the queue, and the symbol waits (1 s doubling to 30 s) before retrying;
+* re-settles every unfinished step over REST by client order id after each stream reconnect, failover and
+  start: fills missed while nobody listened are booked then.
+
+One thread does all of it, in order; other threads only enqueue (street events, bars, wake-ups).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
+from core.broker.fill_model import FillModel, WorkingOrder
+from core.broker.protocol import Broker
+from core.club.netting import AllocationKind, Due, DueKind, StepPlan, allocate, plan_step
+from core.club.virtual_orders import (
+    VirtualOrder,
+    book_end,
+    book_fill,
+    open_virtual_orders,
+    parent_statuses,
+)
+from core.db.notifier import CoalescingNotifier
+from core.db.raw import engine_of, raw_connection
+from core.domain.bars import NormalizedBar
+from core.domain.clock import utc_now
+from core.domain.orders import (
+    BrokerOrder,
+    OrderEvent,
+    OrderEventType,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+from core.ledger.prices import PriceSource
+
+log = logging.getLogger(__name__)
+
+LEDGER_CHANNEL = "stratforge_ledger"  # the ledger's: every portfolio view refreshes on it
+ROUTER_CHANNEL = "stratforge_club"  # a trader's app says "a virtual order changed" on it
+BACKOFF_START_S = 1.0
+BACKOFF_MAX_S = 30.0
+ZERO = Decimal(0)
+
+
+@dataclass
+class RouterStats:
+    """What a benchmark or the service's log reports."""
+
+    street_orders: int = 0
+    not_placed: int = 0
+    street_rejected: int = 0
+    steps: int = 0
+    crossed_qty: Decimal = ZERO
+    resting_fills: int = 0
+    route_latencies_s: list[float] = field(default_factory=list)  # virtual order placed -> its step sent
+    resettled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+_WAKE = object()
+_RESETTLE = object()
+
+
+class ClubRouter:
+    """Routes the club's virtual orders to ``street`` (an Alpaca account, or the simulated broker in solo mode)."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        street: Broker,
+        prices: PriceSource,
+        *,
+        fill_model: FillModel | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        window_s: float = 0.05,
+        poll_s: float = 1.0,
+        bar_length: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self._engine = engine_of(session_factory)
+        self._street = street
+        self._prices = prices
+        self._fill_model = fill_model or FillModel()
+        self._now = clock
+        self._window_s = window_s
+        self._poll_s = poll_s
+        self._bar_length = bar_length
+        self._changes = CoalescingNotifier(self._engine, LEDGER_CHANNEL)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._positions: dict[str, Decimal] = {}
+        self._backoff: dict[str, tuple[float, float]] = {}  # symbol -> (retry at monotonic, current delay)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._passes = 0
+        self.stats = RouterStats()
+        street.add_event_handler(self._on_street_event)
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the account's positions, finish what a predecessor left, then route until ``stop``."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="club-router", daemon=True)
+        self._thread.start()
+        self._queue.put(_RESETTLE)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._queue.put(_WAKE)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+        self._street.remove_event_handler(self._on_street_event)
+        self._changes.flush()
+
+    def wake(self) -> None:
+        """A virtual order was placed or a cancel asked for: route soon (after the netting window)."""
+        self._queue.put(_WAKE)
+
+    def resettle(self) -> None:
+        """The trade stream reconnected or this router just took over: read unfinished steps back over REST."""
+        self._queue.put(_RESETTLE)
+
+    def on_bar(self, symbol: str, bar: NormalizedBar) -> None:
+        """A closed bar from the feed: resting orders may fill on it."""
+        self._queue.put(("bar", symbol, bar))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until everything queued so far has been handled (tests and benchmarks)."""
+        marker = threading.Event()
+        self._queue.put(("marker", marker))
+        return marker.wait(timeout)
+
+    def _on_street_event(self, event: OrderEvent) -> object:
+        if event.order.client_order_id.startswith("club-"):
+            self._queue.put(("street", event))
+        return None
+
+    # ----- the loop --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=self._poll_s)
+            except queue.Empty:
+                item = None
+            items = [item] if item is not None else []
+            if item is _WAKE and self._window_s > 0:
+                time.sleep(self._window_s)  # the netting window: orders placed meanwhile join this step
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            markers = []
+            try:
+                for it in items:
+                    if it is _RESETTLE:
+                        self._resettle()
+                    elif isinstance(it, tuple) and it[0] == "street":
+                        self._apply_street(it[1])
+                    elif isinstance(it, tuple) and it[0] == "bar":
+                        self._apply_bar(it[1], it[2])
+                    elif isinstance(it, tuple) and it[0] == "marker":
+                        markers.append(it[1])
+                if not self._stop.is_set():
+                    self._route_pass()
+            except Exception as exc:  # the router must outlive one bad pass; the log says why
+                log.exception("routing pass failed")
+                self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+            for marker in markers:
+                marker.set()
+
+    # ----- routing ---------------------------------------------------------------------------
+    def _route_pass(self) -> None:
+        with raw_connection(self._engine) as conn:
+            orders = open_virtual_orders(conn)
+            busy = {r[0] for r in conn.execute(
+                "SELECT symbol FROM club_route_steps WHERE status IN ('planned', 'open')"
+            ).fetchall()}  # fmt: skip
+            follows = conn.execute(
+                """SELECT f.order_id, f.symbol, f.side, f.qty - f.settled - coalesce(
+                          (SELECT sum(a.qty - a.filled) FROM club_route_allocations a
+                             JOIN club_route_steps s ON s.id = a.step_id
+                            WHERE a.order_id = f.order_id AND a.kind = 'follow' AND s.status IN ('planned', 'open')),
+                          0), f.created_at
+                     FROM club_follows f WHERE f.settled < f.qty"""
+            ).fetchall()
+            conn.commit()
+            users = self._close_orders(conn, orders)
+            dues: dict[str, list[Due]] = {}
+            for o in orders:
+                if o.type is OrderType.MARKET and o.status != "pending_cancel" and o.due > 0 and o.parent_id is None:
+                    dues.setdefault(o.symbol, []).append(Due(o.id, o.side, o.due, o.created_at))
+            for order_id, symbol, side, qty, created_at in follows:
+                if qty > 0:
+                    dues.setdefault(symbol, []).append(Due(order_id, OrderSide(side), qty, created_at, DueKind.FOLLOW))
+            now_mono = time.monotonic()
+            for symbol, symbol_dues in sorted(dues.items()):
+                if symbol in busy:
+                    continue
+                retry = self._backoff.get(symbol)
+                if retry is not None and now_mono < retry[0]:
+                    continue
+                plan = plan_step(symbol, symbol_dues, self._positions.get(symbol, ZERO))
+                if plan is not None:
+                    users |= self._take_step(conn, plan, {o.id: o for o in orders if o.symbol == symbol})
+        self._notify(users)
+
+    def _close_orders(self, conn: psycopg.Connection, orders: list[VirtualOrder]) -> set[uuid.UUID]:
+        """Cancels asked for (when nothing of the order is on its way) and bracket legs whose time is over."""
+        users: set[uuid.UUID] = set()
+        now = self._now()
+        parents = parent_statuses(conn, {o.parent_id for o in orders if o.parent_id is not None})
+        by_parent: dict[uuid.UUID, list[VirtualOrder]] = {}
+        for o in orders:
+            if o.parent_id is not None:
+                by_parent.setdefault(o.parent_id, []).append(o)
+        for o in orders:
+            user = None
+            if o.status == "pending_cancel" and o.in_flight == 0:
+                user = book_end(conn, o, OrderEventType.CANCELED, "Canceled at the trader's request.", now)
+            elif o.parent_id is not None:
+                status, _filled = parents.get(o.parent_id, ("missing", ZERO))
+                if status in ("canceled", "rejected", "expired", "missing"):
+                    user = book_end(conn, o, OrderEventType.CANCELED, "Its entry order did not fill.", now)
+            if user is not None:
+                users.add(user)
+        conn.commit()
+        return users
+
+    def _take_step(
+        self, conn: psycopg.Connection, plan: StepPlan, orders: dict[uuid.UUID, VirtualOrder]
+    ) -> set[uuid.UUID]:
+        step_id = uuid.uuid4()
+        client_id = f"club-{step_id.hex}" if plan.sends else None
+        reference = self._prices.last_price(plan.symbol)
+        if not plan.sends and reference is None:
+            return set()  # a pure cross needs a price to cross at; wait for the feed
+        status = "planned" if plan.sends else "done"
+        conn.execute(
+            """INSERT INTO club_route_steps (id, symbol, purpose, side, street_qty, client_order_id, status,
+                                            reference_price)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+            (step_id, plan.symbol, plan.purpose.value, plan.side.value if plan.side else None, plan.street_qty,
+             client_id, status, reference),
+        )  # fmt: skip
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO club_route_allocations (step_id, order_id, kind, priority, qty, filled) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [(step_id, a.order_id, a.kind.value, a.priority, a.qty, a.filled) for a in plan.allocations],
+            )
+            settled = [(a.filled, a.order_id) for a in plan.allocations if a.kind is AllocationKind.FOLLOW and a.filled]
+            if settled:
+                cur.executemany("UPDATE club_follows SET settled = settled + %s WHERE order_id = %s", settled)
+        users: set[uuid.UUID] = set()
+        if not plan.sends:
+            assert reference is not None
+            users = self._book_crosses(conn, step_id, reference, orders)
+        conn.commit()
+        self.stats.steps += 1
+        self.stats.crossed_qty += plan.crossed_qty
+        if plan.sends:
+            assert plan.side is not None and client_id is not None
+            users |= self._send(conn, step_id, client_id, plan, orders)
+        return users
+
+    def _send(
+        self, conn: psycopg.Connection, step_id: uuid.UUID, client_id: str, plan: StepPlan,
+        orders: dict[uuid.UUID, VirtualOrder],
+    ) -> set[uuid.UUID]:  # fmt: skip
+        assert plan.side is not None
+        request = OrderRequest(client_id, plan.symbol, plan.side, plan.street_qty, OrderType.MARKET, TimeInForce.DAY)
+        try:
+            placed = self._street.submit_order(request)
+        except NotPlaced as exc:
+            self.stats.not_placed += 1
+            delay = min(self._backoff.get(plan.symbol, (0.0, BACKOFF_START_S / 2))[1] * 2, BACKOFF_MAX_S)
+            self._backoff[plan.symbol] = (time.monotonic() + delay, delay)
+            log.warning("street order for %s not placed (%s); retrying in %.0f s", plan.symbol, exc, delay)
+            self._finish_unsent(conn, step_id, str(exc))
+            return set()
+        except BrokerRejected as exc:
+            self.stats.street_rejected += 1
+            log.error("street order for %s refused: %s", plan.symbol, exc)
+            return self._reject_step(conn, step_id, str(exc), orders)
+        except BrokerUnavailable as exc:
+            # Unknown outcome: the step stays planned; re-settlement asks the broker by client order id.
+            log.warning("street order for %s unanswered (%s); re-settling", plan.symbol, exc)
+            self._queue.put(_RESETTLE)
+            return set()
+        self._backoff.pop(plan.symbol, None)
+        sent = self._now()
+        conn.execute(
+            "UPDATE club_route_steps SET status = 'open', broker_order_id = %s, sent_at = %s WHERE id = %s",
+            (placed.id, sent, step_id),
+        )
+        conn.commit()
+        self.stats.street_orders += 1
+        for a in plan.allocations:
+            if a.kind is AllocationKind.STREET and a.order_id in orders:
+                self.stats.route_latencies_s.append((sent - orders[a.order_id].created_at).total_seconds())
+        if placed.filled_qty > 0 or placed.is_terminal:  # a broker that answers with the fill (the simulated one)
+            return self._apply_street_order(conn, placed, None)
+        return set()
+
+    def _finish_unsent(self, conn: psycopg.Connection, step_id: uuid.UUID, reason: str) -> None:
+        """A step whose street order certainly never reached the broker: its quantities are due again."""
+        conn.execute("UPDATE club_route_steps SET status = 'not_placed', error = %s WHERE id = %s", (reason, step_id))
+        conn.execute(
+            """UPDATE club_follows f SET settled = f.settled - a.filled
+                 FROM club_route_allocations a
+                WHERE a.step_id = %s AND a.kind = 'follow' AND a.order_id = f.order_id""",
+            (step_id,),
+        )
+        conn.commit()
+
+    def _reject_step(
+        self, conn: psycopg.Connection, step_id: uuid.UUID, reason: str, orders: dict[uuid.UUID, VirtualOrder]
+    ) -> set[uuid.UUID]:
+        """The street refused the net: its market orders are refused too (crosses still happen at the reference)."""
+        rows = conn.execute(
+            "SELECT order_id FROM club_route_allocations WHERE step_id = %s AND kind = 'street'", (step_id,)
+        ).fetchall()
+        conn.execute("UPDATE club_route_steps SET status = 'done', error = %s WHERE id = %s", (reason, step_id))
+        users: set[uuid.UUID] = set()
+        now = self._now()
+        for (order_id,) in rows:
+            order = orders.get(order_id)
+            if order is not None:
+                user = book_end(conn, order, OrderEventType.REJECTED, f"The broker refused the order: {reason}", now)
+                if user is not None:
+                    users.add(user)
+        reference = self._prices.last_price(next(iter(orders.values())).symbol) if orders else None
+        if reference is not None:
+            users |= self._book_crosses(conn, step_id, reference, orders)
+        conn.commit()
+        return users
+
+    # ----- street fills ----------------------------------------------------------------------
+    def _apply_street(self, event: OrderEvent) -> None:
+        with raw_connection(self._engine) as conn:
+            order = event.order
+            if event.type is OrderEventType.REPLACED and event.replaced_by is not None:
+                conn.execute(
+                    "UPDATE club_route_steps SET broker_order_id = %s WHERE client_order_id = %s",
+                    (event.replaced_by.id, order.client_order_id),
+                )
+                conn.commit()
+                return
+            users = self._apply_street_order(conn, order, event)
+        self._notify(users)
+
+    def _apply_street_order(
+        self, conn: psycopg.Connection, order: BrokerOrder, event: OrderEvent | None
+    ) -> set[uuid.UUID]:
+        """Book what ``order`` (a street order's cumulative state) filled beyond the step's watermark."""
+        row = conn.execute(
+            """SELECT id, symbol, side, street_filled, street_notional, status, reference_price
+                 FROM club_route_steps WHERE client_order_id = %s FOR UPDATE""",
+            (order.client_order_id,),
+        ).fetchone()
+        if row is None or row[5] in ("done", "not_placed"):
+            conn.rollback()
+            return set()
+        step_id, symbol, side, watermark, notional, _status, reference = row
+        users: set[uuid.UUID] = set()
+        delta = order.filled_qty - watermark
+        if delta > 0:
+            if event is not None and event.price is not None and event.qty == delta:
+                price = event.price
+            elif order.filled_avg_price is not None:
+                price = (order.filled_qty * order.filled_avg_price - notional) / delta
+            else:
+                conn.rollback()
+                log.error("street fill for %s carries no price; waiting for re-settlement", order.client_order_id)
+                return set()
+            conn.execute(
+                """UPDATE club_route_steps SET street_filled = %s, street_notional = street_notional + %s,
+                          status = 'open', broker_order_id = coalesce(broker_order_id, %s) WHERE id = %s""",
+                (order.filled_qty, delta * price, order.id, step_id),
+            )
+            users |= self._allocate(conn, step_id, symbol, delta, price, f"{order.client_order_id}:{order.filled_qty}")
+            signed = delta if side == "buy" else -delta
+            self._positions[symbol] = self._positions.get(symbol, ZERO) + signed
+        if order.is_terminal:
+            conn.execute("UPDATE club_route_steps SET status = 'done' WHERE id = %s", (step_id,))
+            filled = order.filled_qty
+            avg = (notional + (delta * price if delta > 0 else ZERO)) / filled if filled > 0 else None
+            cross_price = avg if avg is not None else reference
+            if cross_price is not None:
+                orders = {o.id: o for o in open_virtual_orders(conn, symbol)}
+                users |= self._book_crosses(conn, step_id, cross_price, orders)
+            if order.status is OrderStatus.REJECTED:
+                log.error("street order %s rejected after acceptance", order.client_order_id)
+        conn.commit()
+        return users
+
+    def _allocate(
+        self, conn: psycopg.Connection, step_id: uuid.UUID, symbol: str, executed: Decimal, price: Decimal,
+        execution_key: str,
+    ) -> set[uuid.UUID]:  # fmt: skip
+        rows = conn.execute(
+            "SELECT order_id, kind, priority, qty, filled FROM club_route_allocations "
+            "WHERE step_id = %s AND kind <> 'cross' FOR UPDATE",
+            (step_id,),
+        ).fetchall()
+        shares = allocate([(r[0], AllocationKind(r[1]), r[2], r[3], r[4]) for r in rows], executed)
+        orders = {o.id: o for o in open_virtual_orders(conn, symbol)}
+        users: set[uuid.UUID] = set()
+        now = self._now()
+        for share in shares:
+            conn.execute(
+                "UPDATE club_route_allocations SET filled = filled + %s WHERE step_id = %s AND order_id = %s "
+                "AND kind = %s",
+                (share.qty, step_id, share.order_id, share.kind.value),
+            )
+            if share.kind is AllocationKind.FOLLOW:
+                conn.execute(
+                    "UPDATE club_follows SET settled = settled + %s WHERE order_id = %s", (share.qty, share.order_id)
+                )
+                continue
+            order = orders.get(share.order_id)
+            if order is None:
+                continue  # closed meanwhile (it cannot be: in-flight orders are not canceled); nothing to book
+            user = book_fill(conn, order, order.filled, share.qty, price, f"{execution_key}:{order.id}", now)
+            if user is not None:
+                users.add(user)
+            orders[order.id] = _with_filled(order, order.filled + share.qty)
+        return users
+
+    def _book_crosses(
+        self, conn: psycopg.Connection, step_id: uuid.UUID, price: Decimal, orders: dict[uuid.UUID, VirtualOrder]
+    ) -> set[uuid.UUID]:
+        rows = conn.execute(
+            "SELECT order_id, qty FROM club_route_allocations WHERE step_id = %s AND kind = 'cross' AND filled < qty "
+            "ORDER BY priority FOR UPDATE",
+            (step_id,),
+        ).fetchall()
+        users: set[uuid.UUID] = set()
+        now = self._now()
+        price = price.quantize(Decimal("0.000001"))
+        for order_id, qty in rows:
+            order = orders.get(order_id)
+            conn.execute(
+                "UPDATE club_route_allocations SET filled = qty "
+                "WHERE step_id = %s AND order_id = %s AND kind = 'cross'",
+                (step_id, order_id),
+            )
+            if order is None:
+                continue
+            user = book_fill(conn, order, order.filled, qty, price, f"cross:{step_id.hex}:{order.id}", now)
+            if user is not None:
+                users.add(user)
+            orders[order_id] = _with_filled(order, order.filled + qty)
+        return users
+
+    # ----- resting orders --------------------------------------------------------------------
+    def _apply_bar(self, symbol: str, bar: NormalizedBar) -> None:
+        """Fill resting orders with the fill model on a bar that closed after they were placed."""
+        closes_at = bar.timestamp + self._bar_length
+        users: set[uuid.UUID] = set()
+        with raw_connection(self._engine) as conn:
+            orders = [o for o in open_virtual_orders(conn, symbol) if o.resting and o.status != "pending_cancel"]
+            parents = parent_statuses(conn, {o.parent_id for o in orders if o.parent_id is not None})
+            filled_legs: set[uuid.UUID] = set()
+            now = self._now()
+            for o in orders:
+                if o.created_at >= closes_at or o.remaining <= 0:
+                    continue
+                if o.parent_id is not None:
+                    status, _ = parents.get(o.parent_id, ("missing", ZERO))
+                    if status != "filled" or o.parent_id in filled_legs:
+                        continue
+                working = WorkingOrder(o.side, o.type, o.remaining, o.limit_price, o.stop_price, o.stop_triggered)
+                decision = self._fill_model.evaluate(working, bar)
+                if decision is None:
+                    continue
+                if decision.triggered and not o.stop_triggered and o.type is OrderType.STOP_LIMIT:
+                    conn.execute(
+                        "INSERT INTO club_stop_triggers (order_id) VALUES (%s) ON CONFLICT DO NOTHING", (o.id,)
+                    )
+                if not decision.filled or decision.price is None:
+                    continue
+                execution = f"bar:{o.id.hex}:{bar.timestamp.isoformat()}"
+                user = book_fill(conn, o, o.filled, decision.qty, decision.price, execution, now)
+                conn.execute(
+                    """INSERT INTO club_follows (order_id, symbol, side, qty, price) VALUES (%s, %s, %s, %s, %s)
+                       ON CONFLICT (order_id) DO UPDATE SET qty = club_follows.qty + excluded.qty""",
+                    (o.id, symbol, o.side.value, decision.qty, decision.price),
+                )
+                self.stats.resting_fills += 1
+                if user is not None:
+                    users.add(user)
+                if o.parent_id is not None:
+                    filled_legs.add(o.parent_id)
+                    for sibling in orders:  # one-cancels-other: the other exit of this bracket
+                        if sibling.parent_id == o.parent_id and sibling.id != o.id:
+                            other = book_end(conn, sibling, OrderEventType.CANCELED, "The other exit filled.", now)
+                            if other is not None:
+                                users.add(other)
+            conn.commit()
+        self._notify(users)
+
+    # ----- re-settlement ---------------------------------------------------------------------
+    def _resettle(self) -> None:
+        """Read every unfinished step back from the broker (reconnect, failover, start)."""
+        try:
+            self._positions = {p.symbol: p.qty for p in self._street.get_positions()}
+        except BrokerError as exc:
+            log.warning("cannot read the account's positions (%s); keeping the router's own", exc)
+        users: set[uuid.UUID] = set()
+        with raw_connection(self._engine) as conn:
+            steps = conn.execute(
+                "SELECT id, client_order_id, status FROM club_route_steps WHERE status IN ('planned', 'open')"
+            ).fetchall()
+            conn.commit()
+            for step_id, client_id, status in steps:
+                try:
+                    remote = self._street.get_order_by_client_id(client_id)
+                except OrderNotFound:
+                    if status == "planned":
+                        self._finish_unsent(conn, step_id, "never reached the broker")
+                    continue
+                except BrokerError as exc:
+                    log.warning("re-settling %s failed (%s); will retry", client_id, exc)
+                    continue
+                self.stats.resettled += 1
+                users |= self._apply_street_order(conn, remote, None)
+                if status == "planned":
+                    conn.execute(
+                        "UPDATE club_route_steps SET status = 'open', broker_order_id = %s "
+                        "WHERE id = %s AND status = 'planned'",
+                        (remote.id, step_id),
+                    )
+                    conn.commit()
+        self._notify(users)
+
+    def _notify(self, users: set[uuid.UUID]) -> None:
+        for user in users:
+            self._changes.notify(str(user))
+
+    def street_positions(self) -> dict[str, Decimal]:
+        return dict(self._positions)
+
+
+def _with_filled(order: VirtualOrder, filled: Decimal) -> VirtualOrder:
+    return replace(order, filled=filled)

@@ -1,0 +1,146 @@
+"""Reading the traders' virtual orders the router works on, and booking what happens to them.
+
+Virtual orders are rows of ``orders`` with ``broker = 'club'``. Their fills, cancels and rejections are booked
+with the ledger's own booking function (``sf_apply_event`` through core.ledger.booking), so the money rules
+(cash, reservation release, positions, realized P&L, exactly-once execution ids) are the ledger's, unchanged:
+the router only decides *what* happened and at which price.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+
+from core.domain.orders import (
+    BrokerOrder,
+    OrderEvent,
+    OrderEventType,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+from core.ledger.booking import Outcome, book_event
+
+CLUB_BROKER = "club"
+OPEN = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
+
+
+@dataclass(frozen=True)
+class VirtualOrder:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    client_order_id: str
+    broker_order_id: str | None
+    symbol: str
+    side: OrderSide
+    type: OrderType
+    time_in_force: TimeInForce
+    qty: Decimal
+    filled: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    status: str
+    created_at: datetime
+    parent_id: uuid.UUID | None
+    leg_role: str | None
+    in_flight: Decimal  # quantity in routing steps not finished yet
+    stop_triggered: bool
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled
+
+    @property
+    def due(self) -> Decimal:
+        """What may join a new step: not filled, not already on its way."""
+        return self.qty - self.filled - self.in_flight
+
+    @property
+    def resting(self) -> bool:
+        return self.type is not OrderType.MARKET
+
+
+_OPEN_ORDERS = """
+SELECT o.id, o.user_id, o.client_order_id, o.broker_order_id, o.symbol, o.side, o.order_type, o.time_in_force,
+       o.quantity, o.filled_quantity, o.limit_price, o.stop_price, o.status, o.created_at, o.parent_order_id,
+       o.leg_role,
+       coalesce((SELECT sum(a.qty - a.filled) FROM club_route_allocations a
+                   JOIN club_route_steps s ON s.id = a.step_id
+                  WHERE a.order_id = o.id AND a.kind <> 'follow' AND s.status IN ('planned', 'open')), 0),
+       EXISTS (SELECT 1 FROM club_stop_triggers t WHERE t.order_id = o.id)
+  FROM orders o
+ WHERE o.broker = 'club' AND o.status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')
+"""
+
+
+def open_virtual_orders(conn: psycopg.Connection, symbol: str | None = None) -> list[VirtualOrder]:
+    sql = _OPEN_ORDERS + (" AND o.symbol = %s" if symbol is not None else "") + " ORDER BY o.created_at, o.id"
+    rows = conn.execute(sql, (symbol,) if symbol is not None else ()).fetchall()
+    return [
+        VirtualOrder(*r[:5], OrderSide(r[5]), OrderType(r[6]), TimeInForce(r[7]), *r[8:18])  # type: ignore[call-arg]
+        for r in rows
+    ]
+
+
+def parent_statuses(conn: psycopg.Connection, parent_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, Decimal]]:
+    """Bracket entries' (status, filled quantity): a leg works only once its entry has filled."""
+    if not parent_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, status, filled_quantity FROM orders WHERE id = ANY(%s)", (list(parent_ids),)
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def as_broker_order(order: VirtualOrder, filled: Decimal, status: OrderStatus, now: datetime) -> BrokerOrder:
+    return BrokerOrder(
+        id=order.broker_order_id or f"club-{order.id.hex}",
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=order.qty,
+        type=order.type,
+        time_in_force=order.time_in_force,
+        status=status,
+        filled_qty=filled,
+        filled_avg_price=None,
+        submitted_at=order.created_at,
+        updated_at=now,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+    )
+
+
+def book_fill(
+    conn: psycopg.Connection, order: VirtualOrder, already: Decimal, qty: Decimal, price: Decimal,
+    execution_id: str, now: datetime,
+) -> uuid.UUID | None:  # fmt: skip
+    """Book ``qty`` more of ``order`` at ``price`` (``already`` being what is booked before it)."""
+    cumulative = already + qty
+    done = cumulative >= order.qty
+    status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+    kind = OrderEventType.FILL if done else OrderEventType.PARTIAL_FILL
+    event = OrderEvent(
+        kind, as_broker_order(order, cumulative, status, now), now, execution_id=execution_id, price=price, qty=qty
+    )
+    outcome, user_id = book_event(conn, event)
+    return user_id if outcome in (Outcome.CHANGED, Outcome.ACCEPTED) else None
+
+
+def book_end(
+    conn: psycopg.Connection, order: VirtualOrder, kind: OrderEventType, reason: str | None, now: datetime
+) -> uuid.UUID | None:
+    """Close ``order`` (canceled, rejected or expired): the booking function releases what it still holds."""
+    status = {
+        OrderEventType.CANCELED: OrderStatus.CANCELED,
+        OrderEventType.REJECTED: OrderStatus.REJECTED,
+        OrderEventType.EXPIRED: OrderStatus.EXPIRED,
+    }[kind]
+    event = OrderEvent(kind, as_broker_order(order, order.filled, status, now), now, reason=reason)
+    outcome, user_id = book_event(conn, event)
+    return user_id if outcome in (Outcome.CHANGED, Outcome.ACCEPTED) else None
