@@ -196,6 +196,10 @@ class PaperAccount:
 
         self.market = StandInBars()  # what GET /v2/stocks/bars serves
 
+    def rule_rejection_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.rule_rejections)
+
     def close(self) -> None:
         """Cancel the delayed rejections still waiting, so none fires after the stand-in stopped."""
         with self._lock:
@@ -337,16 +341,14 @@ class PaperAccount:
             old = self.get(order_id)
             if old.status not in REPLACEABLE_STATUSES:
                 raise ApiError(422, 42210000, f"order is {old.status}, not replaceable")
-            changes = {
-                "qty": to_decimal(qty),
-                "limit_price": to_decimal(limit_price),
-                "stop_price": to_decimal(stop_price),
-                "time_in_force": time_in_force,
-            }
-            changes = {k: v for k, v in changes.items() if v is not None and v != getattr(old, k)}
-            if not changes:
+            asked_qty = to_decimal(qty)
+            new_qty = old.qty if asked_qty is None else asked_qty
+            new_limit = to_decimal(limit_price) or old.limit_price
+            new_stop = to_decimal(stop_price) or old.stop_price
+            new_tif = time_in_force or old.time_in_force
+            if (new_qty, new_limit, new_stop, new_tif) == (old.qty, old.limit_price, old.stop_price, old.time_in_force):
                 raise ApiError(403, 40310000, "order parameters are not changed")
-            if changes.get("qty") is not None and changes["qty"] <= 0:
+            if new_qty <= 0:
                 raise ApiError(422, 40010001, "qty must be > 0")
             new_client_id = client_order_id or str(uuid.uuid4())
             if new_client_id in self._by_client_id:
@@ -356,12 +358,12 @@ class PaperAccount:
                 client_order_id=new_client_id,
                 symbol=old.symbol,
                 side=old.side,
-                qty=changes.get("qty", old.qty),
+                qty=new_qty,
                 type=old.type,
-                time_in_force=changes.get("time_in_force", old.time_in_force),
+                time_in_force=new_tif,
                 order_class=old.order_class,
-                limit_price=changes.get("limit_price", old.limit_price),
-                stop_price=changes.get("stop_price", old.stop_price),
+                limit_price=new_limit,
+                stop_price=new_stop,
                 extended_hours=old.extended_hours,
                 status="accepted",
                 parent_id=old.parent_id,

@@ -156,8 +156,7 @@ class AlpacaStandIn:
     def rule_rejections(self) -> dict[str, int]:
         """Orders refused so far, by rule: sub_penny, short_not_allowed, fractional_short, crossing_zero,
         opposite_side, wash_trade, buying_power (every key present, zero when never tripped)."""
-        with self.account._lock:
-            return dict(self.account.rule_rejections)
+        return self.account.rule_rejection_counts()
 
     def add_asset(
         self,

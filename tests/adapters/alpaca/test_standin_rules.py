@@ -414,6 +414,27 @@ def test_a_replacement_is_judged_by_the_rules_and_a_refused_one_leaves_the_order
     assert (smaller["qty"], smaller["replaces"]) == ("8", str(sell.id))
 
 
+def test_a_replaced_stop_loss_stays_a_leg_of_its_bracket(client: TradingClient, alpaca: AlpacaStandIn) -> None:
+    bracket = client.submit_order(
+        MarketOrderRequest(
+            symbol="AAPL",
+            qty=5,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=120),
+            stop_loss=StopLossRequest(stop_price=90),
+        )
+    )
+    alpaca.fill(str(bracket.id), price="100")
+    take_profit, stop_loss = client.get_order_by_id(bracket.id).legs
+    raised = client.replace_order_by_id(stop_loss.id, ReplaceOrderRequest(stop_price=95))  # a trailing exit
+    assert [leg.id for leg in client.get_order_by_id(bracket.id).legs] == [take_profit.id, raised.id]
+    alpaca.fill(str(take_profit.id), price="120")
+    assert client.get_order_by_id(raised.id).status is OrderStatus.CANCELED  # one-cancels-other still holds
+    assert alpaca.positions() == {}
+
+
 def test_events_during_a_stream_outage_are_lost_not_replayed(
     client: TradingClient, alpaca: AlpacaStandIn, recorder: Recorder
 ) -> None:
