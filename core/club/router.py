@@ -127,7 +127,7 @@ class ClubRouter:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()
-        self._passes = 0
+        self._halted = False
         self.stats = RouterStats()
         street.add_event_handler(self._on_street_event)
 
@@ -149,6 +149,13 @@ class ClubRouter:
         self._thread = None
         self._street.remove_event_handler(self._on_street_event)
         self._changes.flush()
+
+    def halt(self) -> None:
+        """Stop at once, dropping whatever is queued (a process that dies does no more work)."""
+        self._street.remove_event_handler(self._on_street_event)
+        self._halted = True
+        self._stop.set()
+        self._queue.put(_WAKE)
 
     def wake(self) -> None:
         """A virtual order was placed or a cancel asked for: route soon (after the netting window)."""
@@ -189,6 +196,8 @@ class ClubRouter:
                 except queue.Empty:
                     break
             markers = []
+            if self._halted:
+                return
             try:
                 for it in items:
                     if it is _RESETTLE:

@@ -1,0 +1,161 @@
+"""The club service: the one process that holds the shared account, streams its trade updates and routes.
+
+Several may run (the headless ``stratforge-club`` on a small server, a trader's app that holds the keys); one is
+active. Election is the trade stream's advisory lock (Alpaca allows one trade-updates stream per account, and the
+router must see the street's events, so the stream holder and the router are the same process). A crashed
+holder's database connection dies with it, PostgreSQL releases the lock, and a standby wins at its next poll
+(``poll_s``, 1 s): it re-settles every unfinished routing step over REST before it routes anything new.
+
+While active:
+- ``street`` (an AlpacaBroker, behind the club's request budget when given one) streams trade updates to the
+  router; every (re)connection of that stream triggers a re-settlement (Alpaca does not replay missed events);
+- traders' apps say "a virtual order changed" with NOTIFY on ``stratforge_club``; the service LISTENs and wakes
+  the router (its own desk wakes it directly);
+- closed bars reach ``on_bar`` from whichever feed the caller wires (the service's own data stream, or the app's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.adapters.alpaca.broker import AlpacaBroker
+from core.adapters.alpaca.stream_leadership import StreamLeadership
+from core.broker.protocol import Broker
+from core.club.router import ROUTER_CHANNEL, ClubRouter
+from core.db.advisory import advisory_key
+from core.db.notify import NotificationListener
+from core.domain.bars import NormalizedBar
+from core.ledger.prices import PriceSource
+
+log = logging.getLogger(__name__)
+
+# The same key ClubClient used for the trade stream: an old client and a new service never both stream.
+SERVICE_KEY = advisory_key("stratforge.stream.alpaca.trade_updates")
+
+
+class ClubService:
+    """Competes for the club's account; while it holds it, streams, routes and books."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        db_url: str,
+        stream_broker: AlpacaBroker,
+        prices: PriceSource,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        street: Broker | None = None,
+        key: int = SERVICE_KEY,
+        poll_s: float = 1.0,
+        window_s: float = 0.05,
+        router_poll_s: float = 1.0,
+        name: str = "club-service",
+    ) -> None:
+        self._sessions = session_factory
+        self._url = db_url
+        self._stream_broker = stream_broker
+        self._street: Broker = street or stream_broker  # e.g. a BudgetedBroker over the same account
+        self._prices = prices
+        self._loop = loop
+        self._window_s = window_s
+        self._router_poll_s = router_poll_s
+        self.name = name
+        self._lock = threading.Lock()
+        self.router: ClubRouter | None = None
+        self._listener: NotificationListener | None = None
+        self._stream = None
+        self.elections = 0
+        self.leadership = StreamLeadership(
+            db_url, key=key, on_elected=self._on_elected, on_demoted=self._on_demoted, poll_s=poll_s, name=name
+        )
+        stream_broker.add_connection_listener(self._on_stream_connected)
+
+    @property
+    def is_active(self) -> bool:
+        return self.leadership.is_leader and self.router is not None
+
+    def start(self) -> None:
+        self.leadership.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.leadership.stop(timeout)
+        self._on_demoted()
+
+    def kill(self) -> None:
+        """Tests: behave like a service whose process died mid-step: nothing more is routed or booked by it, its
+        stream closes, and its lock goes with its database connection."""
+        with self._lock:
+            router = self.router
+        if router is not None:
+            router.halt()
+        self.leadership.kill()
+        self._on_demoted()
+
+    def wake(self) -> None:
+        router = self.router
+        if router is not None:
+            router.wake()
+
+    def on_bar(self, symbol: str, bar: NormalizedBar) -> None:
+        router = self.router
+        if router is not None:
+            router.on_bar(symbol, bar)
+
+    # ----- leadership callbacks (the leadership thread) --------------------------------------
+    def _on_elected(self) -> None:
+        with self._lock:
+            if self.router is not None:
+                return
+            self.elections += 1
+            log.info("%s: elected; re-settling, then routing", self.name)
+            router = ClubRouter(
+                self._sessions, self._street, self._prices, window_s=self._window_s, poll_s=self._router_poll_s
+            )
+            self.router = router
+            router.start()  # its first work item is a re-settlement of every unfinished step
+            listener = NotificationListener(self._url, ROUTER_CHANNEL, lambda _payload: router.wake())
+            listener.start()
+            self._listener = listener
+            self._stream = self._stream_broker.start_stream(self._loop)
+
+    def _on_demoted(self) -> None:
+        with self._lock:
+            router, self.router = self.router, None
+            listener, self._listener = self._listener, None
+            stream, self._stream = self._stream, None
+        if listener is not None:
+            listener.stop()
+        if stream is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(self._stream_broker.stop_stream(), self._loop).result(10)
+            except Exception as exc:  # a loop already closed at shutdown: nothing left to stop
+                log.debug("%s: stopping the stream: %s", self.name, exc)
+            self._stream_broker.wait_for_dispatch(5.0)
+        if router is not None:
+            router.stop()
+            log.info("%s: no longer the club's router", self.name)
+
+    def _on_stream_connected(self, count: int) -> None:
+        """Every (re)connection: events sent while nobody listened are lost; read the unfinished steps back."""
+        router = self.router
+        if router is not None:
+            if count > 1:
+                log.info("%s: trade stream reconnected (%d); re-settling", self.name, count)
+            router.resettle()
+
+
+def wake_by_notify(session_factory: sessionmaker[Session]) -> Callable[[], None]:
+    """For a trader's app that does not route: tell the club service a virtual order changed."""
+    from sqlalchemy import text
+
+    def wake() -> None:
+        with session_factory() as s:
+            s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": ROUTER_CHANNEL})
+            s.commit()
+
+    return wake
