@@ -38,8 +38,9 @@ class Harness:
         self.services: list[ClubService] = []
 
     def service(self, name: str) -> ClubService:
+        url = self.db.engine.url.render_as_string(hide_password=False)
         svc = ClubService(
-            self.db.session_factory, self.db.engine.url.render_as_string(hide_password=False), make_broker(self.alpaca), self.prices, self.loop,
+            self.db.session_factory, url, make_broker(self.alpaca), self.prices, self.loop,
             poll_s=0.2, window_s=0.2, router_poll_s=0.2, name=name,
         )  # fmt: skip
         self.services.append(svc)
