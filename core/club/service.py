@@ -17,10 +17,12 @@ While active:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.adapters.alpaca.broker import AlpacaBroker
@@ -68,7 +70,7 @@ class ClubService:
         self._lock = threading.Lock()
         self.router: ClubRouter | None = None
         self._listener: NotificationListener | None = None
-        self._stream = None
+        self._stream: concurrent.futures.Future[None] | None = None
         self.elections = 0
         self.leadership = StreamLeadership(
             db_url, key=key, on_elected=self._on_elected, on_demoted=self._on_demoted, poll_s=poll_s, name=name
@@ -151,7 +153,6 @@ class ClubService:
 
 def wake_by_notify(session_factory: sessionmaker[Session]) -> Callable[[], None]:
     """For a trader's app that does not route: tell the club service a virtual order changed."""
-    from sqlalchemy import text
 
     def wake() -> None:
         with session_factory() as s:
