@@ -1,7 +1,11 @@
 """The ledger invariant of DESIGN.md, checked from the stored rows alone.
 
 For every user: cash + reserved + cost of positions - realized P&L + fees = starting balance,
-and the reserved balance equals what that user's orders still hold. Also checked, because the daily loss
+and the reserved balance equals what that user's orders still hold.
+
+Cost bases are signed like quantities (migration 0011): a short's is negative, minus what its sale brought into
+cash, so the same sum holds with shorts: a short sale adds its proceeds to cash and takes them off the cost, and
+covering pays cash, gives the covered cost back and realizes the difference. Also checked, because the daily loss
 rule reads it instead of the fills: the day's realized P&L kept on the user's row equals that of the user's
 ledger fills of that (UTC) day.
 """

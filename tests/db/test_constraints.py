@@ -151,8 +151,11 @@ def test_order_checks(session, model, values, constraint):
         ),
         (lambda s, u: f.add(s, m.WaitlistEntry(name="n", email="w@example.com", status="maybe")), "ck_waitlist_status"),
         (
-            lambda s, u: f.add(s, m.Position(user_id=u.id, symbol="AAPL", quantity=Decimal("-1"), status="OPEN")),
-            "ck_positions_quantity_non_negative",
+            lambda s, u: f.add(
+                s,
+                m.Position(user_id=u.id, symbol="AAPL", quantity=Decimal("-1"), cost_basis=Decimal("5"), status="OPEN"),
+            ),
+            "ck_positions_cost_basis_sign",  # a short (negative quantity) has a negative cost basis
         ),
         (
             lambda s, u: f.add(s, m.Position(user_id=u.id, symbol="AAPL", quantity=Decimal("5"), status="CLOSED")),

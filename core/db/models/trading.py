@@ -329,15 +329,17 @@ POSITION_STATUSES = ("OPEN", "CLOSED")
 
 
 class Position(Base):
-    """A user's virtual holding of one symbol; quantity 0 with status CLOSED once flat."""
+    """A user's virtual holding of one symbol (negative when short); quantity 0 with status CLOSED once flat."""
 
     __tablename__ = "positions"
     __table_args__ = (
         UniqueConstraint("user_id", "symbol"),
         CheckConstraint(enum_check("status", POSITION_STATUSES), name="status"),
-        CheckConstraint("quantity >= 0", name="quantity_non_negative"),  # shorting is out of scope
         CheckConstraint("average_entry_price >= 0", name="average_entry_price_non_negative"),
-        CheckConstraint("cost_basis >= 0", name="cost_basis_non_negative"),
+        # Signed (migration 0011): a short has a negative quantity and a negative cost basis.
+        CheckConstraint(
+            "(quantity >= 0 AND cost_basis >= 0) OR (quantity < 0 AND cost_basis <= 0)", name="cost_basis_sign"
+        ),
         CheckConstraint("(status = 'CLOSED') = (quantity = 0)", name="status_matches_quantity"),
         Index("ix_positions_user_id_status", "user_id", "status"),
         Index("ix_positions_symbol", "symbol"),
@@ -351,8 +353,9 @@ class Position(Base):
     asset_class: Mapped[str] = mapped_column(String(20), server_default="us_equity")
     quantity: Mapped[Decimal] = mapped_column(Quantity, server_default=text("0"))
     average_entry_price: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
-    # Exact money paid for the shares held (sum of fill notionals less what sells removed). The
-    # average price is derived from it for display; the ledger invariant uses this exact figure.
+    # Exact money paid for the shares held (sum of fill notionals less what sells removed); for a short, minus
+    # what its sales brought in. The average price is derived from it for display; the ledger invariant uses
+    # this exact figure.
     cost_basis: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     realized_pnl: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(10), server_default="CLOSED")
@@ -363,7 +366,7 @@ class Position(Base):
     updated_at: Mapped[updated_ts]  # 000/001 "last_updated"
 
 
-POSITION_ACTIONS = ("OPEN", "CLOSE", "INCREASE", "DECREASE")
+POSITION_ACTIONS = ("OPEN", "CLOSE", "INCREASE", "DECREASE", "REVERSE")  # REVERSE: long to short or back
 
 
 class PositionHistory(Base):
@@ -373,7 +376,6 @@ class PositionHistory(Base):
     __table_args__ = (
         CheckConstraint(enum_check("action", POSITION_ACTIONS), name="action"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("quantity_after >= 0", name="quantity_after_non_negative"),
         Index("ix_position_history_position_id_timestamp", "position_id", "timestamp"),
     )
 

@@ -3,7 +3,11 @@
 -- Result: (outcome, owner_id), owner_id being the order's user. outcome is 'unknown' (not a StratForge
 -- order: the caller may adopt it as a bracket leg and retry), 'accepted' (a NEW event recorded the broker
 -- id), 'changed' or 'unchanged'.
--- Errors: SQLSTATE SF001 (a fill without any price), SF002 (a sell fill larger than the position).
+-- Errors: SQLSTATE SF001 (a fill without any price), SF002 (a sell fill whose short part, what it sells beyond
+-- the long position, is not a whole number of shares: fractional shares cannot be sold short).
+-- Positions are signed (migration 0011): a short has a negative quantity and a negative cost basis (quantity
+-- times its positive average entry price). A fill first closes what it opposes (realizing P&L on that part:
+-- proceeds less cost for a long, entry value less cover cost for a short) and opens the rest the other way.
 -- "The module docstring" in the body is migration 0003's: why the booking commits asynchronously, and why
 -- a booking lost in a crash is booked again.
 CREATE OR REPLACE FUNCTION sf_apply_event(
@@ -44,6 +48,10 @@ DECLARE
     v_fee numeric;
     v_notional numeric;
     v_before numeric;
+    v_sign numeric;            -- +1 for a sell, -1 for a buy: the sign of the cash a fill brings in
+    v_close numeric;           -- the part of the fill that closes the position it opposes
+    v_open numeric;            -- the rest, which opens or increases a position on the fill's side
+    v_close_notional numeric;
     v_removed numeric;
     v_realized numeric;
     v_used numeric;
@@ -132,19 +140,22 @@ BEGIN
             pos.cost_basis := 0;
             pos.realized_pnl := 0;
         END IF;
-        IF o.side = 'sell' AND pos.quantity < v_delta THEN
-            RAISE EXCEPTION 'Sell fill of % % exceeds the % held by the user (order %).',
-                v_delta, o.symbol, pos.quantity, o.id USING ERRCODE = 'SF002';
-        END IF;
         v_before := pos.quantity;
-        IF o.side = 'buy' THEN
-            v_removed := 0;
-            v_realized := 0;
-        ELSE
-            v_removed := CASE WHEN v_delta = v_before THEN pos.cost_basis
-                              ELSE sf_money(pos.cost_basis * v_delta / v_before) END;
-            v_realized := v_notional - v_removed;
+        v_sign := CASE WHEN o.side = 'sell' THEN 1 ELSE -1 END;
+        -- A sell closes a long (v_before > 0), a buy covers a short (v_before < 0).
+        v_close := least(v_delta, greatest(v_sign * v_before, 0));
+        v_open := v_delta - v_close;
+        IF o.side = 'sell' AND v_open <> trunc(v_open) THEN
+            RAISE EXCEPTION 'Sell fill of % % would sell % short: fractional shares cannot be sold short (order %).',
+                v_delta::float8, o.symbol, v_open::float8, o.id USING ERRCODE = 'SF002';  -- float8: 3.5, not 3.500000000
         END IF;
+        -- The closed part takes its share of the exact cost basis (all of it when it closes the position) and
+        -- its share of the notional (all of it unless the fill also opens), so both totals stay exact.
+        v_removed := CASE WHEN v_close = 0 THEN 0
+                          WHEN v_close = abs(v_before) THEN pos.cost_basis
+                          ELSE sf_money(pos.cost_basis * v_close / abs(v_before)) END;
+        v_close_notional := CASE WHEN v_open = 0 THEN v_notional ELSE sf_money(v_close * v_price) END;
+        v_realized := CASE WHEN v_close = 0 THEN 0 ELSE v_sign * v_close_notional - v_removed END;
 
         INSERT INTO fills (id, user_id, order_id, session_id, signal_id, execution_id, broker_order_id, broker,
                            symbol, side, quantity, price, fees, realized_pnl, executed_at, source)
@@ -155,32 +166,38 @@ BEGIN
 
         IF v_fill_id IS NOT NULL THEN
             IF o.side = 'buy' THEN
+                -- A buy holds its worst-case cost: the fill pays from the reservation first.
                 v_used := least(o.reserved_amount, v_notional + v_fee);
-                o.reserved_amount := o.reserved_amount - v_used;
-                v_reserved := v_reserved - v_used;
                 v_cash := v_cash - (v_notional + v_fee - v_used);
-                pos.quantity := pos.quantity + v_delta;
-                pos.cost_basis := pos.cost_basis + v_notional;
-                v_action := CASE WHEN v_before = 0 THEN 'OPEN' ELSE 'INCREASE' END;
-                IF v_before = 0 THEN
-                    pos.opened_at := p_ts;
-                    pos.closed_at := NULL;
-                END IF;
             ELSE
-                v_cash := v_cash + v_notional - v_fee;
-                v_realized_total := v_realized;
-                pos.realized_pnl := pos.realized_pnl + v_realized;
-                pos.quantity := pos.quantity - v_delta;
-                pos.cost_basis := pos.cost_basis - v_removed;
-                v_action := CASE WHEN pos.quantity = 0 THEN 'CLOSE' ELSE 'DECREASE' END;
-                IF pos.quantity = 0 THEN
-                    pos.closed_at := p_ts;
-                END IF;
+                -- A short sale holds its initial margin until it fills: released in proportion to the fill.
+                v_used := CASE WHEN p_filled_qty >= o.quantity THEN o.reserved_amount
+                               ELSE least(o.reserved_amount,
+                                          sf_money(o.reserved_amount * v_delta / (o.quantity - o.filled_quantity)))
+                          END;
+                v_cash := v_cash + v_notional - v_fee + v_used;
+            END IF;
+            o.reserved_amount := o.reserved_amount - v_used;
+            v_reserved := v_reserved - v_used;
+            v_realized_total := v_realized;
+            pos.realized_pnl := pos.realized_pnl + v_realized;
+            pos.quantity := v_before - v_sign * v_delta;
+            pos.cost_basis := pos.cost_basis - v_removed - v_sign * (v_notional - v_close_notional);
+            v_action := CASE WHEN v_before = 0 THEN 'OPEN'
+                             WHEN pos.quantity = 0 THEN 'CLOSE'
+                             WHEN sign(pos.quantity) <> sign(v_before) THEN 'REVERSE'
+                             WHEN abs(pos.quantity) > abs(v_before) THEN 'INCREASE'
+                             ELSE 'DECREASE' END;
+            IF v_action IN ('OPEN', 'REVERSE') THEN
+                pos.opened_at := p_ts;
+                pos.closed_at := NULL;
+            ELSIF v_action = 'CLOSE' THEN
+                pos.closed_at := p_ts;
             END IF;
             v_fees_total := v_fee;
             o.fees := o.fees + v_fee;
-            pos.status := CASE WHEN pos.quantity > 0 THEN 'OPEN' ELSE 'CLOSED' END;
-            pos.average_entry_price := CASE WHEN pos.quantity > 0 THEN sf_money(pos.cost_basis / pos.quantity)
+            pos.status := CASE WHEN pos.quantity <> 0 THEN 'OPEN' ELSE 'CLOSED' END;
+            pos.average_entry_price := CASE WHEN pos.quantity <> 0 THEN sf_money(pos.cost_basis / pos.quantity)
                                             ELSE 0 END;
             o.filled_avg_price := sf_money(
                 (o.filled_quantity * coalesce(o.filled_avg_price, 0) + v_delta * v_price) / p_filled_qty);
