@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
 from core.broker.fill_model import FillModel, WorkingOrder
 from core.broker.protocol import Broker
+from core.club.day_orders import DayCloses
 from core.club.netting import AllocationKind, Due, DueKind, StepPlan, allocate, plan_step
 from core.club.virtual_orders import (
     VirtualOrder,
@@ -111,6 +112,7 @@ class ClubRouter:
         window_s: float = 0.05,
         poll_s: float = 1.0,
         bar_length: timedelta = timedelta(minutes=1),
+        day_closes: DayCloses | None = None,
     ) -> None:
         self._engine = engine_of(session_factory)
         self._street = street
@@ -120,6 +122,7 @@ class ClubRouter:
         self._window_s = window_s
         self._poll_s = poll_s
         self._bar_length = bar_length
+        self._day_closes = day_closes or DayCloses()
         self._changes = CoalescingNotifier(self._engine, LEDGER_CHANNEL)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._positions: dict[str, Decimal] = {}
@@ -263,7 +266,10 @@ class ClubRouter:
                 by_parent.setdefault(o.parent_id, []).append(o)
         for o in orders:
             user = None
-            if o.status == "pending_cancel" and o.in_flight == 0:
+            expires = self._day_closes.close_after(o.created_at) if o.time_in_force is TimeInForce.DAY else None
+            if expires is not None and now >= expires and o.in_flight == 0:
+                user = book_end(conn, o, OrderEventType.EXPIRED, "A day order, expired at the close.", now)
+            elif o.status == "pending_cancel" and o.in_flight == 0:
                 user = book_end(conn, o, OrderEventType.CANCELED, "Canceled at the trader's request.", now)
             elif o.parent_id is not None:
                 status, _filled = parents.get(o.parent_id, ("missing", ZERO))
