@@ -121,3 +121,46 @@ def test_a_resting_take_profit_never_reaches_the_account_so_another_traders_mark
     club.alpaca.fill(follow["id"], price="110.40")
     eventually(lambda: club.steps_open() == 0, what="the follow step done")
     club.assert_invariants()
+
+
+def test_one_trader_long_while_another_goes_short_nets_to_the_difference(club: Club):
+    a, b, c = club.users[:3]
+    long_a = club.ledger.place_order(a, market(BUY, "10"))
+    short_b = club.ledger.place_order(b, market(SELL, "4"))
+    long_c = club.ledger.place_order(c, market(BUY, "1"))
+    (street,) = club.wait_street_order()
+    assert street["side"] == "buy" and D(street["qty"]) == 7
+    club.alpaca.fill(street["id"], price="100.10")
+    for order in (long_a, short_b, long_c):
+        assert club.wait_status(order.id, "filled").filled_avg_price == D("100.10")
+    assert club.virtual_positions() == {"AAPL": D(7)}
+    club.assert_invariants()
+
+
+def test_a_flip_through_zero_goes_out_as_close_then_open(club: Club):
+    a, b, c = club.users[:3]
+    club.ledger.place_order(a, market(BUY, "10"))
+    fill_street(club, price="100")
+    eventually(lambda: club.virtual_positions().get("AAPL") == D("10"), what="A's long")
+
+    flip = club.ledger.place_order(b, market(SELL, "12"))  # B goes short 12: the account goes from +10 to -2
+    close = club.wait_street_order()[0]
+    assert close["side"] == "sell" and D(close["qty"]) == 10  # never through zero in one order
+    club.alpaca.fill(close["id"], price="99")
+    club.wait_status(flip.id, "partially_filled")
+    opening = club.wait_street_order()[0]
+    assert opening["id"] != close["id"] and opening["side"] == "sell" and D(opening["qty"]) == 2
+    club.alpaca.fill(opening["id"], price="98.5")
+    row = club.wait_status(flip.id, "filled")
+    assert row.filled_avg_price == D("98.916667")  # (10 * 99 + 2 * 98.5) / 12, to the ledger's 6 places
+    assert club.alpaca.positions() == {"AAPL": D(-2)}
+    # A's own flip: long 10 -> short 3 in one virtual order, netted with C's buy.
+    flip_a = club.ledger.place_order(a, market(SELL, "13"))
+    buy_c = club.ledger.place_order(c, market(BUY, "5"))
+    (street,) = club.wait_street_order()
+    assert street["side"] == "sell" and D(street["qty"]) == 8
+    club.alpaca.fill(street["id"], price="98")
+    club.wait_status(flip_a.id, "filled")
+    club.wait_status(buy_c.id, "filled")
+    assert club.virtual_positions() == {"AAPL": D(-10)}
+    club.assert_invariants()
