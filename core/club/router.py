@@ -43,7 +43,7 @@ import psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
-from core.broker.fill_model import FillModel, WorkingOrder
+from core.broker.fill_model import BracketLeg, FillDecision, FillModel, WorkingOrder, evaluate_bracket_exit
 from core.broker.protocol import Broker
 from core.club.day_orders import DayCloses
 from core.club.netting import AllocationKind, Due, DueKind, StepPlan, allocate, plan_step
@@ -272,7 +272,7 @@ class ClubRouter:
             elif o.status == "pending_cancel" and o.in_flight == 0:
                 user = book_end(conn, o, OrderEventType.CANCELED, "Canceled at the trader's request.", now)
             elif o.parent_id is not None:
-                status, _filled = parents.get(o.parent_id, ("missing", ZERO))
+                status, _filled, _at = parents.get(o.parent_id, ("missing", ZERO, None))
                 if status in ("canceled", "rejected", "expired", "missing"):
                     user = book_end(conn, o, OrderEventType.CANCELED, "Its entry order did not fill.", now)
             if user is not None:
@@ -509,50 +509,70 @@ class ClubRouter:
 
     # ----- resting orders --------------------------------------------------------------------
     def _apply_bar(self, symbol: str, bar: NormalizedBar) -> None:
-        """Fill resting orders with the fill model on a bar that closed after they were placed."""
+        """Fill resting orders with the fill model on a bar that closed after they were placed (a bracket's exits:
+        after its entry filled), as the backtester fills them: a bracket's two exits are judged together by
+        ``evaluate_bracket_exit`` (the stop-loss first when the bar cannot tell), never both."""
         closes_at = bar.timestamp + self._bar_length
         users: set[uuid.UUID] = set()
         with raw_connection(self._engine) as conn:
             orders = [o for o in open_virtual_orders(conn, symbol) if o.resting and o.status != "pending_cancel"]
             parents = parent_statuses(conn, {o.parent_id for o in orders if o.parent_id is not None})
-            filled_legs: set[uuid.UUID] = set()
             now = self._now()
+            exits: dict[uuid.UUID, list[VirtualOrder]] = {}
             for o in orders:
                 if o.created_at >= closes_at or o.remaining <= 0:
                     continue
-                if o.parent_id is not None:
-                    status, _ = parents.get(o.parent_id, ("missing", ZERO))
-                    if status != "filled" or o.parent_id in filled_legs:
-                        continue
-                working = WorkingOrder(o.side, o.type, o.remaining, o.limit_price, o.stop_price, o.stop_triggered)
-                decision = self._fill_model.evaluate(working, bar)
-                if decision is None:
+                if o.parent_id is None:
+                    decision = self._fill_model.evaluate(_working(o), bar)
+                    users |= self._apply_decision(conn, o, decision, bar, now)
                     continue
-                if decision.triggered and not o.stop_triggered and o.type is OrderType.STOP_LIMIT:
-                    conn.execute(
-                        "INSERT INTO club_stop_triggers (order_id) VALUES (%s) ON CONFLICT DO NOTHING", (o.id,)
-                    )
-                if not decision.filled or decision.price is None:
-                    continue
-                execution = f"bar:{o.id.hex}:{bar.timestamp.isoformat()}"
-                user = book_fill(conn, o, o.filled, decision.qty, decision.price, execution, now)
-                conn.execute(
-                    """INSERT INTO club_follows (order_id, symbol, side, qty, price) VALUES (%s, %s, %s, %s, %s)
-                       ON CONFLICT (order_id) DO UPDATE SET qty = club_follows.qty + excluded.qty""",
-                    (o.id, symbol, o.side.value, decision.qty, decision.price),
-                )
-                self.stats.resting_fills += 1
-                if user is not None:
-                    users.add(user)
-                if o.parent_id is not None:
-                    filled_legs.add(o.parent_id)
-                    for sibling in orders:  # one-cancels-other: the other exit of this bracket
-                        if sibling.parent_id == o.parent_id and sibling.id != o.id:
-                            other = book_end(conn, sibling, OrderEventType.CANCELED, "The other exit filled.", now)
-                            if other is not None:
-                                users.add(other)
+                status, _filled, filled_at = parents.get(o.parent_id, ("missing", ZERO, None))
+                if status == "filled" and filled_at is not None and filled_at < closes_at:
+                    exits.setdefault(o.parent_id, []).append(o)
+            for legs in exits.values():
+                users |= self._apply_exits(conn, legs, bar, now)
             conn.commit()
         self._notify(users)
+
+    def _apply_exits(
+        self, conn: psycopg.Connection, legs: list[VirtualOrder], bar: NormalizedBar, now: datetime
+    ) -> set[uuid.UUID]:
+        take_profit = next((leg for leg in legs if leg.type is OrderType.LIMIT), None)
+        stop_loss = next((leg for leg in legs if leg.type in (OrderType.STOP, OrderType.STOP_LIMIT)), None)
+        if take_profit is None or stop_loss is None:  # one exit left (the other was canceled by its trader)
+            leg = take_profit or stop_loss
+            assert leg is not None
+            return self._apply_decision(conn, leg, self._fill_model.evaluate(_working(leg), bar), bar, now)
+        exit_ = evaluate_bracket_exit(self._fill_model, _working(take_profit), _working(stop_loss), bar)
+        if exit_ is None:
+            return set()
+        leg, other = (take_profit, stop_loss) if exit_.leg is BracketLeg.TAKE_PROFIT else (stop_loss, take_profit)
+        users = self._apply_decision(conn, leg, exit_.decision, bar, now)
+        if exit_.decision.filled:  # one cancels the other
+            closed = book_end(conn, other, OrderEventType.CANCELED, "The other exit of the bracket filled.", now)
+            if closed is not None:
+                users.add(closed)
+        return users
+
+    def _apply_decision(
+        self, conn: psycopg.Connection, o: VirtualOrder, decision: FillDecision | None, bar: NormalizedBar,
+        now: datetime,
+    ) -> set[uuid.UUID]:  # fmt: skip
+        if decision is None:
+            return set()
+        if decision.triggered and not o.stop_triggered and o.type is OrderType.STOP_LIMIT:
+            conn.execute("INSERT INTO club_stop_triggers (order_id) VALUES (%s) ON CONFLICT DO NOTHING", (o.id,))
+        if not decision.filled or decision.price is None:
+            return set()
+        execution = f"bar:{o.id.hex}:{bar.timestamp.isoformat()}"
+        user = book_fill(conn, o, o.filled, decision.qty, decision.price, execution, now, fee=decision.fee)
+        conn.execute(
+            """INSERT INTO club_follows (order_id, symbol, side, qty, price) VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (order_id) DO UPDATE SET qty = club_follows.qty + excluded.qty""",
+            (o.id, o.symbol, o.side.value, decision.qty, decision.price),
+        )
+        self.stats.resting_fills += 1
+        return {user} if user is not None else set()
 
     # ----- re-settlement ---------------------------------------------------------------------
     def _resettle(self) -> None:
@@ -594,6 +614,12 @@ class ClubRouter:
 
     def street_positions(self) -> dict[str, Decimal]:
         return dict(self._positions)
+
+
+def _working(order: VirtualOrder) -> WorkingOrder:
+    return WorkingOrder(
+        order.side, order.type, order.remaining, order.limit_price, order.stop_price, order.stop_triggered
+    )
 
 
 def _with_filled(order: VirtualOrder, filled: Decimal) -> VirtualOrder:

@@ -87,14 +87,16 @@ def open_virtual_orders(conn: psycopg.Connection, symbol: str | None = None) -> 
     ]
 
 
-def parent_statuses(conn: psycopg.Connection, parent_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, Decimal]]:
-    """Bracket entries' (status, filled quantity): a leg works only once its entry has filled."""
+def parent_statuses(
+    conn: psycopg.Connection, parent_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, Decimal, datetime | None]]:
+    """Bracket entries' (status, filled quantity, when filled): a leg works only once its entry has filled."""
     if not parent_ids:
         return {}
     rows = conn.execute(
-        "SELECT id, status, filled_quantity FROM orders WHERE id = ANY(%s)", (list(parent_ids),)
+        "SELECT id, status, filled_quantity, filled_at FROM orders WHERE id = ANY(%s)", (list(parent_ids),)
     ).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def as_broker_order(order: VirtualOrder, filled: Decimal, status: OrderStatus, now: datetime) -> BrokerOrder:
@@ -118,15 +120,21 @@ def as_broker_order(order: VirtualOrder, filled: Decimal, status: OrderStatus, n
 
 def book_fill(
     conn: psycopg.Connection, order: VirtualOrder, already: Decimal, qty: Decimal, price: Decimal,
-    execution_id: str, now: datetime,
+    execution_id: str, now: datetime, *, fee: Decimal = Decimal(0),
 ) -> uuid.UUID | None:  # fmt: skip
-    """Book ``qty`` more of ``order`` at ``price`` (``already`` being what is booked before it)."""
+    """Book ``qty`` more of ``order`` at ``price`` and ``fee`` (``already`` being what is booked before it)."""
     cumulative = already + qty
     done = cumulative >= order.qty
     status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
     kind = OrderEventType.FILL if done else OrderEventType.PARTIAL_FILL
     event = OrderEvent(
-        kind, as_broker_order(order, cumulative, status, now), now, execution_id=execution_id, price=price, qty=qty
+        kind,
+        as_broker_order(order, cumulative, status, now),
+        now,
+        execution_id=execution_id,
+        price=price,
+        qty=qty,
+        fee=fee,
     )
     outcome, user_id = book_event(conn, event)
     return user_id if outcome in (Outcome.CHANGED, Outcome.ACCEPTED) else None

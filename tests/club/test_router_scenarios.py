@@ -164,3 +164,21 @@ def test_a_flip_through_zero_goes_out_as_close_then_open(club: Club):
     club.wait_status(buy_c.id, "filled")
     assert club.virtual_positions() == {"AAPL": D(-10)}
     club.assert_invariants()
+
+
+def test_when_one_bar_reaches_both_exits_of_a_bracket_the_stop_loss_is_assumed_first(club: Club):
+    a = club.users[0]
+    entry = club.ledger.place_order(
+        a, OrderTicket("AAPL", BUY, D("5"), take_profit_price=D("104"), stop_loss_price=D("97"))
+    )
+    fill_street(club, price="100")
+    club.wait_status(entry.id, "filled")
+    legs = legs_of(club.db, entry.id)
+    club.router.on_bar("AAPL", bar(open=100, high=105, low=96, close=101))
+    assert club.wait_status(legs["stop_loss"].id, "filled").filled_avg_price == D("97")
+    assert club.wait_status(legs["take_profit"].id, "canceled").filled_quantity == 0
+    (follow,) = club.wait_street_order()
+    assert follow["side"] == "sell" and D(follow["qty"]) == 5
+    club.alpaca.fill(follow["id"], price="96.90")
+    eventually(lambda: club.steps_open() == 0, what="the follow step done")
+    club.assert_invariants()
