@@ -1,4 +1,10 @@
-"""Broker errors; ``str()`` is a message a trader can read."""
+"""Broker errors; ``str()`` is a message a trader can read.
+
+Two failures must never be confused, because the ledger does opposite things with them:
+``BrokerUnavailable`` means the outcome is unknown (the order may exist: keep it pending and settle it later),
+``NotPlaced`` means the request certainly was not processed (nothing to settle: retrying is safe, and giving up
+releases the reservation at once).
+"""
 
 from __future__ import annotations
 
@@ -19,5 +25,18 @@ class BrokerUnavailable(BrokerError):
     """Timeout, connection failure or server error: the outcome of the request is unknown."""
 
 
-class RateLimited(BrokerUnavailable):
-    """The account's request budget is exhausted (HTTP 429); retry later."""
+class NotPlaced(BrokerError):
+    """The request certainly was not processed (refused before it was sent, or refused unread); retrying is safe.
+
+    ``retry_after_s``: when the refusal said how long to wait (Alpaca's X-RateLimit-Reset, the club budget's next
+    free slot), else None.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(NotPlaced):
+    """The account's request budget is exhausted: HTTP 429 from Alpaca (Alpaca did not process the request), or the
+    club's own budget refused before anything was sent."""

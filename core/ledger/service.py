@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound
+from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound, RateLimited
 from core.broker.protocol import Broker
 from core.db.models import Order, User
 from core.db.notifier import CoalescingNotifier
@@ -59,6 +60,13 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "stratforge_ledger"
 ASSET_CACHE_FOR = timedelta(minutes=10)
 
+# A submit the broker certainly did not process (core.broker.errors.NotPlaced) is tried at most this many times,
+# within this many seconds, waiting what the refusal asked (else SUBMIT_BACKOFF_S doubling) between tries.
+SUBMIT_ATTEMPTS = 3
+SUBMIT_RETRY_WITHIN_S = 10.0
+SUBMIT_BACKOFF_S = 0.5
+SUBMIT_MIN_WAIT_S = 0.05
+NOT_SENT_BUDGET = "Not sent: the club's Alpaca request budget is exhausted; try again in a minute."
 
 
 class Ledger:
@@ -150,19 +158,40 @@ class Ledger:
             take_profit_limit_price=ticket.take_profit_price,
             stop_loss_stop_price=ticket.stop_loss_price,
         )
-        try:
-            placed = self._broker.submit_order(request)
-        except BrokerRejected as exc:
-            self._forget_own(client_order_id)
-            self._close_unsent(order_id, "rejected", str(exc))
-            raise OrderRejected(f"The broker refused the order: {exc}") from exc
-        except BrokerUnavailable as exc:
-            self._forget_own(client_order_id)
-            log.warning("submit of %s unanswered: %s", client_order_id, exc)
-            return PlacedOrder(
-                order_id, client_order_id, "pending", held,
-                message=f"The broker did not answer ({exc}); the order will be settled when it does.",
-            )  # fmt: skip
+        # A definite non-placement (a 429, the club budget's own refusal) is retried while it may still succeed soon:
+        # the same client order id, so a retry can never place the order twice. Whatever is still refused after
+        # SUBMIT_ATTEMPTS tries or SUBMIT_RETRY_WITHIN_S seconds is closed at once: it certainly is not at the broker,
+        # so holding its reservation "pending" until a settlement (as for an unanswered submit) would only block cash.
+        gave_up_at = time.monotonic() + SUBMIT_RETRY_WITHIN_S
+        attempt = 1
+        while True:
+            try:
+                placed = self._broker.submit_order(request)
+                break
+            except NotPlaced as exc:
+                wait_s = exc.retry_after_s if exc.retry_after_s is not None else SUBMIT_BACKOFF_S * 2 ** (attempt - 1)
+                wait_s = max(wait_s, SUBMIT_MIN_WAIT_S)
+                if attempt < SUBMIT_ATTEMPTS and time.monotonic() + wait_s <= gave_up_at:
+                    log.info("submit of %s not placed (%s); retrying in %.1f s", client_order_id, exc, wait_s)
+                    time.sleep(wait_s)
+                    attempt += 1
+                    continue
+                self._forget_own(client_order_id)
+                reason = NOT_SENT_BUDGET if isinstance(exc, RateLimited) else f"Not sent: {exc}"
+                log.warning("submit of %s not placed after %d attempt(s): %s", client_order_id, attempt, exc)
+                self._close_unsent(order_id, "rejected", reason)
+                raise OrderRejected(reason) from exc
+            except BrokerRejected as exc:
+                self._forget_own(client_order_id)
+                self._close_unsent(order_id, "rejected", str(exc))
+                raise OrderRejected(f"The broker refused the order: {exc}") from exc
+            except BrokerUnavailable as exc:
+                self._forget_own(client_order_id)
+                log.warning("submit of %s unanswered: %s", client_order_id, exc)
+                return PlacedOrder(
+                    order_id, client_order_id, "pending", held,
+                    message=f"The broker did not answer ({exc}); the order will be settled when it does.",
+                )  # fmt: skip
         if not placed.legs:
             if not self._accept_own(placed):  # not noted as ours any more (the note was cleared): book it now
                 self._book(OrderEvent(OrderEventType.NEW, placed, self._now()))

@@ -7,20 +7,21 @@ its deadline raises BrokerUnavailable at once; its thread is abandoned and ends
 when the socket does. Daemon threads never block interpreter exit (a
 ThreadPoolExecutor would join them at exit), and a semaphore caps how many stuck
 calls may pile up: when all slots are taken by calls Alpaca never answered, new
-calls fail fast with BrokerUnavailable instead of queueing behind them.
+calls fail fast with NotPlaced (nothing was sent) instead of queueing behind them.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 from alpaca.common.exceptions import APIError
 
-from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, OrderNotFound, RateLimited
+from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound, RateLimited
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_IN_FLIGHT = 8
@@ -36,7 +37,7 @@ class DeadlineRunner:
     def run[T](self, what: str, fn: Callable[[], T]) -> T:
         """Call ``fn`` and return its result, or raise BrokerUnavailable after ``timeout_s``."""
         if not self._slots.acquire(timeout=self.timeout_s):
-            raise BrokerUnavailable(f"Alpaca: too many requests still unanswered ({what})")
+            raise NotPlaced(f"Alpaca: too many requests still unanswered; {what} was not sent")
         outcome: dict[str, Any] = {}
         done = threading.Event()
 
@@ -65,6 +66,19 @@ def api_error_message(error: APIError) -> str:
         return str(error) or "no details"
 
 
+def rate_limit_reset_in(error: APIError, now: float | None = None) -> float | None:
+    """Seconds until Alpaca's window resets, from X-RateLimit-Reset (epoch seconds); None when not given."""
+    response = error.response
+    raw = response.headers.get("X-RateLimit-Reset") if response is not None else None
+    try:
+        reset = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    if reset is None:
+        return None
+    return max(0.0, reset - (time.time() if now is None else now))
+
+
 def translate_error(exc: BaseException, what: str) -> BaseException:
     """Map an exception from alpaca-py/requests onto the broker error hierarchy."""
     if isinstance(exc, BrokerError):
@@ -72,8 +86,8 @@ def translate_error(exc: BaseException, what: str) -> BaseException:
     if isinstance(exc, APIError):
         status = exc.status_code
         message = api_error_message(exc)
-        if status == 429:
-            return RateLimited(f"Alpaca rate limit reached, retry later ({message})")
+        if status == 429:  # Alpaca did not process the request: a definite non-placement
+            return RateLimited(f"Alpaca rate limit reached, retry later ({message})", rate_limit_reset_in(exc))
         if status == 404:
             return OrderNotFound(f"Alpaca: not found ({what}): {message}")
         if status is not None and 400 <= status < 500:

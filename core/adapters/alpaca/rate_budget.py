@@ -89,7 +89,9 @@ class RateBudget:
         self._sleep = sleep
 
     def acquire(self, endpoint: str, method: str, user_id: uuid.UUID | None = None, timeout: float = 30.0) -> Slot:
-        """Take one slot, waiting while the club's window is full; RateLimited after ``timeout`` s."""
+        """Take one slot, waiting while the club's window is full; RateLimited after ``timeout`` s.
+
+        RateLimited is raised before anything is sent, so the caller may retry safely (a NotPlaced)."""
         deadline = self._clock() + timeout
         while True:
             slot, wait_s = self._try_take(endpoint, method, user_id)
@@ -100,7 +102,8 @@ class RateBudget:
                 raise RateLimited(
                     f"The shared {self.service} request budget ({self.allowed} per {self.window_s:g} s, "
                     f"for all clients together) is used up; the next slot frees in {wait_s:.1f} s, "
-                    f"later than this call may wait ({timeout:g} s). Retry later."
+                    f"later than this call may wait ({timeout:g} s). Retry later.",
+                    retry_after_s=wait_s,
                 )
             self._sleep(max(wait_s, MIN_WAIT_S))  # outside the transaction: others may proceed
 
