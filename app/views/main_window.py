@@ -343,8 +343,10 @@ class MainWindow(QMainWindow):
         """Feed, broker and market clock labels (from memory: no I/O on the GUI thread)."""
         status = self.workstation.status()
         self.feed_label.setText(status.feed)
+        self.feed_label.setToolTip(status.feed)  # a refused stream's reason makes it long: the status bar cuts it
         self.feed_label.setStyleSheet("" if status.feed_ok else "color: #ef5350;")
         self.broker_label.setText(status.broker)
+        self.broker_label.setToolTip(status.broker)
         self.broker_label.setStyleSheet("" if status.broker_ok else "color: #ef5350;")
         if self._calendar is not None:
             try:

@@ -107,6 +107,9 @@ class OrderEventType(StrEnum):
     CANCELED = "canceled"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # The broker replaced the order (Alpaca's PATCH): ``order`` is the old one, ``replaced_by`` the new one, which
+    # carries on the same trade under a new broker id. Not an end: nothing is released or canceled.
+    REPLACED = "replaced"
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class OrderEvent:
     qty: Decimal | None = None
     fee: Decimal = Decimal("0")
     reason: str | None = None  # rejections and cancellations, when the broker says why
+    replaced_by: BrokerOrder | None = None  # REPLACED only: the order that now stands for ``order``
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,8 @@ class Ledger:
             return False
 
     def _apply_event(self, event: OrderEvent) -> bool:
+        if event.type is OrderEventType.REPLACED:
+            return event.replaced_by is not None and self._follow_replacement(event.order, event.replaced_by)
         if event.type is OrderEventType.NEW and self._accept_own(event.order):
             return False  # queued for the next batch of acceptances (or already queued by the submit answer)
         outcome = self._book(event)
@@ -274,7 +276,44 @@ class Ledger:
             if not self._adopt_leg_of(event.order):
                 return False  # not a StratForge order (someone else on the shared account)
             outcome = self._book(event)
+        if outcome is Outcome.UNCHANGED and event.type is OrderEventType.NEW:
+            # Settlement reads an order by our client order id; a broker that replaced it answers with the
+            # replacement under that id (AlpacaBroker.get_order_by_client_id), so a replaced event the stream missed
+            # still moves the row onto the new broker order. Only settlement and duplicates get here.
+            return self._follow_replacement(event.order, event.order)
         return outcome in (Outcome.ACCEPTED, Outcome.CHANGED)
+
+    def _follow_replacement(self, old: BrokerOrder, new: BrokerOrder) -> bool:
+        """The broker replaced ``old`` with ``new`` (same trade, new broker id, maybe new size or prices): the row
+        keeps our client order id and takes the new broker id, so the new order's events (which carry the broker's
+        own client order id) are booked against it by broker id. Nothing is released or canceled; the reservation
+        stays as placed (a fill beyond it is paid from cash, as for any fill above the reserved price).
+
+        One UPDATE of the order row alone (no user lock: no money moves); when nothing was replaced it matches no
+        row, which costs one index lookup."""
+        with self._sessions() as s:
+            row = s.execute(
+                update(Order)
+                .where(
+                    (Order.client_order_id == old.client_order_id) | (Order.broker_order_id == old.id),
+                    Order.status.in_(OPEN_LEDGER_STATUSES),
+                    Order.broker_order_id.is_distinct_from(new.id),
+                )
+                .values(
+                    broker_order_id=new.id,
+                    # a replacement smaller than what already filled cannot be: keep the size, fills still book
+                    quantity=case((Order.filled_quantity <= new.qty, new.qty), else_=Order.quantity),
+                    limit_price=new.limit_price,
+                    stop_price=new.stop_price,
+                )
+                .returning(Order.id, Order.user_id)
+            ).first()
+            s.commit()
+        if row is None:
+            return False  # not ours, already followed, or no longer working
+        log.info("order %s now follows broker order %s (replaced %s)", row.id, new.id, old.id)
+        self._changes.notify(str(row.user_id))
+        return True
 
     def _accept_own(self, order: BrokerOrder) -> bool:
         """For an order this process placed: queue its acceptance on the first report, drop the second.

@@ -95,7 +95,12 @@ def alpaca(
         last = f", last bar {w.last_bar_at:%H:%M} UTC" if w.last_bar_at else ""
         feed = "holding the club's data stream" if bars.is_leader else "through the club's data stream"
         broker = "streaming trade updates" if club.is_leader else "another client streams trade updates"
-        return f"Feed: Alpaca, {feed}{last}", True, f"Broker: Alpaca paper, {broker}", True
+        # A stream Alpaca keeps refusing (406: another connection on the account; refused keys) says so here, as
+        # it changes (the streams' StreamHealth), instead of looking like a quiet market.
+        feed_trouble, broker_trouble = bars.stream_status, club.stream_status
+        feed_text = f"Feed: Alpaca, {feed}{last}" + (f" — {feed_trouble.message}" if feed_trouble else "")
+        broker_text = f"Broker: Alpaca paper, {broker}" + (f" — {broker_trouble.message}" if broker_trouble else "")
+        return feed_text, feed_trouble is None, broker_text, broker_trouble is None
 
     ws = Workstation(
         ALPACA_PAPER, store, bars, ledger, prices, subscribe=subscribe, describe=describe, feed=bars,

@@ -14,6 +14,10 @@ What alpaca-py does and what this adds (see ``../shared/ALPACA_PROTOCOL.md``):
   a subclass that reports each (re)connection; after a reconnection the missed
   minutes are fetched through the history path (``HistoryService``), stored, and
   published, so the stored series has no hole.
+* A refusal is retried forever by alpaca-py and said only on its own logger. The subclass
+  also tells a ``StreamHealth`` about each refused authentication: a 406 (another
+  connection holds the account's one data stream) or three refused logins in a row reach
+  ``on_status`` once per change, and the stream then retries every 30 s.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from alpaca.data.enums import DataFeed
 from alpaca.data.live import StockDataStream
 
+from core.adapters.alpaca.stream_health import SLOW_RETRY_S, StatusCallback, StreamHealth, StreamStatus
 from core.domain.clock import utc_now
 from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
@@ -41,17 +46,37 @@ CLOSE_DEADLINE_S = 5.0
 MINUTE = timedelta(minutes=1)
 
 
+STREAM_NAME = "Market data"
+
 
 class _ReportingStockDataStream(StockDataStream):
-    """alpaca-py's stream, reporting every successful connect + authenticate."""
+    """alpaca-py's stream, reporting every successful connect + authenticate, and every refusal to ``health``."""
 
-    def __init__(self, *args: Any, on_connected: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, on_connected: Callable[[], None], health: StreamHealth | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._on_connected = on_connected
+        self._health = health
+
+    async def _auth(self) -> None:
+        try:
+            await super()._auth()
+        except ValueError as exc:  # alpaca-py raises the server's error message (406, 402...) as a ValueError
+            if self._health is not None:
+                self._health.refused(exc)
+            raise
 
     async def _start_ws(self) -> None:
         await super()._start_ws()
+        if self._health is not None:
+            self._health.connected()
         self._on_connected()
+
+    def _reconnect_delay(self, retries: int) -> float:
+        if self._health is not None and self._health.slow_retry:
+            return self._health.slow_retry_s
+        return super()._reconnect_delay(retries)
 
 
 class AlpacaBarFeed:
@@ -67,7 +92,10 @@ class AlpacaBarFeed:
         url_override: str | None = None,
         feed: str = "iex",
         clock: Callable[[], datetime] = utc_now,
+        on_status: StatusCallback | None = None,
+        slow_retry_s: float = SLOW_RETRY_S,
     ) -> None:
+        """``on_status``: called (on the loop) when the connection's health changes, e.g. a 406 and its end."""
         self._api_key = api_key
         self._secret_key = secret_key
         self._sink = sink
@@ -86,10 +114,15 @@ class AlpacaBarFeed:
         self.connections = 0
         self.backfills = 0
         self.backfill_errors: list[str] = []
+        self.health = StreamHealth(STREAM_NAME, on_status, slow_retry_s=slow_retry_s)
 
     @property
     def symbols(self) -> frozenset[str]:
         return frozenset(self._symbols)
+
+    @property
+    def status(self) -> StreamStatus:
+        return self.health.status
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         new = {normalize_symbol(s) for s in symbols} - self._symbols
@@ -147,6 +180,7 @@ class AlpacaBarFeed:
             feed=self._feed,
             url_override=self._url_override,
             on_connected=self._on_connected,
+            health=self.health,
         )
         for symbol in self._symbols:
             stream._handlers["bars"][symbol] = self._on_bar

@@ -3,7 +3,13 @@
 REST calls are synchronous (the ledger calls from worker threads), each bounded by
 ``timeout_s`` (see ``alpaca_calls``). Trade updates come from a stream that runs as a
 task on an asyncio loop the caller owns (``await run_stream()`` or
-``start_stream(loop)``), and reach handlers on a dispatch thread (see ``alpaca_stream``).
+``start_stream(loop)``), and reach handlers on a dispatch thread (see ``trade_stream``).
+
+Replaced orders: Alpaca's ``replaced`` event names only the new order's id, so the new order is
+read over REST (one GET, outside the club's budget: replacements are rare) and handed on as a
+REPLACED event carrying both orders. ``get_order_by_client_id`` follows ``replaced_by`` too: the
+client order id is ours, the order that now carries it is the newest replacement, reported under
+our client order id so the ledger books it against the same row.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import concurrent.futures
 import logging
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from alpaca.trading.client import TradingClient
@@ -21,6 +29,7 @@ from alpaca.trading.requests import GetOrdersRequest
 
 from core.adapters.alpaca import convert
 from core.adapters.alpaca.calls import DEFAULT_TIMEOUT_S, DeadlineRunner
+from core.adapters.alpaca.stream_health import StreamStatus
 from core.adapters.alpaca.trade_stream import TradeUpdateStream
 from core.broker.errors import BrokerRejected, OrderNotFound
 from core.broker.protocol import EventHandler
@@ -29,6 +38,7 @@ from core.domain.orders import Account, Asset, BrokerOrder, BrokerPosition, Cloc
 log = logging.getLogger(__name__)
 
 OPEN_ORDERS_LIMIT = 500  # Alpaca's maximum page size for GET /v2/orders
+MAX_REPLACEMENTS_FOLLOWED = 10  # a chain longer than this is Alpaca misbehaving, not a trader editing an order
 
 
 class AlpacaBroker:
@@ -62,7 +72,12 @@ class AlpacaBroker:
         self._parents: dict[str, str] = {}  # bracket leg id -> parent id, learned from orders we saw
         self._handlers: list[EventHandler] = []
         self._handlers_lock = threading.Lock()
-        self._stream = TradeUpdateStream(api_key, secret_key, self._on_trade_update, stream_url_override)
+        self._connection_listeners: list[Callable[[int], None]] = []
+        self._status_listeners: list[Callable[[StreamStatus], None]] = []
+        self._stream = TradeUpdateStream(
+            api_key, secret_key, self._on_trade_update, stream_url_override,
+            on_connected=self._on_stream_connected, on_status=self._on_stream_status,
+        )  # fmt: skip
 
     # ---- orders ----
 
@@ -79,12 +94,24 @@ class AlpacaBroker:
         self._runner.run("cancel order", lambda: self._client.cancel_order_by_id(oid))
 
     def get_order(self, order_id: str) -> BrokerOrder:
+        return self._order(self._order_json(order_id))
+
+    def _order_json(self, order_id: str) -> convert.Json:
         oid = _order_uuid(order_id)
-        return self._order(self._runner.run("get order", lambda: self._client.get_order_by_id(oid)))
+        return cast(convert.Json, self._runner.run("get order", lambda: self._client.get_order_by_id(oid)))
 
     def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder:
-        data = self._runner.run("get order", lambda: self._client.get_order_by_client_id(client_order_id))
-        return self._order(data)
+        """The order now carrying ``client_order_id``: a replaced order's newest replacement, under our id."""
+        data = cast(
+            convert.Json, self._runner.run("get order", lambda: self._client.get_order_by_client_id(client_order_id))
+        )
+        for _ in range(MAX_REPLACEMENTS_FOLLOWED):
+            newer = data.get("replaced_by") if data.get("status") == "replaced" else None
+            if not newer:
+                break
+            data = self._order_json(str(newer))
+        order = self._order(data)
+        return order if order.client_order_id == client_order_id else replace(order, client_order_id=client_order_id)
 
     def list_open_orders(self) -> list[BrokerOrder]:
         """Open orders, bracket legs nested in their parents (held legs count as open)."""
@@ -143,13 +170,48 @@ class AlpacaBroker:
     def stream_running(self) -> bool:
         return self._stream.running
 
+    @property
+    def stream_status(self) -> StreamStatus:
+        """The trade stream's health as a trader should see it (OK unless it keeps being refused)."""
+        return self._stream.health.status
+
+    def add_connection_listener(self, listener: Callable[[int], None]) -> None:
+        """``listener(count)`` after each (re)connection of the stream, on the dispatch thread, after the events
+        received before it: count 1 is the first connection of a ``run_stream()``, more is a reconnection (Alpaca
+        does not replay what it sent in between: re-read open orders over REST)."""
+        with self._handlers_lock:
+            self._connection_listeners.append(listener)
+
+    def add_stream_status_listener(self, listener: Callable[[StreamStatus], None]) -> None:
+        """``listener(status)`` when the stream's health changes (on the loop's thread: keep it short)."""
+        with self._handlers_lock:
+            self._status_listeners.append(listener)
+
+    def _on_stream_connected(self, count: int) -> None:
+        with self._handlers_lock:
+            listeners = list(self._connection_listeners)
+        for listener in listeners:
+            try:
+                listener(count)
+            except Exception:
+                log.exception("stream connection listener %r failed", listener)
+
+    def _on_stream_status(self, status: StreamStatus) -> None:
+        with self._handlers_lock:
+            listeners = list(self._status_listeners)
+        for listener in listeners:
+            try:
+                listener(status)
+            except Exception:
+                log.exception("stream status listener %r failed", listener)
+
     def wait_for_dispatch(self, timeout: float = 5.0) -> bool:
         """After ``stop_stream``: block until every received event reached the handlers (not on the loop)."""
         return self._stream.join_dispatch(timeout)
 
     def _on_trade_update(self, data: dict[str, Any]) -> None:
         """Dispatch thread: convert and hand to each handler; nothing dropped, deduped or reordered."""
-        event = convert.to_order_event(data, parents=self._parents)
+        event = convert.to_order_event(data, parents=self._parents, fetch_order=self._order_json)
         if event is None:
             return
         with self._handlers_lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, overload
@@ -55,7 +55,9 @@ _STATUS_ALIASES = {
     "stopped": OrderStatus.NEW,
     "suspended": OrderStatus.NEW,
     "done_for_day": OrderStatus.NEW,
-    "replaced": OrderStatus.CANCELED,  # superseded by its replacement order
+    # Superseded by its replacement: a REPLACED event, or get_order_by_client_id following ``replaced_by``, says
+    # which order carries on; read alone, the old order is done.
+    "replaced": OrderStatus.CANCELED,
 }
 _TYPE_ALIASES = {"trailing_stop": OrderType.STOP}
 _TIF_ALIASES = {"opg": TimeInForce.DAY, "cls": TimeInForce.DAY}
@@ -125,14 +127,21 @@ def to_broker_order(data: Json, parent_id: str | None = None, parents: dict[str,
     )
 
 
-def to_order_event(data: Json, parents: dict[str, str] | None = None) -> OrderEvent | None:
+def to_order_event(
+    data: Json, parents: dict[str, str] | None = None, fetch_order: Callable[[str], Json] | None = None
+) -> OrderEvent | None:
     """The ``data`` of a trade_updates message as an OrderEvent.
 
     Returns None for Alpaca events the ledger has no type for (pending_new,
-    replaced, done_for_day, order_cancel_rejected...): they change no fills and no
+    done_for_day, order_cancel_rejected...): they change no fills and no
     terminal state the ledger tracks. Everything else is passed on as is, duplicates
     included; the ledger dedupes by execution id.
+
+    ``replaced``: Alpaca's ``order`` is the old order and its ``replaced_by`` only the new order's id, so the new
+    order is read with ``fetch_order(id)`` (GET /v2/orders/{id}); a whole order object there is used as it is.
     """
+    if data.get("event") == OrderEventType.REPLACED:
+        return _replaced_event(data, parents, fetch_order)
     try:
         kind = OrderEventType(data["event"])
     except ValueError:
@@ -150,6 +159,45 @@ def to_order_event(data: Json, parents: dict[str, str] | None = None) -> OrderEv
         qty=dec(data.get("qty")),
         reason=data.get("reason") or None,
     )
+
+
+def _replaced_event(
+    data: Json, parents: dict[str, str] | None, fetch_order: Callable[[str], Json] | None
+) -> OrderEvent | None:
+    old_json = data["order"]
+    old = to_broker_order(old_json, parents=parents)
+    ref = old_json.get("replaced_by")
+    if not ref:
+        log.warning("Alpaca replaced order %s without naming its replacement; ignored", old.id)
+        return None
+    if isinstance(ref, Mapping):
+        new = to_broker_order(ref, parents=parents)
+    else:
+        new = _fetch_replacement(old_json, str(ref), parents, fetch_order)
+    timestamp = data.get("timestamp")
+    return OrderEvent(
+        type=OrderEventType.REPLACED,
+        order=old,
+        timestamp=parse_time(timestamp) if timestamp else old.updated_at,
+        replaced_by=new,
+    )
+
+
+def _fetch_replacement(
+    old_json: Json, new_id: str, parents: dict[str, str] | None, fetch_order: Callable[[str], Json] | None
+) -> BrokerOrder:
+    """The replacing order over REST; when that fails, the old order's terms under the new id.
+
+    The new id is what matters most (the replacement's later events are booked by it); its size and prices are
+    corrected by the replacement's next event or the next settlement.
+    """
+    if fetch_order is not None:
+        try:
+            return to_broker_order(fetch_order(new_id), parents=parents)
+        except Exception as exc:  # a failed read must not lose the replacement's id
+            log.warning("could not read Alpaca's replacement order %s: %s; using the old order's terms", new_id, exc)
+    fallback = {**old_json, "id": new_id, "status": "new", "replaced_by": None, "replaces": old_json.get("id")}
+    return to_broker_order(fallback, parents=parents)
 
 
 def to_account(data: Json) -> Account:

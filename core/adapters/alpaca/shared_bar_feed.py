@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from core.adapters.alpaca.bar_feed import AlpacaBarFeed
+from core.adapters.alpaca.stream_health import StreamStatus
 from core.adapters.alpaca.stream_leadership import StreamLeadership
 from core.db.advisory import advisory_key
 from core.db.notify import NotificationListener
@@ -56,7 +57,6 @@ MINUTE = timedelta(minutes=1)
 def data_stream_key(api_key: str) -> int:
     """The advisory-lock key of one data key's stream (clients with their own key never compete)."""
     return advisory_key(f"stratforge.stream.alpaca.market_data.{api_key}")
-
 
 
 def bar_payload(bar: NormalizedBar) -> str:
@@ -130,6 +130,15 @@ class SharedBarFeed:
     @property
     def feed(self) -> AlpacaBarFeed | None:
         return self._feed
+
+    @property
+    def stream_status(self) -> StreamStatus | None:
+        """The data stream's trouble (a 406, refused keys) while this client holds it; None: nothing to show."""
+        feed = self._feed
+        if feed is None or not self.is_leader:
+            return None
+        status = feed.status
+        return None if status.ok else status
 
     def add_listener(self, listener: BarListener) -> None:
         self._published.add_listener(listener)
