@@ -19,10 +19,7 @@ import contextlib
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
-
-from sqlalchemy import text
 
 from core.adapters.alpaca.bar_feed import AlpacaBarFeed
 from core.adapters.alpaca.broker import AlpacaBroker
@@ -30,6 +27,7 @@ from core.adapters.alpaca.budgeted_broker import BudgetedBroker
 from core.adapters.alpaca.rate_budget import RateBudget
 from core.adapters.alpaca.shared_bar_feed import SharedBarFeed, data_stream_key
 from core.club.keys import ClubKeysError, club_keys
+from core.club.open_symbols import OpenOrderSymbols
 from core.club.service import ClubService
 from core.config import Settings
 from core.db import migrate
@@ -44,10 +42,6 @@ from core.market.store import BarStore
 log = logging.getLogger("stratforge.club")
 
 WANTS_REFRESH_S = 5.0
-_OPEN_SYMBOLS = text(
-    "SELECT DISTINCT symbol FROM orders WHERE broker = 'club' "
-    "AND status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')"
-)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys-file", type=Path, help="JSON key file readable only by you (chmod 600)")
     parser.add_argument("--window-ms", type=float, default=50.0, help="netting window after a new order")
     parser.add_argument("--poll-s", type=float, default=1.0, help="how often a standby tries to take over")
+    parser.add_argument("--wants-every-s", type=float, default=WANTS_REFRESH_S, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -76,13 +71,17 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)  # fmt: skip
             return 2
         url = database.engine.url.render_as_string(hide_password=False)
-        asyncio.run(_serve(database, url, keys.key_id, keys.secret, args.window_ms / 1000, args.poll_s))
+        asyncio.run(
+            _serve(database, url, keys.key_id, keys.secret, args.window_ms / 1000, args.poll_s, args.wants_every_s)
+        )
     finally:
         database.close()
     return 0
 
 
-async def _serve(database: Database, url: str, key_id: str, secret: str, window_s: float, poll_s: float) -> None:
+async def _serve(
+    database: Database, url: str, key_id: str, secret: str, window_s: float, poll_s: float, wants_every_s: float
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -107,18 +106,7 @@ async def _serve(database: Database, url: str, key_id: str, secret: str, window_
             service.on_bar(bar.symbol, bar)
 
     bars.add_listener(on_bar)
-    done = threading.Event()
-
-    def keep_wants() -> None:  # the feed streams what the club's open orders are on
-        while not done.wait(WANTS_REFRESH_S):
-            try:
-                with sessions() as s:
-                    symbols = set(s.execute(_OPEN_SYMBOLS).scalars())
-                bars.want(symbols)
-            except Exception as exc:  # a lost connection: try again at the next refresh
-                log.warning("cannot read the open orders' symbols: %s", exc)
-
-    wants = threading.Thread(target=keep_wants, name="club-wants", daemon=True)
+    wants = OpenOrderSymbols(sessions, bars.want, every_s=wants_every_s)
     service.start()
     bars.start()
     wants.start()
@@ -126,7 +114,7 @@ async def _serve(database: Database, url: str, key_id: str, secret: str, window_
     try:
         await stop.wait()
     finally:
-        done.set()
+        wants.stop()
         log.info("stopping")
         await asyncio.to_thread(bars.stop)
         await asyncio.to_thread(service.stop)

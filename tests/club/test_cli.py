@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from core.club.keys import ClubKeysError, club_keys
 from core.club.service import wake_by_notify
 from core.db.database import Database
 from core.db.models import Order
-from core.domain.orders import OrderSide
+from core.domain.orders import OrderSide, OrderType
 from core.domain.tickets import OrderTicket
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
@@ -77,7 +78,8 @@ def test_the_headless_service_routes_a_traders_order_and_stops_on_sigterm(
         "STRATFORGE_ALPACA_DATA_STREAM_URL": alpaca.data_stream_url, "NO_PROXY": "127.0.0.1,localhost",
     })  # fmt: skip
     service = subprocess.Popen(
-        [sys.executable, "-m", "core.cli.club", "--database-url", url, "--window-ms", "20", "--poll-s", "0.2"],
+        [sys.executable, "-m", "core.cli.club", "--database-url", url, "--window-ms", "20", "--poll-s", "0.2",
+         "--wants-every-s", "0.3"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -97,6 +99,27 @@ def test_the_headless_service_routes_a_traders_order_and_stops_on_sigterm(
                 return row is not None and row.status == "filled"
 
         eventually(filled, timeout=20, what="the fill booked by the service")
+
+        # A resting order fills from the service's own data stream: the bar reaches its limit.
+        limit = ledger.place_order(
+            user, OrderTicket("AAPL", OrderSide.SELL, Decimal("3"), OrderType.LIMIT, limit_price=Decimal("101"))
+        )
+        assert alpaca.wait_for_bar_subscribers("AAPL", 1, 20), "the service never asked for the order's bars"
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        alpaca.publish_bar(
+            "AAPL", {"timestamp": minute, "open": 100.5, "high": 101.4, "low": 100.2, "close": 101.1, "volume": 1200}
+        )
+
+        def limit_filled() -> bool:
+            with db.session_factory() as s:
+                row = s.get(Order, limit.id)
+                return row is not None and row.status == "filled" and row.filled_avg_price == Decimal("101")
+
+        eventually(limit_filled, timeout=20, what="the limit sell filled at its limit from the bar")
+        eventually(lambda: len(alpaca.account.list_orders(status="open", limit=10)) == 1, timeout=20,
+                   what="the account following the resting fill")  # fmt: skip
+        (follow,) = alpaca.account.list_orders(status="open", limit=10)
+        assert follow["side"] == "sell" and Decimal(follow["qty"]) == 3
         service.send_signal(signal.SIGTERM)
         assert service.wait(30) == 0
     finally:
