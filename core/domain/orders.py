@@ -203,9 +203,12 @@ class Clock:
 
 @dataclass(frozen=True)
 class Asset:
-    """What the risk rules need to know about a symbol."""
+    """What the risk rules need to know about a symbol. A short sale needs ``shortable`` and ``easy_to_borrow``
+    (Alpaca's flags): the broker refuses shorts of the others, so the ledger refuses them first."""
 
     symbol: str
     tradable: bool = True
     fractionable: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    shortable: bool = True
+    easy_to_borrow: bool = True

@@ -29,7 +29,7 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
        rs.is_active, rs.daily_loss_limit, rs.max_position_size, rs.max_order_value, rs.max_open_orders,
        rs.max_drawdown_percent, rs.max_risk_per_trade, rs.duplicate_window_seconds, rs.allow_fractional,
        p.symbols, p.quantities, p.costs,
-       o.open_count, o.open_sell, r.recent_side, r.recent_qty, r.recent_type, r.recent_limit, r.recent_stop,
+       o.open_count, o.open_sell, o.open_buy, r.recent_side, r.recent_qty, r.recent_type, r.recent_limit, r.recent_stop,
        r.recent_at,
        CASE WHEN u.realized_day >= %(today)s THEN u.realized_day_pnl ELSE 0 END AS realized_today
   FROM users u
@@ -43,7 +43,9 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
  CROSS JOIN LATERAL (
         SELECT count(*) AS open_count,
                coalesce(sum(quantity - filled_quantity) FILTER (WHERE side = 'sell' AND symbol = %(symbol)s), 0)
-                   AS open_sell
+                   AS open_sell,
+               coalesce(sum(quantity - filled_quantity) FILTER (WHERE side = 'buy' AND symbol = %(symbol)s), 0)
+                   AS open_buy
           FROM orders WHERE user_id = u.id AND {_OPEN}) o
  CROSS JOIN LATERAL (
         SELECT array_agg(side) AS recent_side, array_agg(quantity) AS recent_qty,
@@ -79,9 +81,12 @@ class AccountSnapshot:
     reserved: Decimal
     starting_balance: Decimal
     limits: RiskLimits
-    positions: tuple[tuple[str, Decimal, Decimal], ...]  # (symbol, quantity, cost basis) of open positions
+    # (symbol, quantity, cost basis) of open positions, shorts included (negative quantity and cost basis): the
+    # ledger marks them at its last prices for the equity, the position and the shorts' margin hold
+    positions: tuple[tuple[str, Decimal, Decimal], ...]
     open_orders: int
     open_sell_qty: Decimal  # of the ticket's symbol
+    open_buy_qty: Decimal  # of the ticket's symbol (buys that will cover a short first)
     recent_orders: tuple[RecentOrder, ...]  # of the ticket's symbol, inside the duplicate window
     realized_today: Decimal
 
@@ -122,7 +127,7 @@ def lock_account(
     if row is None:
         return None
     (cash, reserved, starting, active, daily, max_pos, max_value, max_open, max_dd, max_risk, window, fractional,
-     symbols, quantities, costs, open_count, open_sell, sides, qtys, types, limits, stops, times,
+     symbols, quantities, costs, open_count, open_sell, open_buy, sides, qtys, types, limits, stops, times,
      realized_today) = row  # fmt: skip
     if active:
         risk = RiskLimits(daily, max_pos, max_value, max_open, max_dd, max_risk, window, fractional)
@@ -140,6 +145,7 @@ def lock_account(
         positions=tuple(zip(symbols or (), quantities or (), costs or (), strict=True)),
         open_orders=open_count,
         open_sell_qty=open_sell,
+        open_buy_qty=open_buy,
         recent_orders=recent,
         realized_today=realized_today,
     )

@@ -31,7 +31,7 @@ from core.db.models import Order, User
 from core.db.notifier import CoalescingNotifier
 from core.db.raw import engine_of, raw_connection
 from core.domain.clock import utc_now
-from core.domain.money import money, reference_price, reservation
+from core.domain.money import buying_power, money, reference_price, reservation
 from core.domain.orders import (
     LEDGER_STATUS_RANK,
     OPEN_LEDGER_STATUSES,
@@ -53,7 +53,7 @@ from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
 from core.ledger.placement import AccountSnapshot, OrderRecord, lock_account, record_order
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
-from core.risk import RiskChain, RiskContext, default_chain
+from core.risk import RiskChain, RiskContext, default_chain, short_part
 
 log = logging.getLogger(__name__)
 
@@ -468,12 +468,13 @@ class Ledger:
         views = tuple(self._position_view(p) for p in books.positions)
         value = sum((v.market_value for v in views), Decimal(0))
         unrealized = sum((v.unrealized_pnl for v in views), Decimal(0))
-        equity = books.cash + books.reserved + value
+        equity = books.cash + books.reserved + value  # a short's value is negative: what covering it would cost
+        shorts = (v.market_value for v in views if v.qty < 0)
         return Portfolio(
             starting_balance=books.starting_balance,
             cash=books.cash,
             reserved=books.reserved,
-            buying_power=max(books.cash, Decimal(0)),
+            buying_power=max(buying_power(books.cash, shorts), Decimal(0)),  # margin rule: core.domain.money
             positions_value=value,
             equity=equity,
             realized_pnl=books.realized_pnl,
@@ -484,11 +485,13 @@ class Ledger:
         )
 
     def _market_value(self, symbol: str, qty: Decimal, cost_basis: Decimal) -> tuple[Decimal | None, Decimal]:
-        """(last price, value at it); a symbol with no price yet is valued at cost, so equity never jumps to 0."""
+        """(last price, value at it); a symbol with no price yet is valued at cost, so equity never jumps to 0.
+        Signed like the quantity: a short's value is negative, and so is its cost basis."""
         last = self._prices.last_price(symbol)
         return last, money(qty * last) if last is not None else cost_basis
 
     def _position_view(self, p: HeldPosition) -> PositionView:
+        # value - cost basis is the unrealized P&L of a short too (both negative: a falling price gains).
         last, value = self._market_value(p.symbol, p.qty, p.cost_basis)
         return PositionView(
             p.symbol, p.qty, p.avg_entry_price, p.cost_basis, last, value, value - p.cost_basis, p.realized_pnl
@@ -516,12 +519,16 @@ class Ledger:
     ) -> RiskContext:
         market: dict[str, Decimal] = {}
         held = Decimal(0)
+        short_value = Decimal(0)
         for symbol, qty, cost in snapshot.positions:
             market[symbol] = self._market_value(symbol, qty, cost)[1]
+            if qty < 0:
+                short_value += abs(market[symbol])
             if symbol == ticket.symbol:
                 held = qty
         ref = reference_price(ticket, last)
         fee = self._fee_estimate(ticket, ref) if ref is not None else Decimal(0)
+        short = short_part(ticket, held, snapshot.open_sell_qty)
         return RiskContext(
             ticket=ticket,
             asset=asset,
@@ -535,7 +542,9 @@ class Ledger:
             open_sell_qty=snapshot.open_sell_qty,
             open_orders=snapshot.open_orders,
             realized_today=snapshot.realized_today,
-            reservation=reservation(ticket, ref, fee),
+            reservation=reservation(ticket, ref, fee, short_qty=short),
             recent_orders=snapshot.recent_orders,
             now=now,
+            open_buy_qty=snapshot.open_buy_qty,
+            short_value=short_value,
         )

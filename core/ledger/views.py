@@ -19,6 +19,9 @@ class PlacedOrder:
 
 @dataclass(frozen=True)
 class PositionView:
+    """Signed like the book: a short has a negative quantity, cost basis and market value (its average entry
+    price is positive), so unrealized P&L = market value - cost basis holds for both directions."""
+
     symbol: str
     qty: Decimal
     avg_entry_price: Decimal
@@ -33,9 +36,10 @@ class PositionView:
 class Portfolio:
     starting_balance: Decimal
     cash: Decimal
-    reserved: Decimal  # held by open buy orders
-    buying_power: Decimal  # cash available for new orders
-    positions_value: Decimal
+    reserved: Decimal  # held by open buy orders (worst-case cost) and short sales (initial margin)
+    # cash less 150% of the shorts' market value, floored at 0 (the margin rule: core.domain.money)
+    buying_power: Decimal
+    positions_value: Decimal  # signed: shorts count negative
     equity: Decimal  # cash + reserved + positions at market
     realized_pnl: Decimal
     unrealized_pnl: Decimal

@@ -16,7 +16,7 @@ from core.risk.rules import (
     OrderPrices,
     Rejection,
     RiskRule,
-    SellWithinPosition,
+    ShortSale,
     SufficientFunds,
     SymbolAndQuantity,
 )
@@ -42,7 +42,7 @@ def default_chain() -> RiskChain:
         [
             SymbolAndQuantity(),
             OrderPrices(),
-            SellWithinPosition(),
+            ShortSale(),
             SufficientFunds(),
             MaxOrderValue(),
             MaxPositionSize(),

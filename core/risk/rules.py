@@ -3,6 +3,12 @@
 Rules never write anything; the ledger runs them inside its transaction after
 locking the account row, so what they see cannot change before the order is
 reserved.
+
+Short selling (issue 25): a sell beyond the long position opens a virtual short. That part (``short_qty``)
+must be of a shortable, easy-to-borrow asset and a whole number of shares, and its initial margin must fit
+in buying power (the margin rule is core.domain.money's). The limits that keep a trader from adding risk
+(position size, daily loss, drawdown, risk per trade) apply to orders that open or increase a position in
+either direction; a sell that only closes a long, and a buy that only covers a short, pass them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ class RiskRule(Protocol):
 
 def _money(value: Decimal) -> str:
     return f"${value:,.2f}"
+
+
+def _qty(value: Decimal) -> str:
+    return f"{value.normalize():f}"  # 2000, not 2E+3
 
 
 class SymbolAndQuantity:
@@ -74,42 +84,85 @@ class OrderPrices:
         if (tp is None) != (sl is None):
             return Rejection(self.code, "A bracket order needs both a take-profit and a stop-loss price.")
         if tp is not None and sl is not None:
-            if t.side is not OrderSide.BUY:
-                return Rejection(self.code, "Bracket orders open long positions only (shorting is not supported).")
-            if not (tp > ctx.reference_price > sl > 0):
+            if t.side is OrderSide.BUY and not (tp > ctx.reference_price > sl > 0):
                 return Rejection(
                     self.code, "For a buy bracket the take-profit must be above, and the stop-loss below, the entry."
+                )
+            if t.side is OrderSide.SELL and not (0 < tp < ctx.reference_price < sl):
+                return Rejection(
+                    self.code, "For a sell bracket the take-profit must be below, and the stop-loss above, the entry."
                 )
         return None
 
 
 class SufficientFunds:
+    """A buy's worst-case cost must fit in buying power (cash, less what shorts hold, the covered shares' hold
+    given back); a short sale's initial margin must fit in buying power. A sell that only closes needs nothing."""
+
     code = "funds"
 
     def check(self, ctx: RiskContext) -> Rejection | None:
-        if ctx.ticket.side is OrderSide.BUY and ctx.reservation > ctx.cash:
+        if ctx.ticket.side is OrderSide.BUY:
+            available = max(ctx.buy_power_for_this_order, Decimal(0))
+            if ctx.reservation <= available:
+                return None
+            held = ""
+            if ctx.short_hold:
+                held = f" ({_money(ctx.cash)} cash less {_money(ctx.short_hold)} held against your short positions)"
             return Rejection(
                 self.code,
                 f"Insufficient virtual funds: this order needs {_money(ctx.reservation)}, "
-                f"you have {_money(ctx.cash)} available.",
+                f"you have {_money(available)} available{held}.",
+            )
+        if ctx.short_qty > 0 and ctx.reservation > ctx.buying_power:
+            return Rejection(
+                self.code,
+                f"Insufficient buying power to sell {_qty(ctx.short_qty)} {ctx.ticket.symbol} short: its initial "
+                f"margin is {_money(ctx.reservation)} (50% of its value), your buying power is "
+                f"{_money(max(ctx.buying_power, Decimal(0)))}.",
             )
         return None
 
 
-class SellWithinPosition:
-    code = "sell_within_position"
+class ShortSale:
+    """The part of a sell beyond the long position opens a short: only of an asset the broker lends (shortable
+    and easy to borrow), only in whole shares. A buy may not leave a fractional short behind."""
+
+    code = "short_sale"
 
     def check(self, ctx: RiskContext) -> Rejection | None:
-        if ctx.ticket.side is not OrderSide.SELL:
+        t = ctx.ticket
+        if t.side is OrderSide.BUY:
+            outstanding = max(-ctx.position_qty - ctx.open_buy_qty, Decimal(0))
+            cover = ctx.cover_qty
+            if 0 < cover < outstanding and cover != cover.to_integral_value():
+                return Rejection(
+                    self.code,
+                    f"Fractional shares cannot be sold short: buying {_qty(t.qty)} would leave "
+                    f"{_qty(outstanding - cover)} {t.symbol} short; cover whole shares.",
+                )
             return None
-        free = ctx.position_qty - ctx.open_sell_qty
-        if ctx.ticket.qty > free:
-            held = f"you hold {ctx.position_qty.normalize()} {ctx.ticket.symbol}"
-            if ctx.open_sell_qty:
-                held += f", {ctx.open_sell_qty.normalize()} already in open sell orders"
+        short = ctx.short_qty
+        if short <= 0:
+            return None
+        if short < t.qty:
+            what = f"Cannot sell {_qty(t.qty)} {t.symbol}: {_qty(short)} of them would be sold short, and"
+        else:
+            what = f"Cannot sell {_qty(short)} {t.symbol} short:"
+        if not ctx.asset.shortable:
+            return Rejection(self.code, f"{what} {t.symbol} is not shortable at the broker.")
+        if not ctx.asset.easy_to_borrow:
+            return Rejection(
+                self.code, f"{what} {t.symbol} is hard to borrow; only easy-to-borrow stocks can be sold short."
+            )
+        # The whole order too: a partial fill of 10.5 sold from a long of 0.5 would leave a fractional short.
+        if short != short.to_integral_value() or t.qty != t.qty.to_integral_value():
+            return Rejection(self.code, f"{what} fractional shares cannot be sold short.")
+        if t.take_profit_price is not None and short < t.qty:
             return Rejection(
                 self.code,
-                f"Cannot sell {ctx.ticket.qty.normalize()}: {held} (short selling is not supported).",
+                f"A sell bracket opens a short position; it cannot also sell the {_qty(t.qty - short)} "
+                f"{t.symbol} you hold (sell those first).",
             )
         return None
 
@@ -130,9 +183,10 @@ class MaxPositionSize:
     code = "max_position_size"
 
     def check(self, ctx: RiskContext) -> Rejection | None:
-        if ctx.ticket.side is not OrderSide.BUY:
+        if not ctx.opens_exposure:
             return None
-        after = ctx.position_value + ctx.order_value
+        signed = ctx.order_value if ctx.ticket.side is OrderSide.BUY else -ctx.order_value
+        after = abs(ctx.position_value + signed)
         if after > ctx.limits.max_position_size:
             return Rejection(
                 self.code,
@@ -159,7 +213,7 @@ class DailyLossLimit:
     code = "daily_loss_limit"
 
     def check(self, ctx: RiskContext) -> Rejection | None:
-        if ctx.ticket.side is OrderSide.BUY and -ctx.realized_today >= ctx.limits.daily_loss_limit:
+        if ctx.opens_exposure and -ctx.realized_today >= ctx.limits.daily_loss_limit:
             return Rejection(
                 self.code,
                 f"Today's realized loss {_money(-ctx.realized_today)} has reached your daily limit of "
@@ -169,12 +223,13 @@ class DailyLossLimit:
 
 
 class MaxDrawdown:
-    """Drawdown is measured from the starting balance: equity below it by the limit blocks new buys."""
+    """Drawdown is measured from the starting balance: equity below it by the limit blocks orders that open or
+    increase a position."""
 
     code = "max_drawdown"
 
     def check(self, ctx: RiskContext) -> Rejection | None:
-        if ctx.ticket.side is not OrderSide.BUY or ctx.starting_balance <= 0:
+        if not ctx.opens_exposure or ctx.starting_balance <= 0:
             return None
         drawdown = (ctx.starting_balance - ctx.equity) / ctx.starting_balance * 100
         if drawdown >= ctx.limits.max_drawdown_percent:
@@ -193,9 +248,9 @@ class MaxRiskPerTrade:
 
     def check(self, ctx: RiskContext) -> Rejection | None:
         t = ctx.ticket
-        if t.side is not OrderSide.BUY or t.stop_loss_price is None or ctx.reference_price is None:
+        if t.stop_loss_price is None or ctx.reference_price is None:
             return None
-        risk = (ctx.reference_price - t.stop_loss_price) * t.qty
+        risk = abs(ctx.reference_price - t.stop_loss_price) * t.qty  # below a long's entry, above a short's
         allowed = ctx.equity * ctx.limits.max_risk_per_trade / 100
         if risk > allowed:
             return Rejection(

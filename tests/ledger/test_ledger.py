@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.broker.errors import BrokerRejected, BrokerUnavailable
 from core.db.models import Fill, Order, Position, PositionHistory, User
-from core.domain.orders import OrderSide, OrderType
+from core.domain.orders import Asset, OrderSide, OrderType
 from core.domain.tickets import OrderTicket
 from core.ledger.errors import OrderRejected, UnknownOrder
 from core.ledger.invariant import check_user
@@ -93,15 +93,20 @@ def test_sell_realizes_pnl_on_the_cost_basis(db, ledger, broker, make_user):
     assert_books_balance(db, bob)
 
 
-def test_selling_more_than_held_is_rejected_with_the_reason(db, ledger, broker, make_user):
+def test_selling_beyond_the_free_shares_of_a_stock_that_cannot_be_shorted_is_rejected_with_the_reason(
+    db, ledger, broker, make_user
+):
+    """Shares already promised to working sells are not free: the third of these sells would go 1 short."""
+    broker.assets["AAPL"] = Asset("AAPL", fractionable=True, shortable=False)
     carol = make_user("carol")
     placed = ledger.place_order(carol, buy("5"))
     broker.fill(placed.client_order_id, "5", "100")
     ledger.place_order(carol, sell("3", type=OrderType.LIMIT, limit_price=D("120")))
-    with pytest.raises(OrderRejected, match="Cannot sell 3: you hold 5 AAPL, 3 already in open sell orders") as exc:
-        ledger.place_order(carol, sell("3"))
-    assert exc.value.rule == "sell_within_position"
-    assert len(broker.submitted) == 2
+    ledger.place_order(carol, sell("2"))
+    with pytest.raises(OrderRejected, match="Cannot sell 1 AAPL short: AAPL is not shortable") as exc:
+        ledger.place_order(carol, sell("1", type=OrderType.LIMIT, limit_price=D("121")))
+    assert exc.value.rule == "short_sale"
+    assert len(broker.submitted) == 3
 
 
 def test_partial_fill_then_cancel_releases_the_rest(db, ledger, broker, make_user):
@@ -216,9 +221,11 @@ def test_users_never_see_or_move_each_others_money(db, ledger, broker, make_user
         ledger.cancel_order(kim, placed.id)
     assert ledger.portfolio(kim).positions == ()
     assert ledger.portfolio(kim).cash == D("100000")
-    with pytest.raises(OrderRejected, match="you hold 0 AAPL"):
-        ledger.place_order(kim, sell("1"))
+    kims_sell = ledger.place_order(kim, sell("1"))  # not out of jim's shares: a short sale in her own book
+    broker.fill(kims_sell.client_order_id, "1", "100")
+    assert [p.qty for p in ledger.portfolio(kim).positions] == [-1]
     assert ledger.portfolio(jim).positions[0].qty == 10
+    assert_books_balance(db, jim, kim)
 
 
 def test_portfolio_values_positions_at_the_last_price(db, ledger, broker, prices, make_user):

@@ -52,11 +52,22 @@ def assert_nothing_happened(db, broker, user_id, orders_before: int = 0) -> None
          "above your position limit of $20,000.00"),
         ({"max_risk_per_trade": D("1")}, ticket("100", take_profit_price=D("120"), stop_loss_price=D("80")),
          "max_risk_per_trade", "exceeds 1% of equity"),
+        ({}, ticket("1", "NOSHORT", OrderSide.SELL, type=OrderType.LIMIT, limit_price=D("10")), "short_sale",
+         "Cannot sell 1 NOSHORT short: NOSHORT is not shortable at the broker."),
+        ({}, ticket("1", "HTB", OrderSide.SELL, type=OrderType.LIMIT, limit_price=D("10")), "short_sale",
+         "HTB is hard to borrow; only easy-to-borrow stocks can be sold short."),
+        ({}, ticket("1.5", side=OrderSide.SELL), "short_sale", "fractional shares cannot be sold short"),
+        ({"max_order_value": D("1000000"), "max_position_size": D("1000000")}, ticket("2000", side=OrderSide.SELL),
+         "funds", "Insufficient buying power to sell 2000 AAPL short: its initial margin is $103,000.00"),
+        ({}, ticket("10", side=OrderSide.SELL, take_profit_price=D("110"), stop_loss_price=D("90")), "order_prices",
+         "For a sell bracket the take-profit must be below, and the stop-loss above, the entry."),
     ],
 )  # fmt: skip
 def test_each_rule_refuses_with_its_reason(db, ledger, broker, make_user, risk, order, rule, reason):
     broker.assets["HALTED"] = Asset("HALTED", tradable=False)
     broker.assets["WHOLE"] = Asset("WHOLE", tradable=True, fractionable=False)
+    broker.assets["NOSHORT"] = Asset("NOSHORT", shortable=False)
+    broker.assets["HTB"] = Asset("HTB", easy_to_borrow=False)
     user = make_user("rita", **risk)
     with pytest.raises(OrderRejected, match=re.escape(reason)) as exc:
         ledger.place_order(user, order)

@@ -229,12 +229,15 @@ def to_clock(data: Json) -> Clock:
 
 
 def to_asset(data: Json) -> Asset:
-    extra = {k: str(data[k]) for k in ("exchange", "status", "class", "shortable") if k in data}
+    extra = {k: str(data[k]) for k in ("exchange", "status", "class") if k in data}
     return Asset(
         symbol=str(data["symbol"]),
         tradable=bool(data.get("tradable")),
         fractionable=bool(data.get("fractionable")),
         extra=extra,
+        # Absent means no: a short sale of an asset Alpaca does not call shortable and easy to borrow is refused.
+        shortable=bool(data.get("shortable")),
+        easy_to_borrow=bool(data.get("easy_to_borrow")),
     )
 
 
