@@ -17,9 +17,12 @@ Simplifications (an exchange calendar comes later):
 * ``get_clock`` always reports the market open, next_open = now, next_close = next UTC midnight.
 * IOC and FOK orders get exactly one bar: the first eligible one. IOC fills what it can there and
   the rest is canceled; FOK fills in full there or is canceled.
-* No buying-power or short-selling checks (the ledger applies per-virtual-account risk rules).
-* Unknown symbols are tradable and fractionable (the simulated market can invent any symbol);
-  pass ``assets`` or call ``set_asset`` to say otherwise.
+* No buying-power checks (the ledger applies per-virtual-account risk rules). Short sales are
+  checked as Alpaca checks them (``validate_short``): a sell beyond the account's free long shares
+  (its position less the rest of its working sells, bracket legs aside) needs a shortable, easy-to-
+  borrow asset and whole shares. Positions are signed; one order may take the account through zero.
+* Unknown symbols are tradable, fractionable, shortable and easy to borrow (the simulated market can
+  invent any symbol); pass ``assets`` or call ``set_asset`` to say otherwise.
 
 Brackets. The entry is the parent; its take-profit (LIMIT) and stop-loss (STOP, or STOP_LIMIT when
 ``stop_loss_limit_price`` is given) legs are created HELD with ``parent_id`` set and client order ids
@@ -53,7 +56,7 @@ from core.broker.fill_prices import to_decimal
 from core.broker.protocol import EventHandler
 from core.broker.sim_account import SimAccount
 from core.broker.sim_events import EventDispatcher, EventHold, ReleaseOrder
-from core.broker.sim_orders import SimOrder, validate_request
+from core.broker.sim_orders import SimOrder, validate_request, validate_short
 from core.domain.bars import NormalizedBar
 from core.domain.orders import (
     Account,
@@ -155,7 +158,9 @@ class SimBroker:
 
     def submit_order(self, request: OrderRequest) -> BrokerOrder:
         with self._lock:
-            validate_request(request, self._asset(request.symbol))
+            asset = self._asset(request.symbol)
+            validate_request(request, asset)
+            validate_short(request, asset, self._account.position_qty(request.symbol), self._open_sells(request.symbol))
             leg_client_ids = _leg_client_ids(request)
             for client_id in (request.client_order_id, *leg_client_ids):
                 if client_id in self._by_client_id:
@@ -398,7 +403,17 @@ class SimBroker:
         return order
 
     def _asset(self, symbol: str) -> Asset:
-        return self._assets.get(symbol) or Asset(symbol=symbol, tradable=True, fractionable=True)
+        return self._assets.get(symbol) or Asset(
+            symbol=symbol, tradable=True, fractionable=True, shortable=True, easy_to_borrow=True
+        )
+
+    def _open_sells(self, symbol: str) -> Decimal:
+        """What the working sells of ``symbol`` still promise (bracket legs aside: they protect the entry)."""
+        live = self._live.get(symbol, {}).values()
+        return sum(
+            (o.remaining for o in live if o.side is OrderSide.SELL and o.parent_id is None and not o.is_terminal),
+            Decimal("0"),
+        )
 
     def _now(self) -> datetime:
         now = self._clock()

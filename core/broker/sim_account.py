@@ -1,7 +1,9 @@
 """The aggregate cash and positions SimBroker keeps for the one shared (simulated) account.
 
 Virtual accounts live in the ledger; this is the broker-side total that the ledger reconciles
-against, exactly like the real Alpaca paper account. No margin: buying power is cash.
+against, exactly like the real Alpaca paper account. Positions are signed (a short is negative; its
+sale's proceeds are in cash), and buying power follows the ledger's margin rule (core.domain.money):
+cash less 150% of the shorts' market value, never below 0.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.domain.money import buying_power
 from core.domain.orders import Account, BrokerPosition, OrderSide
 
 ACCOUNT_ID = "sim"
@@ -41,6 +44,11 @@ class SimAccount:
         if pos.qty == 0:
             del self._positions[symbol]
 
+    def position_qty(self, symbol: str) -> Decimal:
+        """Signed: negative when the account is short ``symbol``."""
+        pos = self._positions.get(symbol)
+        return pos.qty if pos is not None else Decimal("0")
+
     def mark(self, symbol: str, price: Decimal) -> None:
         self._last_price[symbol] = price
 
@@ -61,14 +69,12 @@ class SimAccount:
 
     def account(self) -> Account:
         """Equity marks positions at the last bar's close seen for the symbol (entry price if none)."""
-        value = sum(
-            (p.qty * self._last_price.get(s, p.avg_entry_price) for s, p in self._positions.items()),
-            Decimal("0"),
-        )
+        values = {s: p.qty * self._last_price.get(s, p.avg_entry_price) for s, p in self._positions.items()}
+        shorts = (v for s, v in values.items() if self._positions[s].qty < 0)
         return Account(
             id=ACCOUNT_ID,
             status="ACTIVE",
             cash=self.cash,
-            buying_power=max(self.cash, Decimal("0")),
-            equity=self.cash + value,
+            buying_power=max(buying_power(self.cash, shorts), Decimal("0")),
+            equity=self.cash + sum(values.values(), Decimal("0")),
         )

@@ -135,6 +135,24 @@ def validate_request(request: OrderRequest, asset: Asset) -> None:
         raise BrokerRejected("take-profit/stop-loss prices are only allowed on bracket orders")
 
 
+def validate_short(request: OrderRequest, asset: Asset, position_qty: Decimal, open_sell_qty: Decimal) -> None:
+    """Raise BrokerRejected if the part of a sell beyond the account's free long shares (its position less what
+    working sells already promise) would be a short sale Alpaca refuses: of an asset it does not lend, or in
+    fractional shares. A sell that only closes a long, and every buy, pass."""
+    if request.side is not OrderSide.SELL:
+        return
+    free_long = max(position_qty - open_sell_qty, Decimal("0"))
+    short = request.qty - free_long
+    if short <= 0:
+        return
+    if not asset.shortable:
+        raise BrokerRejected(f"{request.symbol} is not shortable; cannot sell {short.normalize():f} short")
+    if not asset.easy_to_borrow:
+        raise BrokerRejected(f"{request.symbol} is hard to borrow; cannot sell {short.normalize():f} short")
+    if request.qty != request.qty.to_integral_value() or short != short.to_integral_value():
+        raise BrokerRejected(f"fractional orders cannot be sold short (qty {request.qty.normalize():f})")
+
+
 def _check_price(name: str, price: Decimal | None, *, required: bool, order_type: OrderType) -> None:
     if price is None:
         if required:
