@@ -21,23 +21,29 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.adapters.alpaca.broker import AlpacaBroker
+from core.adapters.alpaca.stream_health import StreamStatus
 from core.adapters.alpaca.stream_leadership import StreamLeadership
 from core.broker.protocol import Broker
 from core.club.router import ROUTER_CHANNEL, ClubRouter
 from core.db.advisory import advisory_key
+from core.db.models import Order
 from core.db.notify import NotificationListener
 from core.domain.bars import NormalizedBar
+from core.domain.orders import OPEN_LEDGER_STATUSES
 from core.ledger.prices import PriceSource
+from core.ledger.service import Ledger
 
 log = logging.getLogger(__name__)
 
-# The same key ClubClient used for the trade stream: an old client and a new service never both stream.
+# The key an older StratForge's stream holder used: an old client and a new service never both stream.
 SERVICE_KEY = advisory_key("stratforge.stream.alpaca.trade_updates")
+DIRECT_PENDING_GRACE = timedelta(seconds=30)
 
 
 class ClubService:
@@ -76,6 +82,12 @@ class ClubService:
             db_url, key=key, on_elected=self._on_elected, on_demoted=self._on_demoted, poll_s=poll_s, name=name
         )
         stream_broker.add_connection_listener(self._on_stream_connected)
+
+    @property
+    def stream_status(self) -> StreamStatus | None:
+        """The trade stream's trouble (a refused connection), while this process holds it; None: nothing to show."""
+        status = self._stream_broker.stream_status
+        return status if self.is_active and not status.ok else None
 
     @property
     def is_active(self) -> bool:
@@ -124,6 +136,7 @@ class ClubService:
             listener.start()
             self._listener = listener
             self._stream = self._stream_broker.start_stream(self._loop)
+            threading.Thread(target=self._settle_direct_orders, name=f"{self.name}-legacy", daemon=True).start()
 
     def _on_demoted(self) -> None:
         with self._lock:
@@ -142,6 +155,24 @@ class ClubService:
             router.stop()
             log.info("%s: no longer the club's router", self.name)
 
+    def _settle_direct_orders(self) -> None:
+        """Orders an older StratForge sent to the account one by one (``broker = 'alpaca'``) are still settled by
+        client order id, as that version's stream holder did, until none is open."""
+        ledger = Ledger(self._sessions, self._street, self._prices, subscribe=False)
+        with self._sessions() as s:
+            users = list(s.scalars(
+                select(Order.user_id).where(
+                    Order.broker == self._stream_broker.name, Order.status.in_(OPEN_LEDGER_STATUSES)
+                ).distinct()
+            ))  # fmt: skip
+        for user_id in users:
+            if self.router is None:
+                return
+            try:
+                ledger.settle_user(user_id, pending_grace=DIRECT_PENDING_GRACE)
+            except Exception as exc:  # the next election or reconnect tries again
+                log.warning("%s: settling %s's direct orders failed: %s", self.name, user_id, exc)
+
     def _on_stream_connected(self, count: int) -> None:
         """Every (re)connection: events sent while nobody listened are lost; read the unfinished steps back."""
         router = self.router
@@ -149,6 +180,8 @@ class ClubService:
             if count > 1:
                 log.info("%s: trade stream reconnected (%d); re-settling", self.name, count)
             router.resettle()
+            if count > 1:
+                threading.Thread(target=self._settle_direct_orders, name=f"{self.name}-legacy", daemon=True).start()
 
 
 def wake_by_notify(session_factory: sessionmaker[Session]) -> Callable[[], None]:

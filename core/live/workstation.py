@@ -3,8 +3,9 @@
 Two modes, chosen by whether Alpaca keys are configured:
 - SIMULATED: the built-in market (core.live.simulated_market) feeds a SimBroker in this process; orders fill on
   the next simulated bar through the shared fill model.
-- ALPACA PAPER: the club's shared Alpaca paper account. Orders go through a BudgetedBroker (the club's 200
-  requests/minute), trade updates are streamed by whichever client leads (ClubClient), and bars come from the
+- ALPACA PAPER: the club's shared Alpaca paper account. Orders stay virtual (ClubDesk) until the club's one
+  router nets them (core.club: this app when it holds the trade stream's lock, else the club service or another
+  member), which sends them through a BudgetedBroker (the Trading API's 200 requests/minute); bars come from the
   club's one data stream (SharedBarFeed).
 
 Every live bar goes through one `LiveBars` sink (validated, stored, then published on its thread). Listeners run

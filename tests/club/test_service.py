@@ -181,3 +181,18 @@ def test_a_step_planned_but_never_sent_is_closed_and_its_orders_routed_again(
             )
     finally:
         router.stop()
+
+
+def test_an_order_an_older_version_sent_directly_is_still_settled_when_the_service_takes_over(harness: Harness):
+    """Before the router, each order went to the account as it was (``broker = 'alpaca'``). A club that upgrades
+    with such an order open must not lose its fill: the elected service settles it by client order id."""
+    a = harness.users[0]
+    direct = Ledger(harness.db.session_factory, make_broker(harness.alpaca), harness.prices, subscribe=False)
+    placed = direct.place_order(a, OrderTicket("AAPL", BUY, D("3")))
+    direct.flush_acceptances()
+    assert placed.broker_order_id is not None
+    harness.alpaca.fill(placed.broker_order_id, price="100.5")  # nobody is listening yet
+    harness.service("upgraded")
+    harness.active()
+    eventually(lambda: harness.order_status(placed.id) == "filled", what="the direct order settled")
+    harness.assert_invariants()

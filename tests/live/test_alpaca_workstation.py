@@ -55,10 +55,13 @@ def test_bars_and_orders_flow_through_the_club(db: Database, accounts: AccountSe
             placed = await asyncio.to_thread(
                 ws.ledger.place_order, user.id, OrderTicket("AAPL", OrderSide.BUY, Decimal("2"))
             )
-            assert placed.broker_order_id is not None
-            await until(lambda: ws.status().broker.endswith("streaming trade updates"))
+            await until(lambda: ws.status().broker.endswith("routing the club's orders"))
             assert await asyncio.to_thread(alpaca.wait_for_listeners, 1, 15)
-            alpaca.fill(placed.broker_order_id, price="101")
+            # The order is virtual until this app's router (it holds the trade stream) sends the club's net.
+            await until(lambda: len(alpaca.account.list_orders(status="open", limit=10)) == 1)
+            (street,) = alpaca.account.list_orders(status="open", limit=10)
+            assert street["client_order_id"].startswith("club-") and Decimal(street["qty"]) == 2
+            alpaca.fill(street["id"], price="101")
             await until(lambda: any(p.symbol == "AAPL" for p in ws.ledger.portfolio(user.id).positions))
             status = ws.status()
             assert status.mode == ALPACA_PAPER and "holding the club's data stream" in status.feed
