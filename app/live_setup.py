@@ -1,4 +1,5 @@
-"""Which workstation this run gets: Alpaca paper when keys are configured, the simulated market otherwise.
+"""Which workstation this run gets: Alpaca paper when keys are configured; on the club's shared database without
+keys, a club member whose orders the club service routes; the simulated market otherwise.
 
 Called on the app's loop after login. A workstation that cannot start (keys rejected, the club's database
 listeners unreachable) is not fatal: the trader is told why and gets the simulated market, clearly labelled,
@@ -16,6 +17,7 @@ from app.async_runner import BlockingRunner
 from core.accounts.secrets import SecretStore, SecretsUnavailable
 from core.db.database import Database
 from core.live.alpaca_workstation import alpaca
+from core.live.club_member import club_member
 from core.live.workstation import Workstation, simulated
 from core.market.store import BarStore
 
@@ -63,6 +65,20 @@ async def start_workstation(
             notice = f"Alpaca paper trading is unavailable ({exc}); running on the simulated market instead."
             if started is not None:
                 await stop_workstation(started, runner)
+    elif database.mode == "external":
+        # The club's database, no keys on this machine: the club service holds the account and routes.
+        url = database.engine.url.render_as_string(hide_password=False)
+        loop = asyncio.get_running_loop()
+        member: Workstation | None = None
+        try:
+            member = await runner.call(club_member, BarStore(database.engine), database.session_factory, url, loop)
+            await member.start()
+            return LiveSetup(member)
+        except Exception as exc:
+            log.exception("could not join the club")
+            notice = f"The club's router cannot be reached ({exc}); running on the simulated market instead."
+            if member is not None:
+                await stop_workstation(member, runner)
     ws = simulated(BarStore(database.engine), database.session_factory, speed=speed or sim_speed())
     await ws.start()
     return LiveSetup(ws, notice)

@@ -88,7 +88,7 @@ class SharedBarFeed:
         db_url: str,
         store: BarStore,
         loop: asyncio.AbstractEventLoop,
-        make_feed: Callable[[BarSink], AlpacaBarFeed],
+        make_feed: Callable[[BarSink], AlpacaBarFeed] | None,
         *,
         stream_key: int,
         history: HistoryService | None = None,
@@ -144,10 +144,13 @@ class SharedBarFeed:
         self._published.add_listener(listener)
 
     def start(self) -> None:
+        """Listen for the club's bars and announce this client's wants; compete to hold the stream only with
+        ``make_feed`` (a club member without the account's keys only listens: the club service streams)."""
         self._bars_listener.start()
         self._wants_listener.start()
         self._announcer.start()
-        self.leadership.start()
+        if self._make_feed is not None:
+            self.leadership.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Leave cleanly: stop streaming if holding the stream, release it, stop listening."""
@@ -247,6 +250,7 @@ class SharedBarFeed:
         log.info("%s: holding the market-data stream", self.name)
         recorder = LiveBars(self._store, name=f"{self.name}-record")
         recorder.add_listener(self._notify_bar)
+        assert self._make_feed is not None  # a listening-only client never competes
         feed = self._make_feed(recorder)
         self._recorder, self._feed = recorder, feed
         self._feed_future = asyncio.run_coroutine_threadsafe(feed.run(), self._loop)
