@@ -102,7 +102,7 @@ class Config:
     seed: int = 25
 
 
-QUICK = Config(orders_per_trader=5, bars=20, drops=1)
+QUICK = Config(orders_per_trader=4, bars=14, drops=1)
 
 
 @dataclass
