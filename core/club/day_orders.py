@@ -11,6 +11,8 @@ from core.market.calendar import TradingCalendar
 
 
 class DayCloses:
+    """NYSE closes (the exchange calendar), for a router on a real account."""
+
     def __init__(self, calendar: TradingCalendar | None = None) -> None:
         self._calendar = calendar or TradingCalendar()
 
@@ -38,3 +40,12 @@ def _sessions(calendar: TradingCalendar, first: date) -> list[date]:
 @functools.lru_cache(maxsize=256)
 def _close_of(calendar: TradingCalendar, day: date) -> datetime:
     return calendar.regular_hours(day).end
+
+
+class UtcMidnightCloses:
+    """For the simulated market, which trades around the clock: a DAY order works until the next UTC midnight (the
+    simulated broker's own rule, so a routed order and a simulated one expire alike)."""
+
+    def close_after(self, placed_at: datetime) -> datetime | None:
+        day = placed_at.astimezone(UTC).date() + timedelta(days=1)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)

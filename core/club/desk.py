@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.errors import OrderNotFound
 from core.broker.protocol import Broker, EventHandler
-from core.club.virtual_orders import CLUB_BROKER
+from core.club.virtual_orders import CLUB_BROKER, book_end, lock_symbol, virtual_order
 from core.db.models import Order
+from core.db.raw import engine_of, raw_connection
 from core.domain.clock import utc_now
 from core.domain.orders import (
     Account,
@@ -31,6 +32,7 @@ from core.domain.orders import (
     BrokerPosition,
     Clock,
     OrderClass,
+    OrderEventType,
     OrderRequest,
     OrderSide,
     OrderStatus,
@@ -65,6 +67,7 @@ class ClubDesk:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._sessions = session_factory
+        self._engine = engine_of(session_factory)
         self._wake = wake_router
         self._reference = reference
         self._now = clock
@@ -124,8 +127,18 @@ class ClubDesk:
         )
 
     def cancel_order(self, order_id: str) -> None:
-        """The ledger marks the order pending_cancel after this returns; the router closes it on its next pass
-        (at once if nothing of it is on its way to the street, else when its step is done)."""
+        """Cancel now when nothing of the order is on its way to the street (a resting order, or a market order
+        between steps): its reservation is free before the caller sizes its next order, as with a broker that
+        answers a cancel at once. Otherwise the ledger marks it pending_cancel and the router closes the rest when
+        its step is done."""
+        with raw_connection(self._engine) as conn:
+            order = virtual_order(conn, order_id)
+            if order is not None:
+                lock_symbol(conn, order.symbol)
+                order = virtual_order(conn, order_id)  # read again under the lock: a step may have taken it
+            if order is not None and order.in_flight == 0:
+                book_end(conn, order, OrderEventType.CANCELED, "Canceled at the trader's request.", self._now())
+            conn.commit()
         self._wake()
 
     def get_order(self, order_id: str) -> BrokerOrder:

@@ -45,14 +45,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
 from core.broker.fill_model import BracketLeg, FillDecision, FillModel, WorkingOrder, evaluate_bracket_exit
 from core.broker.protocol import Broker
-from core.club.day_orders import DayCloses
+from core.club.day_orders import DayCloses, UtcMidnightCloses
 from core.club.netting import AllocationKind, Due, DueKind, StepPlan, allocate, plan_step
 from core.club.virtual_orders import (
     VirtualOrder,
     book_end,
     book_fill,
+    lock_symbol,
     open_virtual_orders,
     parent_statuses,
+    still_open,
 )
 from core.db.notifier import CoalescingNotifier
 from core.db.raw import engine_of, raw_connection
@@ -112,7 +114,8 @@ class ClubRouter:
         window_s: float = 0.05,
         poll_s: float = 1.0,
         bar_length: timedelta = timedelta(minutes=1),
-        day_closes: DayCloses | None = None,
+        day_closes: DayCloses | UtcMidnightCloses | None = None,
+        market_from_bars: bool = False,
     ) -> None:
         self._engine = engine_of(session_factory)
         self._street = street
@@ -122,7 +125,11 @@ class ClubRouter:
         self._window_s = window_s
         self._poll_s = poll_s
         self._bar_length = bar_length
-        self._day_closes = day_closes or DayCloses()
+        self._day_closes: DayCloses | UtcMidnightCloses = day_closes or DayCloses()
+        # The simulated market: its prices ARE the fill model's, so market orders are filled from the next bar
+        # like resting ones (the backtester's fill, slippage and commission by the trader's own side and size) and
+        # the simulated account only follows. On a real account the street's executions price them.
+        self._market_from_bars = market_from_bars
         self._changes = CoalescingNotifier(self._engine, LEDGER_CHANNEL)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._positions: dict[str, Decimal] = {}
@@ -238,7 +245,10 @@ class ClubRouter:
             users = self._close_orders(conn, orders)
             dues: dict[str, list[Due]] = {}
             for o in orders:
-                if o.type is OrderType.MARKET and o.status != "pending_cancel" and o.due > 0 and o.parent_id is None:
+                if (
+                    o.type is OrderType.MARKET and not self._market_from_bars and o.status != "pending_cancel"
+                    and o.due > 0 and o.parent_id is None
+                ):  # fmt: skip
                     dues.setdefault(o.symbol, []).append(Due(o.id, o.side, o.due, o.created_at))
             for order_id, symbol, side, qty, created_at in follows:
                 if qty > 0:
@@ -288,6 +298,12 @@ class ClubRouter:
         reference = self._prices.last_price(plan.symbol)
         if not plan.sends and reference is None:
             return set()  # a pure cross needs a price to cross at; wait for the feed
+        lock_symbol(conn, plan.symbol)
+        market_ids = [a.order_id for a in plan.allocations if a.kind is not AllocationKind.FOLLOW]
+        if market_ids and not still_open(conn, market_ids):
+            conn.rollback()  # a trader canceled one of them meanwhile: plan again on the next pass
+            self._queue.put(_WAKE)
+            return set()
         status = "planned" if plan.sends else "done"
         conn.execute(
             """INSERT INTO club_route_steps (id, symbol, purpose, side, street_qty, client_order_id, status,
@@ -475,7 +491,8 @@ class ClubRouter:
             order = orders.get(share.order_id)
             if order is None:
                 continue  # closed meanwhile (it cannot be: in-flight orders are not canceled); nothing to book
-            user = book_fill(conn, order, order.filled, share.qty, price, f"{execution_key}:{order.id}", now)
+            fee = self._fill_model.commission.fee(price, share.qty)  # each trader pays as if filled alone
+            user = book_fill(conn, order, order.filled, share.qty, price, f"{execution_key}:{order.id}", now, fee=fee)
             if user is not None:
                 users.add(user)
             orders[order.id] = _with_filled(order, order.filled + share.qty)
@@ -501,7 +518,8 @@ class ClubRouter:
             )
             if order is None:
                 continue
-            user = book_fill(conn, order, order.filled, qty, price, f"cross:{step_id.hex}:{order.id}", now)
+            fee = self._fill_model.commission.fee(price, qty)
+            user = book_fill(conn, order, order.filled, qty, price, f"cross:{step_id.hex}:{order.id}", now, fee=fee)
             if user is not None:
                 users.add(user)
             orders[order_id] = _with_filled(order, order.filled + qty)
@@ -515,12 +533,16 @@ class ClubRouter:
         closes_at = bar.timestamp + self._bar_length
         users: set[uuid.UUID] = set()
         with raw_connection(self._engine) as conn:
-            orders = [o for o in open_virtual_orders(conn, symbol) if o.resting and o.status != "pending_cancel"]
+            lock_symbol(conn, symbol)
+            orders = [
+                o for o in open_virtual_orders(conn, symbol)
+                if (o.resting or self._market_from_bars) and o.status != "pending_cancel" and o.in_flight == 0
+            ]  # fmt: skip
             parents = parent_statuses(conn, {o.parent_id for o in orders if o.parent_id is not None})
             now = self._now()
             exits: dict[uuid.UUID, list[VirtualOrder]] = {}
             for o in orders:
-                if o.created_at >= closes_at or o.remaining <= 0:
+                if o.created_at >= closes_at or o.remaining <= 0 or self._expired_before(o, bar.timestamp):
                     continue
                 if o.parent_id is None:
                     decision = self._fill_model.evaluate(_working(o), bar)
@@ -533,6 +555,13 @@ class ClubRouter:
                 users |= self._apply_exits(conn, legs, bar, now)
             conn.commit()
         self._notify(users)
+
+    def _expired_before(self, order: VirtualOrder, when: datetime) -> bool:
+        """A DAY order whose close came before ``when`` (the next routing pass books its expiry)."""
+        if order.time_in_force is not TimeInForce.DAY:
+            return False
+        close = self._day_closes.close_after(order.created_at)
+        return close is not None and close <= when
 
     def _apply_exits(
         self, conn: psycopg.Connection, legs: list[VirtualOrder], bar: NormalizedBar, now: datetime

@@ -12,9 +12,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 
+from core.db.advisory import advisory_key
 from core.domain.orders import (
     BrokerOrder,
     OrderEvent,
@@ -81,10 +83,33 @@ SELECT o.id, o.user_id, o.client_order_id, o.broker_order_id, o.symbol, o.side, 
 def open_virtual_orders(conn: psycopg.Connection, symbol: str | None = None) -> list[VirtualOrder]:
     sql = _OPEN_ORDERS + (" AND o.symbol = %s" if symbol is not None else "") + " ORDER BY o.created_at, o.id"
     rows = conn.execute(sql, (symbol,) if symbol is not None else ()).fetchall()
-    return [
-        VirtualOrder(*r[:5], OrderSide(r[5]), OrderType(r[6]), TimeInForce(r[7]), *r[8:18])  # type: ignore[call-arg]
-        for r in rows
-    ]
+    return [_virtual(r) for r in rows]
+
+
+def _virtual(r: tuple[Any, ...]) -> VirtualOrder:
+    return VirtualOrder(*r[:5], OrderSide(r[5]), OrderType(r[6]), TimeInForce(r[7]), *r[8:18])  # type: ignore[call-arg]
+
+
+def lock_symbol(conn: psycopg.Connection, symbol: str) -> None:
+    """Serialise, per symbol, what changes which virtual orders are on their way: a routing step, the fills of a
+    bar, and a trader's cancel (a cancel checks that nothing of the order is in a step, then books it)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"stratforge.club.route.{symbol}"),))
+
+
+def virtual_order(conn: psycopg.Connection, broker_order_id: str) -> VirtualOrder | None:
+    """The open virtual order with this (virtual) broker id, or None when it is closed or unknown."""
+    rows = conn.execute(_OPEN_ORDERS + " AND o.broker_order_id = %s", (broker_order_id,)).fetchall()
+    return _virtual(rows[0]) if rows else None
+
+
+def still_open(conn: psycopg.Connection, order_ids: list[uuid.UUID]) -> bool:
+    """True when every one of these orders is still open and not being canceled (checked under the symbol lock)."""
+    count = conn.execute(
+        "SELECT count(*) FROM orders WHERE id = ANY(%s) "
+        "AND status IN ('pending', 'submitted', 'accepted', 'partially_filled')",
+        (order_ids,),
+    ).fetchone()
+    return count is not None and count[0] == len(set(order_ids))
 
 
 def parent_statuses(
