@@ -32,14 +32,25 @@ from core.db.windowed import WindowedFlusher
 
 log = logging.getLogger(__name__)
 
+# The rows are locked first, in the order of their users and then their client ids: the order in which a set of
+# bookings (core.ledger.booking) locks them, so a batch of acceptances and a set of bookings never wait for each
+# other in a circle.
 _RECORD = """
+WITH locked AS (
+    SELECT o.id, a.broker_id, a.submitted_at
+      FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS a(client_id, broker_id, submitted_at)
+      JOIN orders o ON o.client_order_id = a.client_id
+     WHERE o.broker_order_id IS NULL OR o.status IN ('pending', 'submitted')
+     ORDER BY o.user_id, o.client_order_id
+       FOR UPDATE OF o
+)
 UPDATE orders o
-   SET broker_order_id = coalesce(o.broker_order_id, a.broker_id),
+   SET broker_order_id = coalesce(o.broker_order_id, l.broker_id),
        status = CASE WHEN o.status IN ('pending', 'submitted') THEN 'accepted' ELSE o.status END,
-       submitted_at = coalesce(o.submitted_at, a.submitted_at),
+       submitted_at = coalesce(o.submitted_at, l.submitted_at),
        updated_at = now()
-  FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS a(client_id, broker_id, submitted_at)
- WHERE o.client_order_id = a.client_id
+  FROM locked l
+ WHERE o.id = l.id
    AND (o.broker_order_id IS NULL OR o.status IN ('pending', 'submitted'))
 RETURNING o.user_id
 """
@@ -89,7 +100,6 @@ class AcceptanceWriter:
                 batch, self._pending = list(self._pending.values()), {}
             if not batch:
                 return
-            batch.sort(key=lambda a: a.client_order_id)  # a stable row-lock order between concurrent writers
             try:
                 with raw_connection(self._engine, autocommit=True) as conn:
                     rows = conn.execute(
