@@ -55,7 +55,7 @@ from core.broker.fill_model import BracketLeg, FillDecision, FillModel, evaluate
 from core.broker.fill_prices import to_decimal
 from core.broker.protocol import EventHandler
 from core.broker.sim_account import SimAccount
-from core.broker.sim_events import EventDispatcher, EventHold, ReleaseOrder
+from core.broker.sim_events import BatchHandler, EventDispatcher, EventHold, ReleaseOrder
 from core.broker.sim_orders import SimOrder, validate_request, validate_short
 from core.domain.bars import NormalizedBar
 from core.domain.orders import (
@@ -224,6 +224,13 @@ class SimBroker:
 
     def remove_event_handler(self, handler: EventHandler) -> None:
         self._events.remove(handler)
+
+    def add_batch_handler(self, handler: BatchHandler) -> None:
+        """Not in the Broker protocol: ``handler`` gets each delivery's events (a bar's fills) in one call."""
+        self._events.add_batch(handler)
+
+    def remove_batch_handler(self, handler: BatchHandler) -> None:
+        self._events.remove_batch(handler)
 
     # ----- the market -----------------------------------------------------------------------------
 
