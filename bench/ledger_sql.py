@@ -320,6 +320,18 @@ def check_books(url: str) -> int:
         engine.dispose()
 
 
+def saturated_run(admin: str, seconds: float, clients: int = USERS) -> tuple[PgbenchRun, int]:
+    """``sql_orders_per_s``'s run alone, on a scratch database of its own: the run, and the users whose books
+    break the invariant after it. ``bench.ledger`` runs it beside its saturated phase (``ledger_vs_sql_ceiling``)."""
+    url = scratch_url(admin)
+    try:
+        prepare(url)
+        run = run_pgbench(url, order_script(), clients, seconds)
+        return run, check_books(url)
+    finally:
+        drop_database(admin, url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
