@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -42,15 +43,16 @@ from typing import Any
 import psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
+from core.broker.errors import BrokerError, BrokerRejected, NotPlaced, OrderNotFound
 from core.broker.fill_model import BracketLeg, FillDecision, FillModel, WorkingOrder, evaluate_bracket_exit
 from core.broker.protocol import Broker
 from core.club.day_orders import DayCloses, UtcMidnightCloses
 from core.club.netting import AllocationKind, Due, DueKind, StepPlan, allocate, plan_step
 from core.club.virtual_orders import (
+    Bookings,
     VirtualOrder,
-    book_end,
-    book_fill,
+    end_event,
+    fill_event,
     lock_symbol,
     open_virtual_orders,
     parent_statuses,
@@ -78,6 +80,7 @@ LEDGER_CHANNEL = "stratforge_ledger"  # the ledger's: every portfolio view refre
 ROUTER_CHANNEL = "stratforge_club"  # a trader's app says "a virtual order changed" on it
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
+SENDERS = 8  # street orders of different symbols in flight at once
 ZERO = Decimal(0)
 
 
@@ -138,6 +141,7 @@ class ClubRouter:
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._halted = False
+        self._senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="club-send")
         self.stats = RouterStats()
         street.add_event_handler(self._on_street_event)
 
@@ -156,6 +160,7 @@ class ClubRouter:
         self._queue.put(_WAKE)
         if self._thread is not None:
             self._thread.join(timeout)
+        self._senders.shutdown(wait=False)
         self._thread = None
         self._street.remove_event_handler(self._on_street_event)
         self._changes.flush()
@@ -254,6 +259,7 @@ class ClubRouter:
                 if qty > 0:
                     dues.setdefault(symbol, []).append(Due(order_id, OrderSide(side), qty, created_at, DueKind.FOLLOW))
             now_mono = time.monotonic()
+            sends: list[tuple[tuple[uuid.UUID, str], StepPlan, dict[uuid.UUID, VirtualOrder]]] = []
             for symbol, symbol_dues in sorted(dues.items()):
                 if symbol in busy:
                     continue
@@ -261,49 +267,56 @@ class ClubRouter:
                 if retry is not None and now_mono < retry[0]:
                     continue
                 plan = plan_step(symbol, symbol_dues, self._positions.get(symbol, ZERO))
-                if plan is not None:
-                    users |= self._take_step(conn, plan, {o.id: o for o in orders if o.symbol == symbol})
+                if plan is None:
+                    continue
+                symbol_orders = {o.id: o for o in orders if o.symbol == symbol}
+                recorded, booked = self._take_step(conn, plan, symbol_orders)
+                users |= booked
+                if recorded is not None:
+                    sends.append((recorded, plan, symbol_orders))
+            # The street orders of different symbols go out together (each is one round trip to the broker);
+            # what they answered is then written here, one at a time.
+            submitted = list(self._senders.map(self._submit, [(step, plan) for step, plan, _ in sends]))
+            for (step, plan, symbol_orders), outcome in zip(sends, submitted, strict=True):
+                users |= self._after_send(conn, step, plan, symbol_orders, outcome)
         self._notify(users)
 
     def _close_orders(self, conn: psycopg.Connection, orders: list[VirtualOrder]) -> set[uuid.UUID]:
-        """Cancels asked for (when nothing of the order is on its way) and bracket legs whose time is over."""
-        users: set[uuid.UUID] = set()
+        """Day orders past their close, cancels asked for (when nothing of the order is on its way), and bracket
+        exits whose entry did not fill: booked as one set."""
         now = self._now()
         parents = parent_statuses(conn, {o.parent_id for o in orders if o.parent_id is not None})
-        by_parent: dict[uuid.UUID, list[VirtualOrder]] = {}
+        books = Bookings()
         for o in orders:
-            if o.parent_id is not None:
-                by_parent.setdefault(o.parent_id, []).append(o)
-        for o in orders:
-            user = None
             expires = self._day_closes.close_after(o.created_at) if o.time_in_force is TimeInForce.DAY else None
             if expires is not None and now >= expires and o.in_flight == 0:
-                user = book_end(conn, o, OrderEventType.EXPIRED, "A day order, expired at the close.", now)
+                books.add(end_event(o, OrderEventType.EXPIRED, "A day order, expired at the close.", now))
             elif o.status == "pending_cancel" and o.in_flight == 0:
-                user = book_end(conn, o, OrderEventType.CANCELED, "Canceled at the trader's request.", now)
+                books.add(end_event(o, OrderEventType.CANCELED, "Canceled at the trader's request.", now))
             elif o.parent_id is not None:
                 status, _filled, _at = parents.get(o.parent_id, ("missing", ZERO, None))
                 if status in ("canceled", "rejected", "expired", "missing"):
-                    user = book_end(conn, o, OrderEventType.CANCELED, "Its entry order did not fill.", now)
-            if user is not None:
-                users.add(user)
+                    books.add(end_event(o, OrderEventType.CANCELED, "Its entry order did not fill.", now))
+        users = books.book(conn)
         conn.commit()
         return users
 
     def _take_step(
         self, conn: psycopg.Connection, plan: StepPlan, orders: dict[uuid.UUID, VirtualOrder]
-    ) -> set[uuid.UUID]:
+    ) -> tuple[tuple[uuid.UUID, str] | None, set[uuid.UUID]]:
+        """Write the step (and book it at once when it is all crosses); returns (step id, client id) when a street
+        order is to be sent, and the users whose books changed."""
         step_id = uuid.uuid4()
         client_id = f"club-{step_id.hex}" if plan.sends else None
         reference = self._prices.last_price(plan.symbol)
         if not plan.sends and reference is None:
-            return set()  # a pure cross needs a price to cross at; wait for the feed
+            return None, set()  # a pure cross needs a price to cross at; wait for the feed
         lock_symbol(conn, plan.symbol)
         market_ids = [a.order_id for a in plan.allocations if a.kind is not AllocationKind.FOLLOW]
         if market_ids and not still_open(conn, market_ids):
             conn.rollback()  # a trader canceled one of them meanwhile: plan again on the next pass
             self._queue.put(_WAKE)
-            return set()
+            return None, set()
         status = "planned" if plan.sends else "done"
         conn.execute(
             """INSERT INTO club_route_steps (id, symbol, purpose, side, street_qty, client_order_id, status,
@@ -328,35 +341,47 @@ class ClubRouter:
         conn.commit()
         self.stats.steps += 1
         self.stats.crossed_qty += plan.crossed_qty
-        if plan.sends:
-            assert plan.side is not None and client_id is not None
-            users |= self._send(conn, step_id, client_id, plan, orders)
-        return users
+        return ((step_id, client_id) if client_id is not None else None), users
 
-    def _send(
-        self, conn: psycopg.Connection, step_id: uuid.UUID, client_id: str, plan: StepPlan,
-        orders: dict[uuid.UUID, VirtualOrder],
-    ) -> set[uuid.UUID]:  # fmt: skip
+    def _submit(self, job: tuple[tuple[uuid.UUID, str], StepPlan]) -> BrokerOrder | BrokerError:
+        """One street order (on a sender thread): the broker's answer, or the error it raised."""
+        (_step_id, client_id), plan = job
         assert plan.side is not None
         request = OrderRequest(client_id, plan.symbol, plan.side, plan.street_qty, OrderType.MARKET, TimeInForce.DAY)
         try:
-            placed = self._street.submit_order(request)
-        except NotPlaced as exc:
+            return self._street.submit_order(request)
+        except BrokerError as exc:
+            return exc
+
+    def _after_send(
+        self, conn: psycopg.Connection, step: tuple[uuid.UUID, str], plan: StepPlan,
+        orders: dict[uuid.UUID, VirtualOrder], outcome: BrokerOrder | BrokerError,
+    ) -> set[uuid.UUID]:  # fmt: skip
+        step_id, _client_id = step
+        if isinstance(outcome, NotPlaced) or (isinstance(outcome, BrokerRejected) and _account_state(outcome)):
+            # Certainly not placed (429, the budget), or refused for the account's state (another party traded
+            # the account, or this router's view of a position was stale): nothing to reject; re-read the
+            # account's positions and try again after a pause.
             self.stats.not_placed += 1
+            retry_after = getattr(outcome, "retry_after_s", None)
             delay = min(self._backoff.get(plan.symbol, (0.0, BACKOFF_START_S / 2))[1] * 2, BACKOFF_MAX_S)
+            delay = max(delay, retry_after or 0.0)
             self._backoff[plan.symbol] = (time.monotonic() + delay, delay)
-            log.warning("street order for %s not placed (%s); retrying in %.0f s", plan.symbol, exc, delay)
-            self._finish_unsent(conn, step_id, str(exc))
+            log.warning("street order for %s not placed (%s); retrying in %.1f s", plan.symbol, outcome, delay)
+            self._finish_unsent(conn, step_id, str(outcome))
+            if isinstance(outcome, BrokerRejected):
+                self._refresh_positions()
             return set()
-        except BrokerRejected as exc:
+        if isinstance(outcome, BrokerRejected):
             self.stats.street_rejected += 1
-            log.error("street order for %s refused: %s", plan.symbol, exc)
-            return self._reject_step(conn, step_id, str(exc), orders)
-        except BrokerUnavailable as exc:
+            log.error("street order for %s refused: %s", plan.symbol, outcome)
+            return self._reject_step(conn, step_id, str(outcome), orders)
+        if isinstance(outcome, BrokerError):
             # Unknown outcome: the step stays planned; re-settlement asks the broker by client order id.
-            log.warning("street order for %s unanswered (%s); re-settling", plan.symbol, exc)
+            log.warning("street order for %s unanswered (%s); re-settling", plan.symbol, outcome)
             self._queue.put(_RESETTLE)
             return set()
+        placed = outcome
         self._backoff.pop(plan.symbol, None)
         sent = self._now()
         conn.execute(
@@ -368,7 +393,7 @@ class ClubRouter:
         for a in plan.allocations:
             if a.kind is AllocationKind.STREET and a.order_id in orders:
                 self.stats.route_latencies_s.append((sent - orders[a.order_id].created_at).total_seconds())
-        if placed.filled_qty > 0 or placed.is_terminal:  # a broker that answers with the fill (the simulated one)
+        if placed.filled_qty > 0 or placed.is_terminal:  # a broker that answers with the fill
             return self._apply_street_order(conn, placed, None)
         return set()
 
@@ -391,14 +416,13 @@ class ClubRouter:
             "SELECT order_id FROM club_route_allocations WHERE step_id = %s AND kind = 'street'", (step_id,)
         ).fetchall()
         conn.execute("UPDATE club_route_steps SET status = 'done', error = %s WHERE id = %s", (reason, step_id))
-        users: set[uuid.UUID] = set()
         now = self._now()
+        books = Bookings()
         for (order_id,) in rows:
             order = orders.get(order_id)
             if order is not None:
-                user = book_end(conn, order, OrderEventType.REJECTED, f"The broker refused the order: {reason}", now)
-                if user is not None:
-                    users.add(user)
+                books.add(end_event(order, OrderEventType.REJECTED, f"The broker refused the order: {reason}", now))
+        users = books.book(conn)
         reference = self._prices.last_price(next(iter(orders.values())).symbol) if orders else None
         if reference is not None:
             users |= self._book_crosses(conn, step_id, reference, orders)
@@ -475,8 +499,8 @@ class ClubRouter:
         ).fetchall()
         shares = allocate([(r[0], AllocationKind(r[1]), r[2], r[3], r[4]) for r in rows], executed)
         orders = {o.id: o for o in open_virtual_orders(conn, symbol)}
-        users: set[uuid.UUID] = set()
         now = self._now()
+        books = Bookings()
         for share in shares:
             conn.execute(
                 "UPDATE club_route_allocations SET filled = filled + %s WHERE step_id = %s AND order_id = %s "
@@ -492,11 +516,9 @@ class ClubRouter:
             if order is None:
                 continue  # closed meanwhile (it cannot be: in-flight orders are not canceled); nothing to book
             fee = self._fill_model.commission.fee(price, share.qty)  # each trader pays as if filled alone
-            user = book_fill(conn, order, order.filled, share.qty, price, f"{execution_key}:{order.id}", now, fee=fee)
-            if user is not None:
-                users.add(user)
+            books.add(fill_event(order, order.filled, share.qty, price, f"{execution_key}:{order.id}", now, fee))
             orders[order.id] = _with_filled(order, order.filled + share.qty)
-        return users
+        return books.book(conn)
 
     def _book_crosses(
         self, conn: psycopg.Connection, step_id: uuid.UUID, price: Decimal, orders: dict[uuid.UUID, VirtualOrder]
@@ -506,8 +528,8 @@ class ClubRouter:
             "ORDER BY priority FOR UPDATE",
             (step_id,),
         ).fetchall()
-        users: set[uuid.UUID] = set()
         now = self._now()
+        books = Bookings()
         price = price.quantize(Decimal("0.000001"))
         for order_id, qty in rows:
             order = orders.get(order_id)
@@ -519,11 +541,9 @@ class ClubRouter:
             if order is None:
                 continue
             fee = self._fill_model.commission.fee(price, qty)
-            user = book_fill(conn, order, order.filled, qty, price, f"cross:{step_id.hex}:{order.id}", now, fee=fee)
-            if user is not None:
-                users.add(user)
+            books.add(fill_event(order, order.filled, qty, price, f"cross:{step_id.hex}:{order.id}", now, fee))
             orders[order_id] = _with_filled(order, order.filled + qty)
-        return users
+        return books.book(conn)
 
     # ----- resting orders --------------------------------------------------------------------
     def _apply_bar(self, symbol: str, bar: NormalizedBar) -> None:
@@ -531,7 +551,7 @@ class ClubRouter:
         after its entry filled), as the backtester fills them: a bracket's two exits are judged together by
         ``evaluate_bracket_exit`` (the stop-loss first when the bar cannot tell), never both."""
         closes_at = bar.timestamp + self._bar_length
-        users: set[uuid.UUID] = set()
+        books = Bookings()  # the bar's fills and one-cancels-other closes, booked as one set
         with raw_connection(self._engine) as conn:
             lock_symbol(conn, symbol)
             orders = [
@@ -545,14 +565,14 @@ class ClubRouter:
                 if o.created_at >= closes_at or o.remaining <= 0 or self._expired_before(o, bar.timestamp):
                     continue
                 if o.parent_id is None:
-                    decision = self._fill_model.evaluate(_working(o), bar)
-                    users |= self._apply_decision(conn, o, decision, bar, now)
+                    self._apply_decision(conn, o, self._fill_model.evaluate(_working(o), bar), bar, now, books)
                     continue
                 status, _filled, filled_at = parents.get(o.parent_id, ("missing", ZERO, None))
                 if status == "filled" and filled_at is not None and filled_at < closes_at:
                     exits.setdefault(o.parent_id, []).append(o)
             for legs in exits.values():
-                users |= self._apply_exits(conn, legs, bar, now)
+                self._apply_exits(conn, legs, bar, now, books)
+            users = books.book(conn)
             conn.commit()
         self._notify(users)
 
@@ -564,52 +584,52 @@ class ClubRouter:
         return close is not None and close <= when
 
     def _apply_exits(
-        self, conn: psycopg.Connection, legs: list[VirtualOrder], bar: NormalizedBar, now: datetime
-    ) -> set[uuid.UUID]:
+        self, conn: psycopg.Connection, legs: list[VirtualOrder], bar: NormalizedBar, now: datetime, books: Bookings
+    ) -> None:
         take_profit = next((leg for leg in legs if leg.type is OrderType.LIMIT), None)
         stop_loss = next((leg for leg in legs if leg.type in (OrderType.STOP, OrderType.STOP_LIMIT)), None)
         if take_profit is None or stop_loss is None:  # one exit left (the other was canceled by its trader)
             leg = take_profit or stop_loss
             assert leg is not None
-            return self._apply_decision(conn, leg, self._fill_model.evaluate(_working(leg), bar), bar, now)
+            self._apply_decision(conn, leg, self._fill_model.evaluate(_working(leg), bar), bar, now, books)
+            return
         exit_ = evaluate_bracket_exit(self._fill_model, _working(take_profit), _working(stop_loss), bar)
         if exit_ is None:
-            return set()
+            return
         leg, other = (take_profit, stop_loss) if exit_.leg is BracketLeg.TAKE_PROFIT else (stop_loss, take_profit)
-        users = self._apply_decision(conn, leg, exit_.decision, bar, now)
+        self._apply_decision(conn, leg, exit_.decision, bar, now, books)
         if exit_.decision.filled:  # one cancels the other
-            closed = book_end(conn, other, OrderEventType.CANCELED, "The other exit of the bracket filled.", now)
-            if closed is not None:
-                users.add(closed)
-        return users
+            books.add(end_event(other, OrderEventType.CANCELED, "The other exit of the bracket filled.", now))
 
     def _apply_decision(
         self, conn: psycopg.Connection, o: VirtualOrder, decision: FillDecision | None, bar: NormalizedBar,
-        now: datetime,
-    ) -> set[uuid.UUID]:  # fmt: skip
+        now: datetime, books: Bookings,
+    ) -> None:  # fmt: skip
         if decision is None:
-            return set()
+            return
         if decision.triggered and not o.stop_triggered and o.type is OrderType.STOP_LIMIT:
             conn.execute("INSERT INTO club_stop_triggers (order_id) VALUES (%s) ON CONFLICT DO NOTHING", (o.id,))
         if not decision.filled or decision.price is None:
-            return set()
+            return
         execution = f"bar:{o.id.hex}:{bar.timestamp.isoformat()}"
-        user = book_fill(conn, o, o.filled, decision.qty, decision.price, execution, now, fee=decision.fee)
+        books.add(fill_event(o, o.filled, decision.qty, decision.price, execution, now, decision.fee))
         conn.execute(
             """INSERT INTO club_follows (order_id, symbol, side, qty, price) VALUES (%s, %s, %s, %s, %s)
                ON CONFLICT (order_id) DO UPDATE SET qty = club_follows.qty + excluded.qty""",
             (o.id, o.symbol, o.side.value, decision.qty, decision.price),
         )
         self.stats.resting_fills += 1
-        return {user} if user is not None else set()
 
     # ----- re-settlement ---------------------------------------------------------------------
-    def _resettle(self) -> None:
-        """Read every unfinished step back from the broker (reconnect, failover, start)."""
+    def _refresh_positions(self) -> None:
         try:
             self._positions = {p.symbol: p.qty for p in self._street.get_positions()}
         except BrokerError as exc:
             log.warning("cannot read the account's positions (%s); keeping the router's own", exc)
+
+    def _resettle(self) -> None:
+        """Read every unfinished step back from the broker (reconnect, failover, start), then the account's
+        positions: read after the steps, they already hold every fill those steps just booked."""
         users: set[uuid.UUID] = set()
         with raw_connection(self._engine) as conn:
             steps = conn.execute(
@@ -635,6 +655,7 @@ class ClubRouter:
                         (remote.id, step_id),
                     )
                     conn.commit()
+        self._refresh_positions()
         self._notify(users)
 
     def _notify(self, users: set[uuid.UUID]) -> None:
@@ -643,6 +664,20 @@ class ClubRouter:
 
     def street_positions(self) -> dict[str, Decimal]:
         return dict(self._positions)
+
+
+_ACCOUNT_STATE_REFUSALS = (
+    "insufficient qty available",
+    "potential wash trade",
+    "while a short sell order is open",
+    "while a long buy order is open",
+)
+
+
+def _account_state(exc: BrokerRejected) -> bool:
+    """A refusal about the account's state (Alpaca's account-wide rules), not about the order itself."""
+    text = str(exc).lower()
+    return any(phrase in text for phrase in _ACCOUNT_STATE_REFUSALS)
 
 
 def _working(order: VirtualOrder) -> WorkingOrder:

@@ -8,6 +8,7 @@ the router only decides *what* happened and at which price.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,9 +27,13 @@ from core.domain.orders import (
     OrderType,
     TimeInForce,
 )
-from core.ledger.booking import Outcome, book_event
+from core.ledger.booking import Outcome, book_event, book_events
+from core.ledger.errors import LedgerError
+
+log = logging.getLogger(__name__)
 
 CLUB_BROKER = "club"
+_CHANGED = (Outcome.CHANGED, Outcome.ACCEPTED)
 OPEN = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
 
 
@@ -143,37 +148,63 @@ def as_broker_order(order: VirtualOrder, filled: Decimal, status: OrderStatus, n
     )
 
 
-def book_fill(
-    conn: psycopg.Connection, order: VirtualOrder, already: Decimal, qty: Decimal, price: Decimal,
-    execution_id: str, now: datetime, *, fee: Decimal = Decimal(0),
-) -> uuid.UUID | None:  # fmt: skip
-    """Book ``qty`` more of ``order`` at ``price`` and ``fee`` (``already`` being what is booked before it)."""
+def fill_event(
+    order: VirtualOrder, already: Decimal, qty: Decimal, price: Decimal, execution_id: str, now: datetime,
+    fee: Decimal = Decimal(0),
+) -> OrderEvent:  # fmt: skip
+    """``qty`` more of ``order`` at ``price`` and ``fee`` (``already`` being what is booked before it)."""
     cumulative = already + qty
     done = cumulative >= order.qty
     status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
     kind = OrderEventType.FILL if done else OrderEventType.PARTIAL_FILL
-    event = OrderEvent(
-        kind,
-        as_broker_order(order, cumulative, status, now),
-        now,
-        execution_id=execution_id,
-        price=price,
-        qty=qty,
-        fee=fee,
-    )
-    outcome, user_id = book_event(conn, event)
-    return user_id if outcome in (Outcome.CHANGED, Outcome.ACCEPTED) else None
+    broker_order = as_broker_order(order, cumulative, status, now)
+    return OrderEvent(kind, broker_order, now, execution_id=execution_id, price=price, qty=qty, fee=fee)
 
 
-def book_end(
-    conn: psycopg.Connection, order: VirtualOrder, kind: OrderEventType, reason: str | None, now: datetime
-) -> uuid.UUID | None:
-    """Close ``order`` (canceled, rejected or expired): the booking function releases what it still holds."""
+def end_event(order: VirtualOrder, kind: OrderEventType, reason: str | None, now: datetime) -> OrderEvent:
+    """``order`` closed (canceled, rejected or expired): the booking function releases what it still holds."""
     status = {
         OrderEventType.CANCELED: OrderStatus.CANCELED,
         OrderEventType.REJECTED: OrderStatus.REJECTED,
         OrderEventType.EXPIRED: OrderStatus.EXPIRED,
     }[kind]
-    event = OrderEvent(kind, as_broker_order(order, order.filled, status, now), now, reason=reason)
-    outcome, user_id = book_event(conn, event)
-    return user_id if outcome in (Outcome.CHANGED, Outcome.ACCEPTED) else None
+    return OrderEvent(kind, as_broker_order(order, order.filled, status, now), now, reason=reason)
+
+
+def book_end(
+    conn: psycopg.Connection, order: VirtualOrder, kind: OrderEventType, reason: str | None, now: datetime
+) -> set[uuid.UUID]:
+    """Close one order now (a trader's cancel at the desk); the user, when their books changed."""
+    return Bookings([end_event(order, kind, reason, now)]).book(conn)
+
+
+class Bookings:
+    """The virtual events of one transaction, booked together: one statement for the set (the ledger's
+    ``book_events``), inside the caller's transaction, so they commit with what the router wrote beside them (a
+    step's fill watermark). Each event is still applied exactly once by ``sf_apply_event``'s rules."""
+
+    def __init__(self, events: list[OrderEvent] | None = None) -> None:
+        self.events: list[OrderEvent] = list(events or [])
+
+    def add(self, event: OrderEvent) -> None:
+        self.events.append(event)
+
+    def book(self, conn: psycopg.Connection) -> set[uuid.UUID]:
+        """Book the set; the users whose books changed."""
+        events, self.events = self.events, []
+        if not events:
+            return set()
+        try:
+            with conn.transaction():  # a savepoint: a refused set leaves the step's own writes alone
+                results = book_events(conn, events)
+        except psycopg.Error as exc:
+            log.warning("booking %d virtual events one by one: %s", len(events), exc)
+            results = []
+            for event in events:
+                try:
+                    with conn.transaction():
+                        results.append(book_event(conn, event))
+                except (LedgerError, psycopg.Error) as one:
+                    log.error("virtual %s of %s refused: %s", event.type.value, event.order.client_order_id, one)
+                    results.append((Outcome.REFUSED, None))
+        return {user for outcome, user in results if user is not None and outcome in _CHANGED}

@@ -47,12 +47,6 @@ def test_the_router_keeps_the_account_clean_where_the_pass_through_is_refused(pg
     assert baseline.tally["refused_by_account"] >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ClubRouter._resettle reads the account's positions, then adds the deltas of the steps it re-settles "
-    "on top (already in those positions): after a drop its positions are off and the next closing step can "
-    "cross zero (Alpaca: insufficient qty available)",
-)
 def test_after_a_stream_drop_mid_fill_every_fill_is_booked_and_the_router_knows_the_accounts_positions(
     pg_admin_url: str,
 ) -> None:
