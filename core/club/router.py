@@ -12,8 +12,9 @@ are "opposite open orders", and a trader's sell can cross the account's position
   the real account through the next step (the real price of following is the club's slippage, not a
   trader's: the trader was filled at the model's price);
 * nets market orders and followed quantities per symbol in steps (core.club.netting): crosses the offsetting
-  part internally, sends at most one market order per symbol for the rest, never while another is open on that
-  symbol (so never both sides at once), closes before it opens;
+  part internally, sends at most one market order per symbol and step for the rest; a later step on a symbol
+  whose street order is still open goes out only on the same side and only if it does not take the position
+  through zero with everything on its way filled (so never both sides open at once), and closes before it opens;
 * books street fills to the virtual orders in time priority, per execution, in one transaction per execution
   together with the step's fill watermark (exactly once, even across a crash or a failover);
 * books crossed quantities at the step's street average price, or when nothing went to the street at the
@@ -96,6 +97,7 @@ class RouterStats:
     resting_fills: int = 0
     route_latencies_s: list[float] = field(default_factory=list)  # virtual order placed -> its step sent
     resettled: int = 0
+    pass_seconds: list[float] = field(default_factory=list)  # each routing pass, sends included
     errors: list[str] = field(default_factory=list)
 
 
@@ -203,13 +205,22 @@ class ClubRouter:
             except queue.Empty:
                 item = None
             items = [item] if item is not None else []
-            if item is _WAKE and self._window_s > 0:
-                time.sleep(self._window_s)  # the netting window: orders placed meanwhile join this step
+            waited = 0.0
             while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
+                # The netting window: orders placed meanwhile join this step. It is extended while orders keep
+                # coming (a bar's decisions arrive as a burst), up to three windows.
+                woken = any(it is _WAKE for it in items[-1:]) if waited == 0 else False
+                while True:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    items.append(nxt)
+                    woken = woken or nxt is _WAKE
+                if not woken or self._window_s <= 0 or waited >= 3 * self._window_s:
                     break
+                time.sleep(self._window_s)
+                waited += self._window_s
             markers = []
             if self._halted:
                 return
@@ -224,7 +235,9 @@ class ClubRouter:
                     elif isinstance(it, tuple) and it[0] == "marker":
                         markers.append(it[1])
                 if not self._stop.is_set():
+                    started = time.perf_counter()
                     self._route_pass()
+                    self.stats.pass_seconds.append(time.perf_counter() - started)
             except Exception as exc:  # the router must outlive one bad pass; the log says why
                 log.exception("routing pass failed")
                 self.stats.errors.append(f"{type(exc).__name__}: {exc}")
@@ -235,9 +248,14 @@ class ClubRouter:
     def _route_pass(self) -> None:
         with raw_connection(self._engine) as conn:
             orders = open_virtual_orders(conn)
-            busy = {r[0] for r in conn.execute(
-                "SELECT symbol FROM club_route_steps WHERE status IN ('planned', 'open')"
-            ).fetchall()}  # fmt: skip
+            in_flight: dict[str, tuple[OrderSide | None, Decimal]] = {}  # symbol -> (side on its way, signed qty)
+            for symbol, side, remaining in conn.execute(
+                "SELECT symbol, side, sum(street_qty - street_filled) FROM club_route_steps "
+                "WHERE status IN ('planned', 'open') GROUP BY symbol, side"
+            ).fetchall():
+                signed = ZERO if side is None else (remaining if side == "buy" else -remaining)
+                held_side, held = in_flight.get(symbol, (None, ZERO))
+                in_flight[symbol] = (OrderSide(side) if side else held_side, held + signed)
             follows = conn.execute(
                 """SELECT f.order_id, f.symbol, f.side, f.qty - f.settled - coalesce(
                           (SELECT sum(a.qty - a.filled) FROM club_route_allocations a
@@ -261,12 +279,10 @@ class ClubRouter:
             now_mono = time.monotonic()
             sends: list[tuple[tuple[uuid.UUID, str], StepPlan, dict[uuid.UUID, VirtualOrder]]] = []
             for symbol, symbol_dues in sorted(dues.items()):
-                if symbol in busy:
-                    continue
                 retry = self._backoff.get(symbol)
                 if retry is not None and now_mono < retry[0]:
                     continue
-                plan = plan_step(symbol, symbol_dues, self._positions.get(symbol, ZERO))
+                plan = self._plan(symbol, symbol_dues, in_flight.get(symbol))
                 if plan is None:
                     continue
                 symbol_orders = {o.id: o for o in orders if o.symbol == symbol}
@@ -280,6 +296,26 @@ class ClubRouter:
             for (step, plan, symbol_orders), outcome in zip(sends, submitted, strict=True):
                 users |= self._after_send(conn, step, plan, symbol_orders, outcome)
         self._notify(users)
+
+    def _plan(
+        self, symbol: str, dues: list[Due], in_flight: tuple[OrderSide | None, Decimal] | None
+    ) -> StepPlan | None:
+        """The next step for ``symbol``. While a street order is still on its way, another may join it only on the
+        same side (never both sides open at the account) and only if, with everything on its way filled, it
+        still does not take the position through zero (Alpaca counts open orders against what can be closed)."""
+        position = self._positions.get(symbol, ZERO)
+        if in_flight is None or in_flight[0] is None:
+            return plan_step(symbol, dues, position)
+        side, signed = in_flight
+        after = position + signed  # the position once the orders on their way are filled
+        plan = plan_step(symbol, dues, after)
+        if plan is None or not plan.sends:
+            return plan
+        if plan.side is not side:
+            return None  # the other side waits until the account has no order open on this symbol
+        if (position > 0 and after <= 0) or (position < 0 and after >= 0):
+            return None  # the open orders already close the position: the opening part waits for them to fill
+        return plan
 
     def _close_orders(self, conn: psycopg.Connection, orders: list[VirtualOrder]) -> set[uuid.UUID]:
         """Day orders past their close, cancels asked for (when nothing of the order is on its way), and bracket

@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.CheckConstraint("street_qty >= 0 AND street_filled >= 0 AND street_filled <= street_qty", name="qty_range"),
     )
     op.create_index(
-        "ux_club_route_steps_open_symbol", "club_route_steps", ["symbol"], unique=True,
+        "ix_club_route_steps_open_symbol", "club_route_steps", ["symbol"],
         postgresql_where=sa.text("status IN ('planned', 'open')"),
     )  # fmt: skip
     op.create_table(
@@ -98,5 +98,5 @@ def downgrade() -> None:
     op.drop_table("club_follows")
     op.drop_index("ix_club_route_allocations_order_id", table_name="club_route_allocations")
     op.drop_table("club_route_allocations")
-    op.drop_index("ux_club_route_steps_open_symbol", table_name="club_route_steps")
+    op.drop_index("ix_club_route_steps_open_symbol", table_name="club_route_steps")
     op.drop_table("club_route_steps")

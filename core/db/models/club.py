@@ -36,9 +36,8 @@ class ClubRouteStep(Base):
         CheckConstraint(enum_check("purpose", STEP_PURPOSES), name="purpose"),
         CheckConstraint("side IS NULL OR side IN ('buy', 'sell')", name="side"),
         CheckConstraint("street_qty >= 0 AND street_filled >= 0 AND street_filled <= street_qty", name="qty_range"),
-        # At most one unfinished step per symbol: the router never has two street orders open on one symbol.
-        Index("ux_club_route_steps_open_symbol", "symbol", unique=True, postgresql_where=text(
-            "status IN ('planned', 'open')")),
+        # The unfinished steps of a symbol (several may be on their way, all on one side: core/club/router.py).
+        Index("ix_club_route_steps_open_symbol", "symbol", postgresql_where=text("status IN ('planned', 'open')")),
     )  # fmt: skip
 
     id: Mapped[uuid_pk]
