@@ -1,8 +1,9 @@
 """The live half of a running StratForge, composed in one place: feed, bar sink, broker, ledger, quotes.
 
 Two modes, chosen by whether Alpaca keys are configured:
-- SIMULATED: the built-in market (core.live.simulated_market) feeds a SimBroker in this process; orders fill on
-  the next simulated bar through the shared fill model.
+- SIMULATED: the built-in market (core.live.simulated_market) feeds a SimBroker in this process; orders go
+  through the club's router (core.club, as on a shared account), which fills them on the next simulated bar
+  through the shared fill model and has the SimBroker's account follow the net.
 - ALPACA PAPER: the club's shared Alpaca paper account. Orders stay virtual (ClubDesk) until the club's one
   router nets them (core.club: this app when it holds the trade stream's lock, else the club service or another
   member), which sends them through a BudgetedBroker (the Trading API's 200 requests/minute); bars come from the
@@ -30,6 +31,9 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.sim import SimBroker
+from core.club.day_orders import UtcMidnightCloses
+from core.club.desk import ClubDesk
+from core.club.router import ClubRouter
 from core.domain.bars import NormalizedBar
 from core.domain.clock import utc_now
 from core.ledger.prices import LastPrices
@@ -45,6 +49,8 @@ from core.paper.history import store_history
 from core.paper.manager import PaperSessionConfig, PaperSessionManager
 
 log = logging.getLogger(__name__)
+
+ROUTER_BAR_TIMEOUT_S = 10.0  # a bar's fills booked before the sessions see it
 
 SIMULATED = "SIMULATED"
 ALPACA_PAPER = "ALPACA PAPER"
@@ -277,7 +283,6 @@ class Workstation:
         return self.ledger.settle_user(user_id)
 
 
-
 def simulated(
     store: BarStore,
     session_factory: sessionmaker[Session],
@@ -294,7 +299,19 @@ def simulated(
     market = SimulatedMarket(store, feed, backfill=backfill, clock=feed.sim_now)
     broker = SimBroker(clock=feed.sim_now)  # simulated orders live on the simulated clock (day orders expire)
     prices = LastPrices()
-    ledger = Ledger(session_factory, broker, prices)
+    # The same router as the club's, on the simulated account: the simulated market's prices are the fill
+    # model's, so every order is filled from the bars as a backtest fills it and the account follows the net.
+    router = ClubRouter(session_factory, broker, prices, fill_model=broker.fill_model, clock=feed.sim_now,
+                        day_closes=UtcMidnightCloses(), market_from_bars=True)  # fmt: skip
+    ledger = Ledger(session_factory, ClubDesk(session_factory, router.wake, broker), prices, clock=feed.sim_now)
+
+    def on_bar_first(bar: NormalizedBar) -> None:
+        """The account first, then the router's fills of the bar, before anyone (a session) decides on it."""
+        broker.on_bar(bar)
+        router.on_bar(bar.symbol, bar)
+        if not router.wait_idle(ROUTER_BAR_TIMEOUT_S):
+            log.warning("the router did not finish the %s bar of %s in time", bar.timestamp, bar.symbol)
+
     holder: dict[str, Workstation] = {}
 
     async def subscribe(added: frozenset[str], removed: frozenset[str]) -> None:
@@ -314,7 +331,8 @@ def simulated(
 
     ws = Workstation(
         SIMULATED, store, live, ledger, prices, subscribe=subscribe, run_feed=feed.run, stop_feed=feed.stop,
-        on_bar_first=broker.on_bar, describe=describe, feed=feed, closers=[lambda: live.close(5.0)],
+        on_bar_first=on_bar_first, describe=describe, feed=feed, closers=[lambda: live.close(5.0), router.stop],
+        starters=[router.start],
         session_factory=session_factory, clock=feed.sim_now,
     )  # fmt: skip
     holder["ws"] = ws
