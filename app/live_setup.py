@@ -9,8 +9,10 @@ instead of a window that cannot trade.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.async_runner import BlockingRunner
@@ -51,34 +53,29 @@ async def start_workstation(
         keys = await runner.call(secrets.alpaca_keys)
     except SecretsUnavailable:
         keys = None
-    notice = ""
+    url = database.engine.url.render_as_string(hide_password=False)
+    loop = asyncio.get_running_loop()
+    store = BarStore(database.engine)
+    build: Callable[[], Workstation] | None = None
     if keys is not None:
-        url = database.engine.url.render_as_string(hide_password=False)
-        loop = asyncio.get_running_loop()
+        build = functools.partial(alpaca, keys, store, database.session_factory, url, loop)
+        unavailable = "Alpaca paper trading is unavailable"
+    elif database.mode == "external":
+        # The club's database, no keys on this machine: the club service holds the account and routes.
+        build = functools.partial(club_member, store, database.session_factory, url, loop)
+        unavailable = "The club's router cannot be reached"
+    notice = ""
+    if build is not None:
         started: Workstation | None = None
         try:
-            started = await runner.call(alpaca, keys, BarStore(database.engine), database.session_factory, url, loop)
+            started = await runner.call(build)
             await started.start()
             return LiveSetup(started)
         except Exception as exc:
-            log.exception("could not start the Alpaca workstation")
-            notice = f"Alpaca paper trading is unavailable ({exc}); running on the simulated market instead."
+            log.exception("could not start the workstation")
+            notice = f"{unavailable} ({exc}); running on the simulated market instead."
             if started is not None:
                 await stop_workstation(started, runner)
-    elif database.mode == "external":
-        # The club's database, no keys on this machine: the club service holds the account and routes.
-        url = database.engine.url.render_as_string(hide_password=False)
-        loop = asyncio.get_running_loop()
-        member: Workstation | None = None
-        try:
-            member = await runner.call(club_member, BarStore(database.engine), database.session_factory, url, loop)
-            await member.start()
-            return LiveSetup(member)
-        except Exception as exc:
-            log.exception("could not join the club")
-            notice = f"The club's router cannot be reached ({exc}); running on the simulated market instead."
-            if member is not None:
-                await stop_workstation(member, runner)
     ws = simulated(BarStore(database.engine), database.session_factory, speed=speed or sim_speed())
     await ws.start()
     return LiveSetup(ws, notice)

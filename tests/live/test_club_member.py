@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from decimal import Decimal
 
 import psycopg
@@ -20,16 +18,9 @@ from core.live.club_member import RouterWatch, club_member
 from core.market.store import BarStore
 from tests.alpaca_standin import AlpacaStandIn
 from tests.ledger.helpers_alpaca import make_broker
+from tests.live.test_alpaca_workstation import until
 
 PASSWORD = "Tr4ding-Pass-2026"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def test_the_router_watch_sees_whether_anyone_holds_the_club_routers_lock(db: Database):

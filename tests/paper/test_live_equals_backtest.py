@@ -149,8 +149,15 @@ def config() -> PaperSessionConfig:
 def backtest(symbol: str) -> BacktestRun:
     """The backtest a session on ``symbol`` must equal: its window and the live bars, the window as warm-up."""
     bars = BARS[symbol][: WINDOW + LIVE]
-    data = BarData.from_arrays(symbol, *(np.array(column, dtype=np.float64) for column in zip(*(
-        (b.timestamp.timestamp(), b.open, b.high, b.low, b.close, b.volume) for b in bars), strict=True)))
+    data = BarData.from_arrays(
+        symbol,
+        *(
+            np.array(column, dtype=np.float64)
+            for column in zip(
+                *((b.timestamp.timestamp(), b.open, b.high, b.low, b.close, b.volume) for b in bars), strict=True
+            )
+        ),
+    )
     config = BacktestConfig(starting_cash=CAPITAL, fill_model=FILL_MODEL, warmup_bars=WINDOW, close_at_end=False)
     return run_backtest(Parity(), data, config)
 
@@ -188,9 +195,8 @@ def test_the_backtests_trade_every_kind_of_order_the_parity_is_about():
     assert {"take_profit", "stop_loss"} <= exits  # both exits of a bracket fill somewhere
 
 
-def test_sessions_place_the_orders_and_get_the_fills_of_their_backtests(db, market, sessions, ledger):
-    play(market)
-    ledger.flush_acceptances()
+def parity_problems(db: Database, sessions: dict[tuple[str, str], uuid.UUID]) -> list[str]:
+    """Every difference between each session's orders and fills and its backtest's."""
     problems: list[str] = []
     for symbol in SYMBOLS:
         run = backtest(symbol)
@@ -199,4 +205,11 @@ def test_sessions_place_the_orders_and_get_the_fills_of_their_backtests(db, mark
             orders = compare_orders(session_orders(db.session_factory, session_id), backtest_orders(run, symbol))
             fills = compare_fills(session_fills(db.session_factory, session_id), backtest_fills(run, symbol))
             problems += [f"{runner} orders: {m}" for m in orders] + [f"{runner} fills: {m}" for m in fills]
+    return problems
+
+
+def test_sessions_place_the_orders_and_get_the_fills_of_their_backtests(db, market, sessions, ledger):
+    play(market)
+    ledger.flush_acceptances()
+    problems = parity_problems(db, sessions)
     assert problems == [], "\n".join(problems[:40]) + f"\n({len(problems)} in all)"

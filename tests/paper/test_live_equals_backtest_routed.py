@@ -24,23 +24,13 @@ from core.db.database import Database
 from core.domain.bars import NormalizedBar
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
-from core.paper.parity import (
-    backtest_fills,
-    backtest_orders,
-    compare_fills,
-    compare_orders,
-    session_fills,
-    session_orders,
-)
 from tests.paper.helpers import WAIT_S, Market, ScriptedHistory, SimClock
 from tests.paper.test_live_equals_backtest import (  # noqa: F401 - fixtures used by name
     FILL_MODEL,
-    RUNNERS,
-    SYMBOLS,
-    backtest,
     clock,
     config,
     history,
+    parity_problems,
     play,
     prices,
     sessions,
@@ -99,13 +89,6 @@ def test_routed_sessions_place_the_orders_and_get_the_fills_of_their_backtests(d
     ledger.flush_acceptances()
     router.wait_idle(WAIT_S)
     assert router.stats.errors == []
-    problems: list[str] = []
-    for symbol in SYMBOLS:
-        run = backtest(symbol)
-        for runner in RUNNERS:
-            session_id = sessions[(runner, symbol)]
-            orders = compare_orders(session_orders(db.session_factory, session_id), backtest_orders(run, symbol))
-            fills = compare_fills(session_fills(db.session_factory, session_id), backtest_fills(run, symbol))
-            problems += [f"{runner} orders: {m}" for m in orders] + [f"{runner} fills: {m}" for m in fills]
+    problems = parity_problems(db, sessions)
     assert problems == [], "\n".join(problems[:40]) + f"\n({len(problems)} in all)"
     assert router.stats.resting_fills > 0 and router.stats.street_orders > 0
