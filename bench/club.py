@@ -132,6 +132,7 @@ class PhaseResult:
     requests: dict[str, int]
     latencies_s: list[float]
     pass_s: list[float]
+    street_needs: int  # (symbol, bar) pairs in which some virtual order needed the account to move
     missed_fills: int
     drops: int
     filled_during_drops: int
@@ -508,6 +509,18 @@ def composed(
             ledger.flush_acceptances()
 
 
+# The floor of what any router could send: one order per symbol and bar in which a market order was placed or a
+# resting order filled (perfect netting within the bar, none across bars, since waiting a bar is not routing).
+_STREET_NEEDS = text(
+    """SELECT count(*) FROM (
+           SELECT DISTINCT symbol, floor(extract(epoch FROM created_at) / :bar_s) FROM orders
+            WHERE broker = 'club' AND order_type = 'market' AND filled_quantity > 0
+           UNION
+           SELECT DISTINCT symbol, floor(extract(epoch FROM created_at) / :bar_s) FROM club_follows
+       ) AS needs"""
+)
+
+
 def run_phase(url: str, users: list[uuid.UUID], config: Config, routed: bool) -> PhaseResult:
     """One phase on a fresh stand-in and the fresh database at ``url`` (``prepared_database``'s content)."""
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")  # the stand-in is on loopback
@@ -559,6 +572,7 @@ def run_phase(url: str, users: list[uuid.UUID], config: Config, routed: bool) ->
     with sessions() as s:
         violations = sum(not r.holds for r in check_all(s))
         virtual = dict(s.execute(select(Position.symbol, func.sum(Position.quantity)).group_by(Position.symbol)).all())
+        needs = s.execute(_STREET_NEEDS, {"bar_s": config.bar_s}).scalar() if routed else None
     engine.dispose()
     diffs = {
         sym: (str(virtual.get(sym, ZERO)), str(account.get(sym, ZERO)))
@@ -596,6 +610,7 @@ def run_phase(url: str, users: list[uuid.UUID], config: Config, routed: bool) ->
         unsettled=not settled,
         seconds=seconds,
         router_errors=list(stats.errors) if stats else [],
+        street_needs=needs or 0,
     )
 
 
@@ -705,8 +720,17 @@ def main() -> None:
          by_rule=router.rule_rejections, goal=0, **session)  # fmt: skip
     emit("account_rule_rejections_baseline", baseline.account_rule_rejections, "orders refused by the account",
          by_rule=baseline.rule_rejections, orders=baseline.orders)  # fmt: skip
+    floor = router.street_needs / max(router.orders, 1)
     emit("alpaca_requests_per_order", router.requests_per_order, "requests/order", goal=0.3,
          requests=router.requests_total, orders=router.orders, by_route=router.requests)  # fmt: skip
+    # The same work's ceiling: orders per request can't beat one street order per symbol and bar that needed one.
+    emit(
+        "street_orders_per_order_floor",
+        round(floor, 4),
+        "requests/order",
+        street_needs=router.street_needs,
+        posts_over_floor=round(router.requests.get("POST /v2/orders", 0) / max(router.street_needs, 1), 3),
+    )
     emit("alpaca_requests_per_order_baseline", baseline.requests_per_order, "requests/order",
          requests=baseline.requests_total, orders=baseline.orders, by_route=baseline.requests)  # fmt: skip
     latencies = sorted(x * 1000 for x in router.latencies_s) or [float("nan")]
