@@ -98,6 +98,7 @@ class RouterStats:
     route_latencies_s: list[float] = field(default_factory=list)  # virtual order placed -> its step sent
     resettled: int = 0
     pass_seconds: list[float] = field(default_factory=list)  # each routing pass, sends included
+    send_seconds: list[float] = field(default_factory=list)  # each street order's round trip to the broker
     errors: list[str] = field(default_factory=list)
 
 
@@ -384,10 +385,13 @@ class ClubRouter:
         (_step_id, client_id), plan = job
         assert plan.side is not None
         request = OrderRequest(client_id, plan.symbol, plan.side, plan.street_qty, OrderType.MARKET, TimeInForce.DAY)
+        started = time.perf_counter()
         try:
             return self._street.submit_order(request)
         except BrokerError as exc:
             return exc
+        finally:
+            self.stats.send_seconds.append(time.perf_counter() - started)  # list.append: safe across threads
 
     def _after_send(
         self, conn: psycopg.Connection, step: tuple[uuid.UUID, str], plan: StepPlan,
@@ -411,7 +415,7 @@ class ClubRouter:
         if isinstance(outcome, BrokerRejected):
             self.stats.street_rejected += 1
             log.error("street order for %s refused: %s", plan.symbol, outcome)
-            return self._reject_step(conn, step_id, str(outcome), orders)
+            return self._reject_step(conn, step_id, str(outcome), plan.symbol)
         if isinstance(outcome, BrokerError):
             # Unknown outcome: the step stays planned; re-settlement asks the broker by client order id.
             log.warning("street order for %s unanswered (%s); re-settling", plan.symbol, outcome)
@@ -444,24 +448,13 @@ class ClubRouter:
         )
         conn.commit()
 
-    def _reject_step(
-        self, conn: psycopg.Connection, step_id: uuid.UUID, reason: str, orders: dict[uuid.UUID, VirtualOrder]
-    ) -> set[uuid.UUID]:
+    def _reject_step(self, conn: psycopg.Connection, step_id: uuid.UUID, reason: str, symbol: str) -> set[uuid.UUID]:
         """The street refused the net: its market orders are refused too (crosses still happen at the reference)."""
-        rows = conn.execute(
-            "SELECT order_id FROM club_route_allocations WHERE step_id = %s AND kind = 'street'", (step_id,)
-        ).fetchall()
         conn.execute("UPDATE club_route_steps SET status = 'done', error = %s WHERE id = %s", (reason, step_id))
-        now = self._now()
-        books = Bookings()
-        for (order_id,) in rows:
-            order = orders.get(order_id)
-            if order is not None:
-                books.add(end_event(order, OrderEventType.REJECTED, f"The broker refused the order: {reason}", now))
-        users = books.book(conn)
-        reference = self._prices.last_price(next(iter(orders.values())).symbol) if orders else None
+        users = self._refuse_street_part(conn, step_id, symbol, reason)
+        reference = self._prices.last_price(symbol)
         if reference is not None:
-            users |= self._book_crosses(conn, step_id, reference, orders)
+            users |= self._book_crosses(conn, step_id, reference, {o.id: o for o in open_virtual_orders(conn, symbol)})
         conn.commit()
         return users
 
@@ -519,10 +512,35 @@ class ClubRouter:
             if cross_price is not None:
                 orders = {o.id: o for o in open_virtual_orders(conn, symbol)}
                 users |= self._book_crosses(conn, step_id, cross_price, orders)
-            if order.status is OrderStatus.REJECTED:
-                log.error("street order %s rejected after acceptance", order.client_order_id)
+            if order.status is OrderStatus.REJECTED and filled == 0:
+                # Refused after it was accepted: the traders' market orders in it are refused with the broker's
+                # reason (unless it is about the account's state, which only delays them); followers wait.
+                reason = (
+                    event.reason if event is not None else None
+                ) or "it refused it after accepting it (Alpaca gives no reason)"
+                log.error("street order %s rejected after acceptance: %s", order.client_order_id, reason)
+                if _account_state(BrokerRejected(reason)):
+                    self._refresh_positions()
+                else:
+                    users |= self._refuse_street_part(conn, step_id, symbol, reason)
         conn.commit()
         return users
+
+    def _refuse_street_part(
+        self, conn: psycopg.Connection, step_id: uuid.UUID, symbol: str, reason: str
+    ) -> set[uuid.UUID]:
+        rows = conn.execute(
+            "SELECT order_id FROM club_route_allocations WHERE step_id = %s AND kind = 'street'", (step_id,)
+        ).fetchall()
+        orders = {o.id: o for o in open_virtual_orders(conn, symbol)}
+        books = Bookings()
+        now = self._now()
+        for (order_id,) in rows:
+            if order_id in orders:
+                books.add(
+                    end_event(orders[order_id], OrderEventType.REJECTED, f"The broker refused the order: {reason}", now)
+                )
+        return books.book(conn)
 
     def _allocate(
         self, conn: psycopg.Connection, step_id: uuid.UUID, symbol: str, executed: Decimal, price: Decimal,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from core.club.desk import ClubDesk
 from core.club.router import ClubRouter
 from core.domain.clock import utc_now
 from core.domain.orders import OrderSide, OrderType, TimeInForce
 from core.domain.tickets import OrderTicket
+from core.ledger.service import Ledger
 from tests.club.conftest import Club, eventually
 from tests.ledger.helpers_books import assert_books_balance, user_row
 
@@ -59,4 +61,29 @@ def test_a_cancel_asked_while_the_order_is_on_its_way_waits_for_the_street_and_c
     row = club.wait_status(placed.id, "canceled")
     assert row.filled_quantity == 4 and row.reserved_amount == 0
     eventually(lambda: club.steps_open() == 0, what="the step closed")
+    club.assert_invariants()
+
+
+def test_a_street_order_refused_later_refuses_the_traders_market_orders_and_frees_their_reservations(club: Club):
+    a, b = club.users[:2]
+    club.alpaca.reject_next_orders(1, "halted for news", delay_s=0.3)
+    first = club.ledger.place_order(a, OrderTicket("AAPL", OrderSide.BUY, D("3")))
+    second = club.ledger.place_order(b, OrderTicket("AAPL", OrderSide.BUY, D("2")))
+    for placed in (first, second):
+        row = club.wait_status(placed.id, "rejected")
+        assert "after accepting it" in (row.error_message or "") and row.reserved_amount == 0
+    eventually(lambda: club.steps_open() == 0, what="the step closed")
+    club.assert_invariants()
+
+
+def test_a_street_order_refused_for_the_asset_refuses_the_traders_orders_at_once(club: Club):
+    """A club member's app has no asset data of its own (the service holds the keys): the router refuses what the
+    account refuses, with its reason, and the reservation comes back."""
+    a = club.users[0]
+    club.alpaca.add_asset("HALT", tradable=False)
+    club.prices.update("HALT", D("10"))
+    member = Ledger(club.db.session_factory, ClubDesk(club.db.session_factory, club.router.wake), club.prices)
+    placed = member.place_order(a, OrderTicket("HALT", OrderSide.BUY, D("5")))
+    row = club.wait_status(placed.id, "rejected")
+    assert "not tradable" in (row.error_message or "") and user_row(club.db, a).reserved_balance == 0
     club.assert_invariants()
