@@ -226,7 +226,7 @@ class ClubRouter:
             if self._halted:
                 return
             try:
-                for it in items:
+                for it in _latest_street_states(items):
                     if it is _RESETTLE:
                         self._resettle()
                     elif isinstance(it, tuple) and it[0] == "street":
@@ -726,6 +726,27 @@ _ACCOUNT_STATE_REFUSALS = (
     "while a short sell order is open",
     "while a long buy order is open",
 )
+
+
+def _latest_street_states(items: list[Any]) -> list[Any]:
+    """The queue's items with each street order's fill events reduced to its latest: every event carries the
+    order's cumulative state and the step's watermark books the difference, so the last one books what all of
+    them would (as one execution at their average price), in one transaction instead of one each."""
+    last: dict[str, int] = {}
+    for n, it in enumerate(items):
+        if isinstance(it, tuple) and it[0] == "street" and it[1].type in _FILL_EVENTS:
+            order = it[1].order
+            kept = last.get(order.client_order_id)
+            if kept is None or order.filled_qty >= items[kept][1].order.filled_qty:
+                last[order.client_order_id] = n
+    keep = set(last.values())
+    return [
+        it for n, it in enumerate(items)
+        if not (isinstance(it, tuple) and it[0] == "street" and it[1].type in _FILL_EVENTS) or n in keep
+    ]  # fmt: skip
+
+
+_FILL_EVENTS = frozenset({OrderEventType.FILL, OrderEventType.PARTIAL_FILL})
 
 
 def _account_state(exc: BrokerRejected) -> bool:
