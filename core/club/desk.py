@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,7 @@ from core.db.models import Order
 from core.db.raw import engine_of, raw_connection
 from core.domain.clock import utc_now
 from core.domain.orders import (
+    OPEN_LEDGER_STATUSES,
     Account,
     Asset,
     BrokerOrder,
@@ -87,7 +89,7 @@ class ClubDesk:
             type=request.type,
             time_in_force=request.time_in_force,
             status=OrderStatus.NEW,
-            filled_qty=request.qty * 0,
+            filled_qty=Decimal(0),
             filled_avg_price=None,
             submitted_at=now,
             updated_at=now,
@@ -115,7 +117,7 @@ class ClubDesk:
                 type=kind,
                 time_in_force=TimeInForce.GTC if request.time_in_force is TimeInForce.GTC else TimeInForce.DAY,
                 status=OrderStatus.HELD,
-                filled_qty=request.qty * 0,
+                filled_qty=Decimal(0),
                 filled_avg_price=None,
                 submitted_at=now,
                 updated_at=now,
@@ -159,7 +161,7 @@ class ClubDesk:
             rows = s.scalars(
                 select(Order).where(
                     Order.broker == CLUB_BROKER,
-                    Order.status.in_(("pending", "submitted", "accepted", "partially_filled", "pending_cancel")),
+                    Order.status.in_(OPEN_LEDGER_STATUSES),
                 )
             ).all()
         return [_as_broker_order(r) for r in rows]

@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.club.virtual_orders import OPEN_SQL
+
 log = logging.getLogger(__name__)
 
-_OPEN_SYMBOLS = text(
-    "SELECT DISTINCT symbol FROM orders WHERE broker = 'club' "
-    "AND status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')"
-)
+_OPEN_SYMBOLS = text(f"SELECT DISTINCT symbol FROM orders WHERE broker = 'club' AND status IN ({OPEN_SQL})")
 
 
 def open_order_symbols(session_factory: sessionmaker[Session]) -> set[str]:

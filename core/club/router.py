@@ -74,10 +74,10 @@ from core.domain.orders import (
     TimeInForce,
 )
 from core.ledger.prices import PriceSource
+from core.ledger.service import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
-LEDGER_CHANNEL = "stratforge_ledger"  # the ledger's: every portfolio view refreshes on it
 ROUTER_CHANNEL = "stratforge_club"  # a trader's app says "a virtual order changed" on it
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
@@ -136,7 +136,7 @@ class ClubRouter:
         # like resting ones (the backtester's fill, slippage and commission by the trader's own side and size) and
         # the simulated account only follows. On a real account the street's executions price them.
         self._market_from_bars = market_from_bars
-        self._changes = CoalescingNotifier(self._engine, LEDGER_CHANNEL)
+        self._changes = CoalescingNotifier(self._engine, NOTIFY_CHANNEL)  # the ledger's own
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._positions: dict[str, Decimal] = {}
         self._backoff: dict[str, tuple[float, float]] = {}  # symbol -> (retry at monotonic, current delay)

@@ -19,7 +19,9 @@ import psycopg
 
 from core.db.advisory import advisory_key
 from core.domain.orders import (
+    OPEN_LEDGER_STATUSES,
     BrokerOrder,
+    LedgerOrderStatus,
     OrderEvent,
     OrderEventType,
     OrderSide,
@@ -34,7 +36,10 @@ log = logging.getLogger(__name__)
 
 CLUB_BROKER = "club"
 _CHANGED = (Outcome.CHANGED, Outcome.ACCEPTED)
-OPEN = ("pending", "submitted", "accepted", "partially_filled", "pending_cancel")
+# The ledger's open statuses, as SQL: one list for every query here and in open_symbols.py.
+OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_LEDGER_STATUSES)
+# Open and not being canceled: what a routing step may still take.
+WORKING_SQL = ", ".join(f"'{s.value}'" for s in OPEN_LEDGER_STATUSES if s is not LedgerOrderStatus.PENDING_CANCEL)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class VirtualOrder:
         return self.type is not OrderType.MARKET
 
 
-_OPEN_ORDERS = """
+_OPEN_ORDERS = f"""
 SELECT o.id, o.user_id, o.client_order_id, o.broker_order_id, o.symbol, o.side, o.order_type, o.time_in_force,
        o.quantity, o.filled_quantity, o.limit_price, o.stop_price, o.status, o.created_at, o.parent_order_id,
        o.leg_role,
@@ -81,7 +86,7 @@ SELECT o.id, o.user_id, o.client_order_id, o.broker_order_id, o.symbol, o.side, 
                   WHERE a.order_id = o.id AND a.kind <> 'follow' AND s.status IN ('planned', 'open')), 0),
        EXISTS (SELECT 1 FROM club_stop_triggers t WHERE t.order_id = o.id)
   FROM orders o
- WHERE o.broker = 'club' AND o.status IN ('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')
+ WHERE o.broker = 'club' AND o.status IN ({OPEN_SQL})
 """
 
 
@@ -110,8 +115,7 @@ def virtual_order(conn: psycopg.Connection, broker_order_id: str) -> VirtualOrde
 def still_open(conn: psycopg.Connection, order_ids: list[uuid.UUID]) -> bool:
     """True when every one of these orders is still open and not being canceled (checked under the symbol lock)."""
     count = conn.execute(
-        "SELECT count(*) FROM orders WHERE id = ANY(%s) "
-        "AND status IN ('pending', 'submitted', 'accepted', 'partially_filled')",
+        f"SELECT count(*) FROM orders WHERE id = ANY(%s) AND status IN ({WORKING_SQL})",
         (order_ids,),
     ).fetchone()
     return count is not None and count[0] == len(set(order_ids))

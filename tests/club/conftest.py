@@ -83,7 +83,7 @@ class Club:
     def assert_invariants(self) -> None:
         """No account rule tripped, every trader's books balance, and the account holds what the traders hold."""
         self.router.wait_idle()
-        assert self.alpaca.rule_rejections() == {} or sum(self.alpaca.rule_rejections().values()) == 0
+        assert sum(self.alpaca.rule_rejections().values()) == 0, self.alpaca.rule_rejections()
         assert_books_balance(self.db, *self.users)
         real = {s: q for s, q in self.alpaca.positions().items() if q != 0}
         assert self.virtual_positions() == real

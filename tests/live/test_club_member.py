@@ -10,6 +10,7 @@ import psycopg
 from core.accounts import AccountService
 from core.club.service import SERVICE_KEY, ClubService
 from core.db.database import Database
+from core.db.models import Order
 from core.db.notify import libpq_url
 from core.domain.orders import OrderSide
 from core.domain.tickets import OrderTicket
@@ -62,7 +63,9 @@ def test_a_members_order_is_routed_by_the_club_service_and_the_status_bar_says_s
             await until(lambda: any(p.symbol == "AAPL" for p in ws.ledger.portfolio(user.id).positions))
             (position,) = ws.ledger.portfolio(user.id).positions
             assert position.qty == 4 and position.avg_entry_price == Decimal("100.40")
-            assert placed.id is not None
+            with db.session_factory() as s:
+                row = s.get(Order, placed.id)
+                assert row is not None and row.status == "filled" and row.filled_avg_price == Decimal("100.40")
             await until(lambda: ws.status().broker == "Broker: Alpaca paper through the club's router")
         finally:
             if service is not None:
