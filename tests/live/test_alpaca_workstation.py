@@ -52,9 +52,7 @@ def test_bars_and_orders_flow_through_the_club(db: Database, accounts: AccountSe
             alpaca.publish_bar("AAPL", row)
             await until(lambda: len(seen) == 1)
             assert ws.prices.last_price("AAPL") == Decimal(repr(float(row["close"])))
-            await asyncio.to_thread(
-                ws.ledger.place_order, user.id, OrderTicket("AAPL", OrderSide.BUY, Decimal("2"))
-            )
+            await asyncio.to_thread(ws.ledger.place_order, user.id, OrderTicket("AAPL", OrderSide.BUY, Decimal("2")))
             await until(lambda: ws.status().broker.endswith("routing the club's orders"))
             assert await asyncio.to_thread(alpaca.wait_for_listeners, 1, 15)
             # The order is virtual until this app's router (it holds the trade stream) sends the club's net.
