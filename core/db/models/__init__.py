@@ -10,7 +10,14 @@ from core.db.models.accounts import (
     WaitlistEntry,
 )
 from core.db.models.backtest import BacktestResult, BatchJob, BatchJobRun, VariableList
-from core.db.models.club import ClubFollow, ClubRouteAllocation, ClubRouteStep, ClubStopTrigger
+from core.db.models.club import (
+    ClubFollow,
+    ClubMember,
+    ClubRouteAllocation,
+    ClubRouteStep,
+    ClubStopTrigger,
+    OrderRequest,
+)
 from core.db.models.journal import CampaignCheck, CampaignFill, DecisionContext, JournalEntry
 from core.db.models.logs import ApiUsageLog, SystemLog, TradeLog
 from core.db.models.market import ComputedFeature, DataSyncLog, OhlcvBar, Ticker
@@ -41,6 +48,7 @@ __all__ = [
     "CampaignCheck",
     "CampaignFill",
     "ClubFollow",
+    "ClubMember",
     "ClubRouteAllocation",
     "ClubRouteStep",
     "ClubStopTrigger",
@@ -52,6 +60,7 @@ __all__ = [
     "LoginSession",
     "OhlcvBar",
     "Order",
+    "OrderRequest",
     "Position",
     "PositionHistory",
     "ProbeStrategy",

@@ -193,6 +193,12 @@ class WaitlistEntry(Base):
     status: Mapped[str] = mapped_column(String(20), server_default="waiting", index=True)
     referral_source: Mapped[str | None] = mapped_column(String(255))
     notes: Mapped[str | None] = mapped_column(Text)
+    # A club sign-up (migration 0012): the login name asked for and PostgreSQL's SCRAM verifier of the password
+    # (never the password), and, once approved, the user it became.
+    username: Mapped[str | None] = mapped_column(String(50))
+    password_verifier: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[tstz | None]
     created_at: Mapped[created_ts]
     updated_at: Mapped[updated_ts]
 

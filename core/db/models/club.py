@@ -11,6 +11,12 @@ before it sends anything, so a router that dies mid-step leaves a plan the next 
   resting order already filled virtually by the fill model, whose quantity the real account must follow).
 - ``club_follows``: resting orders the fill model filled on a bar, not yet fully followed by the real account.
 - ``club_stop_triggers``: stop-limit orders whose stop has triggered (they rest as limits afterwards).
+
+Two tables of migration 0012 (per-trader roles, docs/ARCHITECTURE.md "Who may touch what"):
+
+- ``club_members``: which PostgreSQL login role is which user (``sf_uid()`` reads it for row-level security).
+- ``order_requests``: a trader's role cannot write orders or money; it files a request here, and the club service
+  runs the risk chain and the reservation for that trader only, then answers on the row.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from typing import Any
+
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Money, Quantity, created_ts, enum_check, tstz, uuid_pk
@@ -27,6 +36,8 @@ STEP_STATUSES = ("planned", "open", "done", "not_placed")
 STEP_PURPOSES = ("net", "close", "open", "cross")
 ALLOCATION_KINDS = ("street", "cross", "follow")
 OPEN_STEP_STATUSES = ("planned", "open")
+REQUEST_KINDS = ("place", "cancel")
+REQUEST_STATUSES = ("requested", "processing", "accepted", "rejected", "withdrawn")
 
 
 class ClubRouteStep(Base):
@@ -94,3 +105,41 @@ class ClubStopTrigger(Base):
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
     triggered_at: Mapped[created_ts]
+
+
+class ClubMember(Base):
+    """A trader's PostgreSQL login role (created on approval) and the user it acts as."""
+
+    __tablename__ = "club_members"
+
+    role_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[created_ts]
+
+
+class OrderRequest(Base):
+    """A trader's order or cancel, waiting for the club service's checks (the only way a trader's role trades)."""
+
+    __tablename__ = "order_requests"
+    __table_args__ = (
+        CheckConstraint(enum_check("kind", REQUEST_KINDS), name="kind"),
+        CheckConstraint(enum_check("status", REQUEST_STATUSES), name="status"),
+        CheckConstraint("(kind = 'place') = (ticket IS NOT NULL)", name="ticket_iff_place"),
+        Index("ix_order_requests_waiting", "created_at", postgresql_where=text("status IN ('requested', 'processing')")),
+        Index("ix_order_requests_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid_pk]
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), server_default=text("sf_uid()")
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    ticket: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    session_id: Mapped[uuid.UUID | None]
+    signal_id: Mapped[uuid.UUID | None]
+    strategy_id: Mapped[uuid.UUID | None]
+    order_id: Mapped[uuid.UUID | None]
+    status: Mapped[str] = mapped_column(String(12), server_default="requested")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_ts]
+    answered_at: Mapped[tstz | None]

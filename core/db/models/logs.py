@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,6 +47,10 @@ class SystemLog(Base):
     )
 
     id: Mapped[uuid_pk]
+    # Who appended it (migration 0012): a trader's role may append and read its own, never change or delete.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, server_default=text("sf_uid()")
+    )
     component: Mapped[str] = mapped_column(String(50))
     log_level: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)

@@ -232,6 +232,10 @@ class Order(Base):
         ForeignKey("broker_connections.id", ondelete="SET NULL")
     )
     parent_order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    # The club order request it was placed for (migration 0012): unique, so a request is never placed twice.
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("order_requests.id", ondelete="SET NULL"), unique=True
+    )
     leg_role: Mapped[str | None] = mapped_column(String(12))
     # The id we send to the broker; unique and traceable back to this row.
     client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
