@@ -63,13 +63,13 @@ WITH held AS (
            updated_at = now()
      WHERE id = %(user_id)s AND %(held)s <> 0
 )
-INSERT INTO orders (id, user_id, session_id, signal_id, strategy_id, client_order_id, broker, symbol, side,
-                    order_type, time_in_force, order_class, quantity, limit_price, stop_price, take_profit_price,
-                    stop_loss_price, leg_role, status, reserved_amount, created_at)
-VALUES (%(id)s, %(user_id)s, %(session_id)s, %(signal_id)s, %(strategy_id)s, %(client_order_id)s, %(broker)s,
-        %(symbol)s, %(side)s, %(order_type)s, %(time_in_force)s, %(order_class)s, %(quantity)s, %(limit_price)s,
-        %(stop_price)s, %(take_profit_price)s, %(stop_loss_price)s, %(leg_role)s, 'pending', %(held)s,
-        %(created_at)s)
+INSERT INTO orders (id, user_id, session_id, signal_id, strategy_id, request_id, client_order_id, broker, symbol,
+                    side, order_type, time_in_force, order_class, quantity, limit_price, stop_price,
+                    take_profit_price, stop_loss_price, leg_role, status, reserved_amount, created_at)
+VALUES (%(id)s, %(user_id)s, %(session_id)s, %(signal_id)s, %(strategy_id)s, %(request_id)s, %(client_order_id)s,
+        %(broker)s, %(symbol)s, %(side)s, %(order_type)s, %(time_in_force)s, %(order_class)s, %(quantity)s,
+        %(limit_price)s, %(stop_price)s, %(take_profit_price)s, %(stop_loss_price)s, %(leg_role)s, 'pending',
+        %(held)s, %(created_at)s)
 """
 
 
@@ -105,6 +105,8 @@ class OrderRecord:
     session_id: uuid.UUID | None = None
     signal_id: uuid.UUID | None = None
     strategy_id: uuid.UUID | None = None
+    # The club order request it is placed for (orders.request_id, unique): a request is never placed twice.
+    request_id: uuid.UUID | None = None
 
 
 def lock_account(
@@ -162,6 +164,7 @@ def record_order(conn: psycopg.Connection, record: OrderRecord) -> None:
             "session_id": record.session_id,
             "signal_id": record.signal_id,
             "strategy_id": record.strategy_id,
+            "request_id": record.request_id,
             "client_order_id": record.client_order_id,
             "broker": record.broker,
             "symbol": t.symbol,

@@ -121,8 +121,13 @@ class Ledger:
         session_id: uuid.UUID | None = None,
         signal_id: uuid.UUID | None = None,
         strategy_id: uuid.UUID | None = None,
+        request_id: uuid.UUID | None = None,
     ) -> PlacedOrder:
-        """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent)."""
+        """Check, reserve, record, submit. Raises OrderRejected (nothing reserved, nothing sent).
+
+        ``request_id`` is the club order request (core.db.models.OrderRequest) the order is placed for; the
+        column is unique, so a club service that crashed between placing and answering a request cannot place it
+        a second time (the insert fails, nothing is reserved)."""
         symbol = ticket.symbol  # canonical already: the ticket normalised it when it was built
         asset = self._asset(symbol)
         last = self._prices.last_price(symbol)
@@ -143,7 +148,7 @@ class Ledger:
             held = ctx.reservation
             record = OrderRecord(
                 order_id, user_id, client_order_id, self._broker.name, ticket, held, now,
-                session_id=session_id, signal_id=signal_id, strategy_id=strategy_id,
+                session_id=session_id, signal_id=signal_id, strategy_id=strategy_id, request_id=request_id,
             )  # fmt: skip
             record_order(conn, record)
             conn.commit()
