@@ -8,6 +8,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from core.db.club_roles import drop_club_roles
+
 
 def libpq_url(url: str) -> str:
     """A URL psycopg.connect accepts (no SQLAlchemy driver suffix)."""
@@ -25,3 +27,5 @@ def drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
     with psycopg.connect(libpq_url(admin_url), autocommit=True, connect_timeout=10) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if name is not None:
+            drop_club_roles(conn, name)  # roles belong to the server: they outlive the database

@@ -46,3 +46,22 @@ def scram_verifier(conn: psycopg.Connection, password: str, role: str) -> str:
     """PostgreSQL's SCRAM-SHA-256 verifier of ``password``, computed here by libpq (never sent in clear)."""
     raw = conn.pgconn.encrypt_password(password.encode("utf-8"), role.encode("utf-8"), b"scram-sha-256")
     return raw.decode("ascii")
+
+
+def drop_club_roles(conn: psycopg.Connection, database: str) -> list[str]:
+    """Drop the roles of the club whose database ``database`` was dropped (scratch databases: roles outlive them).
+
+    Call it after DROP DATABASE, on a connection to another database of the server; returns the dropped names.
+    """
+    from psycopg import sql
+
+    prefix = role_prefix(database)
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) ORDER BY rolname DESC", (prefix + "_",)
+        )
+    ]
+    for name in names:  # members (…_u_…) sort after the groups, so DESC drops them first
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    return names

@@ -44,8 +44,11 @@ def drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
     if name is None:
         raise ValueError(f"the URL {url!r} names no database")
+    from core.db.club_roles import drop_club_roles
+
     with _admin(admin_url) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_club_roles(conn, name)  # roles belong to the server: they outlive the database
 
 
 @contextmanager

@@ -27,6 +27,8 @@ SEED_TABLES = {
     "risk_settings", "login_sessions", "position_history", "trade_logs", "strategy_performance", "system_logs",
     # issue 25: the club router's routing steps (core/db/models/club.py)
     "club_route_steps", "club_route_allocations", "club_follows", "club_stop_triggers",
+    # issue 26: login roles of the club's members, and the traders' order requests
+    "club_members", "order_requests",
 }  # fmt: skip
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, text
@@ -125,7 +124,9 @@ class OrderRequest(Base):
         CheckConstraint(enum_check("kind", REQUEST_KINDS), name="kind"),
         CheckConstraint(enum_check("status", REQUEST_STATUSES), name="status"),
         CheckConstraint("(kind = 'place') = (ticket IS NOT NULL)", name="ticket_iff_place"),
-        Index("ix_order_requests_waiting", "created_at", postgresql_where=text("status IN ('requested', 'processing')")),
+        Index(
+            "ix_order_requests_waiting", "created_at", postgresql_where=text("status IN ('requested', 'processing')")
+        ),
         Index("ix_order_requests_user_id_created_at", "user_id", "created_at"),
     )
 
