@@ -410,6 +410,7 @@ def _grant(trader: str, club: str, admin: str, applicant: str) -> None:
     op.execute(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(CLUB_WRITES)} TO {_q(club)}")
     op.execute(f"GRANT UPDATE ON users TO {_q(club)}")
     op.execute(f"GRANT INSERT ON {', '.join(AUDIT_TABLES)} TO {_q(club)}")
+    op.execute(f"GRANT UPDATE (status_code, duration_ms) ON api_usage_logs TO {_q(club)}")
 
     op.execute(f"GRANT SELECT ON users, user_profiles, risk_settings, waitlist, club_members, {', '.join(AUDIT_TABLES)} "
                f"TO {_q(admin)}")  # fmt: skip
@@ -472,6 +473,15 @@ def _audit_append_only() -> None:
         BEGIN
             IF TG_OP = 'DELETE' AND current_setting('stratforge.audit_purge', true) = 'on' THEN
                 RETURN OLD;
+            END IF;
+            -- A call's row is written before the call (the rate budget counts it) and its outcome once after:
+            -- filling in what was blank is completing the record, not rewriting it.
+            IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'api_usage_logs' THEN  -- nested: OLD of another table has no
+                IF to_jsonb(OLD) ->> 'status_code' IS NULL AND to_jsonb(OLD) ->> 'duration_ms' IS NULL  -- such field
+                   AND to_jsonb(NEW) - 'status_code' - 'duration_ms' = to_jsonb(OLD) - 'status_code' - 'duration_ms'
+                THEN
+                    RETURN NEW;
+                END IF;
             END IF;
             RAISE EXCEPTION 'the audit trail is append-only: % on % is refused', TG_OP, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';

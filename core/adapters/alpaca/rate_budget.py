@@ -20,10 +20,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.broker.errors import RateLimited
@@ -145,25 +143,3 @@ class RateBudget:
                     {"service": self.service, "window": self.window_s},
                 ).scalar_one()
             )
-
-    def prune(self, older_than: timedelta) -> int:
-        """Retention: delete this service's rows older than ``older_than``; returns how many.
-
-        Must stay well above ``window_s`` or the budget would forget calls still in the window.
-        """
-        if older_than.total_seconds() < self.window_s:
-            raise ValueError(f"older_than must cover the budget window ({self.window_s:g} s)")
-        with self._sessions() as s:
-            # a DML statement's result is a CursorResult (Session.execute is typed as returning any Result)
-            deleted = cast(
-                CursorResult[Any],
-                s.execute(
-                    text(
-                        "DELETE FROM api_usage_logs WHERE service = :service"
-                        " AND created_at < clock_timestamp() - make_interval(secs => :age)"
-                    ),
-                    {"service": self.service, "age": older_than.total_seconds()},
-                ),
-            ).rowcount
-            s.commit()
-            return int(deleted or 0)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from core.accounts import AccountService
 from core.adapters.alpaca.broker import AlpacaBroker
@@ -115,20 +114,6 @@ def test_acquire_raises_rate_limited_when_the_wait_is_too_long(db: Database) -> 
     assert time.monotonic() - started < 0.5  # the wait is known up front: fail at once
     # Another service's budget is separate.
     RateBudget(db.session_factory, service="other", limit=1, window_s=30.0).acquire("/x", "GET", timeout=0.1)
-
-
-def test_prune_keeps_the_window(db: Database) -> None:
-    budget = RateBudget(db.session_factory, limit=100, window_s=1.0)
-    for _ in range(3):
-        budget.acquire("/v2/clock", "GET")
-    with db.session_factory() as s:
-        s.execute(text("UPDATE api_usage_logs SET created_at = created_at - interval '2 days'"))
-        s.commit()
-    budget.acquire("/v2/clock", "GET")
-    assert budget.prune(timedelta(days=1)) == 3
-    assert budget.used() == 1
-    with pytest.raises(ValueError):
-        budget.prune(timedelta(seconds=0.5))
 
 
 def test_budgeted_broker_delegates_and_counts_every_rest_call(db: Database, accounts: AccountService) -> None:
