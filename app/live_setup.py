@@ -1,5 +1,7 @@
-"""Which workstation this run gets: Alpaca paper when keys are configured; on the club's shared database without
-keys, a club member whose orders the club service routes; the simulated market otherwise.
+"""Which workstation this run gets: logged in as a club member's own database role, a club member whose orders the
+club service checks and routes (keys on this machine are not used: the club service alone holds the account);
+otherwise Alpaca paper when keys are configured; on the club's shared database without keys, a club member too;
+the simulated market otherwise.
 
 Called on the app's loop after login. A workstation that cannot start (keys rejected, the club's database
 listeners unreachable) is not fatal: the trader is told why and gets the simulated market, clearly labelled,
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from app.async_runner import BlockingRunner
 from core.accounts.secrets import SecretStore, SecretsUnavailable
+from core.db.club_roles import connected_as_member
 from core.db.database import Database
 from core.live.alpaca_workstation import alpaca
 from core.live.club_member import club_member
@@ -26,6 +29,10 @@ from core.market.store import BarStore
 log = logging.getLogger(__name__)
 
 SIM_SPEED_ENV = "STRATFORGE_SIM_SPEED"
+
+
+class MemberWorkstationUnavailable(RuntimeError):
+    """A club member's workstation could not start; there is no simulated fallback on the club's database."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,11 @@ async def start_workstation(
     loop = asyncio.get_running_loop()
     store = BarStore(database.engine)
     build: Callable[[], Workstation] | None = None
-    if keys is not None:
+    member = database.mode == "external" and await runner.call(connected_as_member, database.engine)
+    if member:
+        build = functools.partial(club_member, store, database.session_factory, url, loop)
+        unavailable = "The club's router cannot be reached"
+    elif keys is not None:
         build = functools.partial(alpaca, keys, store, database.session_factory, url, loop)
         unavailable = "Alpaca paper trading is unavailable"
     elif database.mode == "external":
@@ -76,6 +87,8 @@ async def start_workstation(
             notice = f"{unavailable} ({exc}); running on the simulated market instead."
             if started is not None:
                 await stop_workstation(started, runner)
+            if member:  # a member's role may not write orders: a simulated market on it could not trade at all
+                raise MemberWorkstationUnavailable(f"{unavailable}: {exc}") from exc
     ws = simulated(BarStore(database.engine), database.session_factory, speed=speed or sim_speed())
     await ws.start()
     return LiveSetup(ws, notice)

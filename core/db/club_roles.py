@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import psycopg
+    from sqlalchemy import Engine
 
 GroupKind = Literal["trader", "club", "admin", "applicant"]
 GROUP_KINDS: tuple[GroupKind, ...] = ("trader", "club", "admin", "applicant")
@@ -65,3 +66,20 @@ def drop_club_roles(conn: psycopg.Connection, database: str) -> list[str]:
     for name in names:  # members (…_u_…) sort after the groups, so DESC drops them first
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
     return names
+
+
+_MEMBER_SQL = (
+    "SELECT CASE WHEN has_function_privilege('sf_uid()', 'EXECUTE') THEN sf_uid() IS NOT NULL ELSE false END"
+)
+
+
+def connected_as_member(engine: Engine) -> bool:
+    """Whether ``engine`` logs in as a club member's own role (row-level security applies to it).
+
+    Such an app may not write orders or money: its orders go to the club service as requests, and it never
+    competes to route, whatever keys the machine holds.
+    """
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return bool(conn.execute(text(_MEMBER_SQL)).scalar())
