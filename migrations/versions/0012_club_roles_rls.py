@@ -223,6 +223,10 @@ def _create_functions(p: str, trader: str, admin: str) -> None:
                 RAISE EXCEPTION 'That email or username is already registered or waiting for approval.'
                     USING ERRCODE = 'unique_violation';
             END IF;
+            IF (SELECT count(*) FROM waitlist WHERE status = 'waiting') >= 500 THEN  -- the URL is semi-public
+                RAISE EXCEPTION 'The club has too many sign-up requests waiting; ask the club admin.'
+                    USING ERRCODE = 'program_limit_exceeded';
+            END IF;
             DELETE FROM waitlist WHERE email = v_email AND status <> 'waiting';  -- a refused applicant may ask again
             INSERT INTO waitlist (name, email, username, password_verifier, status)
             VALUES (coalesce(nullif(btrim(p_name), ''), v_username), v_email, v_username, p_verifier, 'waiting');
