@@ -1,37 +1,192 @@
-"""``stratforge-admin``: the club admin's checks on the shared books.
+"""``stratforge-admin``: the club admin's tools: members, sign-up requests, the audit trail, and checks on the
+shared books.
 
     stratforge-admin reconcile [--database-url URL] [--alpaca-url URL]
+    stratforge-admin users list|requests [--all]
+    stratforge-admin users approve|reject REQUEST_ID
+    stratforge-admin users disable|enable USER
+    stratforge-admin users reset-balance USER AMOUNT
+    stratforge-admin users add EMAIL USERNAME [--role trader|investor|admin] [--password-stdin]
+    stratforge-admin audit purge --before DATE
 
-Reconciliation compares the sum of all users' virtual positions per symbol with
-the shared Alpaca paper account's positions and prints every difference. It
-never changes anything. Exit status: 0 the books match, 1 they differ, 2 the
-check could not run. Alpaca keys come from APCA_API_KEY_ID / APCA_API_SECRET_KEY
-(alpaca-py's own variable names).
+Every command takes ``--database-url`` (default: $STRATFORGE_DATABASE_URL). In a club, use the admin's own login
+(the database lets that role manage members and nothing else); on a solo or plain database, its owner. USER is a
+username or a user id.
+
+Reconciliation compares the sum of all users' virtual positions per symbol with the shared Alpaca paper
+account's positions and prints every difference. It never changes anything. Exit status: 0 the books match, 1
+they differ, 2 the check could not run. Alpaca keys come from APCA_API_KEY_ID / APCA_API_SECRET_KEY (alpaca-py's
+own variable names).
+
+The member commands exit 0 when done, 1 when the request was refused (unknown user, a request already decided,
+open positions, a weak password...), 2 when they could not run (no database, bad arguments); the reason is one
+line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from core.accounts.admin import ClubAdmin, parse_user_ref
+from core.accounts.errors import AccountError
 from core.adapters.alpaca.broker import AlpacaBroker
 from core.broker.errors import BrokerError
+from core.cli.args import utc_time
 from core.config import ALPACA_KEY_ENV as KEY_ENV
 from core.config import ALPACA_SECRET_ENV as SECRET_ENV
 from core.config import DATABASE_URL_ENV
 from core.db.engine import make_engine, make_session_factory
+from core.db.models.accounts import USER_ROLES
 from core.ledger.reconcile import reconcile
+
+PROG = "stratforge-admin"
+REFUSED, FAILED = 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stratforge-admin", description="Checks on the club's shared books.")
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "reconcile":
+        return _reconcile(parser, args)
+    if not args.database_url:
+        parser.error(f"no database: pass --database-url or set {DATABASE_URL_ENV}")
+    if args.command == "users" and args.action == "add":
+        password = _read_password(args.password_stdin)
+        if password is None:
+            return FAILED
+        args.password = password
+    action: Callable[[ClubAdmin, argparse.Namespace], str] = args.run
+    engine = make_engine(args.database_url, pool_size=1, max_overflow=0)
+    try:
+        print(action(ClubAdmin(make_session_factory(engine)), args))
+    except AccountError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return REFUSED
+    except OperationalError as exc:
+        print(f"{PROG}: cannot reach the database: {_first_line(exc.orig or exc)}", file=sys.stderr)
+        return FAILED
+    except DBAPIError as exc:
+        print(f"{PROG}: the database refused: {_first_line(exc.orig or exc)}", file=sys.stderr)
+        return FAILED
+    except Exception as exc:  # say what, not a traceback
+        print(f"{PROG}: {args.command} {getattr(args, 'action', '')} failed: {_first_line(exc)}", file=sys.stderr)
+        return FAILED
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="The club admin's tools: members, sign-up requests, "
+                                     "the audit trail, and checks on the shared books.")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("reconcile", help="compare virtual positions with the shared broker account")
     rec.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV), help=f"default: ${DATABASE_URL_ENV}")
     rec.add_argument("--alpaca-url", default=None, help="Alpaca REST base URL (default: Alpaca paper)")
-    args = parser.parse_args(argv)
 
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV),
+                          help=f"default: ${DATABASE_URL_ENV}")  # fmt: skip
+
+    users = sub.add_parser("users", help="members and sign-up requests")
+    actions = users.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", parents=[database], help="every user, with role, state and balance")
+    listing.set_defaults(run=_list_users)
+    requests = actions.add_parser("requests", parents=[database], help="sign-up requests waiting for a decision")
+    requests.add_argument("--all", action="store_true", help="also the approved and rejected ones")
+    requests.set_defaults(run=_list_requests)
+    for name, run, text in (("approve", _approve, "create the account and its login"),
+                            ("reject", _reject, "refuse the request")):  # fmt: skip
+        decide = actions.add_parser(name, parents=[database], help=f"{text} (a request id from 'users requests')")
+        decide.add_argument("request_id", type=_request_id)
+        decide.set_defaults(run=run)
+    for name, run, text in (("disable", _disable, "refuse the member's logins and end their connections"),
+                            ("enable", _enable, "let a disabled member log in again")):  # fmt: skip
+        state = actions.add_parser(name, parents=[database], help=text)
+        state.add_argument("user", help="username or user id")
+        state.set_defaults(run=run)
+    reset = actions.add_parser("reset-balance", parents=[database],
+                               help="start a flat member's virtual account over at AMOUNT")  # fmt: skip
+    reset.add_argument("user", help="username or user id")
+    reset.add_argument("amount", type=_amount)
+    reset.set_defaults(run=_reset_balance)
+    add = actions.add_parser("add", parents=[database], help="create a user who can log in at once")
+    add.add_argument("email")
+    add.add_argument("username")
+    add.add_argument("--role", choices=USER_ROLES, default="trader")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input instead of asking")  # fmt: skip
+    add.set_defaults(run=_add)
+
+    audit = sub.add_parser("audit", help="the audit trail (trade, system and API usage logs)")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    purge = audit_actions.add_parser("purge", parents=[database], help="delete audit rows created before a date")
+    purge.add_argument("--before", type=utc_time, required=True, help="ISO date or date-time (UTC without a zone)")
+    purge.set_defaults(run=_purge)
+    return parser
+
+
+# --- actions: each returns what to print ---
+def _list_users(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    rows = [(m.username, m.email, m.role, "active" if m.active else "disabled", f"{m.virtual_balance:,.2f}",
+             _when(m.created_at), _when(m.last_login_at), str(m.id)) for m in admin.list_users()]  # fmt: skip
+    if not rows:
+        return "No users yet."
+    return _table(("USERNAME", "EMAIL", "ROLE", "STATE", "BALANCE", "CREATED", "LAST LOGIN", "ID"), rows)
+
+
+def _list_requests(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    requests = admin.list_requests(include_decided=args.all)
+    if not requests:
+        return "No sign-up requests." if args.all else "No sign-up requests are waiting."
+    rows = [(str(r.id), _when(r.created_at), r.status, r.username or "-", r.email, r.name) for r in requests]
+    return _table(("ID", "CREATED", "STATUS", "USERNAME", "EMAIL", "NAME"), rows)
+
+
+def _approve(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    member = admin.approve(args.request_id)
+    return (f"Approved {member.username} ({member.email}): a {member.role} with a virtual balance of "
+            f"{member.virtual_balance:,.2f}; they log in with the password they chose.")  # fmt: skip
+
+
+def _reject(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    return f"Rejected the request of {admin.reject(args.request_id).email}."
+
+
+def _disable(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    member = admin.disable(parse_user_ref(args.user))
+    return f"Disabled {member.username}: their logins are refused and their open connections ended."
+
+
+def _enable(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    return f"Enabled {admin.enable(parse_user_ref(args.user)).username}: they can log in again."
+
+
+def _reset_balance(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    member = admin.reset_balance(parse_user_ref(args.user), args.amount)
+    return f"{member.username}'s virtual account starts over at {member.virtual_balance:,.2f}."
+
+
+def _add(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    member = admin.add(args.email, args.username, args.password, args.role)
+    return f"Added {member.username} ({member.email}) with the role {member.role}, id {member.id}."
+
+
+def _purge(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    deleted = admin.purge_audit(args.before)
+    return f"Deleted {deleted} audit row{'' if deleted == 1 else 's'} created before {args.before.isoformat()}."
+
+
+def _reconcile(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
     if not args.database_url:
         parser.error(f"no shared database: pass --database-url or set {DATABASE_URL_ENV}")
@@ -42,15 +197,67 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = reconcile(make_session_factory(engine), AlpacaBroker(key, secret, url_override=args.alpaca_url))
     except BrokerError as exc:
-        print(f"stratforge-admin: the broker did not answer: {exc}", file=sys.stderr)
+        print(f"{PROG}: the broker did not answer: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a database problem: say what, not a traceback
-        print(f"stratforge-admin: reconciliation failed: {exc}", file=sys.stderr)
+        print(f"{PROG}: reconciliation failed: {exc}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
     print("\n".join(report.lines()))
     return 0 if report.matches else 1
+
+
+# --- input and output ---
+def _read_password(from_stdin: bool) -> str | None:
+    """The new user's password: the first line of stdin, or typed twice without echo; None after a message."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        try:
+            password = getpass.getpass("Password for the new user: ")
+            if getpass.getpass("Repeat it: ") != password:
+                print(f"{PROG}: the two passwords differ.", file=sys.stderr)
+                return None
+        except (EOFError, KeyboardInterrupt):
+            print(f"{PROG}: no password given.", file=sys.stderr)
+            return None
+    if not password:
+        print(f"{PROG}: no password given.", file=sys.stderr)
+        return None
+    return password
+
+
+def _request_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a request id: {text!r} ('users requests' lists them)") from None
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}")
+    return value
+
+
+def _when(stamp: datetime | None) -> str:
+    return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if stamp is not None else "-"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in (header, *rows))  # fmt: skip
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

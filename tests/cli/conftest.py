@@ -1,0 +1,1 @@
+from tests.accounts_admin.club import club  # noqa: F401
