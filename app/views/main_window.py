@@ -33,6 +33,7 @@ from app.journal_sync import JournalSync
 from app.live_bridge import LiveBridge
 from app.themes import apply_theme
 from app.views.about_dialog import install_about_action
+from app.views.admin_panel import AdminPanel
 from app.views.backtest_panel import BacktestPanel
 from app.views.batch_panel import BatchPanel
 from app.views.chart_view import ChartView
@@ -49,6 +50,7 @@ from core.live.workstation import SIMULATED, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.market_clock import market_status
 from core.market.store import BarStore
+from core.services.admin import MemberAdmin
 from core.services.backtests import Backtests
 from core.services.batches import Batches
 from core.services.database_info import server_version
@@ -261,6 +263,17 @@ class MainWindow(QMainWindow):
         self.editor.backtestRequested.connect(self.open_backtest)
         self.editor.strategySaved.connect(self._strategy_saved)
 
+        # The admin's members and sign-up requests, tabbed behind the portfolio; only an admin has it. A solo
+        # (embedded) database has no requests to approve: its first user is the admin, sign-up is immediate.
+        self.admin: AdminPanel | None = None
+        if user.role == "admin":
+            self.admin = AdminPanel(MemberAdmin(database.session_factory), user.id, runner,
+                                    sign_ups=database.mode != "embedded")  # fmt: skip
+            admin_dock = self._dock(self.admin, "Admin", "adminDock", QKeySequence("Ctrl+6"))
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, admin_dock)
+            self.tabifyDockWidget(portfolio_dock, admin_dock)
+            portfolio_dock.raise_()
+
         # Every booked fill reaches the journal (checks linked, campaigns regrouped, post-trade checks), from the
         # ledger's NOTIFY as the portfolio hears it, and once now for fills booked while the app was closed.
         self.journal_sync = JournalSync(journal, user.id, runner, parent=self)
@@ -434,6 +447,8 @@ class MainWindow(QMainWindow):
             self.portfolio.shutdown()
             self.editor.shutdown()  # closes the Gemini client
             self.journal.shutdown()
+            if self.admin is not None:
+                self.admin.shutdown()
             if self.sessions is not None:
                 self.sessions.detach()
             self.chart_controller.close()
