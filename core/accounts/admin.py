@@ -323,8 +323,8 @@ def _admin_error(exc: DBAPIError) -> Exception:
 
 
 def _decide(session: Session, entry: WaitlistEntry, status: str, user_id: uuid.UUID | None) -> None:
-    """Record the decision on the request. Plain SQL, not the ORM: the ORM would also set ``updated_at``, and a
-    club's admin role may update only the decision's columns (the table's trigger keeps ``updated_at``)."""
+    """Record the decision on the request. Plain SQL, not the ORM: the ORM would also set ``updated_at``, which a
+    club's admin role may not (it may update only the decision's columns); ``decided_at`` says when it was decided."""
     session.execute(
         text("UPDATE waitlist SET status = :status, user_id = :user, decided_at = now() WHERE id = :id"),
         {"status": status, "user": user_id, "id": entry.id},
