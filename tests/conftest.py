@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from core.accounts import AccountService
@@ -26,6 +26,7 @@ from core.ai import GeminiSettings
 from core.config import Settings
 from core.db import migrate
 from core.db.base import Base
+from core.db.club_roles import role_prefix
 from core.db.database import Database, open_database
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine
@@ -84,6 +85,7 @@ def db(database: Database) -> Iterator[Database]:
         try:
             with database.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+                _drop_member_roles(conn)
             return
         except DBAPIError as exc:
             # A panel's background thread may still be reading when the test ends; PostgreSQL then picks one side
@@ -91,6 +93,15 @@ def db(database: Database) -> Iterator[Database]:
             if not isinstance(exc.orig, psycopg.errors.DeadlockDetected) or attempt == 4:
                 raise
             time.sleep(0.2)
+
+
+def _drop_member_roles(conn: Connection) -> None:
+    """Members' login roles belong to the server, not to the tables just emptied: drop them too, so a later test may
+    approve a member of the same name."""
+    database = conn.execute(text("SELECT current_database()")).scalar_one()
+    prefix = role_prefix(database) + "_u_"
+    for (name,) in conn.execute(text("SELECT rolname FROM pg_roles WHERE starts_with(rolname, :p)"), {"p": prefix}):
+        conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
 
 
 @pytest.fixture
