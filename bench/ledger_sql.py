@@ -98,6 +98,7 @@ _PLACEMENT_VALUES = {
     "session_id": "NULL::uuid",
     "signal_id": "NULL::uuid",
     "strategy_id": "NULL::uuid",
+    "request_id": "NULL::uuid",
     "limit_price": "NULL::numeric",
     "stop_price": "NULL::numeric",
     "take_profit_price": "NULL::numeric",

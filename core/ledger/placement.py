@@ -31,7 +31,14 @@ SELECT u.virtual_balance, u.reserved_balance, u.starting_balance,
        p.symbols, p.quantities, p.costs,
        o.open_count, o.open_sell, o.open_buy, r.recent_side, r.recent_qty, r.recent_type, r.recent_limit, r.recent_stop,
        r.recent_at,
-       CASE WHEN u.realized_day >= %(today)s THEN u.realized_day_pnl ELSE 0 END AS realized_today
+       CASE WHEN u.realized_day >= %(today)s THEN u.realized_day_pnl ELSE 0 END AS realized_today,
+       CASE WHEN CAST(%(session_id)s AS uuid) IS NOT NULL AND NOT EXISTS (
+                SELECT FROM trading_sessions WHERE id = %(session_id)s AND user_id = u.id) THEN 'session'
+            WHEN CAST(%(signal_id)s AS uuid) IS NOT NULL AND NOT EXISTS (
+                SELECT FROM signals WHERE id = %(signal_id)s AND user_id = u.id) THEN 'signal'
+            WHEN CAST(%(strategy_id)s AS uuid) IS NOT NULL AND NOT EXISTS (
+                SELECT FROM strategies WHERE id = %(strategy_id)s AND user_id = u.id) THEN 'strategy'
+       END AS not_own
   FROM users u
   LEFT JOIN risk_settings rs ON rs.user_id = u.id
  CROSS JOIN LATERAL (
@@ -89,6 +96,9 @@ class AccountSnapshot:
     open_buy_qty: Decimal  # of the ticket's symbol (buys that will cover a short first)
     recent_orders: tuple[RecentOrder, ...]  # of the ticket's symbol, inside the duplicate window
     realized_today: Decimal
+    # The first of the order's session, signal and strategy that is not this user's own ('session', 'signal',
+    # 'strategy'; a missing one too), or None: an order may only be filed under the trader's own rows.
+    not_own: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,23 +124,32 @@ def lock_account(
     user_id: uuid.UUID,
     symbol: str,
     now: datetime,
+    *,
+    session_id: uuid.UUID | None = None,
+    signal_id: uuid.UUID | None = None,
+    strategy_id: uuid.UUID | None = None,
 ) -> AccountSnapshot | None:
     """Lock the user's row until the transaction ends; None when the account does not exist.
 
     Recent orders are those of ``symbol`` inside the user's duplicate window; realized P&L is the UTC day's
-    (kept on the user's row by the booking function, migration 0008)."""
+    (kept on the user's row by the booking function, migration 0008). The same statement says whether the
+    session, signal and strategy the order is to be filed under are the user's own (``not_own``): checked here,
+    no round trip is added to a placement (and with none given, PostgreSQL evaluates no subquery)."""
     today = now.astimezone(UTC).date()
     default_window = default_risk_settings(Decimal(1))["duplicate_window_seconds"]
     row = conn.execute(
         LOCK_ACCOUNT_SQL,
-        {"user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "today": today},
+        {
+            "user_id": user_id, "symbol": symbol, "now": now, "default_window": default_window, "today": today,
+            "session_id": session_id, "signal_id": signal_id, "strategy_id": strategy_id,
+        },
         prepare=True,
-    ).fetchone()
+    ).fetchone()  # fmt: skip
     if row is None:
         return None
     (cash, reserved, starting, active, daily, max_pos, max_value, max_open, max_dd, max_risk, window, fractional,
      symbols, quantities, costs, open_count, open_sell, open_buy, sides, qtys, types, limits, stops, times,
-     realized_today) = row  # fmt: skip
+     realized_today, not_own) = row  # fmt: skip
     if active:
         risk = RiskLimits(daily, max_pos, max_value, max_open, max_dd, max_risk, window, fractional)
     else:  # no settings row, or switched off: the defaults for this balance
@@ -150,6 +169,7 @@ def lock_account(
         open_buy_qty=open_buy,
         recent_orders=recent,
         realized_today=realized_today,
+        not_own=not_own,
     )
 
 

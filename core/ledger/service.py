@@ -73,6 +73,13 @@ SUBMIT_ATTEMPTS = 3
 SUBMIT_RETRY_WITHIN_S = 10.0
 SUBMIT_BACKOFF_S = 0.5
 SUBMIT_MIN_WAIT_S = 0.05
+# An order filed under a session, signal or strategy that is not the trader's own (or no longer exists) is refused
+# with these words; without the check another trader's session would list the order as its own and cancel it.
+_NOT_OWN = {
+    "session": "No such trading session: the order can only be placed for one of your own sessions.",
+    "signal": "No such signal: the order can only be placed for a signal of your own sessions.",
+    "strategy": "No such strategy: the order can only be placed for one of your own strategies.",
+}
 NOT_SENT_BUDGET = "Not sent: the club's Alpaca request budget is exhausted; try again in a minute."
 
 
@@ -138,9 +145,14 @@ class Ledger:
         # costs more CPU than the two round trips it saves (460 against 330 us of machine CPU for such a
         # transaction; bench.ledger: 20% less client CPU per order without it).
         with raw_connection(self._engine) as conn:
-            snapshot = lock_account(conn, user_id, symbol, now)
+            snapshot = lock_account(
+                conn, user_id, symbol, now, session_id=session_id, signal_id=signal_id, strategy_id=strategy_id
+            )
             if snapshot is None:
                 raise LedgerError("That account no longer exists.")
+            if snapshot.not_own is not None:
+                # The same words for another trader's row and a missing one: ids of others cannot be probed.
+                raise OrderRejected(_NOT_OWN[snapshot.not_own], "ownership")
             ctx = self._risk_context(snapshot, ticket, asset, last, now)
             rejection = self._risk.check(ctx)
             if rejection is not None:

@@ -81,7 +81,8 @@ def test_the_locking_read_does_not_touch_the_fills(db, make_user) -> None:
     with raw_connection(db.engine) as conn:
         plan = conn.execute(
             "EXPLAIN (FORMAT JSON) " + LOCK_ACCOUNT_SQL,
-            {"user_id": eve, "symbol": "AAPL", "now": T0, "default_window": 5, "today": T0.date()},
+            {"user_id": eve, "symbol": "AAPL", "now": T0, "default_window": 5, "today": T0.date()}
+            | {"session_id": None, "signal_id": None, "strategy_id": None},
         ).fetchone()[0]
         conn.rollback()
     relations = {node.get("Relation Name") for node in _plan_nodes(plan[0]["Plan"])}
