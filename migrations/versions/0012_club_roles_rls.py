@@ -267,6 +267,8 @@ def _create_functions(p: str, trader: str, admin: str) -> None:
             END IF;
             IF v_user.role = 'admin' THEN
                 EXECUTE format('GRANT %I TO %I', '{admin}', v_role);
+            ELSIF pg_has_role(v_role, '{admin}', 'MEMBER') THEN
+                EXECUTE format('REVOKE %I FROM %I', '{admin}', v_role);
             END IF;
             INSERT INTO club_members (role_name, user_id) VALUES (v_role, p_user) ON CONFLICT (role_name) DO NOTHING;
             IF NOT v_user.is_active THEN
@@ -298,6 +300,34 @@ def _create_functions(p: str, trader: str, admin: str) -> None:
             INSERT INTO system_logs (component, log_level, message, data, user_id)
             VALUES ('admin', 'INFO', CASE WHEN p_active THEN 'member enabled' ELSE 'member disabled' END,
                     jsonb_build_object('user_id', p_user, 'by', session_user), NULL);
+        END $$
+        """
+    )
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION sf_admin_set_role(p_user uuid, p_role text)
+        RETURNS void LANGUAGE plpgsql {definer} AS $$
+        DECLARE
+            v_role text;
+        BEGIN
+            IF p_role IS NULL OR p_role NOT IN ('trader', 'investor', 'admin') THEN
+                RAISE EXCEPTION 'A member is a trader, an investor or an admin.'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            UPDATE users SET role = p_role WHERE id = p_user;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'No such user.' USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            FOR v_role IN SELECT role_name FROM club_members WHERE user_id = p_user LOOP
+                IF p_role = 'admin' THEN
+                    EXECUTE format('GRANT %I TO %I', '{admin}', v_role);
+                ELSIF pg_has_role(v_role, '{admin}', 'MEMBER') THEN
+                    EXECUTE format('REVOKE %I FROM %I', '{admin}', v_role);
+                END IF;
+            END LOOP;
+            INSERT INTO system_logs (component, log_level, message, data, user_id)
+            VALUES ('admin', 'INFO', 'member role changed',
+                    jsonb_build_object('user_id', p_user, 'role', p_role, 'by', session_user), NULL);
         END $$
         """
     )
@@ -382,7 +412,8 @@ def _grant(trader: str, club: str, admin: str, applicant: str) -> None:
     op.execute(f"GRANT EXECUTE ON FUNCTION sf_uid() TO {_q(trader)}, {_q(club)}, {_q(admin)}")
     op.execute(f"GRANT EXECUTE ON FUNCTION sf_request_signup(text, text, text, text) TO {_q(applicant)}, {_q(admin)}")
     for fn in ("sf_admin_grant_login(uuid, text)", "sf_admin_set_active(uuid, boolean)",
-               "sf_admin_reset_balance(uuid, numeric)", "sf_admin_purge_audit(timestamptz)"):  # fmt: skip
+               "sf_admin_set_role(uuid, text)", "sf_admin_reset_balance(uuid, numeric)",
+               "sf_admin_purge_audit(timestamptz)"):  # fmt: skip
         op.execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {_q(admin)}")
     op.execute(f"GRANT EXECUTE ON FUNCTION sf_withdraw_order_request(uuid) TO {_q(trader)}")
     ledger_functions = (
@@ -419,7 +450,6 @@ def _grant(trader: str, club: str, admin: str, applicant: str) -> None:
     op.execute(f"GRANT SELECT ON users, user_profiles, risk_settings, waitlist, club_members, {', '.join(AUDIT_TABLES)} "
                f"TO {_q(admin)}")  # fmt: skip
     op.execute(f"GRANT INSERT ON users, user_profiles, risk_settings TO {_q(admin)}")
-    op.execute(f"GRANT UPDATE (is_active, role, display_name) ON users TO {_q(admin)}")
     op.execute(f"GRANT UPDATE (status, user_id, decided_at, notes) ON waitlist TO {_q(admin)}")
 
 
@@ -463,9 +493,13 @@ def _policies(trader: str, club: str, admin: str) -> None:
     for table in AUDIT_TABLES:
         policy(table, "trader_own", trader, "SELECT", own, None)
         policy(table, "trader_append", trader, "INSERT", None, _check(table, own))
-        policy(table, "admin_all", admin, "ALL", "true", "true")
-    for table in ("users", "user_profiles", "risk_settings", "waitlist", "club_members"):
-        policy(table, "admin_all", admin, "ALL", "true", "true")
+    # The admin reads members and creates new ones; every change to an existing member goes through an sf_admin_*
+    # function (an admin is also a trader: a policy for ALL would let the trader grants reach others' rows).
+    for table in ("users", "user_profiles", "risk_settings", "waitlist", "club_members", *AUDIT_TABLES):
+        policy(table, "admin_read", admin, "SELECT", "true", None)
+    for table in ("users", "user_profiles", "risk_settings"):
+        policy(table, "admin_create", admin, "INSERT", None, "true")
+    policy("waitlist", "admin_decide", admin, "UPDATE", "true", "true")
 
 
 def _audit_append_only() -> None:
@@ -520,7 +554,8 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE {_q(table)} DISABLE ROW LEVEL SECURITY")
     op.execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC")
     for fn in ("sf_withdraw_order_request(uuid)", "sf_admin_purge_audit(timestamptz)",
-               "sf_admin_reset_balance(uuid, numeric)", "sf_admin_set_active(uuid, boolean)",
+               "sf_admin_reset_balance(uuid, numeric)", "sf_admin_set_role(uuid, text)",
+               "sf_admin_set_active(uuid, boolean)",
                "sf_admin_grant_login(uuid, text)", "sf_request_signup(text, text, text, text)"):  # fmt: skip
         op.execute(f"DROP FUNCTION IF EXISTS {fn}")
     op.drop_index("ix_system_logs_user_id", table_name="system_logs")

@@ -42,6 +42,7 @@ FUNCTIONS: dict[str, set[str]] = {
     "sf_request_signup": {"applicant", "admin"},
     "sf_admin_grant_login": {"admin"},
     "sf_admin_set_active": {"admin"},
+    "sf_admin_set_role": {"admin"},
     "sf_admin_reset_balance": {"admin"},
     "sf_admin_purge_audit": {"admin"},
     "sf_withdraw_order_request": {"trader"},

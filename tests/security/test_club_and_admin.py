@@ -207,7 +207,12 @@ def test_a_demoted_admin_leaves_the_admin_group_when_the_login_is_granted_again(
         role = admin.execute("SELECT sf_admin_grant_login(%s, %s)", (user_id, verifier)).fetchone()
         assert role is not None
         assert su.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (role[0], club.group("admin"))).fetchone() == (True,)
-        admin.execute("UPDATE users SET role = 'trader' WHERE id = %s", (user_id,))
+        assert_denied(attempt(admin, "UPDATE users SET role = 'trader' WHERE id = %s", (user_id,), rollback=True),
+                      "UPDATE users.role as the admin (only sf_admin_set_role changes it)")  # fmt: skip
+        admin.execute("SELECT sf_admin_set_role(%s, 'trader')", (user_id,))
+        member = su.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (role[0], club.group("admin"))).fetchone()
+        assert member == (False,), f"{role[0]} is still a member of {club.group('admin')} after sf_admin_set_role"
+        su.execute("GRANT {} TO {}".format(*(f'"{n}"' for n in (club.group("admin"), role[0]))))  # out of band
         admin.execute("SELECT sf_admin_grant_login(%s, %s)", (user_id, verifier))
     member = su.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (role[0], club.group("admin"))).fetchone()
     assert member == (False,), f"{role[0]} is still a member of {club.group('admin')} after its user became a trader"
