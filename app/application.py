@@ -2,12 +2,19 @@
 
 Every blocking step (starting the embedded PostgreSQL and migrating, account calls, stopping the
 server) runs on the runner's threads, so the GUI stays responsive from the first frame to the last.
+
+A club with per-trader roles (the configured URL names the club's applicant role: core.accounts.club_login) is
+opened as the applicant first (that checks the server answers and the schema is this build's), then the member
+logs in as their own role and the app reopens the database on the member's URL before building the window; every
+query of the session then runs under the member's row-level security. "Remember me" keeps the member's password
+in the OS keyring; logging out forgets it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -26,8 +33,10 @@ from app.views.login_dialog import LoginDialog
 from app.views.main_window import MainWindow
 from app.views.splash import StartupSplash
 from core.accounts import AccountError, AccountService, UserInfo
+from core.accounts.club_login import ClubAccounts, ClubLogin, is_club_url
+from core.accounts.errors import AccountDisabled, InvalidCredentials, InvalidInput
 from core.accounts.secrets import SecretStore
-from core.accounts.token_store import KeyringTokenStore, TokenStoreUnavailable
+from core.accounts.token_store import KeyringClubLoginStore, KeyringTokenStore, TokenStoreUnavailable
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.engine import mask_url
@@ -71,6 +80,7 @@ async def main_async(
     token_store: Callable[[str], KeyringTokenStore] = KeyringTokenStore,
     start_live: StartLive = default_live,
     debug: bool = False,
+    club_store: Callable[[str], KeyringClubLoginStore] = KeyringClubLoginStore,
 ) -> int:
     """The whole app session; returns the process exit code."""
     app = QApplication.instance()
@@ -82,10 +92,31 @@ async def main_async(
     collector = GuiThreadGarbageCollector()  # cycles holding Qt objects must die on this thread (see gui_gc)
     collector.start()
     try:
-        return await _session(settings, runner, open_db, layout_settings, token_store, start_live, debug)
+        stores = _Stores(token_store, club_store)
+        return await _session(settings, runner, open_db, layout_settings, stores, start_live, debug)
     finally:
         runner.shutdown()
         collector.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stores:
+    """Where remembered logins live: a token per solo or plain shared database, a password per club member."""
+
+    token: Callable[[str], KeyringTokenStore]
+    club: Callable[[str], KeyringClubLoginStore]
+
+
+@dataclasses.dataclass
+class _LoggedIn:
+    """Who this session runs as and how to end it: revoke the login token (solo) and forget a remembered login."""
+
+    user: UserInfo
+    remembered: bool
+    notice: str
+    forget: Callable[[], None]  # on log out: the keyring entry
+    token: str | None = None  # solo and plain shared databases: the login session to end
+    service: AccountService | None = None
 
 
 async def _session(
@@ -93,43 +124,35 @@ async def _session(
     runner: BlockingRunner,
     open_db: Callable[[Settings], Database],
     layout_settings: QSettings | None,
-    token_store: Callable[[str], KeyringTokenStore],
+    stores: _Stores,
     start_live: StartLive,
     debug: bool,
 ) -> int:
     splash = StartupSplash(describe_target(settings))
     splash.show()
-    try:
-        database = await runner.call(open_db, settings)
-    except DatabaseError as exc:
-        log.error("could not open the database: %s", exc)
-        splash.close()
-        await show_error("StratForge cannot start", str(exc))
+    database = await _open(runner, open_db, settings, splash)
+    if database is None:
         return EXIT_STARTUP_FAILED
-    except Exception as exc:
-        log.exception("unexpected error while opening the database")
-        splash.close()
-        await show_error("StratForge cannot start", f"Unexpected error while opening the database: {exc}")
-        return EXIT_STARTUP_FAILED
-    splash.close()
 
     try:
-        service = AccountService(database.session_factory)
-        store = token_store(database.display_url)
-        user, token = await _resume_remembered_login(service, store, runner)
-        remembered = user is not None
-        notice = ""
-        if user is None or token is None:
-            dialog = LoginDialog(service, runner, remember_available=await runner.call(store.available))
-            if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.login_result is None:
+        if settings.database_url and is_club_url(settings.database_url):
+            club = await _log_in_to_club(settings.database_url, runner, stores.club)
+            if club is None:
                 return EXIT_OK
-            user, token, remembered = dialog.login_result.user, dialog.login_result.token, dialog.remember
-            if remembered:
-                try:
-                    await runner.call(store.save, token)
-                except TokenStoreUnavailable as exc:
-                    remembered, notice = False, str(exc)
+            login, entered = club
+            # Reopen as the member: from here on every query runs under the member's own role.
+            await runner.call(database.close)
+            reopened = await _open(runner, open_db, dataclasses.replace(settings, database_url=login.url), None)
+            if reopened is None:
+                return EXIT_STARTUP_FAILED
+            database = reopened
+        else:
+            solo = await _log_in(database, runner, stores.token)
+            if solo is None:
+                return EXIT_OK
+            entered = solo
 
+        user = entered.user
         live = await start_live(database, runner)
         try:
             runner.spawn(_settle(live, user, runner), name="settle")
@@ -137,7 +160,7 @@ async def _session(
             closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             window.closed.connect(lambda: closed.done() or closed.set_result(None))
             window.show()
-            notice = " ".join(n for n in (live.notice, notice) if n)
+            notice = " ".join(n for n in (live.notice, entered.notice) if n)
             if notice:
                 window.statusBar().showMessage(notice, 20_000)
             await closed
@@ -145,10 +168,14 @@ async def _session(
             await stop_workstation(live.workstation, runner)
 
         if window.logout_requested:
-            await runner.call(store.clear)
-        if window.logout_requested or not remembered:
+            await runner.call(entered.forget)
+        if (
+            entered.service is not None
+            and entered.token is not None
+            and (window.logout_requested or not entered.remembered)
+        ):
             try:
-                await runner.call(service.log_out, token)
+                await runner.call(entered.service.log_out, entered.token)
             except Exception:
                 log.warning("could not end the login session", exc_info=True)
         return EXIT_OK
@@ -157,6 +184,74 @@ async def _session(
             await runner.call(database.close)  # stops the embedded server: seconds, so off the GUI thread
         except Exception:
             log.exception("error while closing the database")
+
+
+async def _open(
+    runner: BlockingRunner, open_db: Callable[[Settings], Database], settings: Settings, splash: StartupSplash | None
+) -> Database | None:
+    """The database, or None after telling the trader why it cannot be opened."""
+    try:
+        return await runner.call(open_db, settings)
+    except DatabaseError as exc:
+        log.error("could not open the database: %s", exc)
+        message = str(exc)
+    except Exception as exc:
+        log.exception("unexpected error while opening the database")
+        message = f"Unexpected error while opening the database: {exc}"
+    finally:
+        if splash is not None:
+            splash.close()
+    await show_error("StratForge cannot start", message)
+    return None
+
+
+async def _log_in(
+    database: Database, runner: BlockingRunner, token_store: Callable[[str], KeyringTokenStore]
+) -> _LoggedIn | None:
+    """Solo and plain shared databases: a remembered token, else the dialog; None when the trader cancels."""
+    service = AccountService(database.session_factory)
+    store = token_store(database.display_url)
+    user, token = await _resume_remembered_login(service, store, runner)
+    if user is not None and token is not None:
+        return _LoggedIn(user, True, "", store.clear, token, service)
+    dialog = LoginDialog(service, runner, remember_available=await runner.call(store.available))
+    if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.login_result is None:
+        return None
+    result, remembered, notice = dialog.login_result, dialog.remember, ""
+    if remembered:
+        try:
+            await runner.call(store.save, result.token)
+        except TokenStoreUnavailable as exc:
+            remembered, notice = False, str(exc)
+    return _LoggedIn(result.user, remembered, notice, store.clear, result.token, service)
+
+
+async def _log_in_to_club(
+    club_url: str, runner: BlockingRunner, club_store: Callable[[str], KeyringClubLoginStore]
+) -> tuple[ClubLogin, _LoggedIn] | None:
+    """A club member: the remembered password, else the dialog (which also files sign-up requests)."""
+    club = ClubAccounts(club_url)
+    store = club_store(mask_url(club_url))  # the club's address without the applicant's password
+    remembered = await runner.call(store.load)
+    if remembered is not None:
+        try:
+            login = await runner.call(club.log_in, *remembered)
+            return login, _LoggedIn(login.user, True, "", store.clear)
+        except (InvalidCredentials, AccountDisabled, InvalidInput) as exc:
+            log.info("remembered club login not usable: %s", exc)  # a changed password, a disabled member
+            await runner.call(store.clear)
+        except AccountError as exc:
+            log.warning("remembered club login failed: %s", exc)  # the server may be down: keep it for next time
+    dialog = LoginDialog(club, runner, remember_available=await runner.call(store.available))
+    if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.club_login is None:
+        return None
+    login, remember, notice = dialog.club_login, dialog.remember, ""
+    if remember:
+        try:
+            await runner.call(store.save, login.user.username, login.password)
+        except TokenStoreUnavailable as exc:
+            remember, notice = False, str(exc)
+    return login, _LoggedIn(login.user, remember, notice, store.clear)
 
 
 async def _settle(live: LiveSetup, user: UserInfo, runner: BlockingRunner) -> None:

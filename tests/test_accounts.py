@@ -11,10 +11,10 @@ from sqlalchemy import func, select, text
 from core.accounts import (
     AccountService,
     DuplicateAccount,
+    InvalidCredentials,
     InvalidInput,
     InvalidLoginSession,
     LoginSessionExpired,
-    UnknownUser,
     WeakPassword,
     WrongPassword,
 )
@@ -69,7 +69,7 @@ def test_log_in_by_email_or_username_case_insensitively(accounts):
 
 def test_wrong_password_is_refused_and_writes_no_session(accounts, db):
     accounts.sign_up("erin@example.com", "erin", PASSWORD)
-    with pytest.raises(WrongPassword, match="Wrong password"):
+    with pytest.raises(InvalidCredentials, match=r"^Wrong password or unknown user\.$"):
         accounts.log_in("erin", PASSWORD + "x")
     assert count(db, LoginSession) == 0
     with db.session_factory() as s:
@@ -77,7 +77,7 @@ def test_wrong_password_is_refused_and_writes_no_session(accounts, db):
 
 
 def test_unknown_user_is_refused(accounts):
-    with pytest.raises(UnknownUser, match="No account"):
+    with pytest.raises(InvalidCredentials, match=r"^Wrong password or unknown user\.$"):
         accounts.log_in("nobody@example.com", PASSWORD)
 
 
@@ -156,7 +156,7 @@ def test_change_password_requires_the_old_one_and_revokes_sessions(accounts):
     accounts.change_password(info.id, PASSWORD, "New-Pass-2027x")
     with pytest.raises(InvalidLoginSession):
         accounts.resume(session.token)
-    with pytest.raises(WrongPassword):
+    with pytest.raises(InvalidCredentials):
         accounts.log_in("leo", PASSWORD)
     assert accounts.log_in("leo", "New-Pass-2027x").user.id == info.id
 

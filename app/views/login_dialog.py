@@ -3,6 +3,10 @@
 Account calls hash or verify a password with argon2 (~50-100 ms) and talk to PostgreSQL, so they run
 on the runner's worker threads; the dialog disables its buttons meanwhile and shows the service's
 own error messages (AccountError's str() is written for the trader) in a red label.
+
+Given a club with per-trader roles (core.accounts.club_login.ClubAccounts instead of an AccountService), the same
+dialog files a sign-up request (the club admin approves it; the dialog stays open and says so) and logs in as the
+member's own database role, by username; its result is then `club_login` instead of `login_result`.
 """
 
 from __future__ import annotations
@@ -26,19 +30,22 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from core.accounts import AccountService, LoginResult, UserInfo
+from core.accounts.club_login import ClubAccounts, ClubLogin
 from core.accounts.errors import AccountError
 
 log = logging.getLogger(__name__)
 
 LOGIN_TAB, SIGNUP_TAB = 0, 1
+REQUEST_SENT = "Your request was sent; the club admin approves it. Log in here once they have."
 
 
 class LoginDialog(QDialog):
-    """Accepts once a user has logged in (or signed up and been logged in); see `user`/`login_result`."""
+    """Accepts once a user has logged in (or signed up and been logged in); see `user` and `login_result` (solo and
+    plain shared databases) or `club_login` (a club with per-trader roles)."""
 
     def __init__(
         self,
-        service: AccountService,
+        service: AccountService | ClubAccounts,
         runner: BlockingRunner,
         parent: QWidget | None = None,
         *,
@@ -46,12 +53,14 @@ class LoginDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("loginDialog")
-        self.setWindowTitle("StratForge — log in")
+        self._club = service if isinstance(service, ClubAccounts) else None
+        self._service = service if isinstance(service, AccountService) else None
+        self.setWindowTitle("StratForge — log in to the club" if self._club else "StratForge — log in")
         self.setMinimumWidth(380)
-        self._service = service
         self._runner = runner
         self._busy = False
         self.login_result: LoginResult | None = None
+        self.club_login: ClubLogin | None = None
 
         self._remember_available = remember_available
         self.tabs = QTabWidget(self)
@@ -67,9 +76,13 @@ class LoginDialog(QDialog):
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label = QLabel(self)
         self.status_label.setObjectName("statusLabel")
+        self.notice_label = QLabel(self)  # what happened that is not an error: a sign-up request was sent
+        self.notice_label.setObjectName("noticeLabel")
+        self.notice_label.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
         self._tab_changed(LOGIN_TAB)
@@ -77,7 +90,8 @@ class LoginDialog(QDialog):
     # --- construction ---
     def _build_login_tab(self) -> QWidget:
         page = QWidget()
-        self.login_name = _line_edit("loginEmail", "email or username")
+        # A club member's database login is named after the username, so the email cannot log in there.
+        self.login_name = _line_edit("loginEmail", "username" if self._club else "email or username")
         self.login_password = _line_edit("loginPassword", "password", password=True)
         self.login_remember = QCheckBox("Remember me on this computer")
         self.login_remember.setObjectName("loginRemember")
@@ -88,7 +102,7 @@ class LoginDialog(QDialog):
         self.login_button.setObjectName("loginButton")
         self.login_button.clicked.connect(self._login_clicked)
         form = QFormLayout(page)
-        form.addRow("Email or username", self.login_name)
+        form.addRow("Username" if self._club else "Email or username", self.login_name)
         form.addRow("Password", self.login_password)
         form.addRow("", self.login_remember)
         form.addRow("", self.login_button)
@@ -96,14 +110,20 @@ class LoginDialog(QDialog):
 
     def _build_signup_tab(self) -> QWidget:
         page = QWidget()
+        self.signup_name = _line_edit("signupName", "how the club admin knows you (optional)")
         self.signup_email = _line_edit("signupEmail", "you@example.com")
         self.signup_username = _line_edit("signupUsername", "3-50 letters, digits, . _ -")
         self.signup_password = _line_edit("signupPassword", "at least 10 characters, letters and digits", True)
         self.signup_confirm = _line_edit("signupConfirm", "repeat the password", password=True)
-        self.signup_button = QPushButton("Create account")
+        self.signup_button = QPushButton("Request to join" if self._club else "Create account")
         self.signup_button.setObjectName("signupButton")
         self.signup_button.clicked.connect(self._signup_clicked)
         form = QFormLayout(page)
+        if self._club:
+            form.addRow("Your name", self.signup_name)
+        else:  # an account of its own needs no name for an admin to recognise; kept out of sight, not top-level
+            self.signup_name.setParent(page)
+            self.signup_name.hide()
         form.addRow("Email", self.signup_email)
         form.addRow("Username", self.signup_username)
         form.addRow("Password", self.signup_password)
@@ -114,7 +134,13 @@ class LoginDialog(QDialog):
     # --- results ---
     @property
     def user(self) -> UserInfo | None:
+        if self.club_login is not None:
+            return self.club_login.user
         return self.login_result.user if self.login_result else None
+
+    @property
+    def is_club(self) -> bool:
+        return self._club is not None
 
     @property
     def remember(self) -> bool:
@@ -130,6 +156,7 @@ class LoginDialog(QDialog):
     # --- behaviour ---
     def _tab_changed(self, index: int) -> None:
         self.show_error("")
+        self.notice_label.setText("")
         button = self.login_button if index == LOGIN_TAB else self.signup_button
         other = self.signup_button if index == LOGIN_TAB else self.login_button
         other.setDefault(False)
@@ -139,7 +166,8 @@ class LoginDialog(QDialog):
         name = self.login_name.text().strip()
         password = self.login_password.text()
         if not name or not password:
-            self.show_error("Enter your email or username and your password.")
+            what = "username" if self._club else "email or username"
+            self.show_error(f"Enter your {what} and your password.")
             return
         self._start(self._log_in(name, password, self.remember), "Checking your password…")
 
@@ -153,38 +181,58 @@ class LoginDialog(QDialog):
         if password != self.signup_confirm.text():
             self.show_error("The two passwords do not match.")
             return
-        self._start(self._sign_up(email, username, password), "Creating your account…")
+        if self._club:
+            name = self.signup_name.text().strip()
+            self._start(self._request(name, email, username, password), "Sending your request to the club…")
+        else:
+            self._start(self._sign_up(email, username, password), "Creating your account…")
 
-    def _start(self, coro: Coroutine[Any, Any, LoginResult], status: str) -> None:
+    def _start(self, coro: Coroutine[Any, Any, None], status: str) -> None:
         if self._busy:
             coro.close()
             return
         self._set_busy(True, status)
         self.show_error("")
+        self.notice_label.setText("")
         self._runner.spawn(self._guard(coro), name="login-dialog")
 
-    async def _guard(self, coro: Coroutine[Any, Any, LoginResult]) -> None:
+    async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
         """Shows AccountError messages as they are; anything unexpected as a short generic line."""
         try:
-            result = await coro
+            await coro
         except AccountError as exc:
             self.show_error(str(exc))
         except Exception as exc:
             log.exception("account call failed")
             self.show_error(f"Something went wrong: {type(exc).__name__}: {exc}")
         else:
-            self.login_result = result
-            self.accept()
+            if self.user is not None:
+                self.accept()
         finally:
             self._set_busy(False, "")
 
-    async def _log_in(self, name: str, password: str, remember: bool) -> LoginResult:
-        return await self._runner.call(self._service.log_in, name, password, remember)
+    async def _log_in(self, name: str, password: str, remember: bool) -> None:
+        if self._club is not None:
+            self.club_login = await self._runner.call(self._club.log_in, name, password)
+        else:
+            assert self._service is not None
+            self.login_result = await self._runner.call(self._service.log_in, name, password, remember)
 
-    async def _sign_up(self, email: str, username: str, password: str) -> LoginResult:
+    async def _sign_up(self, email: str, username: str, password: str) -> None:
+        assert self._service is not None
         await self._runner.call(self._service.sign_up, email, username, password)
         # Log the new account straight in, so every app session has a login session (and a token).
-        return await self._runner.call(self._service.log_in, username, password, False)
+        self.login_result = await self._runner.call(self._service.log_in, username, password, False)
+
+    async def _request(self, name: str, email: str, username: str, password: str) -> None:
+        """A club's sign-up is a request: nothing to log in to until the admin approves it, so the dialog stays."""
+        assert self._club is not None
+        await self._runner.call(self._club.request_sign_up, name, email, username, password)
+        for edit in (self.signup_password, self.signup_confirm):
+            edit.clear()
+        self.tabs.setCurrentIndex(LOGIN_TAB)
+        self.login_name.setText(username)
+        self.notice_label.setText(REQUEST_SENT)
 
     def _set_busy(self, busy: bool, status: str) -> None:
         self._busy = busy
