@@ -38,7 +38,7 @@ from core.backtest.metrics import Metrics
 from core.backtest.strategy_ref import StrategyRef
 from core.backtest.sweep import SweepRun
 from core.db.advisory import advisory_key
-from core.db.models import BatchJob, BatchJobRun
+from core.db.models import BatchJob, BatchJobRun, Strategy
 from core.domain.timeframes import Timeframe
 from core.strategy.api import BarData
 
@@ -115,7 +115,12 @@ def _utc(stamp: datetime) -> datetime:
 
 
 def create_batch(sessions: sessionmaker[Session], spec: BatchSpec) -> uuid.UUID:
-    """Store a queued batch; nothing runs yet. Raises BatchError (or VariableError) on bad input."""
+    """Store a queued batch; nothing runs yet. Raises BatchError (or VariableError) on bad input.
+
+    ``spec.strategy_id`` (what the batch is filed under; it runs ``spec.strategy``'s snapshot) must be one of
+    the user's own strategies, else BatchError "no such strategy", as for a missing one: a trader's batch must
+    not point into another trader's library. Not a public one either: the Batch panel and ``stratforge batch``
+    offer the trader's own saved strategies only, and ``core.strategy.library.load_strategy`` opens no other."""
     if not spec.name.strip():
         raise BatchError("a batch needs a name")
     start, end = _utc(spec.start), _utc(spec.end)
@@ -135,6 +140,10 @@ def create_batch(sessions: sessionmaker[Session], spec: BatchSpec) -> uuid.UUID:
         },
     )  # fmt: skip
     with sessions() as s:
+        if spec.strategy_id is not None:
+            owner = s.scalar(select(Strategy.user_id).where(Strategy.id == spec.strategy_id))
+            if owner != spec.user_id:  # another user's strategy does not exist, as far as this one knows
+                raise BatchError("no such strategy")
         s.add(job)
         s.commit()
         return job.id
@@ -257,8 +266,8 @@ def _store_runs(
 def _finish(
     sessions: sessionmaker[Session], job_id: uuid.UUID, status: str, metric: str, error: str | None = None
 ) -> BatchState:
-    summary = summarize(sessions, job_id, metric)
     with sessions() as s:
+        summary = _summary(s, job_id, metric)
         job = s.get(BatchJob, job_id)
         assert job is not None
         if status == "finished" and job.total and job.failed_runs == job.total:
@@ -302,11 +311,19 @@ _SUMMARY_SQL = text(
 )
 
 
-def summarize(sessions: sessionmaker[Session], job_id: uuid.UUID, metric: str = SUMMARY_METRIC) -> dict[str, Any]:
-    """Best, worst and average of ``metric`` over the finished runs (runs where it is undefined are left out)."""
+def summarize(
+    sessions: sessionmaker[Session], job_id: uuid.UUID, user_id: uuid.UUID, metric: str = SUMMARY_METRIC
+) -> dict[str, Any]:
+    """Best, worst and average of ``metric`` over the finished runs of the user's batch (runs where it is
+    undefined are left out). BatchError "no such batch" for another user's batch, as for a missing one."""
     _check_metric(metric)
     with sessions() as s:
-        best, worst, average, counted, failed = s.execute(_SUMMARY_SQL, {"job": job_id, "metric": metric}).one()
+        _own_job(s, job_id, user_id)
+        return _summary(s, job_id, metric)
+
+
+def _summary(s: Session, job_id: uuid.UUID, metric: str) -> dict[str, Any]:
+    best, worst, average, counted, failed = s.execute(_SUMMARY_SQL, {"job": job_id, "metric": metric}).one()
     return {
         "metric": metric, "best": best, "worst": worst,
         "average": None if average is None else float(average), "runs_with_metric": int(counted),

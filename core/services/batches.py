@@ -157,7 +157,7 @@ class Batches:
         return BatchResults(
             metric,
             self.top(job_id, user_id, metric, RESULT_LIMIT),
-            summarize(self._sessions, job_id, metric),
+            summarize(self._sessions, job_id, user_id, metric),
             failed_runs(self._sessions, job_id, user_id),
         )
 

@@ -110,7 +110,7 @@ def test_summary_and_queries_agree_with_python(db, user):
     threshold = sorted(returns.values())[7]
     above = query_runs(db.session_factory, job, user, metric="total_return", minimum=threshold, descending=False)
     assert [r.metrics["total_return"] for r in above] == sorted(v for v in returns.values() if v >= threshold)
-    by_trades = summarize(db.session_factory, job, "trade_count")
+    by_trades = summarize(db.session_factory, job, user, "trade_count")
     assert by_trades["best"]["value"] == max(r.metrics["trade_count"] for r in rows.values())
     with pytest.raises(BatchError, match="unknown metric"):
         query_runs(db.session_factory, job, user, metric="total_return; DROP TABLE users")

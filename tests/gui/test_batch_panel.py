@@ -115,7 +115,7 @@ def test_run_ranks_summarises_and_maps_the_runs(
     assert table_column(model, "run") == [r.run_index for r in ranked]
     assert table_column(model, "total_return") == [r.metrics["total_return"] for r in ranked]
     assert table_column(model, "fast") == [r.variables["fast"] for r in ranked]
-    summary = summarize(db.session_factory, panel.current.id, "total_return")
+    summary = summarize(db.session_factory, panel.current.id, user_id, "total_return")
     assert summary["best"]["run_index"] == table_column(model, "run")[0]
     assert f"best {model.index(0, model.column_of('total_return')).data()}" in panel.results.summary_label.text()
     assert panel.results.failed.rowCount() == 0
