@@ -129,11 +129,14 @@ def _create_tables() -> None:
     op.add_column("waitlist", sa.Column("password_verifier", sa.Text))
     op.add_column("waitlist", sa.Column("user_id", UUID(as_uuid=True), sa.ForeignKey("users.id", ondelete="SET NULL")))
     op.add_column("waitlist", sa.Column("decided_at", sa.DateTime(timezone=True)))
+    # PL/pgSQL, not SQL: a SQL function that cannot be inlined (SECURITY DEFINER) is planned again at every call,
+    # once per table and statement under row-level security; PL/pgSQL keeps its plan for the session
+    # (bench.rls: the books read as a trader 0.35 -> 0.31 ms).
     op.execute(
-        "CREATE OR REPLACE FUNCTION sf_uid() RETURNS uuid LANGUAGE sql STABLE SECURITY DEFINER "
-        "SET search_path = pg_catalog, public, pg_temp AS $$ "
+        "CREATE OR REPLACE FUNCTION sf_uid() RETURNS uuid LANGUAGE plpgsql STABLE SECURITY DEFINER "
+        "SET search_path = pg_catalog, public, pg_temp AS $$ BEGIN RETURN ("
         "SELECT m.user_id FROM public.club_members m JOIN public.users u ON u.id = m.user_id AND u.is_active "
-        "WHERE m.role_name = session_user $$"
+        "WHERE m.role_name = session_user); END $$"
     )
     op.create_table(
         "order_requests",
