@@ -19,14 +19,19 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.backtest.engine import BacktestConfig
 from core.backtest.metrics import Metrics
-from core.db.models import BacktestResult
+from core.db.models import BacktestResult, BatchJob, Strategy, StrategyVersion
 
 CURVE_POINTS = 2_000
 MAX_TRADES = 20_000
+
+
+class ResultError(ValueError):
+    """A run that cannot be stored as given; the message is for the trader."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +102,14 @@ def save_result(
     metrics: Metrics,
     duration_ms: int,
 ) -> uuid.UUID:
-    """Store a finished run; returns its id."""
+    """Store a finished run; returns its id. ResultError when its strategy, version or batch is not the user's."""
     row = _row(record, len(trades))
     row.metrics = metrics.to_dict()
     row.equity_curve = thin_curve(times, equity)
     row.trades = [_trade_row(t) for t in trades[:MAX_TRADES]]
     row.duration_ms = duration_ms
     with sessions() as s:
+        _check_references(s, record)
         s.add(row)
         s.commit()
         return row.id
@@ -120,6 +126,7 @@ def save_detail(
     row.trades = trades[:MAX_TRADES]
     row.duration_ms = duration_ms
     with sessions() as s:
+        _check_references(s, record)
         s.add(row)
         s.commit()
         return row.id
@@ -132,9 +139,35 @@ def save_failure(sessions: sessionmaker[Session], record: RunRecord, error: str,
     row.error_message = error
     row.duration_ms = duration_ms
     with sessions() as s:
+        _check_references(s, record)
         s.add(row)
         s.commit()
         return row.id
+
+
+def _check_references(s: Session, record: RunRecord) -> None:
+    """The strategy, version and batch a result is filed under must be the user's own (the version one of that
+    strategy's): a result filed under another trader's row would show in their history. ResultError "no such
+    ..." otherwise, the words a missing one gets, so the ids of others cannot be probed."""
+    user = record.user_id
+    if (
+        record.strategy_id is not None
+        and s.scalar(select(Strategy.user_id).where(Strategy.id == record.strategy_id)) != user
+    ):
+        raise ResultError("no such strategy")
+    if record.strategy_version_id is not None:
+        owner = s.execute(
+            select(Strategy.user_id, Strategy.id)
+            .join(StrategyVersion, StrategyVersion.strategy_id == Strategy.id)
+            .where(StrategyVersion.id == record.strategy_version_id)
+        ).one_or_none()
+        if owner is None or owner[0] != user or record.strategy_id not in (None, owner[1]):
+            raise ResultError("no such strategy version")
+    if (
+        record.batch_job_id is not None
+        and s.scalar(select(BatchJob.user_id).where(BatchJob.id == record.batch_job_id)) != user
+    ):
+        raise ResultError("no such batch")
 
 
 def _row(record: RunRecord, trade_count: int) -> BacktestResult:
