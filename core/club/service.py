@@ -11,6 +11,10 @@ While active:
   router; every (re)connection of that stream triggers a re-settlement (Alpaca does not replay missed events);
 - traders' apps say "a virtual order changed" with NOTIFY on ``stratforge_club``; the service LISTENs and wakes
   the router (its own desk wakes it directly);
+- traders whose apps log in as their own role (migration 0012) cannot write orders: they file ``order_requests``,
+  which the service's intake (core.club.order_intake) places through a ledger on the router's desk and answers;
+  it LISTENs on ``stratforge_order_requests``, polls every ``intake_poll_s`` in case a NOTIFY was missed, and
+  first finishes what a dead predecessor had claimed (at every election and re-settlement);
 - closed bars reach ``on_bar`` from whichever feed the caller wires (the service's own data stream, or the app's).
 """
 
@@ -30,6 +34,8 @@ from core.adapters.alpaca.broker import AlpacaBroker
 from core.adapters.alpaca.stream_health import StreamStatus
 from core.adapters.alpaca.stream_leadership import StreamLeadership
 from core.broker.protocol import Broker
+from core.club.desk import ClubDesk
+from core.club.order_intake import INTAKE_POLL_S, OrderIntake
 from core.club.router import ROUTER_CHANNEL, ClubRouter
 from core.db.advisory import advisory_key
 from core.db.models import Order
@@ -62,6 +68,7 @@ class ClubService:
         poll_s: float = 1.0,
         window_s: float = 0.05,
         router_poll_s: float = 1.0,
+        intake_poll_s: float = INTAKE_POLL_S,
         name: str = "club-service",
     ) -> None:
         self._sessions = session_factory
@@ -72,9 +79,12 @@ class ClubService:
         self._loop = loop
         self._window_s = window_s
         self._router_poll_s = router_poll_s
+        self._intake_poll_s = intake_poll_s
         self.name = name
         self._lock = threading.Lock()
         self.router: ClubRouter | None = None
+        self.intake: OrderIntake | None = None
+        self._intake_ledger: Ledger | None = None
         self._listener: NotificationListener | None = None
         self._stream: concurrent.futures.Future[None] | None = None
         self.elections = 0
@@ -104,9 +114,11 @@ class ClubService:
         """Tests: behave like a service whose process died mid-step: nothing more is routed or booked by it, its
         stream closes, and its lock goes with its database connection."""
         with self._lock:
-            router = self.router
+            router, intake = self.router, self.intake
         if router is not None:
             router.halt()
+        if intake is not None:
+            intake.halt()
         self.leadership.kill()
         self._on_demoted()
 
@@ -135,16 +147,31 @@ class ClubService:
             listener = NotificationListener(self._url, ROUTER_CHANNEL, lambda _payload: router.wake())
             listener.start()
             self._listener = listener
+            self._start_intake(router)
             self._stream = self._stream_broker.start_stream(self._loop)
             threading.Thread(target=self._settle_direct_orders, name=f"{self.name}-legacy", daemon=True).start()
+
+    def _start_intake(self, router: ClubRouter) -> None:
+        """The traders' requests are placed by a ledger on the router's desk (assets checked with the street),
+        so a requested order is routed exactly as one a trader's own ledger placed."""
+        ledger = Ledger(self._sessions, ClubDesk(self._sessions, router.wake, self._street), self._prices)
+        intake = OrderIntake(self._sessions, ledger, listen_url=self._url, poll_s=self._intake_poll_s,
+                             name=f"{self.name}-intake")  # fmt: skip
+        intake.start()
+        self.intake, self._intake_ledger = intake, ledger
 
     def _on_demoted(self) -> None:
         with self._lock:
             router, self.router = self.router, None
             listener, self._listener = self._listener, None
             stream, self._stream = self._stream, None
-        if listener is not None:
-            listener.stop()
+            intake, self.intake = self.intake, None
+            intake_ledger, self._intake_ledger = self._intake_ledger, None
+        for stopping in (listener, intake):
+            if stopping is not None:
+                stopping.stop()
+        if intake_ledger is not None and intake is not None and not intake.halted:
+            intake_ledger.flush_acceptances()
         if stream is not None:
             try:
                 asyncio.run_coroutine_threadsafe(self._stream_broker.stop_stream(), self._loop).result(10)
@@ -180,6 +207,9 @@ class ClubService:
             if count > 1:
                 log.info("%s: trade stream reconnected (%d); re-settling", self.name, count)
             router.resettle()
+            intake = self.intake
+            if intake is not None:
+                intake.resettle()
             if count > 1:
                 threading.Thread(target=self._settle_direct_orders, name=f"{self.name}-legacy", daemon=True).start()
 

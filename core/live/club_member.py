@@ -4,6 +4,11 @@ A trader's app on the club's shared database needs no Alpaca keys once the club 
 the club service (``stratforge-club``, or a member's app that holds the keys) nets and sends them, and bars come
 through the database from whichever process streams them (SharedBarFeed, listening only). The status bar says
 whether a router is running at all: without one, orders wait, reserved, until one starts.
+
+When the app logs in as the trader's own role (migration 0012: ``sf_uid()`` names its user), that role cannot
+write orders or money: orders and cancels become requests the club service answers (RequestedOrders), and the
+ledger here only reads the account. Logged in with the club's shared owner credentials (before 0012, or a club
+that has not handed out roles), the ledger places directly, as before.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.adapters.alpaca.shared_bar_feed import SharedBarFeed
 from core.club.desk import ClubDesk
+from core.club.order_requests import RequestedOrders
 from core.club.service import SERVICE_KEY, wake_by_notify
+from core.db.club_roles import connected_as_member
 from core.db.raw import engine_of
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
@@ -74,6 +82,8 @@ def club_member(
 ) -> Workstation:
     prices = LastPrices()
     ledger = Ledger(session_factory, ClubDesk(session_factory, wake_by_notify(session_factory)), prices)
+    member = connected_as_member(engine_of(session_factory))  # a member's own role: its orders become requests
+    requests = RequestedOrders(session_factory, listen_url=db_url) if member else None
     bars = SharedBarFeed(engine_of(session_factory), db_url, store, loop, None, stream_key=0, name="member-bars")
     router = RouterWatch(session_factory)
 
@@ -92,8 +102,14 @@ def club_member(
             return feed, True, "Broker: Alpaca paper through the club's router", True
         return feed, True, "Broker: no club router is running — orders wait until one starts", False
 
+    closers: list[Callable[[], object]] = [router.stop, bars.stop]
+    starters: list[Callable[[], object]] = [bars.start, router.start]
+    if requests is not None:
+        closers.append(requests.stop)
+        starters.append(requests.start)
     ws = Workstation(
         ALPACA_PAPER, store, bars, ledger, prices, subscribe=subscribe, describe=describe, feed=bars,
-        closers=[router.stop, bars.stop], starters=[bars.start, router.start], session_factory=session_factory,
+        closers=closers, starters=starters, session_factory=session_factory, orders=requests,
+        settles=requests is None,
     )  # fmt: skip
     return ws

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.broker.sim import SimBroker
 from core.club.day_orders import UtcMidnightCloses
 from core.club.desk import ClubDesk
+from core.club.order_requests import OrderDesk
 from core.club.router import ClubRouter
 from core.domain.bars import NormalizedBar
 from core.domain.clock import utc_now
@@ -98,12 +99,18 @@ class Workstation:
         session_factory: sessionmaker[Session] | None = None,
         clock: Callable[[], datetime] | None = None,
         session_config: PaperSessionConfig | None = None,
+        orders: OrderDesk | None = None,
+        settles: bool = True,
     ) -> None:
         self.mode = mode
         self.feed = feed  # the feed object itself (tests, and a speed control for the simulated one)
         self.history = history  # fetches chart ranges never fetched (Alpaca); None: the store is the history
         self.store = store
-        self.ledger = ledger
+        self.ledger = ledger  # reads the account (portfolio, prices); and places orders unless ``orders`` is given
+        # Where orders are placed and cancelled: the ledger itself, or in a club a trader's role's requests to the
+        # club service (core.club.order_requests), which alone may write orders and money.
+        self.orders: OrderDesk = orders if orders is not None else ledger
+        self._settles = settles
         self.prices = prices
         self.quotes = QuoteBoard()
         self.subscriptions = Subscriptions()
@@ -130,7 +137,7 @@ class Workstation:
         self.sessions: PaperSessionManager | None = None
         if session_factory is not None:
             self.sessions = PaperSessionManager(session_factory, ledger, store_history(store, history), self,
-                                           config=session_config, clock=clock or utc_now)  # fmt: skip
+                                           config=session_config, clock=clock or utc_now, orders=orders)  # fmt: skip
             self.add_bar_listener(self.sessions.on_bar)
         bars.add_listener(self._on_bar)
 
@@ -279,7 +286,10 @@ class Workstation:
         return LiveStatus(self.mode, feed, feed_ok, broker, broker_ok, self.last_bar_at)
 
     def settle(self, user_id: uuid.UUID) -> int:
-        """Blocking: bring this user's orders that changed while the app was closed up to date."""
+        """Blocking: bring this user's orders that changed while the app was closed up to date (0 where the club
+        service settles them: a trader's role cannot book)."""
+        if not self._settles:
+            return 0
         return self.ledger.settle_user(user_id)
 
 

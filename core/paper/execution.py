@@ -13,6 +13,10 @@ protect a position already bought.
 Intents are sized against the session's own book (``core.paper.book``), never the trader's whole account: the
 book read for the decision serves its intents until an order is placed or cancelled, after which it is read
 again (the reservations and open sells changed).
+
+Orders are placed and cancelled through an ``OrderDesk``: the Ledger itself (solo mode), or in a club a trader's
+``RequestedOrders`` (the club service places them through the same ledger and answers with the same refusals);
+the ledger is still read directly for prices.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.club.order_requests import OrderDesk
 from core.domain.orders import OrderSide
 from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
@@ -63,9 +68,11 @@ class SignalExecutor:
         clock: Callable[[], datetime],
         on_signal: Callable[[SignalInfo], None],
         fractional: bool = False,
+        orders: OrderDesk | None = None,
     ) -> None:
         self._factory = factory
         self._ledger = ledger
+        self._orders: OrderDesk = orders if orders is not None else ledger
         self._ctx = context
         self._now = clock
         self._on_signal = on_signal
@@ -101,7 +108,7 @@ class SignalExecutor:
         asked = 0
         for order_id in records.open_entry_orders(self._factory, self._ctx.session_id, symbol):
             try:
-                self._ledger.cancel_order(self._ctx.user_id, order_id)
+                self._orders.cancel_order(self._ctx.user_id, order_id)
                 asked += 1
             except LedgerError as exc:  # already filled or cancelled meanwhile: nothing to do
                 log.info("session %s: could not cancel %s: %s", self._ctx.session_id, order_id, exc)
@@ -131,7 +138,7 @@ class SignalExecutor:
             self._factory, **common, action=_ACTIONS[sized.side], quantity=sized.qty, metadata=meta, now=self._now()
         )
         try:
-            placed = self._ledger.place_order(
+            placed = self._orders.place_order(
                 self._ctx.user_id, sized.ticket(bar.symbol), session_id=self._ctx.session_id, signal_id=signal.id,
                 strategy_id=self._ctx.strategy_id,
             )  # fmt: skip

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.club.order_requests import OrderDesk
 from core.domain.bars import TIMEFRAMES, NormalizedBar
 from core.domain.clock import utc_now
 from core.domain.symbols import is_valid_symbol, normalize_symbol
@@ -111,9 +112,11 @@ class PaperSessionManager:
         *,
         config: PaperSessionConfig | None = None,
         clock: Callable[[], datetime] = utc_now,
+        orders: OrderDesk | None = None,
     ) -> None:
         self._factory = session_factory
         self._ledger = ledger
+        self._orders = orders  # where the sessions' orders go (None: the ledger itself)
         self._history = history
         self._subscriptions = subscriptions
         self._config = config or PaperSessionConfig()
@@ -308,7 +311,7 @@ class PaperSessionManager:
             self._emit(SignalRecorded(signal))
 
         executor = SignalExecutor(self._factory, self._ledger, context, clock=self._now, on_signal=on_signal,
-                                  fractional=self._config.fractional)  # fmt: skip
+                                  fractional=self._config.fractional, orders=self._orders)  # fmt: skip
         hooks = WorkerHooks(progress=self._progress, ended=self._ended)
         config = WorkerConfig(self._config.window_bars, self._config.heartbeat_s)
         return PaperSessionWorker(
@@ -361,7 +364,7 @@ class PaperSessionManager:
         """Cancel the session's working orders, then record its final P&L, equity and snapshot, and end it."""
         context = PaperSessionContext(info.id, info.user_id, info.strategy_id, info.class_name)
         executor = worker.executor if worker is not None else SignalExecutor(
-            self._factory, self._ledger, context, clock=self._now, on_signal=lambda _s: None
+            self._factory, self._ledger, context, clock=self._now, on_signal=lambda _s: None, orders=self._orders
         )  # fmt: skip
         try:
             executor.cancel_open()

@@ -6,7 +6,9 @@ This is the order ticket's workflow without the ticket, so the GUI and any comma
    warning or critical check means the trader is asked first (``CheckOutcome.ask``); info-level nudges and
    checks that cannot run (no price known yet) never hold an order back.
 2. ``send``: the ledger places the order (its risk rules have the last word); when the order had been checked,
-   the trader's answer ("proceeded") is recorded with the checks and the order id.
+   the trader's answer ("proceeded") is recorded with the checks and the order id. The ledger is reached through
+   an ``OrderDesk``: the Ledger itself, or in a club a trader's ``RequestedOrders`` (the club service runs the same
+   ledger for the trader and answers with the same refusals).
 3. ``answer``: the trader declined ("cancelled") or changed the order ("modified"); recorded, nothing sent.
 
 Every method blocks on the database (and ``send`` on the broker), so the GUI calls them on a worker thread.
@@ -22,6 +24,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.club.order_requests import OrderDesk
 from core.domain.orders import OrderType
 from core.domain.tickets import OrderTicket
 from core.journal.check_types import CANCELLED, CRITICAL, INFO, MODIFIED, PROCEEDED, PreTradeEvaluation
@@ -32,6 +35,7 @@ from core.ledger.service import Ledger
 from core.ledger.views import PlacedOrder
 
 log = logging.getLogger(__name__)
+
 
 class PreTradeChecks(Protocol):
     """What the workflow needs of the checks (``TicketChecks`` is the real one; tests may pass another)."""
@@ -95,10 +99,11 @@ def describe(ticket: OrderTicket) -> str:
 
 
 class OrderEntry:
-    """The manual-order workflow over one ledger, with the behavioural checks when ``checks`` is given."""
+    """The manual-order workflow over one ledger (``orders``: how orders reach it), with the behavioural checks
+    when ``checks`` is given."""
 
-    def __init__(self, ledger: Ledger, checks: PreTradeChecks | None = None) -> None:
-        self._ledger = ledger
+    def __init__(self, orders: OrderDesk, checks: PreTradeChecks | None = None) -> None:
+        self._orders = orders
         self._checks = checks
 
     @property
@@ -134,7 +139,7 @@ class OrderEntry:
         trader chose "Send anyway") record "proceeded" with the order's id. A risk rule's refusal is recorded
         too (the trader did proceed); an order that never reached the rules is not."""
         try:
-            placed = self._ledger.place_order(user_id, ticket)
+            placed = self._orders.place_order(user_id, ticket)
         except OrderRejected as exc:
             recorded = self._record(user_id, evaluation, PROCEEDED)
             return SendOutcome(None, exc.reason, rejected=True, recorded=recorded)

@@ -3,7 +3,9 @@
 The overview (``core.ledger.overview``: portfolio, day P&L, open orders, trade history, equity curve, plus the
 split of the account between the paper sessions' own books and what is held by hand, ``portfolio_split``) needs
 the ledger and the database; this service holds both, so the panel asks ``Portfolio.overview`` and never passes a
-session factory. ``ledger`` stays public because the order ticket the panel opens places orders through it.
+session factory. ``ledger`` reads the account; ``orders`` is where orders are placed and cancelled (the Ledger
+itself, or in a club a trader's ``RequestedOrders``), public because the order ticket the panel opens places
+orders through it.
 
 Every method blocks (PostgreSQL; a cancel may also wait on the broker), so the GUI calls them on a worker thread.
 A refusal (an unknown account, an order that can no longer be cancelled) raises ``LedgerError`` with a sentence
@@ -19,6 +21,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.club.order_requests import OrderDesk
 from core.ledger.overview import AccountOverview, PortfolioPrices, load_overview
 from core.ledger.service import Ledger
 from core.paper.book import load_books
@@ -40,8 +43,16 @@ class PortfolioOverview(AccountOverview):
 class Portfolio:
     """One ledger's accounts, read for display."""
 
-    def __init__(self, ledger: Ledger, sessions: sessionmaker[Session], *, fill_limit: int = FILLS_SHOWN) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        sessions: sessionmaker[Session],
+        *,
+        orders: OrderDesk | None = None,
+        fill_limit: int = FILLS_SHOWN,
+    ) -> None:
         self.ledger = ledger
+        self.orders: OrderDesk = orders if orders is not None else ledger
         self._sessions = sessions
         self._fill_limit = fill_limit
 
@@ -67,4 +78,4 @@ class Portfolio:
 
     def cancel(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
         """Ask the ledger to cancel one of the trader's open orders (LedgerError when it cannot)."""
-        self.ledger.cancel_order(user_id, order_id)
+        self.orders.cancel_order(user_id, order_id)
