@@ -26,7 +26,6 @@ account behind. Errors are ``AdminError`` subclasses whose text is shown to the 
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.accounts import defaults, passwords
 from core.accounts.errors import AccountError, DuplicateAccount, InvalidInput
 from core.accounts.new_user import insert_user_rows
-from core.accounts.service import _EMAIL_RE, _USERNAME_RE  # sign-up's own rules, so both refuse the same input
+from core.accounts.service import clean_email, clean_username  # sign-up's own rules: both refuse the same input
 from core.db.club_roles import scram_verifier, trader_role
 from core.db.models import User, WaitlistEntry
 from core.db.models.accounts import USER_ROLES
@@ -202,7 +201,7 @@ class ClubAdmin:
     def add(self, email: str, username: str, password: str, role: str = "trader") -> Member:
         """Create an account the admin vouches for (no request): it can log in at once, through the app on a
         solo or plain database (argon2 hash) and as its own PostgreSQL role in a club (SCRAM verifier)."""
-        email, username = _clean_email(email), _clean_username(username)
+        email, username = clean_email(email), clean_username(username)
         if role not in USER_ROLES:
             raise InvalidInput(f"The role must be one of {', '.join(USER_ROLES)}.")
         if "\x00" in password:
@@ -345,24 +344,6 @@ def _driver_connection(session: Session) -> psycopg.Connection:
     raw = session.connection().connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     return raw
-
-
-def _clean_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if (
-        len(email) > 255
-        or any(unicodedata.category(c).startswith("C") for c in email)
-        or not _EMAIL_RE.fullmatch(email)
-    ):
-        raise InvalidInput("Enter a valid email address, like name@example.com.")
-    return email
-
-
-def _clean_username(username: str) -> str:
-    username = (username or "").strip()
-    if not _USERNAME_RE.fullmatch(username):
-        raise InvalidInput("The username must be 3 to 50 letters, digits, '.', '_' or '-'.")
-    return username
 
 
 def _balance(amount: Decimal | str) -> Decimal:
