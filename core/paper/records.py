@@ -3,6 +3,12 @@
 Status changes out of RUNNING/PAUSED are conditional (``WHERE status IN ('RUNNING', 'PAUSED')``), so a stop
 and a failure racing each other end the session once, as whichever came first. Each function is one short
 transaction: a worker thread never holds a database connection while its strategy thinks.
+
+A function that takes the id of a session, signal or strategy and a ``user_id`` sees only that user's rows:
+another user's row is missing, with a missing one's answer (None, False, nothing, or the same
+PaperSessionError), so its ids cannot be probed. The session's own bookkeeping (``finish``, ``touch``,
+``save_snapshot``, ``resolve_signal``, ``open_entry_orders``, ``version_id``) takes ``user_id`` as a keyword
+(its worker knows the session's user); without it, it trusts the id it was given.
 """
 
 from __future__ import annotations
@@ -39,12 +45,18 @@ class PaperSessionRow:
     signal_count: int
 
 
-def version_id(factory: Factory, strategy_id: uuid.UUID, version: int) -> uuid.UUID | None:
+def version_id(
+    factory: Factory, strategy_id: uuid.UUID, version: int, *, user_id: uuid.UUID | None = None
+) -> uuid.UUID | None:
+    """The id of the strategy's ``version`` (None: no such version, or not ``user_id``'s strategy)."""
+    query = select(StrategyVersion.id).where(StrategyVersion.strategy_id == strategy_id,
+                                             StrategyVersion.version == version)  # fmt: skip
+    if user_id is not None:
+        query = query.join(StrategyRow, StrategyRow.id == StrategyVersion.strategy_id).where(
+            StrategyRow.user_id == user_id
+        )
     with factory() as s:
-        return s.scalar(
-            select(StrategyVersion.id).where(StrategyVersion.strategy_id == strategy_id,
-                                             StrategyVersion.version == version)
-        )  # fmt: skip
+        return s.scalar(query)
 
 
 def active_session(factory: Factory, user_id: uuid.UUID, strategy_id: uuid.UUID) -> TradingSession | None:
@@ -62,7 +74,8 @@ def insert_session(
     symbols: Sequence[str], timeframe: str, parameters: dict[str, Any], initial_capital: Decimal | None,
     metadata: dict[str, Any], now: datetime, already_running: str,
 ) -> uuid.UUID:  # fmt: skip
-    """Insert a PAPER session RUNNING; PaperSessionError(``already_running``) when the strategy already runs."""
+    """Insert a PAPER session RUNNING; PaperSessionError(``already_running``) when the strategy already runs, and
+    "No such strategy." when the strategy (or the version) is not the user's own."""
     session_id = uuid.uuid4()
     row = TradingSession(
         id=session_id, user_id=user_id, strategy_id=strategy_id, strategy_version_id=strategy_version_id,
@@ -71,6 +84,13 @@ def insert_session(
         state_metadata=dict(metadata),
     )  # fmt: skip
     with factory() as s:
+        owned = select(StrategyRow.id).where(StrategyRow.id == strategy_id, StrategyRow.user_id == user_id)
+        if strategy_version_id is not None:
+            owned = owned.join(StrategyVersion, StrategyVersion.strategy_id == StrategyRow.id).where(
+                StrategyVersion.id == strategy_version_id
+            )
+        if s.scalar(owned) is None:
+            raise PaperSessionError("No such strategy.")
         s.add(row)
         try:
             s.commit()
@@ -85,9 +105,9 @@ def insert_session(
 def finish(
     factory: Factory, session_id: uuid.UUID, status: str, *, now: datetime, error: str | None = None,
     stop_reason: str | None = None, details: str | None = None, final_pnl: Decimal | None = None,
-    current_capital: Decimal | None = None,
+    current_capital: Decimal | None = None, user_id: uuid.UUID | None = None,
 ) -> bool:  # fmt: skip
-    """End an active session (True), or do nothing if it already ended (False)."""
+    """End an active session (True), or do nothing if it already ended, or is not ``user_id``'s (False)."""
     extra: dict[str, Any] = {}
     if stop_reason:
         extra["stop_reason"] = stop_reason
@@ -105,7 +125,7 @@ def finish(
             CursorResult[Any],
             s.execute(
                 update(TradingSession)
-                .where(TradingSession.id == session_id, TradingSession.status.in_(ACTIVE_STATUSES))
+                .where(TradingSession.id == session_id, TradingSession.status.in_(ACTIVE_STATUSES), *_of_user(user_id))
                 .values(**values)
             ),
         ).rowcount
@@ -114,14 +134,20 @@ def finish(
 
 
 def touch(factory: Factory, session_id: uuid.UUID, metadata: dict[str, Any],
-          current_capital: Decimal | None = None) -> None:  # fmt: skip
-    """Merge ``metadata`` into the row's state (a heartbeat: the update also moves ``updated_at``)."""
+          current_capital: Decimal | None = None, *, user_id: uuid.UUID | None = None) -> None:  # fmt: skip
+    """Merge ``metadata`` into the row's state (a heartbeat: the update also moves ``updated_at``); nothing for
+    another user's session."""
     values: dict[str, Any] = {"state_metadata": _merged(metadata)}
     if current_capital is not None:
         values["current_capital"] = current_capital
     with factory() as s:
-        s.execute(update(TradingSession).where(TradingSession.id == session_id).values(**values))
+        s.execute(update(TradingSession).where(TradingSession.id == session_id, *_of_user(user_id)).values(**values))
         s.commit()
+
+
+def _of_user(user_id: uuid.UUID | None) -> tuple[Any, ...]:
+    """The condition that keeps a session statement to ``user_id``'s row (none when not given)."""
+    return () if user_id is None else (TradingSession.user_id == user_id,)
 
 
 def _merged(metadata: dict[str, Any]) -> Any:
@@ -191,12 +217,16 @@ def insert_signal(
     quantity: Decimal | None, bar_timestamp: datetime, metadata: dict[str, Any], now: datetime,
     status: str = PENDING, reason: str | None = None,
 ) -> SignalInfo:  # fmt: skip
+    """Record a signal of the user's session; PaperSessionError when the session is not the user's (or gone)."""
     row = SignalRow(
         id=uuid.uuid4(), session_id=session_id, user_id=user_id, symbol=symbol, action=action, quantity=quantity,
         bar_timestamp=bar_timestamp, generated_at=now, status=status, reason=reason,
         processed_at=None if status == PENDING else now, signal_metadata=metadata,
     )  # fmt: skip
     with factory() as s:
+        owned = select(TradingSession.id).where(TradingSession.id == session_id, TradingSession.user_id == user_id)
+        if s.scalar(owned) is None:
+            raise PaperSessionError("the session no longer exists")
         s.add(row)
         s.commit()
         return signal_info(row)
@@ -204,11 +234,12 @@ def insert_signal(
 
 def resolve_signal(
     factory: Factory, signal_id: uuid.UUID, status: str, *, now: datetime, reason: str | None = None,
-    order_id: uuid.UUID | None = None,
+    order_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
 ) -> SignalInfo:  # fmt: skip
+    """Settle a signal of ``user_id``'s; PaperSessionError when it is not theirs (or gone)."""
     with factory() as s:
         row = s.get(SignalRow, signal_id, with_for_update=True)
-        if row is None:
+        if row is None or (user_id is not None and row.user_id != user_id):
             raise PaperSessionError("the signal no longer exists")
         row.status = status
         row.reason = reason
@@ -234,11 +265,16 @@ def signals_of(factory: Factory, session_id: uuid.UUID, user_id: uuid.UUID, limi
 # ---- orders ----------------------------------------------------------------------------------------------
 
 
-def open_entry_orders(factory: Factory, session_id: uuid.UUID, symbol: str | None = None) -> list[uuid.UUID]:
-    """The session's working orders, bracket legs excepted (they protect a position the session holds)."""
+def open_entry_orders(
+    factory: Factory, session_id: uuid.UUID, symbol: str | None = None, *, user_id: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """The session's working orders, bracket legs excepted (they protect a position the session holds); only
+    ``user_id``'s orders."""
     query = select(Order.id).where(
         Order.session_id == session_id, Order.status.in_(OPEN_LEDGER_STATUSES), Order.parent_order_id.is_(None)
     )
+    if user_id is not None:
+        query = query.where(Order.user_id == user_id)
     if symbol is not None:
         query = query.where(Order.symbol == symbol)
     with factory() as s:
@@ -255,10 +291,19 @@ def holdings_of(book: SessionBook) -> list[dict[str, Any]]:
 
 def save_snapshot(
     factory: Factory, session_id: uuid.UUID, day: date, equity: Decimal, holdings: list[dict[str, Any]],
-    initial_capital: Decimal | None,
+    initial_capital: Decimal | None, *, user_id: uuid.UUID | None = None,
 ) -> None:  # fmt: skip
-    """Upsert the session's snapshot of ``day`` (New York date) and its current capital."""
+    """Upsert the session's snapshot of ``day`` (New York date) and its current capital; PaperSessionError
+    when the session is not ``user_id``'s (or gone)."""
     with factory() as s:
+        owned = s.scalar(
+            update(TradingSession)
+            .where(TradingSession.id == session_id, *_of_user(user_id))
+            .values(current_capital=equity)
+            .returning(TradingSession.id)
+        )
+        if owned is None:
+            raise PaperSessionError("the session no longer exists")
         previous = s.scalar(
             select(SessionSnapshot.equity)
             .where(SessionSnapshot.session_id == session_id, SessionSnapshot.snapshot_date < day)
@@ -276,7 +321,6 @@ def save_snapshot(
             index_elements=[SessionSnapshot.session_id, SessionSnapshot.snapshot_date],
             set_={"equity": equity, "holdings": holdings, "daily_return": daily, "cumulative_return": cumulative},
         ))  # fmt: skip
-        s.execute(update(TradingSession).where(TradingSession.id == session_id).values(current_capital=equity))
         s.commit()
 
 

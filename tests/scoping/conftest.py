@@ -8,21 +8,20 @@ one, and that no row of any table changed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from core.accounts import AccountService
-from core.db.base import Base
 from core.db.database import Database
 from core.db.models import RiskSettings
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 from tests.ledger.manual_broker import ManualBroker
+from tests.scoping.unchanged import nothing_changes
 
 PASSWORD = "Tr4ding-Pass-2026"
 
@@ -60,25 +59,6 @@ def broker() -> ManualBroker:
 @pytest.fixture
 def ledger(db: Database, broker: ManualBroker) -> Ledger:
     return Ledger(db.session_factory, broker, LastPrices({"AAPL": Decimal("100"), "MSFT": Decimal("400")}))
-
-
-def database_state(db: Database) -> dict[str, str]:
-    """A digest of every table's rows: two equal states hold the same rows, to the byte."""
-    with db.engine.connect() as conn:
-        return {
-            table.name: conn.execute(
-                text(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table.name} t")
-            ).scalar_one()
-            for table in Base.metadata.sorted_tables
-        }
-
-
-@contextmanager
-def nothing_changes(db: Database) -> Iterator[None]:
-    before = database_state(db)
-    yield
-    after = database_state(db)
-    assert [name for name in before if before[name] != after[name]] == []
 
 
 @pytest.fixture
