@@ -187,6 +187,20 @@ class ClubAdmin:
     def enable(self, ref: UserRef) -> Member:
         return self._set_active(ref, True)
 
+    def set_role(self, ref: UserRef, role: str) -> Member:
+        """Make the member a trader, an investor or an admin; their login role joins or leaves the admin group
+        with it (sf_admin_set_role), so a former admin keeps no admin power."""
+        if role not in USER_ROLES:
+            raise InvalidInput(f"The role must be one of {', '.join(USER_ROLES)}.")
+        with self._transaction() as session:
+            user = self._user(session, ref)
+            if role != "admin" and user.role == "admin" and user.is_active:
+                self._keep_an_admin(session, user)
+            session.execute(text("SELECT sf_admin_set_role(:user, :role)"), {"user": user.id, "role": role})
+            session.commit()
+            session.refresh(user)
+            return _member(user)
+
     def reset_balance(self, ref: UserRef, amount: Decimal) -> Member:
         """Start the member's virtual account over at ``amount`` (cash and starting balance; P&L, fees and
         reservations back to zero). Refused while they have open orders or positions."""
@@ -236,15 +250,19 @@ class ClubAdmin:
         with self._transaction() as session:
             user = self._user(session, ref)
             if not active and user.role == "admin" and user.is_active:
-                admins = session.scalar(
-                    select(func.count()).select_from(User).where(User.role == "admin", User.is_active.is_(True))
-                )
-                if (admins or 0) <= 1:
-                    raise AdminError(f"{user.username} is the only active admin: nobody could manage the club.")
+                self._keep_an_admin(session, user)
             session.execute(text("SELECT sf_admin_set_active(:user, :active)"), {"user": user.id, "active": active})
             session.commit()
             session.refresh(user)
             return _member(user)
+
+    @staticmethod
+    def _keep_an_admin(session: Session, user: User) -> None:
+        admins = session.scalar(
+            select(func.count()).select_from(User).where(User.role == "admin", User.is_active.is_(True))
+        )
+        if (admins or 0) <= 1:
+            raise AdminError(f"{user.username} is the only active admin: nobody could manage the club.")
 
     @staticmethod
     def _user(session: Session, ref: UserRef) -> User:

@@ -5,6 +5,7 @@ shared books.
     stratforge-admin users list|requests [--all]
     stratforge-admin users approve|reject REQUEST_ID
     stratforge-admin users disable|enable USER
+    stratforge-admin users set-role USER trader|investor|admin
     stratforge-admin users reset-balance USER AMOUNT
     stratforge-admin users add EMAIL USERNAME [--role trader|investor|admin] [--password-stdin]
     stratforge-admin audit purge --before DATE
@@ -114,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
         state = actions.add_parser(name, parents=[database], help=text)
         state.add_argument("user", help="username or user id")
         state.set_defaults(run=run)
+    role = actions.add_parser("set-role", parents=[database], help="make a member a trader, an investor or an admin")
+    role.add_argument("user", help="username or user id")
+    role.add_argument("role", choices=USER_ROLES)
+    role.set_defaults(run=_set_role)
     reset = actions.add_parser("reset-balance", parents=[database],
                                help="start a flat member's virtual account over at AMOUNT")  # fmt: skip
     reset.add_argument("user", help="username or user id")
@@ -169,6 +174,11 @@ def _disable(admin: ClubAdmin, args: argparse.Namespace) -> str:
 
 def _enable(admin: ClubAdmin, args: argparse.Namespace) -> str:
     return f"Enabled {admin.enable(parse_user_ref(args.user)).username}: they can log in again."
+
+
+def _set_role(admin: ClubAdmin, args: argparse.Namespace) -> str:
+    member = admin.set_role(parse_user_ref(args.user), args.role)
+    return f"{member.username} is now {'an' if member.role[0] in 'aeiou' else 'a'} {member.role}."
 
 
 def _reset_balance(admin: ClubAdmin, args: argparse.Namespace) -> str:

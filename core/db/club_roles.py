@@ -52,8 +52,11 @@ def scram_verifier(conn: psycopg.Connection, password: str, role: str) -> str:
 def drop_club_roles(conn: psycopg.Connection, database: str) -> list[str]:
     """Drop the roles of the club whose database ``database`` was dropped (scratch databases: roles outlive them).
 
-    Call it after DROP DATABASE, on a connection to another database of the server; returns the dropped names.
+    Call it after DROP DATABASE, on a connection to another database of the server (autocommit); returns the
+    dropped names. A database copied from this one (its template) was migrated under this name, so it grants to the
+    same roles: those stay until it is dropped too.
     """
+    import psycopg
     from psycopg import sql
 
     prefix = role_prefix(database)
@@ -63,14 +66,17 @@ def drop_club_roles(conn: psycopg.Connection, database: str) -> list[str]:
             "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) ORDER BY rolname DESC", (prefix + "_",)
         )
     ]
+    dropped = []
     for name in names:  # members (…_u_…) sort after the groups, so DESC drops them first
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-    return names
+        try:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        except psycopg.errors.DependentObjectsStillExist:
+            continue  # a copy of the database (CREATE DATABASE ... TEMPLATE) still grants to it: it goes with that one
+        dropped.append(name)
+    return dropped
 
 
-_MEMBER_SQL = (
-    "SELECT CASE WHEN has_function_privilege('sf_uid()', 'EXECUTE') THEN sf_uid() IS NOT NULL ELSE false END"
-)
+_MEMBER_SQL = "SELECT CASE WHEN has_function_privilege('sf_uid()', 'EXECUTE') THEN sf_uid() IS NOT NULL ELSE false END"
 
 
 def connected_as_member(engine: Engine) -> bool:

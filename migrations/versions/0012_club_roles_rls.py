@@ -80,11 +80,10 @@ PARENTS = {
 USER_EDITABLE = (
     "display_name", "avatar_url", "phone", "address", "date_of_birth", "gender", "preferences", "last_login_at",
 )  # fmt: skip
-# The club service writes these (the ledger, the router, the bars it streams).
-CLUB_WRITES = (
-    "orders", "fills", "positions", "position_history", "order_requests", "signals", "tickers", "ohlcv_bars",
-    "data_sync_log", *CLUB_ONLY,
-)  # fmt: skip
+# The club service writes these (the ledger, the router, the bars it streams). It never deletes the books: only
+# the owner does (so only the owner's deletion of an order or a user takes its audit rows along).
+CLUB_BOOKS = ("orders", "fills", "positions", "position_history", "order_requests", "signals")
+CLUB_WRITES = ("tickers", "ohlcv_bars", "data_sync_log", *CLUB_ONLY)
 OPEN_ORDER_STATUSES = "('pending', 'submitted', 'accepted', 'partially_filled', 'pending_cancel')"
 ME = "(SELECT sf_uid())"
 
@@ -445,6 +444,7 @@ def _grant(trader: str, club: str, admin: str, applicant: str) -> None:
     op.execute(f"GRANT SELECT, INSERT ON order_requests, {', '.join(AUDIT_TABLES)} TO {_q(trader)}")
 
     op.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {_q(club)}")
+    op.execute(f"GRANT INSERT, UPDATE ON {', '.join(CLUB_BOOKS)} TO {_q(club)}")
     op.execute(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(CLUB_WRITES)} TO {_q(club)}")
     op.execute(f"GRANT UPDATE ON users TO {_q(club)}")
     op.execute(f"GRANT INSERT ON {', '.join(AUDIT_TABLES)} TO {_q(club)}")
@@ -514,6 +514,11 @@ def _audit_append_only() -> None:
         BEGIN
             IF TG_OP = 'DELETE' AND current_setting('stratforge.audit_purge', true) = 'on' THEN
                 RETURN OLD;
+            END IF;
+            -- A foreign key's action (the order or user a row describes was deleted, which only the owner may do):
+            -- the rows go with it, or their user becomes NULL.
+            IF pg_trigger_depth() > 1 THEN
+                RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
             END IF;
             -- A call's row is written before the call (the rate budget counts it) and its outcome once after:
             -- filling in what was blank is completing the record, not rewriting it.

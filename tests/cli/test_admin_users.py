@@ -190,3 +190,24 @@ def test_the_console_script_runs(club, url, db):
                              timeout=120)  # fmt: skip
     assert refused.returncode == 1 and refused.stderr.startswith("stratforge-admin: No user")
     assert "Traceback" not in refused.stderr
+
+
+def test_set_role_moves_the_login_in_and_out_of_the_admin_group_and_keeps_one_admin(club, admin_url, db, capsys):
+    club.owner.add("carol@example.com", "carol", PASSWORD)
+    role = trader_role(club.name, "carol")
+    admin_group = role.rsplit("_u_", 1)[0] + "_admin"
+
+    def is_admin_member() -> bool:
+        with db.engine.connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT pg_has_role(%s, %s, 'MEMBER')", (role, admin_group)).scalar())
+
+    assert run(capsys, "users", "set-role", "carol", "admin", "--database-url", admin_url)[:2] == (
+        0, "carol is now an admin.\n")  # fmt: skip
+    assert is_admin_member()
+    assert run(capsys, "users", "set-role", "carol", "trader", "--database-url", admin_url)[:2] == (
+        0, "carol is now a trader.\n")  # fmt: skip
+    assert not is_admin_member()
+    code, _, err = run(capsys, "users", "set-role", "boss", "investor", "--database-url", admin_url)
+    assert code == 1 and "only active admin" in one_line(err)
+    with db.session_factory() as s:
+        assert s.scalar(select(User.role).where(User.username == "boss")) == "admin"

@@ -28,6 +28,13 @@ LEDGER_FUNCTIONS = sorted(path.stem for path in CANONICAL_DIR.glob("*.sql"))
 # Revision 0001's generic trigger functions (updated_at for every table, immutable fills): the schema's guards
 # against any writer, installed once and never revised, so they stay in that migration.
 SCHEMA_FUNCTIONS = {"stratforge_set_updated_at", "stratforge_fills_immutable"}
+# Migration 0012's row-level security, the club admin's functions and the audit trail's guard (their grants are
+# checked in tests/security/test_catalog.py).
+ACCESS_FUNCTIONS = {
+    "sf_uid", "sf_request_signup", "sf_admin_grant_login", "sf_admin_set_active", "sf_admin_set_role",
+    "sf_admin_reset_balance", "sf_admin_purge_audit", "sf_withdraw_order_request", "stratforge_order_request_notify",
+    "stratforge_audit_append_only",
+}  # fmt: skip
 
 SCRATCH_SCHEMA = "sf_source_check"
 
@@ -81,7 +88,7 @@ def test_every_function_of_the_schema_at_head_is_the_ledgers_or_a_known_schema_g
     """A new ledger function gets its canonical file (and so the checks below) with its migration."""
     with database.engine.connect() as conn:
         functions = set(installed_in(conn, "public"))
-    assert functions == set(LEDGER_FUNCTIONS) | SCHEMA_FUNCTIONS
+    assert functions == set(LEDGER_FUNCTIONS) | SCHEMA_FUNCTIONS | ACCESS_FUNCTIONS
 
 
 @pytest.mark.parametrize("function", LEDGER_FUNCTIONS)
