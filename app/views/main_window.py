@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         # booked by whichever client holds the club's trade stream) show without a restart.
         listen_url = database.engine.url.render_as_string(hide_password=False)
         ticket_checks = pre_trade_checks(database.session_factory, workstation.ledger)
-        portfolio = Portfolio(workstation.ledger, database.session_factory)
+        portfolio = Portfolio(workstation.ledger, database.session_factory, orders=workstation.orders)
         self.portfolio = PortfolioPanel(portfolio, user.id, runner, database_url=listen_url,
                                         ticket_checks=ticket_checks)  # fmt: skip
         portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))

@@ -44,8 +44,7 @@ from core.domain.orders import OrderSide, OrderType, TimeInForce
 from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.domain.tickets import OrderTicket as TicketRequest
 from core.journal.check_types import INFO, PreTradeEvaluation
-from core.ledger.service import Ledger
-from core.ledger.views import PlacedOrder
+from core.ledger.views import OrderDesk, PlacedOrder
 from core.services.order_entry import CheckOutcome, OrderEntry, PreTradeChecks, SendOutcome, describe
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ class OrderTicket(QDialog):
 
     def __init__(
         self,
-        ledger: Ledger,
+        orders: OrderDesk,
         user_id: uuid.UUID,
         runner: BlockingRunner,
         symbol: str = "",
@@ -112,7 +111,7 @@ class OrderTicket(QDialog):
         super().__init__(parent)
         self.setObjectName("orderTicket")
         self.setWindowTitle("New order")
-        self._entry = OrderEntry(ledger, checks)
+        self._entry = OrderEntry(orders, checks)
         self._user_id = user_id
         self._runner = runner
         self._sending = False
@@ -385,4 +384,3 @@ class OrderTicket(QDialog):
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)
-

@@ -288,7 +288,7 @@ class PortfolioPanel(QWidget):
         if self.ticket is None or not shiboken6.isValid(self.ticket):
             ticket_checks = self._ticket_checks
             self.ticket = OrderTicket(
-                self._portfolio.ledger, self._user_id, self._runner, symbol or "", parent=self, checks=ticket_checks
+                self._portfolio.orders, self._user_id, self._runner, symbol or "", parent=self, checks=ticket_checks
             )
             self.ticket.orderPlaced.connect(self._order_placed)
         elif symbol:

@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -53,23 +53,6 @@ TICKET_FIELDS = (
     "symbol", "side", "qty", "type", "time_in_force", "limit_price", "stop_price", "take_profit_price",
     "stop_loss_price",
 )  # fmt: skip
-
-
-class OrderDesk(Protocol):
-    """Where a caller places and cancels a trader's orders: the Ledger itself (solo mode, the club service) or
-    ``RequestedOrders`` (a trader's role in a club). Reading the account always goes to the Ledger."""
-
-    def place_order(
-        self,
-        user_id: uuid.UUID,
-        ticket: OrderTicket,
-        *,
-        session_id: uuid.UUID | None = None,
-        signal_id: uuid.UUID | None = None,
-        strategy_id: uuid.UUID | None = None,
-    ) -> PlacedOrder: ...
-
-    def cancel_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None: ...
 
 
 class RequestNotAnswered(LedgerError):

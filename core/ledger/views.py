@@ -5,6 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from core.domain.tickets import OrderTicket
 
 
 @dataclass(frozen=True)
@@ -46,3 +50,20 @@ class Portfolio:
     fees: Decimal
     total_pnl: Decimal  # equity - starting balance
     positions: tuple[PositionView, ...]
+
+
+class OrderDesk(Protocol):
+    """Where a caller places and cancels a trader's orders: the Ledger itself (solo mode, the club service) or
+    ``RequestedOrders`` (a trader's role in a club). Reading the account always goes to the Ledger."""
+
+    def place_order(
+        self,
+        user_id: uuid.UUID,
+        ticket: OrderTicket,
+        *,
+        session_id: uuid.UUID | None = None,
+        signal_id: uuid.UUID | None = None,
+        strategy_id: uuid.UUID | None = None,
+    ) -> PlacedOrder: ...
+
+    def cancel_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None: ...

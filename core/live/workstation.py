@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.broker.sim import SimBroker
 from core.club.day_orders import UtcMidnightCloses
 from core.club.desk import ClubDesk
-from core.club.order_requests import OrderDesk
 from core.club.router import ClubRouter
 from core.domain.bars import NormalizedBar
 from core.domain.clock import utc_now
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.ledger.views import OrderDesk
 from core.live.simulated_market import DEFAULT_BACKFILL, SimulatedMarket
 from core.live.subscriptions import Subscriptions
 from core.market.history import HistoryService

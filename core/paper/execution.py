@@ -31,10 +31,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.club.order_requests import OrderDesk
 from core.domain.orders import OrderSide
 from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
+from core.ledger.views import OrderDesk
 from core.paper import records
 from core.paper.bars import ClosedBar
 from core.paper.book import SessionBook, load_book

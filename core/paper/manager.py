@@ -33,12 +33,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.club.order_requests import OrderDesk
 from core.domain.bars import TIMEFRAMES, NormalizedBar
 from core.domain.clock import utc_now
 from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.domain.timeframes import Timeframe
 from core.ledger.service import Ledger
+from core.ledger.views import OrderDesk
 from core.market.calendar import NEW_YORK
 from core.paper import records
 from core.paper.book import PriceOf, load_books

@@ -24,7 +24,6 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.club.order_requests import OrderDesk
 from core.domain.orders import OrderType
 from core.domain.tickets import OrderTicket
 from core.journal.check_types import CANCELLED, CRITICAL, INFO, MODIFIED, PROCEEDED, PreTradeEvaluation
@@ -32,7 +31,7 @@ from core.journal.errors import JournalError
 from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError, OrderRejected
 from core.ledger.service import Ledger
-from core.ledger.views import PlacedOrder
+from core.ledger.views import OrderDesk, PlacedOrder
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.club.order_requests import OrderDesk
 from core.ledger.overview import AccountOverview, PortfolioPrices, load_overview
 from core.ledger.service import Ledger
+from core.ledger.views import OrderDesk
 from core.paper.book import load_books
 from core.paper.records import session_rows
 from core.services.portfolio_split import BookRow, PortfolioSplit, SessionRef, split_portfolio
