@@ -33,6 +33,8 @@ from typing import Any
 from sqlalchemy import select
 from tqdm import tqdm
 
+from core.accounts.club_login import is_club_url
+from core.accounts.club_login import log_in as club_log_in
 from core.accounts.errors import AccountError
 from core.accounts.service import AccountService
 from core.backtest.assignments import VariableError, parse_value
@@ -160,17 +162,40 @@ def _config(args: argparse.Namespace) -> BacktestConfig:
 def _sign_in(database: Database, login: str | None) -> tuple[AccountService, uuid.UUID, str]:
     if not login:
         raise CliError(f"who is running this? pass --user or set {USER_ENV}")
-    password = os.environ.get(PASSWORD_ENV)
-    if password is None:
-        if not sys.stdin.isatty():
-            raise CliError(f"no password: set {PASSWORD_ENV} or run in a terminal")
-        password = getpass.getpass(f"password for {login}: ")
+    password = _password(login)
     service = AccountService(database.session_factory)
     try:
         result = service.log_in(login, password)
     except AccountError as exc:
         raise CliError(str(exc)) from None
     return service, result.user.id, result.token
+
+
+def _sign_in_to_club(applicant: Database, login: str | None) -> tuple[Database, uuid.UUID]:
+    """In a club the member is their own database role: PostgreSQL checks the password, and the run goes on a
+    database opened as that role (row-level security keeps it to the member's rows)."""
+    if not login:
+        raise CliError(f"who is running this? pass --user or set {USER_ENV}")
+    password = _password(login)
+    url = applicant.engine.url.render_as_string(hide_password=False)
+    try:
+        member = club_log_in(url, login, password)
+    except AccountError as exc:
+        raise CliError(str(exc)) from None
+    applicant.close()
+    try:
+        return open_database(Settings.from_env(database_url=member.url)), member.user.id
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _password(login: str) -> str:
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise CliError(f"no password: set {PASSWORD_ENV} or run in a terminal")
+        password = getpass.getpass(f"password for {login}: ")
+    return password
 
 
 def _load_strategy(database: Database, user_id: uuid.UUID, spec: str, class_name: str | None) -> Loaded:
@@ -288,7 +313,11 @@ def _batch(database: Database, user_id: uuid.UUID, args: argparse.Namespace) -> 
     def work() -> None:
         try:
             outcome["state"] = batches.run(
-                info, user_id, _executor(args), lambda done, total: progress.update(done - progress.n), cancel,
+                info,
+                user_id,
+                _executor(args),
+                lambda done, total: progress.update(done - progress.n),
+                cancel,
                 args.metric,
             )
         except Exception as exc:  # reported on the main thread
@@ -373,7 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     token = None
     try:
-        accounts, user_id, token = _sign_in(database, args.user)
+        if is_club_url(args.database_url or os.environ.get(DATABASE_URL_ENV)):
+            database, user_id = _sign_in_to_club(database, args.user)  # the member's own role from here on
+        else:
+            accounts, user_id, token = _sign_in(database, args.user)
         if args.command == "probes":
             return _probes(database, args)
         return _backtest(database, user_id, args) if args.command == "backtest" else _batch(database, user_id, args)
