@@ -106,7 +106,8 @@ class SignalExecutor:
     def cancel_open(self, symbol: str | None = None) -> int:
         """Cancel the session's working orders (on ``symbol``, or all); returns how many were asked to cancel."""
         asked = 0
-        for order_id in records.open_entry_orders(self._factory, self._ctx.session_id, symbol):
+        open_orders = records.open_entry_orders(self._factory, self._ctx.session_id, symbol, user_id=self._ctx.user_id)
+        for order_id in open_orders:
             try:
                 self._orders.cancel_order(self._ctx.user_id, order_id)
                 asked += 1
@@ -143,18 +144,26 @@ class SignalExecutor:
                 strategy_id=self._ctx.strategy_id,
             )  # fmt: skip
         except OrderRejected as exc:
-            return records.resolve_signal(self._factory, signal.id, REJECTED, now=self._now(), reason=exc.reason)
+            return self._reject(signal, exc.reason)
         except LedgerError as exc:
-            return records.resolve_signal(self._factory, signal.id, REJECTED, now=self._now(), reason=str(exc))
+            return self._reject(signal, str(exc))
         except Exception as exc:
             reason = f"The order could not be placed: {type(exc).__name__}: {exc}"
             try:
-                records.resolve_signal(self._factory, signal.id, REJECTED, now=self._now(), reason=reason)
+                records.resolve_signal(self._factory, signal.id, REJECTED, now=self._now(), reason=reason,
+                                       user_id=self._ctx.user_id)  # fmt: skip
             except Exception:
                 log.exception("could not mark signal %s rejected", signal.id)
             raise
         return records.resolve_signal(
-            self._factory, signal.id, EXECUTED, now=self._now(), reason=placed.message, order_id=placed.id
+            self._factory, signal.id, EXECUTED, now=self._now(), reason=placed.message, order_id=placed.id,
+            user_id=self._ctx.user_id,
+        )
+
+
+    def _reject(self, signal: SignalInfo, reason: str) -> SignalInfo:
+        return records.resolve_signal(
+            self._factory, signal.id, REJECTED, now=self._now(), reason=reason, user_id=self._ctx.user_id
         )
 
 

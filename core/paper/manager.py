@@ -205,7 +205,7 @@ class PaperSessionManager:
             log.exception("session %s could not start", session_id)
             self._drop(session_id)
             message = f"The session could not start: {type(exc).__name__}: {exc}"
-            records.finish(self._factory, session_id, FAILED, now=self._now(), error=message)
+            records.finish(self._factory, session_id, FAILED, now=self._now(), error=message, user_id=user_id)
             raise PaperSessionError(message) from exc
         info = self.get(session_id, user_id)
         self._emit(PaperSessionChanged(info))
@@ -355,7 +355,8 @@ class PaperSessionManager:
             self._emit(PaperSessionFailed(self.get(worker.session_id, worker.context.user_id)))
         except Exception:
             log.exception("could not record the failure of session %s", worker.session_id)
-            records.finish(self._factory, worker.session_id, FAILED, now=self._now(), error=failure.message)
+            records.finish(self._factory, worker.session_id, FAILED, now=self._now(), error=failure.message,
+                           user_id=worker.context.user_id)  # fmt: skip
 
     def _close(
         self, info: PaperSessionInfo, status: str, *, worker: PaperSessionWorker | None, error: str | None = None,
@@ -378,12 +379,12 @@ class PaperSessionManager:
                 pnl, equity = book.pnl, book.equity
                 last = worker.last_bar_at if worker is not None and worker.last_bar_at else self._now()
                 records.save_snapshot(self._factory, info.id, _ny_date(last), equity, records.holdings_of(book),
-                                      info.initial_capital)  # fmt: skip
+                                      info.initial_capital, user_id=info.user_id)  # fmt: skip
         except Exception:
             log.exception("could not value session %s", info.id)
         records.finish(
             self._factory, info.id, status, now=self._now(), error=error, stop_reason=stop_reason, details=details,
-            final_pnl=pnl, current_capital=equity,
+            final_pnl=pnl, current_capital=equity, user_id=info.user_id,
         )  # fmt: skip
 
     def _price_of(self, *workers: PaperSessionWorker | None) -> PriceOf:

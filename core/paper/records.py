@@ -46,7 +46,7 @@ class PaperSessionRow:
 
 
 def version_id(
-    factory: Factory, strategy_id: uuid.UUID, version: int, *, user_id: uuid.UUID | None = None
+    factory: Factory, strategy_id: uuid.UUID, version: int, *, user_id: uuid.UUID
 ) -> uuid.UUID | None:
     """The id of the strategy's ``version`` (None: no such version, or not ``user_id``'s strategy)."""
     query = select(StrategyVersion.id).where(StrategyVersion.strategy_id == strategy_id,
@@ -105,7 +105,7 @@ def insert_session(
 def finish(
     factory: Factory, session_id: uuid.UUID, status: str, *, now: datetime, error: str | None = None,
     stop_reason: str | None = None, details: str | None = None, final_pnl: Decimal | None = None,
-    current_capital: Decimal | None = None, user_id: uuid.UUID | None = None,
+    current_capital: Decimal | None = None, user_id: uuid.UUID,
 ) -> bool:  # fmt: skip
     """End an active session (True), or do nothing if it already ended, or is not ``user_id``'s (False)."""
     extra: dict[str, Any] = {}
@@ -134,7 +134,7 @@ def finish(
 
 
 def touch(factory: Factory, session_id: uuid.UUID, metadata: dict[str, Any],
-          current_capital: Decimal | None = None, *, user_id: uuid.UUID | None = None) -> None:  # fmt: skip
+          current_capital: Decimal | None = None, *, user_id: uuid.UUID) -> None:  # fmt: skip
     """Merge ``metadata`` into the row's state (a heartbeat: the update also moves ``updated_at``); nothing for
     another user's session."""
     values: dict[str, Any] = {"state_metadata": _merged(metadata)}
@@ -234,7 +234,7 @@ def insert_signal(
 
 def resolve_signal(
     factory: Factory, signal_id: uuid.UUID, status: str, *, now: datetime, reason: str | None = None,
-    order_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+    order_id: uuid.UUID | None = None, user_id: uuid.UUID,
 ) -> SignalInfo:  # fmt: skip
     """Settle a signal of ``user_id``'s; PaperSessionError when it is not theirs (or gone)."""
     with factory() as s:
@@ -266,7 +266,7 @@ def signals_of(factory: Factory, session_id: uuid.UUID, user_id: uuid.UUID, limi
 
 
 def open_entry_orders(
-    factory: Factory, session_id: uuid.UUID, symbol: str | None = None, *, user_id: uuid.UUID | None = None
+    factory: Factory, session_id: uuid.UUID, symbol: str | None = None, *, user_id: uuid.UUID
 ) -> list[uuid.UUID]:
     """The session's working orders, bracket legs excepted (they protect a position the session holds); only
     ``user_id``'s orders."""
@@ -291,7 +291,7 @@ def holdings_of(book: SessionBook) -> list[dict[str, Any]]:
 
 def save_snapshot(
     factory: Factory, session_id: uuid.UUID, day: date, equity: Decimal, holdings: list[dict[str, Any]],
-    initial_capital: Decimal | None, *, user_id: uuid.UUID | None = None,
+    initial_capital: Decimal | None, *, user_id: uuid.UUID,
 ) -> None:  # fmt: skip
     """Upsert the session's snapshot of ``day`` (New York date) and its current capital; PaperSessionError
     when the session is not ``user_id``'s (or gone)."""

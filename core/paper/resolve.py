@@ -56,7 +56,7 @@ def resolve(
     except LibraryError as exc:
         raise PaperSessionError(str(exc).capitalize() + ".") from exc
     values = {**saved.parameters, **(params or {})}
-    version = records.version_id(factory, saved.id, saved.version)
+    version = records.version_id(factory, saved.id, saved.version, user_id=user_id)
     if builtin is not None:
         try:
             checked = builtin(**values).values

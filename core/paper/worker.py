@@ -163,7 +163,8 @@ class PaperSessionWorker:
                     first = self._queue.get(timeout=self._config.heartbeat_s)
                 except queue.Empty:
                     self._bookkeeping(lambda: records.touch(self._factory, self.session_id,
-                                                            {"heartbeat_at": self._now().isoformat()}))  # fmt: skip
+                                                            {"heartbeat_at": self._now().isoformat()},
+                                                            user_id=self.context.user_id))  # fmt: skip
                     continue
                 batch = [first]
                 while True:
@@ -277,7 +278,7 @@ class PaperSessionWorker:
             "bars_decided": self.bars_decided,
             "skipped": self.skipped,
         }
-        self._bookkeeping(lambda: records.touch(self._factory, self.session_id, meta))
+        self._bookkeeping(lambda: records.touch(self._factory, self.session_id, meta, user_id=self.context.user_id))
         day = self.last_bar_at.astimezone(NEW_YORK).date()
         if day != self._snapshot_day:
             self._bookkeeping(lambda: self.snapshot(day))
@@ -295,7 +296,7 @@ class PaperSessionWorker:
         """Record the session's own equity and holdings (its book) for New York ``day``, and its current capital."""
         book = self.executor.book()
         records.save_snapshot(self._factory, self.session_id, day, book.equity, records.holdings_of(book),
-                              self._initial_capital)  # fmt: skip
+                              self._initial_capital, user_id=self.context.user_id)  # fmt: skip
         self._snapshot_day = day
 
 

@@ -73,7 +73,7 @@ def _session(db_sessions, user_id, name: str, capital: str, minute: int, *, stop
         now=T0 + timedelta(minutes=minute), already_running="running",
     )  # fmt: skip
     if stopped:
-        records.finish(db_sessions, session_id, "STOPPED", now=T0 + timedelta(minutes=minute + 1))
+        records.finish(db_sessions, session_id, "STOPPED", now=T0 + timedelta(minutes=minute + 1), user_id=user_id)
     return session_id
 
 
@@ -90,7 +90,7 @@ def test_the_portfolio_shows_each_sessions_book_and_what_is_held_by_hand(
         placed = ledger.place_order(ivy, OrderTicket(symbol, OrderSide.BUY, D(qty)), session_id=session_id)
         event = broker.fill(placed.client_order_id, qty, price, fee="1", deliver=False)
         broker.deliver(dataclasses.replace(event, timestamp=T0 + timedelta(minutes=5)))
-    records.finish(sessions, stopped, "STOPPED", now=T0 + timedelta(minutes=6))
+    records.finish(sessions, stopped, "STOPPED", now=T0 + timedelta(minutes=6), user_id=ivy)
     prices.update("AAPL", D(110))
 
     overview = portfolio.overview(ivy)
