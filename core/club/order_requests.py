@@ -40,7 +40,7 @@ from core.ledger.views import PlacedOrder
 
 log = logging.getLogger(__name__)
 
-ORDER_REQUESTS_CHANNEL = "stratforge_order_requests"  # migration 0012's AFTER INSERT trigger NOTIFYs the id here
+ORDER_REQUESTS_CHANNEL = "stratforge_order_requests"  # migration 0012: every insert NOTIFYs here, without the id
 ANSWER_DEADLINE_S = 10.0
 # Once the service has taken a request it may be placing it (the ledger retries a refused submit for up to 10 s):
 # the trader waits this much longer before giving up on the answer (never on the order).

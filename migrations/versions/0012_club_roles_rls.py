@@ -165,7 +165,7 @@ def _create_tables() -> None:
     op.create_index("ix_order_requests_user_id_created_at", "order_requests", ["user_id", "created_at"])
     op.execute(
         "CREATE OR REPLACE FUNCTION stratforge_order_request_notify() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN PERFORM pg_notify('stratforge_order_requests', NEW.id::text); RETURN NEW; END $$"
+        "BEGIN PERFORM pg_notify('stratforge_order_requests', ''); RETURN NEW; END $$"
     )
     op.execute(
         "CREATE TRIGGER trg_order_requests_notify AFTER INSERT ON order_requests "
