@@ -54,7 +54,7 @@ from app.views.panel_widgets import muted
 from core.db.notify import NotificationListener
 from core.ledger.errors import LedgerError
 from core.ledger.history import EquityPoint, OrderRow
-from core.ledger.service import NOTIFY_CHANNEL
+from core.ledger.service import ledger_channel
 from core.ledger.views import PlacedOrder
 from core.services.order_entry import PreTradeChecks
 from core.services.portfolio import AccountOverview, Portfolio, PortfolioOverview
@@ -151,7 +151,7 @@ class PortfolioPanel(QWidget):
         if database_url:
             self._relay = _Relay()
             self._relay.changed.connect(self._notified)
-            self._listener = NotificationListener(database_url, NOTIFY_CHANNEL, self._relay.changed.emit)
+            self._listener = NotificationListener(database_url, ledger_channel(user_id), self._relay.changed.emit)
             listener = self._listener
             # Destroyed without shutdown(): the listener still stops (the lambda holds it, not the panel).
             self.destroyed.connect(lambda *_: listener.stop(timeout=0))

@@ -74,7 +74,7 @@ WITH answered AS (
       FROM orders o JOIN answered a ON a.user_id = o.user_id
      WHERE o.id = %(log_order)s
 )
-SELECT pg_notify(%(channel)s, user_id::text) FROM answered
+SELECT pg_notify(%(channel)s || replace(user_id::text, '-', ''), user_id::text) FROM answered
 """
 
 
@@ -341,7 +341,7 @@ class OrderIntake:
         params = {
             "status": answer.status, "order_id": answer.order_id, "reason": answer.reason, "id": request.id,
             "level": level, "message": _log_message(request, answer), "data": Jsonb(data), "log_order": order_id,
-            "channel": NOTIFY_CHANNEL,
+            "channel": NOTIFY_CHANNEL + "_",  # + the user's hex: ledger_channel(user_id)
         }  # fmt: skip
         with raw_connection(self._engine, autocommit=True) as conn:
             if conn.execute(_ANSWER, params).fetchone() is None:

@@ -35,7 +35,7 @@ from core.db.notify import NotificationListener
 from core.db.raw import engine_of, raw_connection
 from core.domain.tickets import InvalidTicket, OrderTicket
 from core.ledger.errors import LedgerError, OrderRejected
-from core.ledger.service import NOTIFY_CHANNEL
+from core.ledger.service import ledger_channel
 from core.ledger.views import PlacedOrder
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,19 @@ class RequestedOrders:
         self._poll_s = poll_s
         self._answers = threading.Condition()
         self._generation = 0  # bumped by every NOTIFY, so a wake-up between a read and the wait is not lost
-        self._listener = (
-            NotificationListener(listen_url, NOTIFY_CHANNEL, self._on_notify, poll_s=0.5) if listen_url else None
-        )
+        self._listen_url = listen_url
+        self._listener: NotificationListener | None = None
 
     def start(self) -> None:
-        if self._listener is not None:
-            self._listener.start()
+        """Listen on the logged-in member's own ledger channel (the answers NOTIFY there)."""
+        if self._listen_url is None:
+            return
+        with raw_connection(self._engine, autocommit=True) as conn:
+            row = conn.execute("SELECT sf_uid()").fetchone()
+        if row is None or row[0] is None:
+            return  # not a member's role: answers are polled
+        self._listener = NotificationListener(self._listen_url, ledger_channel(row[0]), self._on_notify, poll_s=0.5)
+        self._listener.start()
 
     def stop(self) -> None:
         if self._listener is not None:

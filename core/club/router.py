@@ -74,7 +74,7 @@ from core.domain.orders import (
     TimeInForce,
 )
 from core.ledger.prices import PriceSource
-from core.ledger.service import NOTIFY_CHANNEL
+from core.ledger.service import ledger_channel
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class ClubRouter:
         # like resting ones (the backtester's fill, slippage and commission by the trader's own side and size) and
         # the simulated account only follows. On a real account the street's executions price them.
         self._market_from_bars = market_from_bars
-        self._changes = CoalescingNotifier(self._engine, NOTIFY_CHANNEL)  # the ledger's own
+        self._changes = CoalescingNotifier(self._engine, ledger_channel)  # the ledger's own
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._positions: dict[str, Decimal] = {}
         self._backoff: dict[str, tuple[float, float]] = {}  # symbol -> (retry at monotonic, current delay)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import Engine
@@ -23,19 +24,25 @@ from core.db.windowed import WindowedFlusher
 
 log = logging.getLogger(__name__)
 
-_SEND = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
+_SEND = "SELECT pg_notify(channel, payload) FROM unnest(%s::text[], %s::text[]) AS sent(channel, payload)"
 
 
 class CoalescingNotifier:
-    """``notify(payload)`` returns at once; a background thread sends each distinct payload once per window."""
+    """``notify(payload)`` returns at once; a background thread sends each distinct payload once per window.
 
-    def __init__(self, engine: Engine, channel: str, *, window_s: float = 0.02, idle_exit_s: float = 5.0) -> None:
+    ``channel`` is one channel, or the channel of each payload (the ledger's: one per user, so a listener hears
+    only its own user's changes)."""
+
+    def __init__(
+        self, engine: Engine, channel: str | Callable[[str], str], *, window_s: float = 0.02, idle_exit_s: float = 5.0
+    ) -> None:
         self._engine = engine
-        self._channel = channel
+        self._channel_of: Callable[[str], str] = channel if callable(channel) else (lambda _payload: channel)
+        self._channel = channel if isinstance(channel, str) else getattr(channel, "__name__", "per-payload")
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._sender = WindowedFlusher(
-            self.flush, window_s=window_s, idle_exit_s=idle_exit_s, name=f"notify-{channel}"
+            self.flush, window_s=window_s, idle_exit_s=idle_exit_s, name=f"notify-{self._channel}"
         )  # fmt: skip
 
     def notify(self, payload: str) -> None:
@@ -51,7 +58,8 @@ class CoalescingNotifier:
             return
         try:
             with raw_connection(self._engine, autocommit=True) as conn:
-                conn.execute(_SEND, (self._channel, sorted(batch)))
+                payloads = sorted(batch)
+                conn.execute(_SEND, ([self._channel_of(p) for p in payloads], payloads))
         except (psycopg.Error, SQLAlchemyError) as exc:
             # The change itself is committed; other clients will see it at their next refresh.
             log.warning("could not notify %d change(s) on %s: %s", len(batch), self._channel, exc)

@@ -58,8 +58,14 @@ from core.risk import RiskChain, RiskContext, default_chain, short_part
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "stratforge_ledger"
+NOTIFY_CHANNEL = "stratforge_ledger"  # the prefix of each user's channel: ledger_channel(user_id)
 ASSET_CACHE_FOR = timedelta(minutes=10)
+
+
+def ledger_channel(user_id: uuid.UUID | str) -> str:
+    """The channel a user's book changes are NOTIFYed on (payload: the user's id). One per user: in a club any role
+    may LISTEN on any channel, and a shared one told every member when, and whose, books changed."""
+    return f"{NOTIFY_CHANNEL}_{uuid.UUID(str(user_id)).hex}"
 # A set of events is booked in at most this many statements, BOOKING_RETRY_S apart and doubling: all but the last
 # skip the users whose rows are locked (Ledger._book_set). bench.ledger's saturated phase, 2 booking workers, one
 # run each on a loaded machine: one statement waiting for every user 420 orders/s (bookings 4,100 orders behind
@@ -99,7 +105,7 @@ class Ledger:
         self._sessions = session_factory
         self._engine = engine_of(session_factory)
         # Every client LISTENs on this channel: portfolio views refresh without polling.
-        self._changes = CoalescingNotifier(self._engine, NOTIFY_CHANNEL)
+        self._changes = CoalescingNotifier(self._engine, ledger_channel)
         self._broker = broker
         self._prices = prices
         self._risk = risk or default_chain()

@@ -283,9 +283,9 @@ def test_planner_statistics_of_guarded_tables_are_hidden(club: Club, su: psycopg
 # --- LISTEN/NOTIFY ------------------------------------------------------------------------------------------
 def test_notifications_carry_no_data_of_bobs(club: Club, alice: psycopg.Connection) -> None:
     """LISTEN is allowed (the app refreshes on it) and any role may NOTIFY any channel: this is documented, not
-    prevented. What alice hears of bob's new order request is that one was filed, not its id (and, on the ledger's
-    channel, his user id when his books change: a uuid she can read nothing with, since every row behind it is
-    his)."""
+    prevented. What alice hears of bob's new order request is that one was filed, not its id; the ledger
+    NOTIFYs each user's book changes on that user's own channel (tests/ledger/test_notifications.py), named by an
+    id she cannot learn."""
     with fresh(club, club.alice.role) as listener:
         listener.execute("LISTEN stratforge_order_requests")
         with fresh(club, club.bob.role) as bob:
