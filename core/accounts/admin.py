@@ -34,13 +34,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import psycopg
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.accounts import defaults, passwords
 from core.accounts.errors import AccountError, DuplicateAccount, InvalidInput
-from core.accounts.new_user import insert_user_rows
+from core.accounts.new_user import insert_user_rows, raise_if_taken
 from core.accounts.service import clean_email, clean_username  # sign-up's own rules: both refuse the same input
 from core.db.club_roles import scram_verifier, trader_role
 from core.db.models import User, WaitlistEntry
@@ -157,7 +157,7 @@ class ClubAdmin:
                     f"The request of {entry.email} has no username or password (it was not sent from the app): "
                     "reject it and ask them to sign up from the app, or add them with 'users add'."
                 )
-            self._raise_if_taken(session, entry.email.lower(), entry.username)
+            raise_if_taken(session, entry.email.lower(), entry.username)
             user = insert_user_rows(
                 session,
                 email=entry.email.lower(),
@@ -223,7 +223,7 @@ class ClubAdmin:
         passwords.check_strength(password, username=username, email=email)
         password_hash = passwords.hash_password(password)  # before the transaction: a slow hash holds no lock
         with self._transaction() as session:
-            self._raise_if_taken(session, email, username)
+            raise_if_taken(session, email, username)
             user = insert_user_rows(session, email=email, username=username, password_hash=password_hash,
                                     role=role, balance=defaults.DEFAULT_STARTING_BALANCE)  # fmt: skip
             database = session.scalar(text("SELECT current_database()"))
@@ -284,19 +284,6 @@ class ClubAdmin:
         if entry.status != "waiting":
             raise RequestDecided(f"The request of {entry.email} was already {entry.status}.")
         return entry
-
-    @staticmethod
-    def _raise_if_taken(session: Session, email: str, username: str) -> None:
-        taken = session.execute(
-            select(User.email, User.username).where(
-                or_(User.email == email, func.lower(User.username) == username.lower())
-            )
-        ).first()
-        if taken is None:
-            return
-        if taken.email == email:
-            raise DuplicateAccount(f"An account with the email {email} already exists.")
-        raise DuplicateAccount(f"The username {username!r} is already taken.")
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:

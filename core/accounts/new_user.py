@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.accounts import defaults
+from core.accounts.errors import DuplicateAccount
 from core.db.models import RiskSettings, User, UserProfile
 
 
@@ -52,3 +54,15 @@ def insert_user_rows(
     session.add(RiskSettings(user_id=user.id, **defaults.default_risk_settings(balance)))
     session.flush()
     return user
+
+
+def raise_if_taken(session: Session, email: str, username: str) -> None:
+    """DuplicateAccount when a user has this email or (in any case) this username."""
+    taken = session.execute(
+        select(User.email, User.username).where(or_(User.email == email, func.lower(User.username) == username.lower()))
+    ).first()
+    if taken is None:
+        return
+    if taken.email == email:
+        raise DuplicateAccount(f"An account with the email {email} already exists.")
+    raise DuplicateAccount(f"The username {username!r} is already taken.")

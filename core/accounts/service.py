@@ -38,7 +38,7 @@ from core.accounts.errors import (
     UnknownUser,
     WrongPassword,
 )
-from core.accounts.new_user import insert_user_rows
+from core.accounts.new_user import insert_user_rows, raise_if_taken
 from core.db.models import LoginSession, User
 from core.domain.clock import utc_now
 
@@ -146,7 +146,7 @@ class AccountService:
         password_hash = passwords.hash_password(password)
         with self._sessions() as session:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SIGNUP_LOCK_KEY})
-            self._raise_if_taken(session, email, username)
+            raise_if_taken(session, email, username)
             is_first = session.scalar(select(func.count()).select_from(User)) == 0
             try:
                 user = insert_user_rows(
@@ -250,16 +250,3 @@ class AccountService:
                 .values(revoked_at=self._now())
             )
             session.commit()
-
-    @staticmethod
-    def _raise_if_taken(session: Session, email: str, username: str) -> None:
-        taken = session.execute(
-            select(User.email, User.username).where(
-                or_(User.email == email, func.lower(User.username) == username.lower())
-            )
-        ).first()
-        if taken is None:
-            return
-        if taken.email == email:
-            raise DuplicateAccount(f"An account with the email {email} already exists.")
-        raise DuplicateAccount(f"The username {username!r} is already taken.")

@@ -17,6 +17,10 @@ import keyring
 from keyring.errors import KeyringError, NoKeyringError, PasswordDeleteError
 
 SERVICE = "StratForge"
+NO_KEYRING = (
+    "This system has no password keyring, so StratForge cannot remember your login. "
+    "You will be asked to log in next time."
+)
 
 
 class TokenStoreUnavailable(Exception):
@@ -46,10 +50,7 @@ class KeyringTokenStore:
         try:
             keyring.set_password(SERVICE, self._entry, token)
         except (NoKeyringError, KeyringError, RuntimeError) as exc:
-            raise TokenStoreUnavailable(
-                "This system has no password keyring, so StratForge cannot remember your login. "
-                "You will be asked to log in next time."
-            ) from exc
+            raise TokenStoreUnavailable(NO_KEYRING) from exc
 
     def clear(self) -> None:
         # Nothing stored, or nowhere to store it: either way nothing is remembered afterwards.
@@ -95,10 +96,7 @@ class KeyringClubLoginStore:
             keyring.set_password(SERVICE, self._password_entry(username), password)
             keyring.set_password(SERVICE, self._user_entry, username)
         except (NoKeyringError, KeyringError, RuntimeError) as exc:
-            raise TokenStoreUnavailable(
-                "This system has no password keyring, so StratForge cannot remember your login. "
-                "You will be asked to log in next time."
-            ) from exc
+            raise TokenStoreUnavailable(NO_KEYRING) from exc
 
     def clear(self) -> None:
         with contextlib.suppress(PasswordDeleteError, NoKeyringError, KeyringError, RuntimeError):
