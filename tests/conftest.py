@@ -38,6 +38,9 @@ from tests.pg import create_scratch_database, drop_database
 TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
 
 
+# The password-checking PostgreSQL for club log-ins (started once per run, by the first test that asks for it).
+pytest_plugins = ["tests.accounts.conftest_scram"]
+
 @pytest.fixture(autouse=True)
 def keyring_backend() -> Iterator[MemoryKeyring]:
     """Tests never touch the developer's real OS keyring: each gets an empty in-memory one."""

