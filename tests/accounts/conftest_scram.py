@@ -18,6 +18,7 @@ import subprocess
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,25 @@ def _free_port() -> int:
 class ScramServer:
     port: int
     superuser_password: str
+    pgdata: Path
+
+    @contextmanager
+    def trusting(self, database: str, role: str) -> Iterator[None]:
+        """Let ``role`` into ``database`` without a password for a while (a pg_hba.conf line above the others, as a
+        careless admin might write), reloaded into the running server; removed and reloaded again after."""
+        hba = self.pgdata / "pg_hba.conf"
+        original = hba.read_text()
+        hba.write_text(f"host {database} {role} 127.0.0.1/32 trust\n" + original)
+        self._reload()
+        try:
+            yield
+        finally:
+            hba.write_text(original)
+            self._reload()
+
+    def _reload(self) -> None:
+        with self.connect() as conn:
+            conn.execute("SELECT pg_reload_conf()")
 
     def url(self, database: str, user: str = SUPERUSER, password: str | None = None) -> str:
         """A SQLAlchemy URL (psycopg driver) on this server."""
@@ -119,7 +139,7 @@ def scram_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScramServ
     options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
     run("pg_ctl", "-w", "-t", "60", "-D", str(pgdata), "-o", options, "-l", str(base / "log"), "start")
     try:
-        yield ScramServer(port, password)
+        yield ScramServer(port, password, pgdata)
     finally:
         try:
             run("pg_ctl", "-w", "-t", "60", "-D", str(pgdata), "-m", "immediate", "stop")

@@ -33,7 +33,7 @@ from core.db.database import open_database
 from core.db.engine import mask_url
 from tests.accounts.conftest_scram import ScramClub
 from tests.keyrings import MemoryKeyring, use_keyring
-from tests.pg import create_scratch_database, drop_database, libpq_url
+from tests.pg import libpq_url
 
 PASSWORD = "Tr4ding-Pass-2026"
 
@@ -135,20 +135,21 @@ def test_a_password_with_url_syntax_and_accents_logs_in_and_its_url_opens_the_da
         database.close()
 
 
-def test_a_server_that_does_not_check_passwords_is_refused(pg_admin_url: str) -> None:
-    """127.0.0.1:5432 trusts everyone: a member's role would get in with any password."""
-    url = create_scratch_database(pg_admin_url, prefix="sf_trust")
-    database = url.rsplit("/", 1)[1]
-    role = trader_role(database, "tina")
-    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True, connect_timeout=10) as conn:
+def test_a_server_that_does_not_check_passwords_is_refused(scram_club: ScramClub) -> None:
+    """A pg_hba.conf that trusts a member's role lets it in with any password: the app refuses to go on."""
+    role = trader_role(scram_club.database, "tina")
+    with scram_club.server.connect(scram_club.database) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
     try:
-        club = url.replace("postgres@", f"{group_role(database, 'applicant')}@", 1)
-        with pytest.raises(ClubMisconfigured, match="without checking its password"):
-            log_in(club, "tina", "any-password-at-all-1")
+        with (
+            scram_club.server.trusting(scram_club.database, role),
+            pytest.raises(ClubMisconfigured, match="without checking its password"),
+        ):
+            log_in(scram_club.applicant_url, "tina", "any-password-at-all-1")
+        with pytest.raises(InvalidCredentials):  # trusted no more: the same login is refused again
+            log_in(scram_club.applicant_url, "tina", "any-password-at-all-1")
     finally:
-        drop_database(pg_admin_url, url)
-        with psycopg.connect(libpq_url(pg_admin_url), autocommit=True, connect_timeout=10) as conn:
+        with scram_club.server.connect(scram_club.database) as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
