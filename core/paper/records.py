@@ -49,12 +49,12 @@ def version_id(
     factory: Factory, strategy_id: uuid.UUID, version: int, *, user_id: uuid.UUID
 ) -> uuid.UUID | None:
     """The id of the strategy's ``version`` (None: no such version, or not ``user_id``'s strategy)."""
-    query = select(StrategyVersion.id).where(StrategyVersion.strategy_id == strategy_id,
-                                             StrategyVersion.version == version)  # fmt: skip
-    if user_id is not None:
-        query = query.join(StrategyRow, StrategyRow.id == StrategyVersion.strategy_id).where(
-            StrategyRow.user_id == user_id
-        )
+    query = (
+        select(StrategyVersion.id)
+        .join(StrategyRow, StrategyRow.id == StrategyVersion.strategy_id)
+        .where(StrategyVersion.strategy_id == strategy_id, StrategyVersion.version == version,
+               StrategyRow.user_id == user_id)
+    )  # fmt: skip
     with factory() as s:
         return s.scalar(query)
 
@@ -145,9 +145,9 @@ def touch(factory: Factory, session_id: uuid.UUID, metadata: dict[str, Any],
         s.commit()
 
 
-def _of_user(user_id: uuid.UUID | None) -> tuple[Any, ...]:
-    """The condition that keeps a session statement to ``user_id``'s row (none when not given)."""
-    return () if user_id is None else (TradingSession.user_id == user_id,)
+def _of_user(user_id: uuid.UUID) -> tuple[Any, ...]:
+    """The condition that keeps a session statement to ``user_id``'s row."""
+    return (TradingSession.user_id == user_id,)
 
 
 def _merged(metadata: dict[str, Any]) -> Any:
@@ -239,7 +239,7 @@ def resolve_signal(
     """Settle a signal of ``user_id``'s; PaperSessionError when it is not theirs (or gone)."""
     with factory() as s:
         row = s.get(SignalRow, signal_id, with_for_update=True)
-        if row is None or (user_id is not None and row.user_id != user_id):
+        if row is None or row.user_id != user_id:
             raise PaperSessionError("the signal no longer exists")
         row.status = status
         row.reason = reason
@@ -271,10 +271,9 @@ def open_entry_orders(
     """The session's working orders, bracket legs excepted (they protect a position the session holds); only
     ``user_id``'s orders."""
     query = select(Order.id).where(
-        Order.session_id == session_id, Order.status.in_(OPEN_LEDGER_STATUSES), Order.parent_order_id.is_(None)
+        Order.session_id == session_id, Order.user_id == user_id, Order.status.in_(OPEN_LEDGER_STATUSES),
+        Order.parent_order_id.is_(None),
     )
-    if user_id is not None:
-        query = query.where(Order.user_id == user_id)
     if symbol is not None:
         query = query.where(Order.symbol == symbol)
     with factory() as s:
