@@ -10,7 +10,7 @@ one at a time:
    ledger refuses session, signal and strategy ids of another user); a cancel is ``Ledger.cancel_order``;
 3. answer: 'accepted' with the order's id, or 'rejected' with the reason the trader reads, in one transaction
    with a ``trade_logs`` row whenever the order exists (the audit trail: who asked what, what was answered) and
-   a NOTIFY on the ledger's channel with the user's id (the waiting trader reads its answer at once).
+   a NOTIFY on the user's own ledger channel (the waiting trader reads its answer at once).
 
 Crash safety: a request found 'processing' when the intake starts was claimed by a service that died. If its
 order exists (``orders.request_id``) it is answered accepted; otherwise it is placed again, and the unique
@@ -37,7 +37,7 @@ from core.db.notify import NotificationListener
 from core.db.raw import engine_of, raw_connection
 from core.domain.tickets import InvalidTicket, OrderTicket
 from core.ledger.errors import LedgerError, OrderRejected
-from core.ledger.service import NOTIFY_CHANNEL
+from core.ledger.service import ledger_channel
 from core.ledger.views import PlacedOrder
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ WITH answered AS (
       FROM orders o JOIN answered a ON a.user_id = o.user_id
      WHERE o.id = %(log_order)s
 )
-SELECT pg_notify(%(channel)s || replace(user_id::text, '-', ''), user_id::text) FROM answered
+SELECT pg_notify(%(channel)s, user_id::text) FROM answered
 """
 
 
@@ -341,7 +341,7 @@ class OrderIntake:
         params = {
             "status": answer.status, "order_id": answer.order_id, "reason": answer.reason, "id": request.id,
             "level": level, "message": _log_message(request, answer), "data": Jsonb(data), "log_order": order_id,
-            "channel": NOTIFY_CHANNEL + "_",  # + the user's hex: ledger_channel(user_id)
+            "channel": ledger_channel(request.user_id),
         }  # fmt: skip
         with raw_connection(self._engine, autocommit=True) as conn:
             if conn.execute(_ANSWER, params).fetchone() is None:

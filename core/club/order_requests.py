@@ -139,6 +139,12 @@ class RequestedOrders:
         if self._listener is not None:
             self._listener.stop()
 
+    @property
+    def heard(self) -> int:
+        """How many NOTIFYs on the member's own ledger channel have woken the waits so far."""
+        with self._answers:
+            return self._generation
+
     # ----- OrderDesk ---------------------------------------------------------------------------
     def place_order(
         self,

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from psycopg.types.json import Jsonb
 
 from bench import order_requests as order_requests_bench
-from core.accounts import AccountService
 from core.club.order_requests import RequestedOrders, ticket_json
 from core.club.service import ClubService
 from core.db.database import Database
@@ -23,6 +21,7 @@ from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
 from core.ledger.views import PlacedOrder
 from tests.alpaca_standin import AlpacaStandIn
+from tests.club import test_order_requests
 from tests.club.test_order_requests import (
     Roles,
     Trader,
@@ -39,6 +38,8 @@ from tests.ledger.helpers_alpaca import event_loop_thread, make_broker
 D = Decimal
 BUY = OrderSide.BUY
 PRICES = {"AAPL": D("100")}
+
+roles = test_order_requests.roles  # the fixture: login roles made for one test
 
 
 def file_request(trader: Trader, ticket: dict[str, str | None]) -> uuid.UUID:
@@ -92,15 +93,6 @@ class LatePredecessor:
 
     def cancel_order(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
         self._ledger.cancel_order(user_id, order_id)
-
-
-@pytest.fixture
-def roles(db: Database, accounts: AccountService) -> Iterator[Roles]:
-    made = Roles(db, accounts)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 @pytest.mark.parametrize("placed_before_the_crash", [False, True], ids=["claimed", "placed"])

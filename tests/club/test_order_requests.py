@@ -196,6 +196,19 @@ def test_an_order_the_trader_requests_is_placed_for_that_trader_and_answered(db:
     assert log.data["ticket"]["qty"] == "10" and log.data["ticket"]["side"] == "buy"
 
 
+def test_with_a_listener_the_answer_arrives_on_the_traders_own_channel(db: Database, desk: Desk) -> None:
+    """The row is read once, then only when woken: the NOTIFY on the trader's own ledger channel brings the
+    answer (the channel the intake notifies and the one the member listens on are the same)."""
+    orders = desk.requests(desk.alice, poll_s=60.0, deadline_s=5.0)
+    orders.start()
+    try:
+        placed = orders.place_order(desk.alice.user_id, OrderTicket("AAPL", BUY, D("1")))
+    finally:
+        orders.stop()
+    (order,) = orders_of(db, desk.alice.user_id)
+    assert placed.id == order.id and orders.heard >= 1
+
+
 def test_without_a_listener_the_answer_is_polled(db: Database, desk: Desk) -> None:
     orders = RequestedOrders(desk.alice.sessions)  # no URL: no LISTEN, the row is read every 20 ms
 
