@@ -1,0 +1,55 @@
+"""One trader-readable line for any error a view or a command might show.
+
+Driver errors (``psycopg``'s and SQLAlchemy's) carry socket paths, SQL and server internals: useful in the
+log, useless and alarming in a status bar. Our own errors (``LedgerError``, ``DatabaseError``, ...) already
+say what happened and what to do, so their text is shown as it is. Everything else gets its type name and
+first line, so a view never shows a multi-line dump. Callers log the full exception themselves.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy import exc as sa_exc
+
+CONNECTION_LOST = "The database connection was lost; StratForge is reconnecting. Try again in a moment."
+DATABASE_FAILED = "The database refused the request (the details are in the log)."
+MAX_LINE = 300
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it wraps) means the server could not be reached or the connection broke."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    for err in _chain(exc):
+        if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return True
+        if isinstance(err, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)):
+            return True
+    return False
+
+
+def trader_message(exc: BaseException) -> str:
+    """The one line to show for ``exc``: never a traceback, a socket path or SQL."""
+    if is_connection_error(exc):
+        return CONNECTION_LOST
+    if any(isinstance(err, (psycopg.Error, sa_exc.SQLAlchemyError)) for err in _chain(exc)):
+        return DATABASE_FAILED
+    text = _first_line(str(exc))
+    if type(exc).__module__.startswith(("core.", "app.")) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it was raised from or during, without looping on a cycle."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen) and len(seen) < 16:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
