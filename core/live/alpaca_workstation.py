@@ -32,6 +32,7 @@ from core.domain.bars import NormalizedBar
 from core.domain.timeframes import Timeframe
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.ledger.stored_prices import StoredCloses
 from core.live.workstation import ALPACA_PAPER, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.history import HistoryService
@@ -83,9 +84,11 @@ def alpaca(
     trading_budget = RateBudget(session_factory)
     data_budget = RateBudget(session_factory, service=DATA_BUDGET)
     street = BudgetedBroker(stream_broker, trading_budget)
-    prices = LastPrices()
+    # The ledger values a symbol at its last stored close until the feed prices it; the club's router (and the
+    # requests it answers) wait for live prices.
+    prices = LastPrices(stored=StoredCloses(engine_of(session_factory)))
     # The one active router of the club (this app when elected, else the club service or another member's app).
-    club = ClubService(session_factory, db_url, stream_broker, prices, loop, street=street)
+    club = ClubService(session_factory, db_url, stream_broker, prices.live_only, loop, street=street)
     notify_router = wake_by_notify(session_factory)
 
     def wake_router() -> None:

@@ -29,6 +29,7 @@ from core.db.club_roles import connected_as_member
 from core.db.raw import engine_of
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.ledger.stored_prices import StoredCloses
 from core.live.workstation import ALPACA_PAPER, Workstation
 from core.market.store import BarStore
 
@@ -80,7 +81,7 @@ class RouterWatch:
 def club_member(
     store: BarStore, session_factory: sessionmaker[Session], db_url: str, loop: asyncio.AbstractEventLoop
 ) -> Workstation:
-    prices = LastPrices()
+    prices = LastPrices(stored=StoredCloses(engine_of(session_factory)))  # the last stored close until live data
     ledger = Ledger(session_factory, ClubDesk(session_factory, wake_by_notify(session_factory)), prices)
     member = connected_as_member(engine_of(session_factory))  # a member's own role: its orders become requests
     requests = RequestedOrders(session_factory, listen_url=db_url) if member else None

@@ -34,10 +34,12 @@ from core.broker.sim import SimBroker
 from core.club.day_orders import UtcMidnightCloses
 from core.club.desk import ClubDesk
 from core.club.router import ClubRouter
+from core.db.raw import engine_of
 from core.domain.bars import NormalizedBar
 from core.domain.clock import utc_now
 from core.ledger.prices import LastPrices
 from core.ledger.service import Ledger
+from core.ledger.stored_prices import StoredCloses
 from core.ledger.views import OrderDesk
 from core.live.simulated_market import DEFAULT_BACKFILL, SimulatedMarket
 from core.live.subscriptions import Subscriptions
@@ -308,10 +310,11 @@ def simulated(
                             now=clock or (lambda: datetime.now(UTC)))  # fmt: skip
     market = SimulatedMarket(store, feed, backfill=backfill, clock=feed.sim_now)
     broker = SimBroker(clock=feed.sim_now)  # simulated orders live on the simulated clock (day orders expire)
-    prices = LastPrices()
+    # Until the feed prices a symbol the ledger values it at its last stored close; the router never crosses there.
+    prices = LastPrices(stored=StoredCloses(engine_of(session_factory)))
     # The same router as the club's, on the simulated account: the simulated market's prices are the fill
     # model's, so every order is filled from the bars as a backtest fills it and the account follows the net.
-    router = ClubRouter(session_factory, broker, prices, fill_model=broker.fill_model, clock=feed.sim_now,
+    router = ClubRouter(session_factory, broker, prices.live_only, fill_model=broker.fill_model, clock=feed.sim_now,
                         day_closes=UtcMidnightCloses(), market_from_bars=True)  # fmt: skip
     ledger = Ledger(session_factory, ClubDesk(session_factory, router.wake, broker), prices, clock=feed.sim_now)
 
