@@ -51,6 +51,7 @@ from core.ledger.acceptances import Acceptance, AcceptanceWriter
 from core.ledger.booking import Outcome, book_event, book_events
 from core.ledger.books import HeldPosition, read_books
 from core.ledger.errors import LedgerError, OrderRejected, UnknownOrder
+from core.ledger.input_checks import check_order_input
 from core.ledger.placement import AccountSnapshot, OrderRecord, lock_account, record_order
 from core.ledger.prices import PriceSource
 from core.ledger.views import PlacedOrder, Portfolio, PositionView
@@ -140,7 +141,11 @@ class Ledger:
 
         ``request_id`` is the club order request (core.db.models.OrderRequest) the order is placed for; the
         column is unique, so a club service that crashed between placing and answering a request cannot place it
-        a second time (the insert fails, nothing is reserved)."""
+        a second time (the insert fails, nothing is reserved).
+
+        A quantity or price no order can have (0, negative, beyond MAX_ORDER_QTY / MAX_ORDER_PRICE) is refused
+        first, before the broker is asked about the symbol (core.ledger.input_checks)."""
+        check_order_input(ticket)
         symbol = ticket.symbol  # canonical already: the ticket normalised it when it was built
         asset = self._asset(symbol)
         last = self._prices.last_price(symbol)

@@ -37,8 +37,8 @@ def assert_nothing_happened(db, broker, user_id, orders_before: int = 0) -> None
     [
         ({}, ticket("1", symbol="bad symbol!"), "symbol_quantity", "not a valid symbol"),
         ({}, ticket("1", symbol="HALTED"), "symbol_quantity", "HALTED is not tradable"),
-        ({}, ticket("0"), "symbol_quantity", "must be positive"),
-        ({}, ticket("-3"), "symbol_quantity", "must be positive"),
+        ({}, ticket("0"), "symbol_quantity", "must be a finite number greater than 0, got 0"),
+        ({}, ticket("-3"), "symbol_quantity", "must be a finite number greater than 0, got -3"),
         ({}, ticket("0.5", symbol="WHOLE"), "symbol_quantity", "cannot be traded in fractional shares"),
         ({"allow_fractional": False}, ticket("0.5"), "symbol_quantity", "turned off in your risk settings"),
         ({}, ticket("0.5", type=OrderType.STOP, stop_price=D("101")), "symbol_quantity", "only on market and limit"),
