@@ -214,7 +214,9 @@ async def _log_in(
     user, token = await _resume_remembered_login(service, store, runner)
     if user is not None and token is not None:
         return _LoggedIn(user, True, "", store.clear, token, service)
-    dialog = LoginDialog(service, runner, remember_available=await runner.call(store.available))
+    remember_available = await runner.call(store.available)
+    first_account = not await runner.call(service.has_accounts)  # a new database opens on "Sign up"
+    dialog = LoginDialog(service, runner, remember_available=remember_available, first_account=first_account)
     if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.login_result is None:
         return None
     result, remembered, notice = dialog.login_result, dialog.remember, ""

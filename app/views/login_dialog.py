@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 LOGIN_TAB, SIGNUP_TAB = 0, 1
 REQUEST_SENT = "Your request was sent; the club admin approves it. Log in here once they have."
+FIRST_ACCOUNT = "No account exists on this database yet: create yours to start (it administers the database)."
 
 
 class LoginDialog(QDialog):
@@ -50,7 +51,10 @@ class LoginDialog(QDialog):
         parent: QWidget | None = None,
         *,
         remember_available: bool = True,
+        first_account: bool = False,
     ) -> None:
+        """``first_account``: the database has no account yet (``AccountService.has_accounts``), so the dialog
+        opens on "Sign up" and says why; a club's dialog always opens on "Log in" (its sign-up is a request)."""
         super().__init__(parent)
         self.setObjectName("loginDialog")
         self._club = service if isinstance(service, ClubAccounts) else None
@@ -86,6 +90,9 @@ class LoginDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
         self._tab_changed(LOGIN_TAB)
+        if first_account and self._club is None:
+            self.tabs.setCurrentIndex(SIGNUP_TAB)
+            self.notice_label.setText(FIRST_ACCOUNT)
 
     # --- construction ---
     def _build_login_tab(self) -> QWidget:

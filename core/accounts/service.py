@@ -138,6 +138,11 @@ class AccountService:
         self._sessions = session_factory
         self._now = clock
 
+    def has_accounts(self) -> bool:
+        """Whether any account exists: the login dialog opens on "Sign up" for a new database's first trader."""
+        with self._sessions() as session:
+            return session.scalar(select(select(User.id).limit(1).exists())) is True
+
     def sign_up(self, email: str, username: str, password: str) -> UserInfo:
         """Create the user with default profile and risk settings; the first user of a database is its admin."""
         email = clean_email(email)

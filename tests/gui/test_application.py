@@ -113,7 +113,7 @@ def test_sign_up_to_chart_to_clean_exit(
         splash_seen.set()
         dialog = await wait_for(lambda: visible(LoginDialog))
         assert isinstance(dialog, LoginDialog)
-        dialog.tabs.setCurrentIndex(SIGNUP_TAB)
+        assert dialog.tabs.currentIndex() == SIGNUP_TAB  # a database without accounts opens on "Sign up"
         dialog.signup_email.setText("ada@example.com")
         dialog.signup_username.setText("ada")
         dialog.signup_password.setText(STRONG_PASSWORD)
