@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
@@ -20,6 +21,7 @@ from core.db import migrate
 from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine, make_session_factory, mask_url
 from core.db.errors import DatabaseUnreachable, SchemaOutOfDate
+from core.db.supervisor import DatabaseSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,16 @@ class Database:
     embedded: EmbeddedPostgres | None = None
     start_seconds: float = 0.0
     cold_start: bool = False
+    supervisor: DatabaseSupervisor | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
+
+    def supervise(self, **options: Any) -> DatabaseSupervisor:
+        """Start watching this database (restart the embedded server if it dies, reconnect after an outage);
+        ``close()`` stops the watch first. ``options``: DatabaseSupervisor's keyword arguments."""
+        if self.supervisor is None:
+            self.supervisor = DatabaseSupervisor(self, **options)
+            self.supervisor.start()
+        return self.supervisor
 
     def ping(self) -> bool:
         """True when ``SELECT 1`` succeeds; never raises (status bars call it on a timer)."""
@@ -50,6 +61,8 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        if self.supervisor is not None:
+            self.supervisor.stop()  # first: a server being stopped must not be restarted
         self.engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()
