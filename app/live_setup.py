@@ -21,8 +21,6 @@ from app.async_runner import BlockingRunner
 from core.accounts.secrets import SecretStore, SecretsUnavailable
 from core.db.club_roles import connected_as_member
 from core.db.database import Database
-from core.live.alpaca_workstation import alpaca
-from core.live.club_member import club_member
 from core.live.workstation import Workstation, simulated
 from core.market.store import BarStore
 
@@ -55,7 +53,11 @@ def sim_speed(environ: dict[str, str] | None = None) -> float:
 async def start_workstation(
     database: Database, runner: BlockingRunner, secrets: SecretStore, *, speed: float | None = None
 ) -> LiveSetup:
-    """Build and start the workstation for this run (on the app's loop)."""
+    """Build and start the workstation for this run (on the app's loop).
+
+    The Alpaca and club workstations are imported only when this run needs one: alpaca-py's models take about a
+    second to import, a second the simulated market (no keys, no club) would wait for nothing.
+    """
     try:
         keys = await runner.call(secrets.alpaca_keys)
     except SecretsUnavailable:
@@ -65,6 +67,10 @@ async def start_workstation(
     store = BarStore(database.engine)
     build: Callable[[], Workstation] | None = None
     member = database.mode == "external" and await runner.call(connected_as_member, database.engine)
+    if member or (keys is None and database.mode == "external"):
+        from core.live.club_member import club_member
+    elif keys is not None:
+        from core.live.alpaca_workstation import alpaca
     if member:
         build = functools.partial(club_member, store, database.session_factory, url, loop)
         unavailable = "The club's router cannot be reached"

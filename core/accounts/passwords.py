@@ -7,6 +7,7 @@ encoded in the hash, so they can be raised later and old hashes rehashed.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -24,8 +25,18 @@ MAX_LENGTH = 1024  # argon2 accepts more, but a megabyte "password" is an attack
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
-# Verified against when the user does not exist, so both failure paths cost one argon2 verify.
-_DUMMY_HASH = _hasher.hash("stratforge-dummy-password-for-timing")
+# Verified against when the user does not exist, so both failure paths cost one argon2 verify. A stored hash, not
+# one computed at import: hashing costs 0.3 to 0.7 s, which every start of the app waited for. When a newer
+# argon2-cffi changes its default cost, this hash would no longer cost what a real one does, so it is replaced by
+# a fresh one (once, on first use).
+_STORED_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$Gudymd6Wf1Jo/tbNTrZmmA$ryqyCh9AHeE37jGOyuG/6n1aNKFcCb47tLFyEbar6O8"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    if _hasher.check_needs_rehash(_STORED_DUMMY_HASH):
+        return _hasher.hash("stratforge-dummy-password-for-timing")
+    return _STORED_DUMMY_HASH
 
 
 def check_input(password: str) -> None:
@@ -73,7 +84,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-time check; with no hash (unknown user) it still spends one verify and returns False."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

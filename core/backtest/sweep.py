@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.backtest.engine import BacktestConfig, run_backtest
-from core.backtest.vectorized import SignalStrategy, run_vectorized
-from core.strategy.api import BarData, Strategy, StrategyError, describe_failure
+from core.strategy.api import BarData, SignalStrategy, Strategy, StrategyError, describe_failure
 
 _WORKER: dict[str, Any] = {}
 
@@ -60,6 +59,9 @@ def run_one(
             raise StrategyError(f"{getattr(strategy, '__name__', strategy)!r} is not a Strategy class")
         instance = strategy(**params)
         if isinstance(instance, SignalStrategy) and not (config and config.fractional):
+            # numba (0.5-1 s to import) loads with the first fast-path run, not with every window that can sweep
+            from core.backtest.vectorized import run_vectorized
+
             metrics = run_vectorized(instance, data, config).metrics(data.close)  # vs holding the symbol
         else:
             metrics = run_backtest(instance, data, config).metrics(data.close)

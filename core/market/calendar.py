@@ -16,14 +16,17 @@ import functools
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars
 import numpy as np
 import pandas as pd
 
 from core.domain.bars import timeframe_delta
 from core.domain.timeframes import Timeframe
+
+if TYPE_CHECKING:
+    import exchange_calendars  # imported when the first calendar is built: a second of start-up otherwise
 
 NEW_YORK = ZoneInfo("America/New_York")
 EXTENDED_OPEN = time(4, 0)
@@ -41,6 +44,8 @@ class Window:
 
 @functools.cache
 def _xnys(last_year: int) -> exchange_calendars.ExchangeCalendar:
+    import exchange_calendars
+
     with warnings.catch_warnings():
         # exchange_calendars 4.13 reads Series.values of zoned times, which pandas 3.1 deprecates (upstream's code).
         warnings.filterwarnings("ignore", message=r".*\.values returning an ndarray", category=DeprecationWarning)
