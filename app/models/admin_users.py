@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from datetime import UTC, datetime
 
-from app.models.positions_model import Column, RecordTableModel, format_money, format_time
+from app.models.positions_model import Column, RecordTableModel, format_money, time_column
 from core.services.admin import Member, SignUpRequest
-
-
-def _utc(value: datetime | None) -> str:
-    return format_time(value.astimezone(UTC) if value is not None else None)
-
 
 MEMBER_COLUMNS: tuple[Column[Member], ...] = (
     Column("Username", lambda m: m.username),
@@ -19,15 +13,15 @@ MEMBER_COLUMNS: tuple[Column[Member], ...] = (
     Column("Role", lambda m: m.role),
     Column("State", lambda m: "active" if m.active else "disabled"),
     Column("Virtual balance", lambda m: m.virtual_balance, format_money),
-    Column("Joined (UTC)", lambda m: m.created_at, _utc),
-    Column("Last login (UTC)", lambda m: m.last_login_at, _utc),
+    time_column("Joined", lambda m: m.created_at),
+    time_column("Last login", lambda m: m.last_login_at),
 )
 
 REQUEST_COLUMNS: tuple[Column[SignUpRequest], ...] = (
     Column("Username", lambda r: r.username or "—"),
     Column("Name", lambda r: r.name),
     Column("Email", lambda r: r.email),
-    Column("Asked (UTC)", lambda r: r.created_at, _utc),
+    time_column("Asked", lambda r: r.created_at),
 )
 
 

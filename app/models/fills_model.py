@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from decimal import Decimal
 
-from app.models.positions_model import Column, RecordTableModel, format_money, format_qty, format_time
+from app.models.positions_model import Column, RecordTableModel, format_money, format_qty, time_column
 from core.ledger.history import FillRow
 
 
@@ -19,7 +19,7 @@ def _short(value: object) -> str:
 
 
 FILL_COLUMNS: tuple[Column[FillRow], ...] = (
-    Column("Time (UTC)", lambda f: f.executed_at, format_time),
+    time_column("Time", lambda f: f.executed_at),
     Column("Symbol", lambda f: f.symbol),
     Column("Side", lambda f: f.side.capitalize()),
     Column("Qty", lambda f: f.qty, format_qty),

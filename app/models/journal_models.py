@@ -24,7 +24,7 @@ from app.models.positions_model import (
     RecordTableModel,
     format_money,
     format_qty,
-    format_time,
+    time_column,
 )
 from core.journal import Campaign, EntryView, FillEffect, JournalFillRow, StoredCheck, StrategyStats
 
@@ -111,7 +111,7 @@ class _ColoredModel[R](RecordTableModel[R]):
 
 
 FILL_COLUMNS: tuple[Column[JournalFillRow], ...] = (
-    Column("Time (UTC)", lambda r: r.fill.executed_at, format_time),
+    time_column("Time", lambda r: r.fill.executed_at),
     Column("Symbol", lambda r: r.fill.symbol),
     Column("Side", lambda r: r.fill.side.capitalize()),
     Column("Qty", lambda r: r.fill.quantity, format_qty),
@@ -135,8 +135,8 @@ class JournalFillsModel(RecordTableModel[JournalFillRow]):
 CAMPAIGN_COLUMNS: tuple[Column[Campaign], ...] = (
     Column("Symbol", lambda c: c.symbol),
     Column("Direction", lambda c: c.direction.capitalize()),
-    Column("Opened (UTC)", lambda c: c.opened_at, format_time),
-    Column("Closed (UTC)", lambda c: c.closed_at, lambda v: "open" if v is None else format_time(v)),
+    time_column("Opened", lambda c: c.opened_at),
+    time_column("Closed", lambda c: c.closed_at, empty="open"),
     Column("Fills", lambda c: c.num_fills, lambda n: f"{n:,}"),
     Column("Max position", lambda c: c.max_position, format_qty),
     Column("Realized P&L", lambda c: c.realized_pnl, _pnl, pnl=True),
@@ -156,7 +156,7 @@ class CampaignsModel(RecordTableModel[Campaign]):
 
 
 EFFECT_COLUMNS: tuple[Column[FillEffect], ...] = (
-    Column("Time (UTC)", lambda e: e.executed_at, format_time),
+    time_column("Time", lambda e: e.executed_at),
     Column("Side", lambda e: e.side.capitalize()),
     Column("Qty", lambda e: e.opened + e.closed, format_qty),
     Column("Price", lambda e: e.price, format_money),
@@ -233,7 +233,7 @@ def _passed(value: bool) -> str:
 
 
 CHECK_COLUMNS: tuple[Column[StoredCheck], ...] = (
-    Column("Time (UTC)", lambda c: c.checked_at, format_time),
+    time_column("Time", lambda c: c.checked_at),
     Column("Phase", lambda c: PHASE_LABELS.get(c.phase, c.phase)),
     Column("Check", lambda c: c.check_type, check_label),
     Column("Severity", lambda c: c.severity),

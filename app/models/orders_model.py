@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from decimal import Decimal
 
-from app.models.positions_model import Column, RecordTableModel, format_money, format_qty, format_time
+from app.models.positions_model import Column, RecordTableModel, format_money, format_qty, time_column
 from core.ledger.history import OrderRow
 
 _TYPES = {"market": "Market", "limit": "Limit", "stop": "Stop", "stop_limit": "Stop limit"}
@@ -25,7 +25,7 @@ def _price(value: Decimal | None) -> str:
 
 
 ORDER_COLUMNS: tuple[Column[OrderRow], ...] = (
-    Column("Placed (UTC)", lambda o: o.created_at, format_time),
+    time_column("Placed", lambda o: o.created_at),
     Column("Symbol", lambda o: o.symbol),
     Column("Side", lambda o: o.side.capitalize()),
     Column("Type", _type),

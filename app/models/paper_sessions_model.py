@@ -1,5 +1,6 @@
 """The Sessions panel's tables: the trader's paper sessions, and the signals of the one selected.
 
+Times are shown in the trader's display zone (``app.display_time``), which their headers name ("Started (ET)").
 Rows are keyed by id and updated in place (``upsert``), so an event from a running session changes its row
 without disturbing the selection. Each column keeps the raw value under ``UserRole`` for tests and sorting.
 """
@@ -15,15 +16,13 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from app.display_time import DisplayTime, display_time
+from core.domain.display_time import format_stamp
 from core.paper.types import PaperSessionInfo, SignalInfo
 
 _FAILED = QColor("#d32f2f")
 _GOOD = QColor("#2e7d32")
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-
-def _time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _money(value: Decimal | None) -> str:
@@ -42,8 +41,14 @@ def _note(info: PaperSessionInfo) -> str:
 
 
 class _Column[R: (PaperSessionInfo, SignalInfo)]:
-    def __init__(self, header: str, raw: Callable[[R], Any], show: Callable[[Any], str] = str) -> None:
-        self.header, self.raw, self.show = header, raw, show
+    def __init__(
+        self, header: str, raw: Callable[[R], Any], show: Callable[[Any], str] = str, *, zoned: bool = False
+    ) -> None:
+        self.header, self.raw, self.show, self.zoned = header, raw, show, zoned  # zoned: a time, in the display zone
+
+
+def _time_column[R: (PaperSessionInfo, SignalInfo)](header: str, raw: Callable[[R], datetime | None]) -> _Column[R]:
+    return _Column(header, raw, zoned=True)
 
 
 SESSION_COLUMNS: tuple[_Column[PaperSessionInfo], ...] = (
@@ -51,14 +56,14 @@ SESSION_COLUMNS: tuple[_Column[PaperSessionInfo], ...] = (
     _Column("Symbols", lambda s: ", ".join(s.symbols)),
     _Column("Timeframe", lambda s: s.timeframe),
     _Column("Status", lambda s: s.status),
-    _Column("Started (UTC)", lambda s: s.started_at, _time),
+    _time_column("Started", lambda s: s.started_at),
     _Column("P&L", lambda s: s.pnl, _money),
     _Column("Signals", lambda s: s.signal_count, lambda n: f"{n:,}"),
     _Column("Error / note", _note),
 )
 
 SIGNAL_COLUMNS: tuple[_Column[SignalInfo], ...] = (
-    _Column("Bar (UTC)", lambda s: s.bar_timestamp, _time),
+    _time_column("Bar", lambda s: s.bar_timestamp),
     _Column("Symbol", lambda s: s.symbol),
     _Column("Action", lambda s: s.action),
     _Column("Qty", lambda s: s.quantity, _qty),
@@ -71,9 +76,27 @@ SIGNAL_COLUMNS: tuple[_Column[SignalInfo], ...] = (
 class _RecordsModel[R: (PaperSessionInfo, SignalInfo)](QAbstractTableModel):
     columns: tuple[_Column[R], ...] = ()
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: Any = None, display: DisplayTime | None = None) -> None:
         super().__init__(parent)
         self._rows: list[R] = []
+        self._display = display if display is not None else display_time()
+        self._display.zoneChanged.connect(self._zone_changed)
+
+    def _zone_changed(self, _zone: object) -> None:
+        zoned = [n for n, column in enumerate(self.columns) if column.zoned]
+        if zoned:
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, min(zoned), max(zoned))
+            if self._rows:
+                self.dataChanged.emit(self.index(0, min(zoned)), self.index(len(self._rows) - 1, max(zoned)))
+
+    def _text(self, column: _Column[R], value: Any) -> str:
+        if column.zoned:
+            return format_stamp(value, self._display.zone, seconds=False) if value else ""
+        return column.show(value)
+
+    def header_text(self, section: int) -> str:
+        column = self.columns[section]
+        return self._display.header(column.header) if column.zoned else column.header
 
     # --- contents ---
     def set_records(self, records: Sequence[R]) -> None:
@@ -116,11 +139,11 @@ class _RecordsModel[R: (PaperSessionInfo, SignalInfo)](QAbstractTableModel):
         column, record = self.columns[index.column()], self._rows[index.row()]
         value = column.raw(record)
         if role == Qt.ItemDataRole.DisplayRole:
-            return column.show(value)
+            return self._text(column, value)
         if role == Qt.ItemDataRole.UserRole:
             return value
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(record, column.show(value))
+            return self._tooltip(record, self._text(column, value))
         if role == Qt.ItemDataRole.ForegroundRole:
             color = self._color(record, column.header)
             return QBrush(color) if color is not None else None
@@ -130,11 +153,12 @@ class _RecordsModel[R: (PaperSessionInfo, SignalInfo)](QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.columns[section].header
+            return self.header_text(section)
         return None
 
     def column_named(self, header: str) -> int:
-        return next(i for i, c in enumerate(self.columns) if c.header == header)
+        """The column whose bare header ("Started") or shown header ("Started (ET)") is `header`."""
+        return next(i for i, c in enumerate(self.columns) if header in (c.header, self.header_text(i)))
 
     def _tooltip(self, record: R, text: str) -> str | None:
         return text or None

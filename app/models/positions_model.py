@@ -4,6 +4,9 @@ Models only format what the ledger computed: money to two decimals, quantities a
 raw value of each cell is also offered under ``SORT_ROLE`` (numbers as floats, times as epoch seconds), so a
 ``QSortFilterProxyModel`` with ``setSortRole(SORT_ROLE)`` sorts numerically rather than by display text.
 
+Times are shown in the zone the trader chose (``app.display_time``): a ``time_column`` names that zone in its header
+("Time (ET)") and formats in it, and every model re-renders its headers and cells when the choice changes.
+
 ``set_rows`` keeps rows in place when the same records come back (a refresh every second only changes prices):
 it then emits ``dataChanged`` instead of resetting, so the trader's selection and scroll position survive.
 """
@@ -19,6 +22,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from app.display_time import DisplayTime, display_time
+from core.domain.display_time import DEFAULT_ZONE, DisplayZone, format_stamp
 from core.ledger.views import PositionView
 
 SORT_ROLE = int(Qt.ItemDataRole.UserRole)
@@ -43,8 +48,9 @@ def format_qty(value: Decimal | None) -> str:
     return f"{value.normalize():,f}"
 
 
-def format_time(value: datetime | None) -> str:
-    return DASH if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+def format_time(value: datetime | None, zone: DisplayZone = DEFAULT_ZONE) -> str:
+    """An aware time as "YYYY-MM-DD HH:MM:SS" in `zone`; a dash for None (a naive time is refused)."""
+    return DASH if value is None else format_stamp(value, zone)
 
 
 def pnl_color(value: Decimal | None) -> QColor | None:
@@ -60,6 +66,17 @@ class Column[R]:
     value: Callable[[R], Any]
     text: Callable[[Any], str] = str
     pnl: bool = False  # coloured green/red by sign
+    zoned: bool = False  # a time: shown in the display zone, which the header names (see `time_column`)
+    seconds: bool = True
+    empty: str = DASH  # a zoned column's text for None
+
+
+def time_column[R](
+    header: str, value: Callable[[R], datetime | None], *, seconds: bool = True, empty: str = DASH
+) -> Column[R]:
+    """A column of aware times shown in the trader's zone: `header` is the bare name ("Time"), the model adds the
+    zone ("Time (ET)")."""
+    return Column(header, value, zoned=True, seconds=seconds, empty=empty)
 
 
 def _sort_key(value: Any) -> Any:
@@ -77,9 +94,34 @@ class RecordTableModel[R](QAbstractTableModel):
 
     columns: Sequence[Column[Any]] = ()
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: Any = None, display: DisplayTime | None = None) -> None:
         super().__init__(parent)
         self._rows: list[R] = []
+        self._display = display if display is not None else display_time()
+        self._display.zoneChanged.connect(self._zone_changed)
+
+    @property
+    def display(self) -> DisplayTime:
+        """Whose zone the time columns are shown in."""
+        return self._display
+
+    def _zone_changed(self, _zone: object) -> None:
+        """Headers and times read differently now; rows, selection and sorting stay as they are."""
+        zoned = [n for n, column in enumerate(self.columns) if column.zoned]
+        if not zoned:
+            return
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, min(zoned), max(zoned))
+        if self._rows:
+            self.dataChanged.emit(self.index(0, min(zoned)), self.index(len(self._rows) - 1, max(zoned)))
+
+    def header_text(self, section: int) -> str:
+        """Column `section`'s header as shown (a time column's names the display zone)."""
+        column = self.columns[section]
+        return self._display.header(column.header) if column.zoned else column.header
+
+    def column_named(self, header: str) -> int:
+        """The index of the column whose bare header (without a zone) or shown header is `header`."""
+        return next(n for n, c in enumerate(self.columns) if header in (c.header, self.header_text(n)))
 
     @staticmethod
     def key(row: Any) -> Hashable:
@@ -117,7 +159,7 @@ class RecordTableModel[R](QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.columns[section].header
+            return self.header_text(section)
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -126,6 +168,8 @@ class RecordTableModel[R](QAbstractTableModel):
         column = self.columns[index.column()]
         value = column.value(self._rows[index.row()])
         if role == Qt.ItemDataRole.DisplayRole:
+            if column.zoned:
+                return self._display.stamp(value, seconds=column.seconds, empty=column.empty)
             return column.text(value)
         if role == SORT_ROLE:
             return _sort_key(value)

@@ -1,18 +1,20 @@
-"""A backtest's closed trades as a sortable table (sorted on the raw values, not on the display text)."""
+"""A backtest's closed trades as a sortable table (sorted on the raw values, not on the display text).
+
+Entry and exit times are epoch seconds (the engine's unit) shown in the trader's display zone, which their headers
+name; the table re-renders when that choice changes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from app.display_time import DisplayTime, display_time
 from app.models.metrics_model import format_duration, format_money
+from core.domain.display_time import format_epoch
 
-
-def _time(value: float) -> str:
-    return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M")
+TIME_HEADERS = ("Entry", "Exit")  # shown with the display zone: "Entry (ET)"
 
 
 def _side(trade: dict[str, Any]) -> str:
@@ -23,8 +25,8 @@ def _side(trade: dict[str, Any]) -> str:
 COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], Any], Callable[[Any], str]], ...] = (
     ("#", lambda t: t["_n"], str),
     ("Side", _side, str),
-    ("Entry (UTC)", lambda t: float(t["entry_time"]), _time),
-    ("Exit (UTC)", lambda t: float(t["exit_time"]), _time),
+    ("Entry", lambda t: float(t["entry_time"]), str),  # shown by TradesModel in the display zone
+    ("Exit", lambda t: float(t["exit_time"]), str),
     ("Held", lambda t: float(t["exit_time"]) - float(t["entry_time"]), format_duration),
     ("Size", lambda t: abs(float(t["size"])), lambda v: f"{v:,.4g}"),
     ("Entry price", lambda t: float(t["entry_price"]), lambda v: f"{v:,.4f}"),
@@ -39,9 +41,17 @@ COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], Any], Callable[[Any], str]]
 class TradesModel(QAbstractTableModel):
     """Rows are trades (numbered in the order they closed); ``sort`` reorders by a column's raw value."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: Any = None, display: DisplayTime | None = None) -> None:
         super().__init__(parent)
         self._trades: list[dict[str, Any]] = []
+        self._display = display if display is not None else display_time()
+        self._display.zoneChanged.connect(self._zone_changed)
+
+    def _zone_changed(self, _zone: object) -> None:
+        columns = [n for n, column in enumerate(COLUMNS) if column[0] in TIME_HEADERS]
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, min(columns), max(columns))
+        if self._trades:
+            self.dataChanged.emit(self.index(0, min(columns)), self.index(len(self._trades) - 1, max(columns)))
 
     def set_trades(self, trades: Sequence[dict[str, Any]]) -> None:
         self.beginResetModel()
@@ -64,6 +74,8 @@ class TradesModel(QAbstractTableModel):
         _, raw, show = COLUMNS[index.column()]
         value = raw(self._trades[index.row()])
         if role == Qt.ItemDataRole.DisplayRole:
+            if COLUMNS[index.column()][0] in TIME_HEADERS:
+                return format_epoch(value, self._display.zone)
             return show(value)
         if role == Qt.ItemDataRole.UserRole:
             return value
@@ -73,7 +85,8 @@ class TradesModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0]
+            name = COLUMNS[section][0]
+            return self._display.header(name) if name in TIME_HEADERS else name
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

@@ -1,4 +1,4 @@
-"""Chart axes that are cheap to redraw, and the time axis that labels bar indexes with UTC times.
+"""Chart axes that are cheap to redraw, and the time axis that labels bar indexes with times in the display zone.
 
 Every pan, zoom and followed live bar changes the axes' ranges, and pyqtgraph's AxisItem then rebuilds its
 picture in Python: 0.5-1 ms per axis measured offscreen (Point objects per tick, np.isclose filters per
@@ -28,6 +28,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPen, QStaticText
 
 from app.views.bar_buffer import BarBuffer
+from core.domain.display_time import DEFAULT_ZONE, DisplayZone
 
 TICK_PX = 4.0  # major tick length; minor ticks are shorter
 TEXT_GAP_PX = 3.0
@@ -343,26 +344,48 @@ class LeanAxis(pg.AxisItem):
 
 
 class TimeIndexAxis(LeanAxis):
-    """Bottom axis labelling bar indexes with the bars' UTC open times."""
+    """Bottom axis labelling bar indexes with the bars' open times in the display zone (New York by default), which
+    its label names."""
 
     WINDOW_MARGIN = 1.0
 
-    def __init__(self, buffer: BarBuffer, step_seconds: float, **kwargs: object) -> None:
+    def __init__(
+        self, buffer: BarBuffer, step_seconds: float, zone: DisplayZone = DEFAULT_ZONE, **kwargs: object
+    ) -> None:
         super().__init__(orientation="bottom", **kwargs)
         self._buffer = buffer
         self.step_seconds = step_seconds
+        self._zone = zone
         self._labels: dict[tuple[float, str], str] = {}
+        self.setLabel(zone.label)
+
+    @property
+    def zone(self) -> DisplayZone:
+        return self._zone
+
+    def set_zone(self, zone: DisplayZone) -> None:
+        """Label the times in `zone` from the next paint on."""
+        if zone is self._zone:
+            return
+        self._zone = zone
+        self._labels.clear()
+        self.setLabel(zone.label)
+        self.picture = None
+        self.update()
 
     def _labels_state(self) -> object:
         n = len(self._buffer)
-        return (self._buffer.reset_version, self.step_seconds, n, float(self._buffer.t[n - 1]) if n else None)
+        t = float(self._buffer.t[n - 1]) if n else None
+        return (self._buffer.reset_version, self.step_seconds, n, t, self._zone)
 
     def _labels_unchanged(self, state: object) -> bool:
         """Labels name the bars' times, extrapolated by the bar size past the last bar: they still hold while the
         same bars are loaded, and bars appended since continue that extrapolation exactly (no gap)."""
-        reset_version, step, n, last = state  # type: ignore[misc]
+        reset_version, step, n, last, zone = state  # type: ignore[misc]
         now = len(self._buffer)
-        if reset_version != self._buffer.reset_version or step != self.step_seconds or now < n:
+        if zone is not self._zone or reset_version != self._buffer.reset_version or step != self.step_seconds:
+            return False
+        if now < n:
             return False
         if n == 0:
             return now == 0
@@ -409,5 +432,5 @@ class TimeIndexAxis(LeanAxis):
         if label is None:
             if len(self._labels) > MAX_CACHED:
                 self._labels.clear()
-            label = self._labels[key] = datetime.fromtimestamp(t, UTC).strftime(fmt)
+            label = self._labels[key] = datetime.fromtimestamp(t, UTC).astimezone(self._zone.tzinfo).strftime(fmt)
         return label

@@ -2,7 +2,9 @@
 
 x is the bar index, not time: markets have gaps (nights, weekends) that a time axis would draw as
 empty stretches, and integer indexes let the items slice the visible bars directly. The time axis
-turns indexes back into UTC times for the labels.
+turns indexes back into times for the labels, in the zone the trader chose (`app.display_time`: New York by
+default), as the readout does; both follow a change of that choice at once. Intraday charts shade pre-market
+and after-hours bars and mark each regular open (chart_sessions.py, from the NYSE calendar).
 
 On top of the candles: a crosshair linked across the panes with a readout of the hovered bar, indicator
 overlays computed by the strategy indicators (price overlays on the candles, oscillators in small panes
@@ -24,6 +26,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from app.display_time import DisplayTime, display_time
 from app.views.bar_buffer import BarBuffer, BarRow
 from app.views.candle_item import CHART_BACKGROUND, CandlestickItem, VolumeItem
 from app.views.chart_axes import LeanAxis, TimeIndexAxis
@@ -32,9 +35,11 @@ from app.views.chart_grid import GridItem
 from app.views.chart_indicators import PRICE, IndicatorSeries, format_number, indicator_kind
 from app.views.chart_lines import SeriesLineItem
 from app.views.chart_markers import ChartMarker, MarkerItem, MarkerSet
+from app.views.chart_sessions import SessionShading
 from app.views.chart_toolbar import ChartToolbar
 from app.views.chart_viewbox import ChartViewBox
 from core.domain.bars import NormalizedBar, timeframe_delta
+from core.domain.display_time import DisplayZone, format_minute
 from core.domain.timeframes import Timeframe
 
 log = logging.getLogger(__name__)
@@ -71,10 +76,11 @@ class Overlay:
     extras: list[pg.GraphicsObject] = field(default_factory=list)  # guide lines, pane title
 
 
-def utc_minute(at: datetime) -> str:
-    """`at` as "YYYY-MM-DD HH:MM". Not strftime: under PySide6 each strftime call goes through shiboken's
-    import hook (it imports the time module), which made it the readout's largest cost on every live bar."""
-    return f"{at.year:04d}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d}"
+def zoned_minute(at: datetime, zone: DisplayZone) -> str:
+    """`at` as "YYYY-MM-DD HH:MM" in `zone`. Not strftime: under PySide6 each strftime call goes through
+    shiboken's import hook (it imports the time module), which made it the readout's largest cost on every live
+    bar."""
+    return format_minute(at, zone)
 
 
 class ChartView(QWidget):
@@ -84,9 +90,16 @@ class ChartView(QWidget):
     symbolRequested = Signal(str)
     timeframeRequested = Signal(str)
 
-    def __init__(self, symbol: str = "", timeframe: str = Timeframe.MIN_1, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str = "",
+        timeframe: str = Timeframe.MIN_1,
+        parent: QWidget | None = None,
+        display: DisplayTime | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("chartView")
+        self._display = display if display is not None else display_time()
         self._buffer = BarBuffer()
         self._symbol = symbol
         self._timeframe = timeframe
@@ -119,7 +132,7 @@ class ChartView(QWidget):
         layout.addLayout(header_row)
         layout.addWidget(self._graphics, 1)
 
-        self.time_axis = TimeIndexAxis(self._buffer, step)
+        self.time_axis = TimeIndexAxis(self._buffer, step, self._display.zone)
         self._time_axes = [self.time_axis]
         self.price_plot: pg.PlotItem = self._graphics.addPlot(
             row=0, col=0, viewBox=ChartViewBox(), axisItems={"right": LeanAxis("right"), "bottom": LeanAxis("bottom")}
@@ -129,7 +142,6 @@ class ChartView(QWidget):
         )
         self._graphics.ci.layout.setRowStretchFactor(0, PRICE_STRETCH)
         self._graphics.ci.layout.setRowStretchFactor(1, VOLUME_STRETCH)
-        self.time_axis.setLabel("UTC")
         self._style_pane(self.price_plot)
         self._style_pane(self.volume_plot)
         self.price_plot.hideAxis("bottom")
@@ -138,6 +150,9 @@ class ChartView(QWidget):
 
         self.candles = CandlestickItem(self._buffer)
         self.volumes = VolumeItem(self._buffer)
+        self.sessions = SessionShading(self._buffer, lambda: self.time_axis.step_seconds)
+        self.price_plot.addItem(self.sessions, ignoreBounds=True)
+        self.sessions.place_under_grid()
         self.price_plot.addItem(self.candles)
         self.volume_plot.addItem(self.volumes)
 
@@ -152,6 +167,7 @@ class ChartView(QWidget):
         self.crosshair = Crosshair(self._graphics, self.price_plot, lambda: len(self._buffer), parent=self)
         self.crosshair.attach(self.volume_plot)
         self.crosshair.hovered.connect(self._show_readout)
+        self._display.zoneChanged.connect(self._zone_changed)
         self._update_header()
 
     # --- public API: bars ---
@@ -176,6 +192,7 @@ class ChartView(QWidget):
                 axis.step_seconds = step
             self._timeframe = timeframe
             self._markers.bars_changed()  # a marker's bar depends on the bar size at the end
+            self.sessions.update()
         self.toolbar.show_symbol(symbol, self._timeframe)
         self._update_header()
 
@@ -211,6 +228,7 @@ class ChartView(QWidget):
                 item.data_reset()
         self._markers.bars_changed()
         self.marker_item.update()
+        self.sessions.update()
         for axis in self._time_axes:
             axis.bars_replaced()
         self.show_last(DEFAULT_VISIBLE_BARS)
@@ -264,16 +282,18 @@ class ChartView(QWidget):
 
     # --- public API: readout ---
     def readout_at(self, index: int) -> str:
-        """What the readout says for bar `index`: UTC open time, OHLCV, the indicators' values there and the
-        markers on that bar. An index off the bars describes the last bar; no bars, an empty string."""
+        """What the readout says for bar `index`: its open time in the display zone, OHLCV, the indicators' values
+        there and the markers on that bar. An index off the bars describes the last bar; no bars, an empty string."""
         n = len(self._buffer)
         if n == 0:
             return ""
         if not 0 <= index < n:
             index = n - 1
         bar = self._buffer.row(index)
+        zone = self._display.zone
         parts = [
-            f"{utc_minute(bar.timestamp)} UTC  O {format_number(bar.open)}  H {format_number(bar.high)}  "
+            f"{zoned_minute(bar.timestamp, zone)} {zone.label}  "
+            f"O {format_number(bar.open)}  H {format_number(bar.high)}  "
             f"L {format_number(bar.low)}  C {format_number(bar.close)}  V {bar.volume:,.0f}"
         ]
         parts += [overlay.series.format_at(index) for overlay in self._overlays.values()]
@@ -396,8 +416,7 @@ class ChartView(QWidget):
             plot.setXLink(self.price_plot)
 
     def _add_pane(self) -> pg.PlotItem:
-        axis = TimeIndexAxis(self._buffer, self.time_axis.step_seconds)
-        axis.setLabel("UTC")
+        axis = TimeIndexAxis(self._buffer, self.time_axis.step_seconds, self._display.zone)
         pane = pg.PlotItem(viewBox=ChartViewBox(), axisItems={"right": LeanAxis("right"), "bottom": axis})
         self._style_pane(pane)
         self._time_axes.append(axis)
@@ -467,6 +486,12 @@ class ChartView(QWidget):
     def _scroll_by_one(self) -> None:
         left, right = self.visible_x_range()
         self.show_range(left + 1, right + 1)
+
+    def _zone_changed(self, zone: DisplayZone) -> None:
+        """The trader chose another zone: relabel the time axes and the readout (the bars stay as they are)."""
+        for axis in self._time_axes:
+            axis.set_zone(zone)
+        self._show_readout(self.crosshair.index)
 
     def _show_readout(self, index: int = NO_BAR) -> None:
         self._readout.setText(self.readout_at(index))

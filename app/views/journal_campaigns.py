@@ -25,6 +25,7 @@ from app.models.journal_models import CampaignFillsModel, CampaignsModel, format
 from app.models.positions_model import format_money, pnl_color
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import compact_table
+from core.domain.display_time import format_minute
 from core.journal import CLOSED, OPEN, Campaign, CampaignSummary
 from core.services.journal import Journal
 
@@ -61,6 +62,7 @@ class CampaignsTab(JournalTab):
         self.table = compact_table("campaignsTable", self.model)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.fills_model = CampaignFillsModel(self)
+        self.fills_model.display.zoneChanged.connect(self._zone_changed)  # the fills' title names a time
         self.fills_table = compact_table("campaignFillsTable", self.fills_model)
         self.fills_title = QLabel("Fills of the selected campaign", objectName="campaignFillsTitle")
 
@@ -117,13 +119,18 @@ class CampaignsTab(JournalTab):
         self._selected = self.model.row_at(rows[0].row()).group_id if rows else None
         self._show_fills()
 
+    def _zone_changed(self, _zone: object) -> None:
+        self._show_fills()
+
     def _show_fills(self) -> None:
         campaign = self.selected_campaign()
         self.fills_model.set_rows(campaign.effects if campaign is not None else [])
         if campaign is None:
             self.fills_title.setText("Fills of the selected campaign")
         else:
+            zone = self.fills_model.display.zone
+            opened = f"{format_minute(campaign.opened_at, zone)} {zone.label}"
             self.fills_title.setText(
-                f"{campaign.symbol} {campaign.direction} campaign, opened {campaign.opened_at:%Y-%m-%d %H:%M} UTC: "
+                f"{campaign.symbol} {campaign.direction} campaign, opened {opened}: "
                 f"{campaign.num_fills} fills, fees {format_money(campaign.fees)}"
             )

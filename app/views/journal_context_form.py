@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,9 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.display_time import display_time
 from app.models.journal_models import CONTEXT_LABELS, FillChecksModel
 from app.models.positions_model import format_money, format_qty, format_time
 from app.views.panel_widgets import muted, named_button, row_table
+from core.domain.display_time import DisplayZone, format_minute
 from core.journal import DecisionContextView, JournalFillRow
 from core.services.journal import ContextInput, FillDetail
 from core.strategy.library import SavedStrategy
@@ -112,6 +115,8 @@ class ContextForm(QWidget):
         self._loading = False
         self._dirty = False
         self._read_only: set[str] = set()
+        self._display = display_time()
+        self._exit_zone = self._display.zone  # the zone the exit time's text is written in
 
         self.title = QLabel(NO_FILL, objectName="contextTitle", wordWrap=True)
         self.title.setStyleSheet("font-weight: bold;")
@@ -122,7 +127,7 @@ class ContextForm(QWidget):
         self.hypothesis.setMaximumHeight(64)
         self.stop = QLineEdit(objectName="exitStop", placeholderText="stop")
         self.target = QLineEdit(objectName="exitTarget", placeholderText="target")
-        self.exit_time = QLineEdit(objectName="exitTime", placeholderText="by YYYY-MM-DD HH:MM (UTC)")
+        self.exit_time = QLineEdit(objectName="exitTime", placeholderText=_exit_placeholder(self._exit_zone))
         self.exit_note = QLineEdit(objectName="exitNote", placeholderText="how you meant to get out")
         self.feelings_then = FeelingsEdit("feelingsThen")
         self.feelings_now = FeelingsEdit("feelingsNow")
@@ -135,6 +140,7 @@ class ContextForm(QWidget):
         self.then_note.hide()
         self.save_button = named_button("Save context", "saveContextButton", self.saveRequested.emit)
         self.checks_model = FillChecksModel(self)
+        self._display.zoneChanged.connect(self._zone_changed)
         self.checks_table = row_table("fillChecksTable", self.checks_model)
         self.checks_table.setWordWrap(False)
         self.checks_table.verticalHeader().hide()
@@ -212,11 +218,27 @@ class ContextForm(QWidget):
         if row is None:
             self.title.setText(NO_FILL)
             return
-        f = row.fill
+        self._show_title()
+
+    def _show_title(self) -> None:
+        if self._fill is None:
+            return
+        f, zone = self._fill.fill, self._display.zone
         self.title.setText(
             f"{f.side.capitalize()} {format_qty(f.quantity)} {f.symbol} @ {format_money(f.price)} "
-            f"on {format_time(f.executed_at)} UTC ({f.source})"
+            f"on {format_time(f.executed_at, zone)} {zone.label} ({f.source})"
         )
+
+    def _zone_changed(self, zone: DisplayZone) -> None:
+        """Say the fill's time and the planned exit time in the new zone; a typed exit time keeps its instant."""
+        self._show_title()
+        text = self.exit_time.text().strip()
+        moved = _exit_time_in(text, self._exit_zone)
+        self._exit_zone = zone
+        self.exit_time.setPlaceholderText(_exit_placeholder(zone))
+        if moved is not None:
+            with _Quiet(self):
+                self.exit_time.setText(format_minute(moved, zone))
 
     def set_detail(self, detail: FillDetail) -> None:
         """The fill's stored context and checks. Unsaved edits are kept (only the checks, and the context the
@@ -241,7 +263,8 @@ class ContextForm(QWidget):
 
     def values(self) -> ContextInput:
         """What to save. Empty editable fields clear; "then" fields go only where they may still be written."""
-        exit_parts = {"stop": self.stop.text(), "target": self.target.text(), "time": self.exit_time.text(),
+        exit_parts = {"stop": self.stop.text(), "target": self.target.text(),
+                      "time": _exit_time_text(self.exit_time.text(), self._exit_zone),
                       "note": self.exit_note.text()}  # fmt: skip
         exit_intent = {k: v.strip() for k, v in exit_parts.items() if v.strip()} or None
         return ContextInput(
@@ -263,7 +286,8 @@ class ContextForm(QWidget):
             intent = view.exit_intent if view else None
             self.stop.setText(_plain(intent.stop) if intent else "")
             self.target.setText(_plain(intent.target) if intent else "")
-            self.exit_time.setText(intent.time.strftime("%Y-%m-%d %H:%M") if intent and intent.time else "")
+            self._exit_zone = self._display.zone
+            self.exit_time.setText(format_minute(intent.time, self._exit_zone) if intent and intent.time else "")
             self.exit_note.setText((intent.note or "") if intent else "")
             self.feelings_then.set_value(view.feelings_then if view else None)
             self.feelings_now.set_value(view.feelings_now if view else None)
@@ -309,6 +333,29 @@ class ContextForm(QWidget):
     def _edited(self, *_: object) -> None:
         if not self._loading:
             self._dirty = True
+
+
+def _exit_placeholder(zone: DisplayZone) -> str:
+    return f"by YYYY-MM-DD HH:MM ({zone.label})"
+
+
+def _exit_time_in(text: str, zone: DisplayZone) -> datetime | None:
+    """A typed exit time as an aware instant: a time without an offset is read in `zone` (the one the form shows
+    times in); None for empty or unreadable text."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone.tzinfo)
+
+
+def _exit_time_text(text: str, zone: DisplayZone) -> str:
+    """What the journal is given: the typed time with its offset made explicit (the journal takes a time without
+    one as UTC), or the text unchanged for the journal to refuse with its own message."""
+    at = _exit_time_in(text.strip(), zone)
+    return text if at is None else at.isoformat()
 
 
 class _Quiet:

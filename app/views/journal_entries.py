@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QItemSelection, Qt
 from PySide6.QtWidgets import (
@@ -32,13 +31,13 @@ from app.models.journal_models import EntriesModel
 from app.models.positions_model import format_money, format_qty
 from app.views.journal_tab import JournalHost, JournalTab, Loader
 from app.views.panel_widgets import named_button, row_table
+from core.domain.display_time import NEW_YORK
 from core.journal import EntryView, JournalFillRow
 from core.journal.entries import ENTRY_TYPES
 from core.services.journal import Journal
 
 MOODS = ("", "calm", "confident", "focused", "anxious", "frustrated", "tired", "euphoric")
 ENTRIES_SHOWN = 200
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 def exchange_today() -> date:

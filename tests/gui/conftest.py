@@ -17,7 +17,9 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.async_runner import BlockingRunner
+from app.display_time import display_time
 from app.gui_gc import GuiThreadGarbageCollector
+from core.domain.display_time import DEFAULT_ZONE
 
 STRONG_PASSWORD = "Tr4ding-Pass-2026"
 
@@ -30,6 +32,15 @@ def gui_thread_garbage_collection(qapp: QApplication) -> Iterator[GuiThreadGarba
     collector.start()
     yield collector
     collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def exchange_time(qapp: QApplication) -> Iterator[None]:
+    """Every test starts and ends showing exchange (New York) time, the app's default: a test that switches the
+    application's display zone must not change what the next one reads."""
+    display_time().set_zone(DEFAULT_ZONE)
+    yield
+    display_time().set_zone(DEFAULT_ZONE)
 
 
 @pytest.fixture

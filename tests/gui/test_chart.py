@@ -14,6 +14,7 @@ from app.views.bar_buffer import BarBuffer
 from app.views.candle_item import DOWN_COLOR, UP_COLOR, merge_columns
 from app.views.chart_view import ChartView
 from core.domain.bars import BarArrays
+from core.domain.display_time import NEW_YORK
 from core.market.simulated import RandomWalkBarGenerator
 from tests.gui.chart_support import bars_following, shown_chart
 
@@ -172,14 +173,15 @@ def test_live_appends_to_a_million_bar_chart(chart: ChartView, million_bars: Bar
     assert stats.columns < 1000
 
 
-def test_time_axis_labels_are_utc_bar_times(chart: ChartView, million_bars: BarArrays) -> None:
+def test_time_axis_labels_are_the_bar_times_in_new_york(chart: ChartView, million_bars: BarArrays) -> None:
     small = BarArrays(*(col[:500] for col in million_bars))
     chart.set_bars(*small)
     labels = chart.time_axis.tickStrings([0.0, 60.0, 499.0, 500.0, 10.5], scale=1.0, spacing=60.0)
-    expected = [datetime.fromtimestamp(float(small.t[i]), UTC).strftime("%H:%M") for i in (0, 60, 499)]
+    expected = [datetime.fromtimestamp(float(small.t[i]), NEW_YORK).strftime("%H:%M") for i in (0, 60, 499)]
     assert labels[:3] == expected
     # past the last bar the axis extrapolates one bar size per slot; between bars there is no label
-    assert labels[3] == (datetime.fromtimestamp(float(small.t[499]), UTC) + timedelta(minutes=1)).strftime("%H:%M")
+    after = datetime.fromtimestamp(float(small.t[499]), NEW_YORK) + timedelta(minutes=1)
+    assert labels[3] == after.strftime("%H:%M")
     assert labels[4] == ""
 
 

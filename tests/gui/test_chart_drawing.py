@@ -14,9 +14,10 @@ from pytestqt.qtbot import QtBot
 
 from app.views.candle_item import CHART_BACKGROUND, UP_COLOR, VOLUME_OPACITY, blend
 from app.views.chart_grid import LINE_COLOR, major_tick_values
-from app.views.chart_view import ChartView, utc_minute
+from app.views.chart_view import ChartView, zoned_minute
 from app.views.primitive_buffer import PrimitiveBuffer
 from core.domain.bars import BarArrays, NormalizedBar
+from core.domain.display_time import DisplayZone
 from core.market.simulated import RandomWalkBarGenerator
 from tests.gui.chart_support import bars_following, shown_chart
 
@@ -216,9 +217,10 @@ def test_volume_bars_are_drawn_in_the_opaque_mixed_colour(qtbot: QtBot, bars: Ba
     assert found
 
 
-def test_utc_minute_formats_like_strftime() -> None:
-    at = datetime(2026, 3, 7, 9, 5, 59, tzinfo=UTC)
-    assert utc_minute(at) == at.strftime("%Y-%m-%d %H:%M") == "2026-03-07 09:05"
+def test_zoned_minute_formats_like_strftime_in_the_zone() -> None:
+    at = datetime(2026, 3, 7, 14, 35, 59, tzinfo=UTC)
+    assert zoned_minute(at, DisplayZone.UTC) == at.strftime("%Y-%m-%d %H:%M") == "2026-03-07 14:35"
+    assert zoned_minute(at, DisplayZone.EXCHANGE) == "2026-03-07 09:35"
 
 
 # --- grid -------------------------------------------------------------------------------------------

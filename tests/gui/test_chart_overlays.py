@@ -18,6 +18,7 @@ from app.views.chart_lines import column_extremes
 from app.views.chart_markers import ChartMarker
 from app.views.chart_view import ChartView
 from core.domain.bars import BarArrays, NormalizedBar
+from core.domain.display_time import NEW_YORK
 from core.market.simulated import RandomWalkBarGenerator
 from core.strategy import indicators as ind
 from tests.gui.chart_support import bars_following, shown_chart
@@ -60,7 +61,7 @@ def bar_point(chart: ChartView, index: int, price: float) -> QPoint:
 def test_readout_describes_a_bar_and_the_last_bar_off_the_bars(chart: ChartView, bars: BarArrays) -> None:
     chart.set_bars(*head(bars, 500))
     text = chart.readout_at(123)
-    assert text.startswith(f"{at(bars, 123):%Y-%m-%d %H:%M} UTC")
+    assert text.startswith(f"{at(bars, 123).astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET")  # exchange time by default
     for label, value in (("O", bars.open), ("H", bars.high), ("L", bars.low), ("C", bars.close)):
         assert f"{label} {value[123]:,.2f}" in text
     assert f"V {bars.volume[123]:,.0f}" in text
@@ -98,7 +99,7 @@ def test_readout_lists_indicators_and_follows_live_bars(chart: ChartView, bars: 
 
     live = following(small, 1)[0]
     chart.append_bar(live)
-    assert chart.readout_text().startswith(f"{live.timestamp:%Y-%m-%d %H:%M} UTC")
+    assert chart.readout_text().startswith(f"{live.timestamp.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET")
 
 
 # --- indicators -----------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ def test_axes_label_the_visible_times_and_prices(chart: ChartView, bars: BarArra
     chart.show_range(99.5, 199.5)
     chart.grab()
     times = chart.time_axis.labels()
-    in_view = {f"{at(small, i):%H:%M}" for i in range(100, 200)}
+    in_view = {f"{at(small, i).astimezone(NEW_YORK):%H:%M}" for i in range(100, 200)}  # exchange time
     assert len(times) >= 4 and set(times) <= in_view
     low, high = chart.price_plot.getViewBox().viewRange()[1]
     prices = [float(label) for label in chart.price_plot.getAxis("right").labels()]

@@ -145,7 +145,7 @@ def test_ledger_fills_appear_and_another_users_never_do(qtbot, db, make_user, tr
     insert_fill(db.session_factory, bob, "buy", "7", "50", T0, symbol="BOBS")
     panel = make_panel(ann)
     rows = cells(panel.fills_tab.model)
-    assert rows == [["2026-03-02 15:00:00", "AAPL", "Buy", "10", "100.00", "1.00", "ledger", "—"]]
+    assert rows == [["2026-03-02 10:00:00", "AAPL", "Buy", "10", "100.00", "1.00", "ledger", "—"]]  # 15:00Z in New York
 
     trade(ann, "sell", "10", "110", 30, fee="1")
     trade(ann, "buy", "2", "400", 40, symbol="MSFT")
@@ -204,7 +204,7 @@ def test_a_saved_context_reloads_and_its_then_fields_become_read_only(qtbot, db,
     qtbot.keyClicks(form.hypothesis, "Gap fill to 104")
     qtbot.keyClicks(form.stop, "97")
     qtbot.keyClicks(form.target, "104")
-    qtbot.keyClicks(form.exit_time, "2026-03-02 20:00")
+    qtbot.keyClicks(form.exit_time, "2026-03-02 15:00")  # New York time, as the form shows times
     form.feelings_then.confidence.setCurrentText("4")
     qtbot.keyClicks(form.feelings_then.emotions, "calm, patient")
     form.strategy.setCurrentIndex(form.strategy_index(sma.id))
@@ -222,7 +222,7 @@ def test_a_saved_context_reloads_and_its_then_fields_become_read_only(qtbot, db,
     select_fill(qtbot, again, 0)
     form = again.fills_tab.form
     assert form.hypothesis.toPlainText() == "Gap fill to 104" and form.hypothesis.isReadOnly()
-    assert (form.stop.text(), form.target.text(), form.exit_time.text()) == ("97", "104", "2026-03-02 20:00")
+    assert (form.stop.text(), form.target.text(), form.exit_time.text()) == ("97", "104", "2026-03-02 15:00")
     assert form.stop.isReadOnly() and form.feelings_then.emotions.isReadOnly()
     assert form.read_only_fields() == {"hypothesis", "exit_intent", "feelings_then"}
     assert form.then_note.isVisible() and "cannot be changed" in form.hypothesis.toolTip()
@@ -310,8 +310,8 @@ def test_a_buy_then_a_sell_is_a_closed_campaign_with_its_pnl(qtbot, make_user, t
     panel.tabs.setCurrentIndex(CAMPAIGNS_TAB)
     tab = panel.campaigns_tab
     assert cells(tab.model) == [
-        ["MSFT", "Long", "2026-03-02 16:35:00", "open", "1", "1", "0.00", "0.00%", "—"],
-        ["AAPL", "Long", "2026-03-02 15:00:00", "2026-03-02 16:30:00", "2", "10", "+98.00", "+9.80%", "1h 30m"],
+        ["MSFT", "Long", "2026-03-02 11:35:00", "open", "1", "1", "0.00", "0.00%", "—"],
+        ["AAPL", "Long", "2026-03-02 10:00:00", "2026-03-02 11:30:00", "2", "10", "+98.00", "+9.80%", "1h 30m"],
     ]
     pnl = tab.model.index(1, 6)
     assert pnl.data(Qt.ItemDataRole.ForegroundRole).name() == "#26a69a"
@@ -323,8 +323,8 @@ def test_a_buy_then_a_sell_is_a_closed_campaign_with_its_pnl(qtbot, make_user, t
     assert [r[0] for r in cells(tab.model)] == ["AAPL"]
     tab.table.selectRow(0)
     assert [r[:3] + r[7:] for r in cells(tab.fills_model)] == [
-        ["2026-03-02 15:00:00", "Buy", "10", "-1.00", "10"],
-        ["2026-03-02 16:30:00", "Sell", "10", "+99.00", "0"],
+        ["2026-03-02 10:00:00", "Buy", "10", "-1.00", "10"],
+        ["2026-03-02 11:30:00", "Sell", "10", "+99.00", "0"],
     ]
     tab.set_status("open")
     assert [r[0] for r in cells(tab.model)] == ["MSFT"] and tab.fills_model.rowCount() == 0
