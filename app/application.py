@@ -37,6 +37,7 @@ from core.accounts.club_login import ClubAccounts, ClubLogin, is_club_url
 from core.accounts.errors import AccountDisabled, InvalidCredentials, InvalidInput
 from core.accounts.secrets import SecretStore
 from core.accounts.token_store import KeyringClubLoginStore, KeyringTokenStore, TokenStoreUnavailable
+from core.cli.main import UsageError, qt_arguments
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.engine import mask_url
@@ -283,7 +284,7 @@ async def _resume_remembered_login(
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    """Our options; anything else is left for Qt (e.g. -platform offscreen)."""
+    """Our options, and Qt's (e.g. -platform offscreen) for Qt; anything else exits 2 with the valid commands."""
     parser = argparse.ArgumentParser(prog="stratforge", description="StratForge paper-trading workstation")
     parser.add_argument("--data-dir", type=Path, help="folder for the embedded database and local files")
     parser.add_argument("--debug", action="store_true", help="report GUI-thread stalls over 100 ms (watchdog)")
@@ -291,7 +292,11 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         "--database-url",
         help="PostgreSQL URL of a shared database (default: $STRATFORGE_DATABASE_URL, else embedded)",
     )
-    return parser.parse_known_args(list(argv))
+    args, rest = parser.parse_known_args(list(argv))
+    try:
+        return args, qt_arguments(rest)  # only Qt's own options reach Qt; a mistyped command is refused
+    except UsageError as exc:
+        parser.error(str(exc))
 
 
 def chosen_database_url(

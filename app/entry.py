@@ -10,7 +10,6 @@ or unquoted modern annotations) so that even Python 3.6 gets as far as the messa
 import sys
 
 MIN_PYTHON = (3, 12)
-HEADLESS_COMMANDS = ("backtest", "batch", "probes")  # `stratforge backtest ...`: the command line, no window
 
 
 def python_too_old_message(version_info: "tuple[int, ...] | None" = None) -> "str | None":
@@ -31,35 +30,40 @@ def python_too_old_message(version_info: "tuple[int, ...] | None" = None) -> "st
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    """Run StratForge; returns the exit code (2: Python too old, 1: could not start, 0: normal exit)."""
+    """Run StratForge; returns the exit code (2: Python too old or a wrong command line, 1: failed, 0: done).
+
+    core/cli/main.py reads the command line: a command runs without Qt; only a bare ``stratforge`` (global and Qt
+    options allowed) reaches :func:`_run_app`, the one path that imports PySide6.
+    """
     message = python_too_old_message()
     if message is not None:
         sys.stderr.write(message + "\n")
         return 2
-    from core.strategy.sandbox.confinement import harden_parent
+    from core.cli.main import main as cli_main  # no Qt: `stratforge --help` and every command stay light
 
-    harden_parent()  # no same-user process may read this one's memory or /proc files (keys, the database URL)
     args = sys.argv[1:] if argv is None else list(argv)
-    if args and args[0] == "--self-test":  # packaging smoke: embedded db, sign-up, window, clean exit (offscreen)
-        from app.self_test import main as self_test
+    return cli_main(args, run_app=_run_app, app_commands={"screenshots": _screenshots, "self-test": _self_test})
 
-        return self_test(args[1:])
-    if args and args[0] == "screenshots":  # every panel to PNG files, offscreen (no display needed)
-        from app.screenshots import main as screenshots
 
-        return screenshots(args[1:])
-    if args and args[0] == "generate":  # AI strategy generation (Gemini) on the command line; no Qt
-        from core.cli.generate import main as generate
-
-        return generate(args[1:])
-    if args and args[0] in HEADLESS_COMMANDS:
-        from core.cli.backtest import main as headless  # no Qt: these run on servers and in scripts
-
-        return headless(args)
+def _run_app(args: "list[str]") -> int:
     from app.application import run  # only now: it imports PySide6
     from app.crash_handler import run_guarded
 
-    return run_guarded(run, argv)
+    return run_guarded(run, args)
+
+
+def _screenshots(args: "list[str]") -> int:
+    """Every panel to PNG files, offscreen (no display needed)."""
+    from app.screenshots import main as screenshots
+
+    return screenshots(args)
+
+
+def _self_test(args: "list[str]") -> int:
+    """The packaging smoke: embedded db, sign-up, window, clean exit (offscreen)."""
+    from app.self_test import main as self_test
+
+    return self_test(args)
 
 
 if __name__ == "__main__":

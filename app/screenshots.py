@@ -34,7 +34,14 @@ DEMO_PASSWORD = "Screenshot-Pass-2026"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stratforge screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="stratforge screenshots",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  stratforge screenshots --out /tmp/stratforge-screenshots
+  stratforge screenshots --theme light --database-url postgresql://postgres@127.0.0.1/postgres""",
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "stratforge-screenshots")
     parser.add_argument("--database-url", help="a PostgreSQL server to create a scratch database on")
     parser.add_argument("--theme", choices=("dark", "light"), default="dark")

@@ -1,4 +1,4 @@
-"""`stratforge --self-test`: does this installation work? Used by packaging/smoke on the frozen bundle.
+"""`stratforge self-test` (or `--self-test`): does this installation work? Used by packaging/smoke on the frozen bundle.
 
 One run of the real stack, without a display and without a person: open the data folder's embedded PostgreSQL
 (initdb on a fresh folder) and migrate it, check the schema is at this build's head, read the server's version,
@@ -66,7 +66,16 @@ class SelfTestFailed(Exception):
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stratforge --self-test", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="stratforge self-test",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  stratforge self-test                             # on a fresh temporary data folder, removed afterwards
+  stratforge --self-test --data-dir ~/sf-data --no-workers --timeout 120
+
+The last line is SELF-TEST OK {...} (exit 0) or SELF-TEST FAILED at <step>: <error> (exit 1).""",
+    )
     parser.add_argument("--data-dir", type=Path, help="data folder (default: $STRATFORGE_DATA_DIR, else a temp one)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds the whole test may take")
     parser.add_argument("--no-workers", action="store_true", help="skip the sandbox and sweep steps")

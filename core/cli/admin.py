@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -41,7 +42,8 @@ from core.accounts.admin import ClubAdmin, parse_user_ref
 from core.accounts.errors import AccountError
 from core.adapters.alpaca.broker import AlpacaBroker
 from core.broker.errors import BrokerError
-from core.cli.args import utc_time
+from core.cli.args import parse_strictly, utc_time
+from core.cli.errors import command_error, first_line, run_command
 from core.config import ALPACA_KEY_ENV as KEY_ENV
 from core.config import ALPACA_SECRET_ENV as SECRET_ENV
 from core.config import DATABASE_URL_ENV
@@ -53,11 +55,47 @@ PROG = "stratforge-admin"
 REFUSED, FAILED = 1, 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+RAW = argparse.RawDescriptionHelpFormatter
+URL = "--database-url postgresql://admin:pw@host/stratforge"
+EXAMPLES = {
+    "": f"""examples:
+  {{prog}} users requests {URL}
+  {{prog}} users approve 5f0c...-request-id
+  APCA_API_KEY_ID=... APCA_API_SECRET_KEY=... {{prog}} reconcile {URL}
+
+`{{prog}} COMMAND --help` describes each command. --database-url defaults to ${DATABASE_URL_ENV}.""",
+    "reconcile": f"example:\n  APCA_API_KEY_ID=... APCA_API_SECRET_KEY=... {{prog}} reconcile {URL}",
+    "users": """examples:
+  {prog} users requests
+  {prog} users approve REQUEST_ID
+  {prog} users set-role alice admin""",
+    "list": "example:\n  {prog} users list",
+    "requests": "example:\n  {prog} users requests --all",
+    "approve": "example:\n  {prog} users approve 0b6f1c9e-2f0a-4c8e-9a57-3d1f5e2b7c10",
+    "reject": "example:\n  {prog} users reject 0b6f1c9e-2f0a-4c8e-9a57-3d1f5e2b7c10",
+    "disable": "example:\n  {prog} users disable alice",
+    "enable": "example:\n  {prog} users enable alice",
+    "set-role": "example:\n  {prog} users set-role alice investor",
+    "reset-balance": "example:\n  {prog} users reset-balance alice 100000",
+    "add": """examples:
+  {prog} users add alice@example.com alice --role admin      # asks for the password twice
+  printf '%s\\n' "$PW" | {prog} users add bob@example.com bob --password-stdin""",
+    "audit": "example:\n  {prog} audit purge --before 2026-01-01",
+    "purge": "example:\n  {prog} audit purge --before 2026-01-01",
+}
+
+
+def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
+    """``stratforge-admin`` / ``stratforge admin``: any error escaping a command is one line (``--debug``: its
+    traceback)."""
+    return run_command(lambda args: _main(args, prog), argv, prog, failed=FAILED)  # 2: "could not run", as documented
+
+
+def _main(argv: list[str], prog: str) -> int:
+    parser = _parser(prog)
+    args = parse_strictly(parser, argv)
     if args.command == "reconcile":
-        return _reconcile(parser, args)
+        return _reconcile(parser, args, prog)
     if not args.database_url:
         parser.error(f"no database: pass --database-url or set {DATABASE_URL_ENV}")
     if args.command == "users" and args.action == "add":
@@ -70,27 +108,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(action(ClubAdmin(make_session_factory(engine)), args))
     except AccountError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return REFUSED
     except OperationalError as exc:
-        print(f"{PROG}: cannot reach the database: {_first_line(exc.orig or exc)}", file=sys.stderr)
+        print(f"{prog}: cannot reach the database: {first_line(exc.orig or exc)}", file=sys.stderr)
         return FAILED
     except DBAPIError as exc:
-        print(f"{PROG}: the database refused: {_first_line(exc.orig or exc)}", file=sys.stderr)
-        return FAILED
-    except Exception as exc:  # say what, not a traceback
-        print(f"{PROG}: {args.command} {getattr(args, 'action', '')} failed: {_first_line(exc)}", file=sys.stderr)
+        print(f"{prog}: the database refused: {first_line(exc.orig or exc)}", file=sys.stderr)
         return FAILED
     finally:
         engine.dispose()
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="The club admin's tools: members, sign-up requests, "
-                                     "the audit trail, and checks on the shared books.")  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("reconcile", help="compare virtual positions with the shared broker account")
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    def epilog(name: str) -> str:
+        return EXAMPLES[name].format(prog=prog)
+
+    parser = argparse.ArgumentParser(prog=prog, description="The club admin's tools: members, sign-up requests, "
+                                     "the audit trail, and checks on the shared books.", epilog=epilog(""),
+                                     formatter_class=RAW)  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(where: argparse._SubParsersAction, name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """A command with its line in the listing, the same line atop its own help, and its examples."""
+        return where.add_parser(name, help=text, description=text, epilog=epilog(name), formatter_class=RAW,
+                                **kwargs)  # fmt: skip
+
+    rec = add(sub, "reconcile", "compare virtual positions with the shared broker account")
     rec.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV), help=f"default: ${DATABASE_URL_ENV}")
     rec.add_argument("--alpaca-url", default=None, help="Alpaca REST base URL (default: Alpaca paper)")
 
@@ -98,43 +143,42 @@ def _parser() -> argparse.ArgumentParser:
     database.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV),
                           help=f"default: ${DATABASE_URL_ENV}")  # fmt: skip
 
-    users = sub.add_parser("users", help="members and sign-up requests")
-    actions = users.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", parents=[database], help="every user, with role, state and balance")
+    users = add(sub, "users", "members and sign-up requests")
+    actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = add(actions, "list", "every user, with role, state and balance", parents=[database])
     listing.set_defaults(run=_list_users)
-    requests = actions.add_parser("requests", parents=[database], help="sign-up requests waiting for a decision")
+    requests = add(actions, "requests", "sign-up requests waiting for a decision", parents=[database])
     requests.add_argument("--all", action="store_true", help="also the approved and rejected ones")
     requests.set_defaults(run=_list_requests)
     for name, run, text in (("approve", _approve, "create the account and its login"),
                             ("reject", _reject, "refuse the request")):  # fmt: skip
-        decide = actions.add_parser(name, parents=[database], help=f"{text} (a request id from 'users requests')")
+        decide = add(actions, name, f"{text} (a request id from 'users requests')", parents=[database])
         decide.add_argument("request_id", type=_request_id)
         decide.set_defaults(run=run)
     for name, run, text in (("disable", _disable, "refuse the member's logins and end their connections"),
                             ("enable", _enable, "let a disabled member log in again")):  # fmt: skip
-        state = actions.add_parser(name, parents=[database], help=text)
+        state = add(actions, name, text, parents=[database])
         state.add_argument("user", help="username or user id")
         state.set_defaults(run=run)
-    role = actions.add_parser("set-role", parents=[database], help="make a member a trader, an investor or an admin")
+    role = add(actions, "set-role", "make a member a trader, an investor or an admin", parents=[database])
     role.add_argument("user", help="username or user id")
     role.add_argument("role", choices=USER_ROLES)
     role.set_defaults(run=_set_role)
-    reset = actions.add_parser("reset-balance", parents=[database],
-                               help="start a flat member's virtual account over at AMOUNT")  # fmt: skip
+    reset = add(actions, "reset-balance", "start a flat member's virtual account over at AMOUNT", parents=[database])
     reset.add_argument("user", help="username or user id")
     reset.add_argument("amount", type=_amount)
     reset.set_defaults(run=_reset_balance)
-    add = actions.add_parser("add", parents=[database], help="create a user who can log in at once")
-    add.add_argument("email")
-    add.add_argument("username")
-    add.add_argument("--role", choices=USER_ROLES, default="trader")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input instead of asking")  # fmt: skip
-    add.set_defaults(run=_add)
+    new_user = add(actions, "add", "create a user who can log in at once", parents=[database])
+    new_user.add_argument("email")
+    new_user.add_argument("username")
+    new_user.add_argument("--role", choices=USER_ROLES, default="trader")
+    new_user.add_argument("--password-stdin", action="store_true",
+                          help="read the password from the first line of standard input instead of asking")  # fmt: skip
+    new_user.set_defaults(run=_add)
 
-    audit = sub.add_parser("audit", help="the audit trail (trade, system and API usage logs)")
-    audit_actions = audit.add_subparsers(dest="action", required=True)
-    purge = audit_actions.add_parser("purge", parents=[database], help="delete audit rows created before a date")
+    audit = add(sub, "audit", "the audit trail (trade, system and API usage logs)")
+    audit_actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    purge = add(audit_actions, "purge", "delete audit rows created before a date", parents=[database])
     purge.add_argument("--before", type=utc_time, required=True, help="ISO date or date-time (UTC without a zone)")
     purge.set_defaults(run=_purge)
     return parser
@@ -196,7 +240,7 @@ def _purge(admin: ClubAdmin, args: argparse.Namespace) -> str:
     return f"Deleted {deleted} audit row{'' if deleted == 1 else 's'} created before {args.before.isoformat()}."
 
 
-def _reconcile(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _reconcile(parser: argparse.ArgumentParser, args: argparse.Namespace, prog: str = PROG) -> int:
     key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
     if not args.database_url:
         parser.error(f"no shared database: pass --database-url or set {DATABASE_URL_ENV}")
@@ -207,10 +251,10 @@ def _reconcile(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     try:
         report = reconcile(make_session_factory(engine), AlpacaBroker(key, secret, url_override=args.alpaca_url))
     except BrokerError as exc:
-        print(f"{PROG}: the broker did not answer: {exc}", file=sys.stderr)
+        print(f"{prog}: the broker did not answer: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # a database problem: say what, not a traceback
-        print(f"{PROG}: reconciliation failed: {exc}", file=sys.stderr)
+    except Exception as exc:  # a database problem: one line, and still the documented "could not run" status
+        print(f"{prog}: error: reconciliation failed: {command_error(exc)}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
@@ -263,11 +307,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
                      for row in (header, *rows))  # fmt: skip
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ from core.backtest.variable_lists import VariableListError
 from core.broker.fill_costs import BpsSlippage, NoSlippage, PercentCommission, PerShareCommission, ZeroCommission
 from core.broker.fill_model import FillModel
 from core.cli import args as cli_args
-from core.cli.args import utc_time
+from core.cli.args import parse_strictly, utc_time
+from core.cli.errors import one_line, run_command
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.errors import DatabaseError
@@ -114,14 +115,43 @@ def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--database-url", default=None, help=f"default: ${DATABASE_URL_ENV} or the embedded one")
 
 
+RAW = argparse.RawDescriptionHelpFormatter
+SIGN_IN = f"You sign in as in the app: --user (or ${USER_ENV}), the password from ${PASSWORD_ENV} or a prompt."
+EXAMPLES = {
+    "backtest": f"""examples:
+  stratforge backtest my_cross.py AAPL --start 2025-01-02 --end 2025-03-01 --param fast=8
+  stratforge backtest "My cross" SPY --start 2025-01-02 --end 2025-02-01 --timeframe 5Min --json --no-save
+  stratforge backtest my_cross.py AAPL --start 2025-01-02 --end 2025-03-01 --commission-per-share 0.005 \\
+      --slippage-bps 2
+
+STRATEGY is a .py file or one of your saved strategies. {SIGN_IN}""",
+    "batch": f"""examples:
+  stratforge batch my_cross.py AAPL --start 2025-01-02 --end 2025-03-01 --var fast=5,8,13 --var slow=30,50,80
+  stratforge batch my_cross.py SPY --start 2025-01-02 --end 2025-03-01 --var ticker=SPY,QQQ --dask tcp://h:8786
+  stratforge batch --resume JOB_ID                 # a batch stopped with Ctrl-C goes on where it was
+
+{SIGN_IN}""",
+    "probes": f"""examples:
+  stratforge probes AAPL MSFT --start 2025-01-02 --end 2025-02-01 --family trend --run-id jan-trend
+  stratforge probes SPY --start 2025-01-02 --end 2025-01-10 --probe NAME --top 5
+
+{SIGN_IN}""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Backtests and batch tests from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
-    bt = sub.add_parser("backtest", help="run one backtest, print its metrics and store it")
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        """A command whose own --help repeats its listing line and shows its examples."""
+        return sub.add_parser(name, help=text, description=text, epilog=EXAMPLES[name], formatter_class=RAW)
+
+    bt = add("backtest", "run one backtest, print its metrics and store it")
     _common(bt, required=True)
     bt.add_argument("--no-save", action="store_true", help="print the metrics only")
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    batch = sub.add_parser("batch", help="run a strategy over every assignment of variable lists")
+    batch = add("batch", "run a strategy over every assignment of variable lists")
     _common(batch, required=False)
     batch.add_argument("--var", type=_pair, action="append", default=[], help="NAME=V1,V2,... (repeatable)")
     batch.add_argument("--list", type=_pair, action="append", default=[], help="NAME=SAVED_LIST (repeatable)")
@@ -132,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--metric", default="total_return", help="summarise and rank by this metric")
     batch.add_argument("--top", type=int, default=10, help="print this many best runs")
     batch.add_argument("--resume", type=uuid.UUID, metavar="JOB_ID", help="finish an earlier batch")
-    probes = sub.add_parser("probes", help="run the probe catalog across symbols and trading days")
+    probes = add("probes", "run the probe catalog across symbols and trading days")
     probes.add_argument("symbols", type=cli_args.symbol, nargs="+")
     probes.add_argument("--start", type=utc_time, required=True)
     probes.add_argument("--end", type=utc_time, required=True)
@@ -394,11 +424,19 @@ def _probes(database: Database, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """``stratforge backtest|batch|probes ...`` (``argv`` starts with the command): an error escaping the command
+    is one line (``--debug``: its traceback), with the documented "nothing done" status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    prog = f"{PROG} {words[0]}" if words and words[0] in ("backtest", "batch", "probes") else PROG
+    return run_command(_main, words, prog, failed=2)
+
+
+def _main(argv: list[str]) -> int:
+    args = parse_strictly(build_parser(), argv)
     try:
         database = open_database(Settings.from_env(database_url=args.database_url))
     except DatabaseError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return 2
     token = None
     try:
@@ -411,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return _backtest(database, user_id, args) if args.command == "backtest" else _batch(database, user_id, args)
     except (CliError, BatchError, ExecutorError, NoBarsError, StrategyError, VariableError, VariableListError,
             ValueError) as exc:  # fmt: skip
-        print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: {one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         if token is not None:

@@ -26,6 +26,7 @@ from core.adapters.alpaca.broker import AlpacaBroker
 from core.adapters.alpaca.budgeted_broker import BudgetedBroker
 from core.adapters.alpaca.rate_budget import RateBudget
 from core.adapters.alpaca.shared_bar_feed import SharedBarFeed, data_stream_key
+from core.cli.errors import one_line, run_command
 from core.club.keys import ClubKeysError, club_keys
 from core.club.open_symbols import OpenOrderSymbols
 from core.club.service import ClubService
@@ -44,8 +45,24 @@ log = logging.getLogger("stratforge.club")
 WANTS_REFRESH_S = 5.0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stratforge-club", description="Run the club's order router.")
+PROG = "stratforge-club"
+EXAMPLES = """examples:
+  STRATFORGE_CLUB_KEY_ID=... STRATFORGE_CLUB_SECRET_KEY=... {prog} --database-url postgresql://sf_club:pw@host/db
+  {prog} --keys-file ~/club.json --log-level DEBUG      # the key file readable only by you (chmod 600)
+
+Runs until Ctrl-C or SIGTERM; a second one started elsewhere waits as a standby."""
+
+
+def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
+    """``stratforge-club`` / ``stratforge club``: a start-up error escaping the service is one line (``--debug``:
+    its traceback), with the documented "could not start" status."""
+    return run_command(lambda args: _main(args, prog), argv, prog, failed=2)
+
+
+def _main(argv: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Run the club's order router.",
+                                     epilog=EXAMPLES.format(prog=prog),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--database-url", help="the club's database (default: STRATFORGE_DATABASE_URL)")
     parser.add_argument("--keys-file", type=Path, help="JSON key file readable only by you (chmod 600)")
     parser.add_argument("--window-ms", type=float, default=50.0, help="netting window after a new order")
@@ -57,17 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         keys = club_keys(args.keys_file)
     except ClubKeysError as exc:
-        print(f"stratforge-club: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     settings = Settings.from_env(database_url=args.database_url)
     try:
         database = open_database(settings)
     except DatabaseError as exc:
-        print(f"stratforge-club: cannot open the database: {exc}", file=sys.stderr)
+        print(f"{prog}: cannot open the database: {one_line(exc)}", file=sys.stderr)
         return 2
     try:
         if migrate.current_revision(database.engine) != migrate.head_revision():
-            print("stratforge-club: the database is not at the current schema; run stratforge-db upgrade first.",
+            print(f"{prog}: the database is not at the current schema; run stratforge-db upgrade first.",
                   file=sys.stderr)  # fmt: skip
             return 2
         url = database.engine.url.render_as_string(hide_password=False)

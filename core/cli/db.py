@@ -26,25 +26,65 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from core.cli.args import parse_strictly
+from core.cli.errors import first_line, run_command
 from core.config import DATABASE_URL_ENV
 from core.db import migrate
 from core.db.club_roles import GROUP_KINDS, group_role, role_prefix, scram_verifier
 from core.db.engine import CONNECT_TIMEOUT_S, make_engine, mask_url
 
+PROG = "stratforge-db"
+RAW = argparse.RawDescriptionHelpFormatter
+EXAMPLES = {
+    "": """examples:
+  STRATFORGE_DATABASE_URL=postgresql://owner:pw@host/stratforge {prog} upgrade
+  {prog} current --url postgresql://owner:pw@host/stratforge
+  {prog} password applicant""",
+    "upgrade": "example:\n  {prog} upgrade --url postgresql://owner:pw@host/stratforge",
+    "downgrade": "example:\n  {prog} downgrade 0011 --url postgresql://owner:pw@host/stratforge",
+    "current": "example:\n  {prog} current --url postgresql://owner:pw@host/stratforge",
+    "roles": "example:\n  {prog} roles   # each club role, whether it can log in and has a password",
+    "password": """examples:
+  {prog} password club                                # asks twice, without echo
+  printf '%s\\n' "$SECRET" | {prog} password applicant --password-stdin""",
+}
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stratforge-db", description="Schema commands for a shared database.")
+
+def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
+    """``stratforge-db`` / ``stratforge db``: any error escaping the commands is one line (``--debug``: traceback)."""
+    return run_command(lambda args: _main(args, prog), argv, prog)
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    def epilog(name: str) -> str:
+        return EXAMPLES[name].format(prog=prog)
+
+    parser = argparse.ArgumentParser(prog=prog, description="Schema commands for a shared database.",
+                                     epilog=epilog(""), formatter_class=RAW)  # fmt: skip
+    url = argparse.ArgumentParser(add_help=False)  # accepted before or after the command
+    url.add_argument("--url", default=argparse.SUPPRESS, help=f"default: ${DATABASE_URL_ENV}")
     parser.add_argument("--url", default=os.environ.get(DATABASE_URL_ENV), help=f"default: ${DATABASE_URL_ENV}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("upgrade")
-    down = sub.add_parser("downgrade")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, epilog=epilog(name), formatter_class=RAW,
+                              parents=[url])  # fmt: skip
+
+    command("upgrade", "migrate to this build's head revision (creates the club's roles)")
+    down = command("downgrade", "migrate down to REVISION")
     down.add_argument("revision")
-    sub.add_parser("current")
-    sub.add_parser("roles")
-    password = sub.add_parser("password")
+    command("current", "print the database's revision and this build's head")
+    command("roles", "the club's roles and which of them can log in")
+    password = command("password", "set the password of the club service's or the applicants' role")
     password.add_argument("kind", choices=("club", "applicant"))
-    password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    args = parser.parse_args(argv)
+    password.add_argument("--password-stdin", action="store_true", default=False,
+                          help="read the password from standard input")  # fmt: skip
+    return parser
+
+
+def _main(argv: list[str], prog: str) -> int:
+    parser = _parser(prog)
+    args = parse_strictly(parser, argv)
     if not args.url:
         parser.error(f"no database: pass --url or set {DATABASE_URL_ENV}")
 
@@ -57,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "password":
             secret = _read_password(args.password_stdin)
             if not secret:
-                print("stratforge-db: no password given", file=sys.stderr)
+                print(f"{prog}: no password given", file=sys.stderr)
                 return 1
             print(f"{shown}: password set for {_set_password(args.url, args.kind, secret)}")
             return 0
@@ -68,11 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{shown}: revision {migrate.current_revision(engine) or 'none'} (head {migrate.head_revision()})")
         return 0
     except OperationalError as exc:
-        print(f"stratforge-db: cannot reach {shown}: {exc.orig}", file=sys.stderr)
+        print(f"{prog}: cannot reach {shown}: {first_line(exc.orig or exc)}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"stratforge-db: {first}", file=sys.stderr)
+        print(f"{prog}: {first_line(exc)}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
@@ -125,7 +164,7 @@ def _read_password(from_stdin: bool) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("New password: ")
     if first != getpass.getpass("Again: "):
-        print("stratforge-db: the passwords differ", file=sys.stderr)
+        print(f"{PROG}: the passwords differ", file=sys.stderr)
         return ""
     return first
 

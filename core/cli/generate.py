@@ -33,14 +33,23 @@ from core.ai.generator import StrategyGenerator
 from core.ai.keys import configured_gemini_key
 from core.ai.results import GeneratedStrategy
 from core.ai.settings import DEFAULT_MODEL, GeminiSettings
+from core.cli.errors import run_command
 from core.domain.bars import TIMEFRAMES
 from core.strategy.family import FamilyVerdict
 
 PROG = "stratforge generate"
+EXAMPLES = f"""examples:
+  {PROG} "buy when RSI(2) drops below 10, sell above 70" --out rsi.py --symbol AAPL --timeframe 5Min
+  {PROG} --modify rsi.py "use a 2 ATR stop"         # prints the diff
+  {PROG} --explain rsi.py
+  {PROG} --family rsi.py --no-model                  # the implied family, from the code alone
+
+The key comes from GEMINI_API_KEY or the OS keyring (Account > Settings in the app)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Write, change or explain a strategy with Gemini.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Write, change or explain a strategy with Gemini.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("prompt", nargs="?", help="what the strategy should do (or, with --modify, the change)")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--modify", type=Path, metavar="FILE", help="change this strategy file as the prompt says")
@@ -62,9 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Run the command; ``argv`` without the program name (a leading ``generate`` is accepted too)."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run the command; ``argv`` without the program name (a leading ``generate`` is accepted too). An error no
+    branch below expected is one line (``--debug``: its traceback), with the "nothing done" status."""
+    err = stderr or sys.stderr
+    return run_command(lambda args: _main(args, stdout or sys.stdout, err), argv, PROG, failed=2, stderr=err)
+
+
+def _main(args_list: list[str], out: TextIO, err: TextIO) -> int:
     if args_list[:1] == ["generate"]:
         args_list = args_list[1:]
     parser = build_parser()

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from core.adapters.alpaca.bar_history import AlpacaBarSource
 from core.cli import args as cli_args
 from core.cli.args import utc_time
+from core.cli.errors import one_line, run_command
 from core.config import ALPACA_KEY_ENV as KEY_ENV
 from core.config import ALPACA_SECRET_ENV as SECRET_ENV
 from core.config import Settings
@@ -41,10 +42,40 @@ from core.market.retention import RetentionPolicy, apply_retention
 from core.market.store import BarStore
 from core.market.sync_log import SyncLog
 
+PROG = "stratforge-market"
+EXAMPLES = {  # each command's --help ends with these (core/cli/main.py: every command shows an example)
+    "": """examples:
+  {prog} import bars.csv AAPL
+  {prog} export aapl.parquet AAPL --start 2025-01-01
+  {prog} fetch AAPL 2025-01-01 2025-02-01          # needs APCA_API_KEY_ID and APCA_API_SECRET_KEY
 
-def main(argv: list[str] | None = None) -> int:
+`{prog} COMMAND --help` describes each command. Exit status: 0 done, 1 done but some rows were rejected,
+2 nothing done (the message says why).""",
+    "import": """examples:
+  {prog} import bars.csv AAPL                      # CSV or Parquet; naive times are UTC; prints a report
+  {prog} import spy_5min.parquet SPY --timeframe 5Min""",
+    "export": """examples:
+  {prog} export aapl.parquet AAPL --start 2025-01-01
+  {prog} export spy.csv SPY --timeframe 1Day --start 2024-01-01 --end 2025-01-01""",
+    "fetch": """example:
+  APCA_API_KEY_ID=... APCA_API_SECRET_KEY=... {prog} fetch AAPL 2025-01-01 2025-02-01 --feed iex""",
+    "regimes": """example:
+  {prog} regimes AAPL --states 3                   # features + HMM regimes per bar; model JSON in the data folder""",
+    "prune": """examples:
+  {prog} prune --keep-days 30 --dry-run            # what would go: old minutes -> 5Min + 1Day bars, then deleted
+  {prog} prune --keep-days 90 --symbol AAPL --no-downsample""",
+}
+
+
+def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
+    """``stratforge-market`` / ``stratforge market``: an error escaping a command is one line (``--debug``: its
+    traceback), with the documented "nothing done" status."""
+    return run_command(lambda args: _main(args, prog), argv, prog, failed=2)
+
+
+def _main(argv: list[str], prog: str) -> int:
     env = os.environ
-    parser = argparse.ArgumentParser(prog="stratforge-market", description="Import, export and fetch bars.")
+    parser = argparse.ArgumentParser(prog=prog, description="Import, export and fetch bars.")
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="import a CSV or Parquet file of bars")
     imp.add_argument("file")
@@ -78,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         "--symbol", type=cli_args.symbol, action="append", dest="symbols", help="only these symbols (repeatable)"
     )
     prune.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
-    args = parser.parse_args(argv)
+    _add_examples(parser, sub, prog)
+    args = cli_args.parse_strictly(parser, argv)
 
     if args.command == "fetch" and not (env.get(KEY_ENV) and env.get(SECRET_ENV)):
         parser.error(f"no Alpaca keys: set {KEY_ENV} and {SECRET_ENV}")
     try:
         database = open_database(Settings.from_env())
     except DatabaseError as exc:
-        print(f"stratforge-market: {exc}", file=sys.stderr)
+        print(f"{prog}: {one_line(exc)}", file=sys.stderr)
         return 2
     store = BarStore(database.engine)
     commands: dict[str, Callable[[], int]] = {
@@ -102,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         OSError,
         MarketDataError,
     ) as exc:  # RetentionError is a MarketDataError  # a bad file, path, range or answer: say so, no traceback
-        print(f"stratforge-market: {exc}", file=sys.stderr)
+        print(f"{prog}: {one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         store.close()
@@ -167,6 +199,16 @@ def _prune(engine: Engine, args: argparse.Namespace) -> int:
     )
     print(apply_retention(engine, policy, dry_run=args.dry_run).summary())
     return 0
+
+
+def _add_examples(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction, prog: str) -> None:
+    """Every command's --help: its listing line on top, its examples below."""
+    raw = argparse.RawDescriptionHelpFormatter
+    parser.epilog, parser.formatter_class = EXAMPLES[""].format(prog=prog), raw
+    lines = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        command.description = command.description or lines.get(name)
+        command.epilog, command.formatter_class = EXAMPLES.get(name, "").format(prog=prog) or None, raw
 
 
 if __name__ == "__main__":
