@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 from app.async_runner import BlockingRunner, run_dialog
 from app.gui_gc import GuiThreadGarbageCollector
 from app.live_setup import LiveSetup, start_workstation, stop_workstation
+from app.shutdown_signals import ShutdownSignals
 from app.themes import apply_theme
 from app.views.about_dialog import app_icon
 from app.views.login_dialog import LoginDialog
@@ -92,10 +93,13 @@ async def main_async(
     runner = BlockingRunner()
     collector = GuiThreadGarbageCollector()  # cycles holding Qt objects must die on this thread (see gui_gc)
     collector.start()
+    signals = ShutdownSignals()  # SIGTERM/SIGINT: every window closes as with Quit, and the session ends cleanly
+    signals.install(asyncio.get_running_loop())
     try:
         stores = _Stores(token_store, club_store)
-        return await _session(settings, runner, open_db, layout_settings, stores, start_live, debug)
+        return await _session(settings, runner, open_db, layout_settings, stores, start_live, debug, signals)
     finally:
+        signals.uninstall()
         runner.shutdown()
         collector.stop()
 
@@ -128,14 +132,18 @@ async def _session(
     stores: _Stores,
     start_live: StartLive,
     debug: bool,
+    signals: ShutdownSignals,
 ) -> int:
     splash = StartupSplash(describe_target(settings))
     splash.show()
     database = await _open(runner, open_db, settings, splash)
     if database is None:
-        return EXIT_STARTUP_FAILED
+        return EXIT_OK if signals.requested else EXIT_STARTUP_FAILED
 
     try:
+        if signals.requested:  # asked to quit while the database opened
+            return EXIT_OK
+        _supervise(database)
         if settings.database_url and is_club_url(settings.database_url):
             club = await _log_in_to_club(settings.database_url, runner, stores.club)
             if club is None:
@@ -147,6 +155,7 @@ async def _session(
             if reopened is None:
                 return EXIT_STARTUP_FAILED
             database = reopened
+            _supervise(database)
         else:
             solo = await _log_in(database, runner, stores.token)
             if solo is None:
@@ -154,13 +163,19 @@ async def _session(
             entered = solo
 
         user = entered.user
+        if signals.requested:
+            return EXIT_OK
         live = await start_live(database, runner)
         try:
+            if signals.requested:
+                return EXIT_OK
             runner.spawn(_settle(live, user, runner), name="settle")
             window = MainWindow(user, database, runner, live.workstation, layout_settings=layout_settings, debug=debug)
             closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             window.closed.connect(lambda: closed.done() or closed.set_result(None))
             window.show()
+            if signals.requested:  # a signal while the window was being built
+                window.close()
             notice = " ".join(n for n in (live.notice, entered.notice) if n)
             if notice:
                 window.statusBar().showMessage(notice, 20_000)
@@ -185,6 +200,13 @@ async def _session(
             await runner.call(database.close)  # stops the embedded server: seconds, so off the GUI thread
         except Exception:
             log.exception("error while closing the database")
+
+
+def _supervise(database: Database) -> None:
+    """The app's own database is watched: a killed embedded server is restarted, a lost shared one reconnected
+    (core/db/supervisor.py); the window shows what happens. ``database.close()`` stops the watch first."""
+    if isinstance(database, Database):  # not a stand-in lent by a test
+        database.supervise()
 
 
 async def _open(

@@ -46,6 +46,7 @@ from app.views.watchlist_panel import WatchlistPanel
 from core.accounts import UserInfo
 from core.accounts.secrets import SecretStore
 from core.db.database import Database
+from core.db.supervisor import DatabaseState, DatabaseStatus
 from core.live.workstation import SIMULATED, Workstation
 from core.market.calendar import TradingCalendar
 from core.market.market_clock import market_status
@@ -82,11 +83,27 @@ def db_status_text(mode: str, connected: bool) -> str:
     return f"DB: {where} — connected" if connected else "DB: disconnected"
 
 
+def db_supervised_text(mode: str, status: DatabaseStatus) -> str:
+    """Status-bar wording for what the database supervisor reports (core/db/supervisor.py)."""
+    where = "embedded PostgreSQL" if mode == "embedded" else "shared"
+    match status.state:
+        case DatabaseState.RESTARTING:
+            return "DB: restarting…" if status.attempt <= 1 else f"DB: restarting… (attempt {status.attempt})"
+        case DatabaseState.RECONNECTED:
+            return f"DB: {where} — reconnected"
+        case DatabaseState.FAILED:
+            return "DB: stopped — restart StratForge"
+        case DatabaseState.DISCONNECTED:
+            return db_status_text(mode, connected=False)
+    return db_status_text(mode, connected=True)
+
+
 class MainWindow(QMainWindow):
     """Emits `closed` once the window has closed and its timers are stopped; the caller then closes
     the database (blocking, so off the GUI thread)."""
 
     closed = Signal()
+    databaseStatus = Signal(object)  # a DatabaseStatus from the supervisor's thread, shown on the GUI thread
 
     def __init__(
         self,
@@ -176,7 +193,15 @@ class MainWindow(QMainWindow):
         self.ping_timer = QTimer(self)
         self.ping_timer.setInterval(ping_interval_ms)
         self.ping_timer.timeout.connect(self.check_database)
-        self.ping_timer.start()
+        # A supervised database (the app's) reports its own state: restarts, outages, reconnections. Without one
+        # (tests, tools) the window pings it itself.
+        self._supervisor = getattr(database, "supervisor", None)
+        self.databaseStatus.connect(self.show_database_status)
+        self._relay_status = self.databaseStatus.emit  # one callable: the same one is unsubscribed at close
+        if self._supervisor is not None:
+            self._supervisor.subscribe(self._relay_status)
+        else:
+            self.ping_timer.start()
         self.status_timer = QTimer(self)
         self.status_timer.setInterval(STATUS_INTERVAL_MS)
         self.status_timer.timeout.connect(self.update_live_status)
@@ -424,6 +449,17 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self.db_label.setText(db_status_text(self._database.mode, connected))
 
+    def show_database_status(self, status: DatabaseStatus) -> None:
+        """The supervisor's news: the label says the state, its tooltip and the status line say what happened."""
+        if self._closed:
+            return
+        self.db_label.setText(db_supervised_text(self._database.mode, status))
+        self.db_label.setToolTip(status.message or self._database.display_url)
+        failed = status.state in (DatabaseState.FAILED, DatabaseState.DISCONNECTED, DatabaseState.RESTARTING)
+        self.db_label.setStyleSheet("color: #ef5350;" if failed else "")
+        if status.message and status.state is not DatabaseState.RESTARTING:
+            self.statusBar().showMessage(status.message, 0 if status.state is DatabaseState.FAILED else 10_000)
+
     # --- layout persistence and shutdown ---
     def _restore_layout(self) -> None:
         settings = self._layout_settings
@@ -462,6 +498,8 @@ class MainWindow(QMainWindow):
                 self._runner.on_error = None
             if self._ping_task is not None:
                 self._ping_task.cancel()
+            if self._supervisor is not None:
+                self._supervisor.unsubscribe(self._relay_status)
             if self._layout_settings is not None:
                 self._layout_settings.setValue("mainWindow/geometry", self.saveGeometry())
                 self._layout_settings.setValue("mainWindow/state", self.saveState(LAYOUT_VERSION))

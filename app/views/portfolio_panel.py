@@ -151,7 +151,10 @@ class PortfolioPanel(QWidget):
         if database_url:
             self._relay = _Relay()
             self._relay.changed.connect(self._notified)
-            self._listener = NotificationListener(database_url, ledger_channel(user_id), self._relay.changed.emit)
+            relay, own_payload = self._relay, str(user_id)
+            # After a lost connection (a database restart) changes made meanwhile were never heard: reload once.
+            self._listener = NotificationListener(database_url, ledger_channel(user_id), relay.changed.emit,
+                                                  on_reconnect=lambda: relay.changed.emit(own_payload))  # fmt: skip
             listener = self._listener
             # Destroyed without shutdown(): the listener still stops (the lambda holds it, not the panel).
             self.destroyed.connect(lambda *_: listener.stop(timeout=0))
