@@ -60,8 +60,8 @@ URL = "--database-url postgresql://admin:pw@host/stratforge"
 EXAMPLES = {
     "": f"""examples:
   {{prog}} users requests {URL}
-  {{prog}} users approve 5f0c...-request-id
-  APCA_API_KEY_ID=... APCA_API_SECRET_KEY=... {{prog}} reconcile {URL}
+  {{prog}} users approve REQUEST_ID                  # an id from 'users requests'
+  APCA_API_KEY_ID=... APCA_API_SECRET_KEY=... {{prog}} reconcile
 
 `{{prog}} COMMAND --help` describes each command. --database-url defaults to ${DATABASE_URL_ENV}.""",
     "reconcile": f"example:\n  APCA_API_KEY_ID=... APCA_API_SECRET_KEY=... {{prog}} reconcile {URL}",

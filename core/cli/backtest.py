@@ -116,7 +116,7 @@ def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 RAW = argparse.RawDescriptionHelpFormatter
-SIGN_IN = f"You sign in as in the app: --user (or ${USER_ENV}), the password from ${PASSWORD_ENV} or a prompt."
+SIGN_IN = f"You sign in as in the app: --user (or ${USER_ENV});\nthe password comes from ${PASSWORD_ENV} or a prompt."
 EXAMPLES = {
     "backtest": f"""examples:
   stratforge backtest my_cross.py AAPL --start 2025-01-02 --end 2025-03-01 --param fast=8
@@ -124,7 +124,8 @@ EXAMPLES = {
   stratforge backtest my_cross.py AAPL --start 2025-01-02 --end 2025-03-01 --commission-per-share 0.005 \\
       --slippage-bps 2
 
-STRATEGY is a .py file or one of your saved strategies. {SIGN_IN}""",
+STRATEGY is a .py file or one of your saved strategies.
+{SIGN_IN}""",
     "batch": f"""examples:
   stratforge batch my_cross.py AAPL --start 2025-01-02 --end 2025-03-01 --var fast=5,8,13 --var slow=30,50,80
   stratforge batch my_cross.py SPY --start 2025-01-02 --end 2025-03-01 --var ticker=SPY,QQQ --dask tcp://h:8786
