@@ -35,7 +35,6 @@ from core.db.database import open_database
 from core.db.errors import DatabaseError
 from core.market.calendar import TradingCalendar
 from core.market.errors import MarketDataError
-from core.market.feature_store import FeatureStore, compute_and_store
 from core.market.files import export_bars, import_bars
 from core.market.history import HistoryService
 from core.market.retention import RetentionPolicy, apply_retention
@@ -176,6 +175,8 @@ def _regimes(store: BarStore, engine: Engine, args: argparse.Namespace, data_dir
         raise MarketDataError(
             f"No stored {args.symbol.upper()} {args.timeframe} bars in that range: fetch or import first."
         )
+    from core.market.feature_store import FeatureStore, compute_and_store  # hmmlearn + sklearn: 3 s, only here
+
     _, regimes, model = compute_and_store(
         store, FeatureStore(engine), args.symbol, args.timeframe, args.start, args.end, n_states=args.states
     )
