@@ -25,6 +25,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from app.async_runner import BlockingRunner, run_dialog
+from app.display_time import apply_display_zone, stored_zone
 from app.gui_gc import GuiThreadGarbageCollector
 from app.live_setup import LiveSetup, start_workstation, stop_workstation
 from app.shutdown_signals import ShutdownSignals
@@ -350,6 +351,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     layout = QSettings()
     apply_theme(app, str(layout.value("appearance/theme", "dark")))
+    apply_display_zone(stored_zone(layout))  # New York unless the trader chose local time or UTC
     # psycopg's async mode refuses Windows' IOCP loop (qasync #76); use the selector loop there too.
     loop_factory = qasync.QSelectorEventLoop if sys.platform == "win32" else qasync.QEventLoop
     debug = args.debug or os.environ.get("STRATFORGE_DEBUG") == "1"

@@ -16,7 +16,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, Signal
 
 from core.domain.display_time import DEFAULT_ZONE, DisplayZone, format_stamp, header
 
@@ -74,6 +74,17 @@ def zone_setting(value: Any) -> DisplayZone:
     except ValueError:
         log.warning("ignored the stored time zone choice %r; showing %s", value, DEFAULT_ZONE.choice_text)
         return DEFAULT_ZONE
+
+
+def stored_zone(settings: QSettings | None) -> DisplayZone:
+    """The zone kept in the preference store (the default when there is none or nothing is stored)."""
+    return zone_setting(settings.value(SETTING_KEY) if settings is not None else None)
+
+
+def store_zone(settings: QSettings | None, zone: DisplayZone) -> None:
+    """Keep `zone` in the preference store (nothing without one: tests)."""
+    if settings is not None:
+        settings.setValue(SETTING_KEY, zone.value)
 
 
 def apply_display_zone(zone: DisplayZone | str | None) -> DisplayZone:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner, run_dialog
 from app.chart_controller import ChartController
+from app.display_time import apply_display_zone, store_zone, stored_zone
 from app.error_reporting import ErrorNotice, ErrorReporter
 from app.gui_watchdog import GuiWatchdog, Stall
 from app.journal_sync import JournalSync
@@ -415,7 +416,8 @@ class MainWindow(QMainWindow):
         url = await self._runner.call(self.secrets.database_url)
         theme = self._setting("appearance/theme", "dark")
         dialog = SettingsDialog(RiskLimitsStore(self._database.session_factory), self.user.id, self._runner,
-                                self.secrets, url, str(theme), parent=self)  # fmt: skip
+                                self.secrets, url, str(theme), parent=self,
+                                time_zone=stored_zone(self._layout_settings))  # fmt: skip
         self.settings_dialog = dialog
         try:
             if await run_dialog(dialog) == QDialog.DialogCode.Accepted:
@@ -431,6 +433,8 @@ class MainWindow(QMainWindow):
         finally:
             self.settings_dialog = None
 
+                store_zone(self._layout_settings, dialog.time_zone)
+                apply_display_zone(dialog.time_zone)  # every view re-renders its times now
     def reset_layout(self) -> None:
         """Every dock back where it starts: a panel dragged off screen or closed is never lost."""
         for dock in self.findChildren(QDockWidget):

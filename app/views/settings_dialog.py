@@ -1,4 +1,4 @@
-"""Settings dialog: Alpaca and Gemini keys (OS keyring), database URL, risk limits, theme.
+"""Settings dialog: Alpaca and Gemini keys (OS keyring), database URL, risk limits, theme, the zone times are read in.
 
 Keyring calls can block (a D-Bus round trip, a Keychain prompt) and risk limits live in PostgreSQL,
 so both are read on the runner's worker threads when the dialog opens and written there on OK; the
@@ -9,9 +9,10 @@ and shows each problem under its own tab, staying open; only a clean form is sav
 (and reading the stored keys) are ``core.services.connection_checks``; this dialog shows their sentences. A save that
 fails on the worker (the keyring vanished, the database refused) is shown the same way.
 
-What this dialog does not do: apply the database URL or the theme. It returns them (`database_url`,
-`theme`) and the caller stores and applies them — the URL at the next start, since every open
-connection and service was built from the current one.
+What this dialog does not do: apply the database URL, the theme or the time zone. It returns them (`database_url`,
+`theme`, `time_zone`) and the caller stores and applies them: the theme and the zone at once (the zone through
+app.display_time), the URL at the next start, since every open connection and service was built from the current
+one.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from app.async_runner import BlockingRunner
 from core.accounts.risk_settings import LABELS, InvalidRiskLimits, RiskLimits, validate_risk_limits
 from core.accounts.secrets import GEMINI_KEY_ENV, SecretStore, SecretsUnavailable
 from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
+from core.db.trouble import trader_message
+from core.domain.display_time import DEFAULT_ZONE, DisplayZone
 from core.services.connection_checks import StoredKeys, alpaca_change, check_database_url, gemini_change, read_keys
 from core.services.risk_limits import RiskLimitsStore
 
@@ -90,6 +93,7 @@ class SettingsDialog(QDialog):
         current_database_url: str | None,
         theme: str,
         parent: QWidget | None = None,
+        time_zone: DisplayZone = DEFAULT_ZONE,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
@@ -101,6 +105,7 @@ class SettingsDialog(QDialog):
         self._secrets = secrets
         self._database_url = current_database_url or None
         self._theme = theme if theme in dict(THEMES) else DEFAULT_THEME
+        self._time_zone = time_zone
         self._busy = False
         self._pending_loads = 2
         self._keyring_available = False
@@ -246,8 +251,17 @@ class SettingsDialog(QDialog):
         for value, label in THEMES:
             self.theme_combo.addItem(label, value)
         self.theme_combo.setCurrentIndex(self.theme_combo.findData(self._theme))
+        self.time_zone_combo = QComboBox()
+        self.time_zone_combo.setObjectName("timeZoneCombo")
+        for zone in DisplayZone:
+            self.time_zone_combo.addItem(zone.choice_text, zone.value)
+        self.time_zone_combo.setCurrentIndex(self.time_zone_combo.findData(self._time_zone.value))
+        self.time_zone_combo.setToolTip(
+            "The zone every time is shown in: the chart, the tables, the journal. Stored times stay UTC."
+        )
         form = QFormLayout(page)
         form.addRow("Theme", self.theme_combo)
+        form.addRow("Show times in", self.time_zone_combo)
         return page
 
     # --- results ---
@@ -260,6 +274,11 @@ class SettingsDialog(QDialog):
     def theme(self) -> str:
         """Either "light" or "dark"."""
         return self._theme
+
+    @property
+    def time_zone(self) -> DisplayZone:
+        """The zone times are shown in."""
+        return self._time_zone
 
     @property
     def busy(self) -> bool:
@@ -347,7 +366,7 @@ class SettingsDialog(QDialog):
         except Exception as exc:
             log.exception("loading risk limits failed")
             self.risk_status.setText("")
-            self.risk_error.setText(f"Your risk limits could not be loaded ({type(exc).__name__}: {exc}).")
+            self.risk_error.setText(f"Your risk limits could not be loaded ({trader_message(exc)})")
         else:
             self._loaded_risk = self.risk_limits = limits
             self._show_risk(limits)
@@ -423,8 +442,9 @@ class SettingsDialog(QDialog):
             self.tabs.setCurrentIndex(min(failed))
             return
         theme = self.theme_combo.currentData() or DEFAULT_THEME
+        time_zone = DisplayZone(self.time_zone_combo.currentData() or DEFAULT_ZONE.value)
         self._set_busy(True, "Saving…")
-        self._runner.spawn(self._save(plan, database_url, theme), name="settings-save")
+        self._runner.spawn(self._save(plan, database_url, theme, time_zone), name="settings-save")
 
     def _plan_alpaca(self, plan: _Plan) -> None:
         change = alpaca_change(self.alpaca_key_id.text(), self.alpaca_secret.text(), self._stored_alpaca)
@@ -439,7 +459,7 @@ class SettingsDialog(QDialog):
         if change.store is not None:
             plan.gemini = change.store[0]
 
-    async def _save(self, plan: _Plan, database_url: str | None, theme: str) -> None:
+    async def _save(self, plan: _Plan, database_url: str | None, theme: str, time_zone: DisplayZone) -> None:
         """Each step records its success at once, so a retry after a partial failure redoes only the rest."""
         failed: list[int] = []
         try:
@@ -454,7 +474,7 @@ class SettingsDialog(QDialog):
         if failed:
             self.tabs.setCurrentIndex(failed[0])
             return
-        self._database_url, self._theme = database_url, theme
+        self._database_url, self._theme, self._time_zone = database_url, theme, time_zone
         self.saved.emit()
         self.accept()
 
@@ -468,7 +488,7 @@ class SettingsDialog(QDialog):
             label.setText(str(exc))
         except Exception as exc:
             log.exception("saving settings failed")
-            label.setText(f"Could not save: {type(exc).__name__}: {exc}")
+            label.setText(f"Could not save: {trader_message(exc)}")
         else:
             return []
         return [tab]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from core.domain.display_time import DEFAULT_ZONE
 from core.domain.timeframes import Timeframe
 
 DEFAULT_STARTING_BALANCE = Decimal("100000")
@@ -37,7 +38,8 @@ def default_risk_profile() -> dict[str, Any]:
 
 
 def default_site_prefs() -> dict[str, Any]:
-    return {"theme": "dark", "notifications_enabled": True, "language": "en"}
+    # time_zone: where shown times are read (core/domain/display_time.py), exchange (New York) unless chosen
+    return {"theme": "dark", "time_zone": DEFAULT_ZONE.value, "notifications_enabled": True, "language": "en"}
 
 
 def default_risk_settings(balance: Decimal) -> dict[str, Any]:

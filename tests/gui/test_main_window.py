@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QDockWidget, QLabel, QLineEdit, QTableView
 from pytestqt.qtbot import QtBot
 
 from app.application import chosen_database_url
 from app.async_runner import BlockingRunner
+from app.display_time import display_time, stored_zone
 from app.views.chart_view import ChartView
 from app.views.main_window import MainWindow, db_status_text
 from core.accounts import AccountService
 from core.db.database import Database
+from core.domain.display_time import DisplayZone
 from core.domain.orders import OrderSide
 from core.domain.tickets import OrderTicket
 from core.journal import list_campaigns
@@ -207,6 +210,31 @@ def test_backtest_from_the_editor_preselects_the_strategy(qtbot: QtBot, window: 
     assert window.backtest.form.selected_strategy().id == saved.id
     dock = window.findChild(QDockWidget, "backtestDock")
     qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty(), timeout=2000)  # raised over its tab siblings
+
+
+def test_the_time_zone_chosen_in_settings_applies_at_once_and_is_kept_for_the_next_start(
+    qtbot: QtBot, db: Database, accounts: AccountService, runner: BlockingRunner, workstation: Workstation,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    store = QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat)  # the preference store
+    user = accounts.sign_up("ada@example.com", "ada", STRONG_PASSWORD)
+    window = MainWindow(user, db, runner, workstation, layout_settings=store)
+    qtbot.addWidget(window)
+    window.show()
+    window.settings_action.trigger()
+    qtbot.waitUntil(lambda: window.settings_dialog is not None and window.settings_dialog.isVisible(), timeout=5000)
+    dialog = window.settings_dialog
+    qtbot.waitUntil(lambda: dialog.ok_button.isEnabled(), timeout=10_000)
+    assert dialog.time_zone is DisplayZone.EXCHANGE  # nothing stored yet: the default
+    dialog.time_zone_combo.setCurrentIndex(dialog.time_zone_combo.findData("utc"))
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.settings_dialog is None, timeout=5000)
+    assert display_time().zone is DisplayZone.UTC  # applied without a restart
+    assert window.chart.time_axis.zone is DisplayZone.UTC
+    store.sync()
+    again = QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat)  # the next start reads it back
+    assert stored_zone(again) is DisplayZone.UTC
 
 
 def test_settings_from_the_menu_remembers_the_shared_database_for_the_next_start(

@@ -17,6 +17,7 @@ from core.accounts import AccountService, UserInfo
 from core.accounts.risk_settings import load_risk_limits
 from core.accounts.secrets import AlpacaKeys, GeminiKey, SecretStore
 from core.db.database import Database
+from core.domain.display_time import DisplayZone
 from core.services.risk_limits import RiskLimitsStore
 from tests.gui.conftest import STRONG_PASSWORD
 from tests.keyrings import MemoryKeyring, use_keyring
@@ -46,6 +47,7 @@ def open_dialog(
         secrets,
         kw.get("database_url"),  # type: ignore[arg-type]
         kw.get("theme", "dark"),  # type: ignore[arg-type]
+        time_zone=kw.get("time_zone", DisplayZone.EXCHANGE),  # type: ignore[arg-type]
     )
     qtbot.addWidget(d)
     d.show()
@@ -165,6 +167,26 @@ def test_database_url_and_theme_are_returned(
     ok_and_wait_accepted(qtbot, dialog)
     assert dialog.database_url == "postgresql+psycopg://club:pw@db.example.org:5432/stratforge"
     assert dialog.theme == "light"
+
+
+def test_the_time_zone_choice_offers_exchange_local_and_utc_and_is_returned(
+    qtbot: QtBot, db: Database, user: UserInfo, runner: BlockingRunner, secrets: SecretStore
+) -> None:
+    dialog = open_dialog(qtbot, db, user, runner, secrets)
+    combo = dialog.time_zone_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Exchange (New York)", "Local (this computer)", "UTC"]
+    assert combo.currentData() == "exchange" and dialog.time_zone is DisplayZone.EXCHANGE
+    combo.setCurrentIndex(combo.findData("utc"))
+    assert dialog.time_zone is DisplayZone.EXCHANGE  # nothing applies before OK
+    ok_and_wait_accepted(qtbot, dialog)
+    assert dialog.time_zone is DisplayZone.UTC
+
+
+def test_the_dialog_opens_on_the_stored_time_zone(
+    qtbot: QtBot, db: Database, user: UserInfo, runner: BlockingRunner, secrets: SecretStore
+) -> None:
+    dialog = open_dialog(qtbot, db, user, runner, secrets, time_zone=DisplayZone.LOCAL)
+    assert dialog.time_zone_combo.currentData() == "local"
 
 
 def test_empty_database_url_means_embedded(
