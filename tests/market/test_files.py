@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from core.db.database import Database
 from core.market import files
-from core.market.files import ImportReport, RejectedRow, export_bars, import_bars
+from core.market.files import Conflict, ImportReport, RejectedRow, export_bars, import_bars
 from core.market.frames import BAR_COLUMNS, check_frame
 from core.market.store import BarStore
 
@@ -111,9 +111,9 @@ def test_mixed_zones_and_column_aliases(store: BarStore, tmp_path: Path) -> None
     path = write(
         tmp_path / "mixed.csv",
         "T,O,H,L,C,V,N,VW,Symbol\n"
-        "2025-01-02T14:30:00Z,10,11,9,10,100,3,10.1,X\n"
-        "2025-01-02T15:31:00+01:00,10,11,9,10,100,4,10.2,X\n"
-        "2025-01-02 14:32,10,11,9,10,100,5,10.3,X\n",
+        "2025-01-02T14:30:00Z,10,11,9,10,100,3,10.1,mix\n"
+        "2025-01-02T15:31:00+01:00,10,11,9,10,100,4,10.2,MIX\n"
+        "2025-01-02 14:32,10,11,9,10,100,5,10.3,MIX\n",
     )
     report = import_bars(store, path, "MIX")
     assert (report.imported, report.rejected) == (3, 0)
@@ -126,29 +126,48 @@ def test_mixed_zones_and_column_aliases(store: BarStore, tmp_path: Path) -> None
 # -- 3: duplicates ---------------------------------------------------------------------------------------
 
 
-def test_duplicates_in_file_and_in_store_are_skipped_and_stored_bars_kept(store: BarStore, tmp_path: Path) -> None:
-    first = write(tmp_path / "first.csv", HEADER + "2025-01-02T14:30:00Z,10,11,9,10,100,1,10\n")
-    assert import_bars(store, first, "DUP").imported == 1
+def test_exact_repeats_are_skipped_and_conflicting_ones_reported_with_both_values(
+    store: BarStore, tmp_path: Path
+) -> None:
+    """A stored bar is never overwritten; a timestamp the file repeats with other values imports neither row."""
+    first = write(
+        tmp_path / "first.csv",
+        HEADER + "2025-01-02T14:30:00Z,10,11,9,10,100,1,10\n2025-01-02T14:33:00Z,10,11,9,10,100,,\n",
+    )
+    assert import_bars(store, first, "DUP").imported == 2
 
     second = write(
         tmp_path / "second.csv",
         HEADER
-        + "2025-01-02T14:30:00Z,50,51,49,50,999,9,50\n"  # already stored: must not overwrite
-        + "2025-01-02T14:31:00Z,20,21,19,20,200,2,20\n"
-        + "2025-01-02T14:31:00Z,30,31,29,30,300,3,30\n"  # repeated in the file: the first one counts
-        + "2025-01-02T14:32:00Z,40,41,39,40,400,4,40\n",
+        + "2025-01-02T14:30:00Z,50,51,49,50,999,9,50\n"  # row 1: stored with other values: kept as stored
+        + "2025-01-02T14:31:00Z,20,21,19,20,200,2,20\n"  # row 2
+        + "2025-01-02T14:31:00Z,30,31,29,30,300,3,30\n"  # row 3: conflicts with row 2: neither is imported
+        + "2025-01-02T14:32:00Z,40,41,39,40,400,4,40\n"  # row 4
+        + "2025-01-02T14:32:00Z,40,41,39,40,400,4,40\n"  # row 5: an exact repeat of row 4: imported once
+        + "2025-01-02T14:33:00Z,10,11,9,10,100,,\n",  # row 6: the stored bar again: a duplicate
     )
     report = import_bars(store, second, "DUP")
 
-    assert (report.rows_read, report.imported, report.duplicates_skipped, report.rejected) == (4, 2, 2, 0)
-    assert report.summary() == "DUP 1Min from second.csv: 2 imported, 2 duplicates skipped, 0 rejected"
+    assert (report.rows_read, report.imported, report.duplicates_skipped, report.rejected) == (6, 1, 2, 2)
+    assert report.stored_conflicts == 1
+    assert report.rejected_reasons == {"conflicting values for a repeated timestamp": 2}
+    assert report.conflicts == (
+        Conflict(3, T0 + timedelta(minutes=1), "o=30 h=31 l=29 c=30 v=300", "row 2: o=20 h=21 l=19 c=20 v=200"),
+        Conflict(1, T0, "o=50 h=51 l=49 c=50 v=999", "stored: o=10 h=11 l=9 c=10 v=100"),
+    )
+    assert report.summary() == (
+        "DUP 1Min from second.csv: 1 imported, 2 duplicates skipped, 2 rejected"
+        " (conflicting values for a repeated timestamp: 2), 1 differing from stored bars (stored kept)"
+    )
+    assert "row 3 (2025-01-02 14:31:00Z): o=30 h=31 l=29 c=30 v=300 conflicts with row 2: " in "\n".join(
+        report.details()
+    )
     stored = store.load_frame("DUP", "1Min")
-    assert stamps(stored) == [T0 + timedelta(minutes=k) for k in range(3)]
-    assert stored["close"].tolist() == [10.0, 20.0, 40.0]
-    assert stored["volume"].tolist() == [100.0, 200.0, 400.0]
+    assert stamps(stored) == [T0, T0 + timedelta(minutes=2), T0 + timedelta(minutes=3)]
+    assert stored["close"].tolist() == [10.0, 40.0, 10.0]
 
     again = import_bars(store, second, "DUP")
-    assert (again.imported, again.duplicates_skipped) == (0, 4)
+    assert (again.imported, again.duplicates_skipped, again.stored_conflicts, again.rejected) == (0, 3, 1, 2)
     assert store.count("DUP", "1Min") == 3
 
 
@@ -209,11 +228,11 @@ def test_naive_timestamps_rejected_when_not_taken_as_utc(store: BarStore, tmp_pa
     assert store.count("NAIVE", "1Min") == 1
 
 
-def test_epoch_numbers_in_csv_are_rejected_not_read_as_1970(store: BarStore, tmp_path: Path) -> None:
+def test_epoch_seconds_in_csv_are_read_as_seconds_not_as_1970(store: BarStore, tmp_path: Path) -> None:
     path = write(tmp_path / "epoch.csv", HEADER + "1735828200,10,11,9,10,100,,\n1735828260,10,11,9,10,100,,\n")
     report = import_bars(store, path, "EPOCH")
-    assert (report.imported, report.rejected_reasons) == (0, {"timestamp is not a date/time": 2})
-    assert store.count("EPOCH", "1Min") == 0
+    assert (report.imported, report.timestamps) == (2, "epoch seconds (UTC)")
+    assert stamps(store.load_frame("EPOCH", "1Min")) == [T0, T0 + timedelta(minutes=1)]
 
 
 def test_parquet_missing_timestamps_are_rejected_not_stored_as_1677(store: BarStore, tmp_path: Path) -> None:
@@ -350,7 +369,7 @@ def test_failed_export_leaves_the_previous_file(
 
 def test_missing_column_is_an_error_and_nothing_is_stored(store: BarStore, tmp_path: Path) -> None:
     path = write(tmp_path / "short.csv", "time,open,high,low,close\n2025-01-02T14:30:00Z,10,11,9,10\n")
-    with pytest.raises(ValueError, match=r"short\.csv lacks column\(s\) volume"):
+    with pytest.raises(ValueError, match=r"short\.csv: cannot tell which column is the volume \(found: time, open"):
         import_bars(store, path, "MISS")
     assert store.count("MISS", "1Min") == 0
 
@@ -362,12 +381,13 @@ def test_ambiguous_timestamp_columns_are_an_error(store: BarStore, tmp_path: Pat
     assert store.count("AMB", "1Min") == 0
 
 
-def test_numeric_parquet_timestamps_are_an_error(store: BarStore, tmp_path: Path) -> None:
+def test_numeric_parquet_timestamps_are_epoch_times_by_their_size(store: BarStore, tmp_path: Path) -> None:
     path = tmp_path / "epoch.parquet"
-    pd.DataFrame({"t": [1735828200], "o": [1.0], "h": [1.0], "l": [1.0], "c": [1.0], "v": [1]}).to_parquet(path)
-    with pytest.raises(ValueError, match="epoch numbers are ambiguous"):
-        import_bars(store, path, "EPOCH")
-    assert store.count("EPOCH", "1Min") == 0
+    frame = pd.DataFrame({"t": [1735828200000], "o": [1.0], "h": [1.0], "l": [1.0], "c": [1.0], "v": [1]})
+    frame.to_parquet(path)
+    report = import_bars(store, path, "EPOCH")
+    assert (report.imported, report.timestamps, report.encoding) == (1, "epoch milliseconds (UTC)", "Parquet")
+    assert stamps(store.load_frame("EPOCH", "1Min")) == [T0]
 
 
 def test_unknown_extension_is_an_error(store: BarStore, tmp_path: Path) -> None:
