@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from app.async_runner import BlockingRunner
 from app.views.chart_markers import ChartMarker
 from app.views.chart_view import ChartView
+from core.db.trouble import trader_message
 from core.domain.bars import NormalizedBar
 from core.domain.symbols import normalize_symbol
 from core.domain.timeframes import Timeframe
@@ -109,7 +110,7 @@ class ChartController(QObject):
             if generation == self._generation:
                 self._loading = False
                 self.chart.set_loading(False)
-                message = f"Could not load {symbol} {timeframe}: {exc}"
+                message = f"Could not load {symbol} {timeframe}: {trader_message(exc)}"
                 self.chart.show_error(message)
                 self.failed.emit(message)
             log.warning("chart load failed for %s %s", symbol, timeframe, exc_info=True)

@@ -18,6 +18,8 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
+from core.db.trouble import trader_message
+
 log = logging.getLogger(__name__)
 
 
@@ -29,8 +31,9 @@ class ErrorReport:
 
 
 def describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """The status bar's one line: trader-readable, never a driver's socket path or SQL (the log and the Details
+    box keep the whole traceback)."""
+    return trader_message(exc)
 
 
 class ErrorReporter(QObject):

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.async_runner import BlockingRunner
 from app.coalesced import CoalescedPasses
+from core.db.trouble import trader_message
 from core.services.journal import CATCH_UP_LIMIT, Journal
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class JournalSync(QObject):
         except Exception as exc:
             log.exception("bringing the journal up to date failed")
             if shiboken6.isValid(self):
-                self.failed.emit(f"The journal could not be updated: {type(exc).__name__}: {exc}")
+                self.failed.emit(f"The journal could not be updated: {trader_message(exc)}")
             return False
         if not shiboken6.isValid(self):
             return False

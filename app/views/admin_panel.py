@@ -26,6 +26,7 @@ from app.models.admin_users import MembersModel, RequestsModel
 from app.models.positions_model import format_money
 from app.views.panel_widgets import compact_table, muted, named_button
 from core.accounts.errors import AccountError
+from core.db.trouble import trader_message
 from core.services.admin import AdminOverview, Member, MemberAdmin, SignUpRequest
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,7 @@ class AdminPanel(QWidget):
             self.show_error(str(exc))
             return
         log.warning("%s", what, exc_info=exc)
-        self.show_error(f"{what}: {type(exc).__name__}: {exc}")
+        self.show_error(f"{what}: {trader_message(exc)}")
 
     def _member_or_say(self, verb: str) -> Member | None:
         member = self.selected_member()
@@ -321,7 +322,7 @@ class AdminPanel(QWidget):
         except Exception as exc:
             log.exception("admin panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {type(exc).__name__}: {exc}")
+                self.show_error(f"Something went wrong: {trader_message(exc)}")
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)

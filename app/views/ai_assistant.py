@@ -64,6 +64,7 @@ from core.ai import (
     StrategyGenerator,
 )
 from core.ai.diff import code_diff
+from core.db.trouble import trader_message
 from core.domain.bars import TIMEFRAMES
 from core.strategy.source import strategy_classes
 
@@ -505,7 +506,7 @@ class AiAssistant(QWidget):
             if not shiboken6.isValid(self) or self._closed:
                 return
             log.exception("%s", failure)
-            self.show_error(f"{failure}: {str(exc) or type(exc).__name__}")
+            self.show_error(f"{failure}: {trader_message(exc)}")
 
     # --- the generator ---
     def refresh_key(self) -> asyncio.Task[None] | None:

@@ -37,6 +37,7 @@ from app.views.batch_results import BatchResultsView
 from app.views.batch_variables import VariablesEditor
 from core.backtest.batch_jobs import BatchInfo, BatchState
 from core.backtest.executors import Executor
+from core.db.trouble import trader_message
 from core.services.batches import Batches
 
 RESUMABLE = ("canceled", "failed", "queued", "running")  # "running" too: a client that died leaves it so
@@ -152,7 +153,7 @@ class BatchPanel(QWidget):
         if not shiboken6.isValid(self):
             return
         details = "".join(traceback.format_exception(exc)) if exc is not None else ""
-        self.errors.show_error(f"{message}: {exc}" if exc is not None else message, details)
+        self.errors.show_error(f"{message}: {trader_message(exc)}" if exc is not None else message, details)
 
     def _spawn(self, work: Awaitable[None], failure: str, name: str) -> None:
         """Start a load; any exception it ends with is shown in the panel, not only logged."""

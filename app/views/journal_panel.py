@@ -32,6 +32,7 @@ from app.views.journal_fills import FillsTab
 from app.views.journal_review import ChecksTab, StrategiesTab
 from app.views.journal_tab import JournalTab, Loader
 from app.views.panel_widgets import muted, named_button
+from core.db.trouble import trader_message
 from core.journal import JournalError
 from core.services.journal import Journal
 
@@ -53,7 +54,7 @@ def load_all(journal: Journal, user_id: uuid.UUID, loaders: list[Loader]) -> lis
 
 
 def error_message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, JournalError) else f"{type(exc).__name__}: {exc}"
+    return trader_message(exc)  # a JournalError's own words; never a driver's socket path
 
 
 class JournalPanel(QWidget):

@@ -52,6 +52,7 @@ from app.models.session_books_model import SessionBooksModel
 from app.views.order_ticket import OrderTicket
 from app.views.panel_widgets import muted
 from core.db.notify import NotificationListener
+from core.db.trouble import trader_message
 from core.ledger.errors import LedgerError
 from core.ledger.history import EquityPoint, OrderRow
 from core.ledger.service import ledger_channel
@@ -407,7 +408,7 @@ class PortfolioPanel(QWidget):
     def _refresh_failed(self, exc: Exception) -> None:
         if not isinstance(exc, LedgerError):
             log.warning("portfolio refresh failed", exc_info=exc)
-        message = str(exc) if isinstance(exc, LedgerError) else f"{type(exc).__name__}: {exc}"
+        message = trader_message(exc)  # a LedgerError's own words; never a driver's socket path
         self._stale = True
         self.show_error(f"Could not refresh the portfolio: {message}")
 
@@ -424,7 +425,10 @@ class PortfolioPanel(QWidget):
             log.warning("portfolio panel cannot LISTEN: %s", exc)
             if self._alive() and not self._closed:
                 when = f"every {self._poll_timer.interval() // 1000} s" if self._poll_timer.isActive() else "on Refresh"
-                self.show_error(f"Changes from your other clients will show only {when} (live updates are off: {exc}).")
+                self.show_error(
+                    f"Changes from your other clients will show only {when} (live updates are off: "
+                    f"{trader_message(exc)})."
+                )
             return
         if self._closed:
             listener.stop(timeout=0)
@@ -441,7 +445,7 @@ class PortfolioPanel(QWidget):
         except Exception as exc:
             log.exception("cancel failed")
             if self._alive():
-                self.show_error(f"Could not cancel the order: {type(exc).__name__}: {exc}")
+                self.show_error(f"Could not cancel the order: {trader_message(exc)}")
         else:
             if self._alive():
                 self.status_label.setText(
@@ -474,7 +478,7 @@ class PortfolioPanel(QWidget):
         except Exception as exc:
             log.exception("portfolio panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {type(exc).__name__}: {exc}")
+                self.show_error(f"Something went wrong: {trader_message(exc)}")
                 self.error_label.setToolTip(traceback.format_exc())
 
     def _alive(self) -> bool:

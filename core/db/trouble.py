@@ -29,24 +29,59 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def trader_message(exc: BaseException) -> str:
-    """The one line to show for ``exc``: never a traceback, a socket path or SQL."""
+    """The one line to show for ``exc``: never a traceback, a socket path or SQL.
+
+    Our own errors are shown in their own words even when raised from a driver error (the ledger turns a
+    PL/pgSQL refusal into a LedgerError with the rule's message), unless the connection broke or their text
+    carries a driver's dump (an error built with ``f"...: {exc}"`` around a psycopg error)."""
     if is_connection_error(exc):
         return CONNECTION_LOST
+    text = _first_line(str(exc))
+    if looks_like_a_driver_error(str(exc)):
+        return DATABASE_FAILED
+    if _is_ours(exc) and text:
+        return text
     if any(isinstance(err, (psycopg.Error, sa_exc.SQLAlchemyError)) for err in _chain(exc)):
         return DATABASE_FAILED
-    text = _first_line(str(exc))
-    if type(exc).__module__.startswith(("core.", "app.")) and text:
-        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+# What only a driver's own text contains: a socket path, libpq's wording, SQLAlchemy's SQL echo and link.
+_DRIVER_MARKERS = (
+    ".s.PGSQL.",
+    "connection to server",
+    "Is the server running",
+    "server closed the connection",
+    "connection is bad",
+    "psycopg",
+    "sqlalchemy",
+    "[SQL:",
+    "Background on this error",
+)
+
+
+def looks_like_a_driver_error(text: str) -> bool:
+    """True when ``text`` carries a database driver's raw message (never shown to a trader)."""
+    lowered = text.lower()
+    return any(marker.lower() in lowered for marker in _DRIVER_MARKERS)
+
+
+def _is_ours(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("core.", "app."))
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the errors it was raised from or during, without looping on a cycle."""
+    """``exc`` and the errors it was raised from or during (``raise ... from None`` ends it), without looping."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and all(current is not s for s in seen) and len(seen) < 16:
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif current.__suppress_context__:
+            break
+        else:
+            current = current.__context__
     return seen
 
 
