@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QSettings, Signal
 
-from core.domain.display_time import DEFAULT_ZONE, DisplayZone, format_stamp, header
+from core.domain.display_time import DEFAULT_ZONE, DisplayZone, format_clock, format_minute, format_stamp, header
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,22 @@ def display_time() -> DisplayTime:
         found = DisplayTime(parent=app)
         found.setObjectName(OBJECT_NAME)
     return found
+
+
+def shown_minute(at: datetime | None, *, label: bool = False) -> str:
+    """`at` as "YYYY-MM-DD HH:MM" in the application's zone (with its label: "... 09:30 ET"); "" for None. For
+    texts built when shown (titles, lists filled on load); tables re-render through their models instead."""
+    if at is None:
+        return ""
+    zone = display_time().zone
+    text = format_minute(at, zone)
+    return f"{text} {zone.label}" if label else text
+
+
+def shown_clock(at: datetime) -> str:
+    """`at` as "HH:MM:SS ET" in the application's zone (an "updated at" caption)."""
+    zone = display_time().zone
+    return f"{format_clock(at, zone)} {zone.label}"
 
 
 def zone_setting(value: Any) -> DisplayZone:

@@ -1,8 +1,10 @@
 """The Backtest panel's inputs: which strategy, on what, over which dates, with which overrides and costs.
 
 Reading the form gives a ``BacktestRequest`` or a ValueError whose message tells the trader what to fix,
-so the panel never sends the service something it would only refuse later. Dates are whole UTC days and
-the end date is included (the run's range ends at the following midnight), as a trader reads "to March 7".
+so the panel never sends the service something it would only refuse later. Dates are trading-session dates
+and the end date is included, as a trader reads "to March 7": the range runs from UTC midnight of the first date
+to UTC midnight after the last (as `stratforge backtest --start/--end` reads dates), which holds each date's
+session (09:30-16:00 New York is 13:30-21:00 UTC at most) and the pre-market before it.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class BacktestForm(QWidget):
         form.addRow("Class", self.class_combo)
         form.addRow("Symbol", self.symbol_edit)
         form.addRow("Timeframe", self.timeframe_combo)
-        form.addRow("From (UTC)", self.start_date)
-        form.addRow("To (UTC, included)", self.end_date)
+        form.addRow("From (session date)", self.start_date)
+        form.addRow("To (session date, included)", self.end_date)
         form.addRow("Starting cash", self.cash_spin)
         form.addRow("Commission / share", self.commission_spin)
 

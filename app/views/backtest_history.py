@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -21,10 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.display_time import display_time
 from app.models.metrics_model import format_metric
 from core.backtest.service import ResultSummary
+from core.domain.display_time import DisplayZone, format_minute
 
-HEADERS = ("Run at (UTC)", "Name", "Range", "Status", "Return", "Max DD", "Trades")
+HEADERS = ("Run at", "Name", "Range", "Status", "Return", "Max DD", "Trades")  # "Run at" names the display zone
 
 
 class HistoryView(QWidget):
@@ -39,7 +41,9 @@ class HistoryView(QWidget):
         self.setObjectName("historyView")
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setObjectName("historyTable")
-        self.table.setHorizontalHeaderLabels(list(HEADERS))
+        self._display = display_time()
+        self._results: list[ResultSummary] = []
+        self._show_headers(self._display.zone)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
@@ -48,6 +52,7 @@ class HistoryView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(lambda _item: self._open_clicked())
+        self._display.zoneChanged.connect(self._zone_changed)
 
         self.open_button = QPushButton("Open")
         self.open_button.setObjectName("openResultButton")
@@ -71,13 +76,28 @@ class HistoryView(QWidget):
         layout.addLayout(buttons)
         self._selection_changed()
 
+    def _show_headers(self, zone: DisplayZone) -> None:
+        self.table.setHorizontalHeaderLabels([f"{HEADERS[0]} ({zone.label})", *HEADERS[1:]])
+
+    def _zone_changed(self, zone: DisplayZone) -> None:
+        """Run times read in the new zone; the selection is kept."""
+        selected = set(self.selected_ids())
+        self._show_headers(zone)
+        self.set_results(self._results)
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) in selected:
+                self.table.selectionModel().select(self.table.model().index(row, 0), flags)
+
     def set_results(self, results: list[ResultSummary]) -> None:
+        self._results = list(results)
+        zone = self._display.zone
         self.table.setRowCount(0)
         for summary in results:
             row = self.table.rowCount()
             self.table.insertRow(row)
             cells = (
-                f"{summary.created_at:%Y-%m-%d %H:%M}",
+                format_minute(summary.created_at, zone),
                 summary.name,
                 f"{summary.start:%Y-%m-%d} to {summary.end - timedelta(seconds=1):%Y-%m-%d}",  # the end is exclusive
                 summary.status,

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.display_time import shown_minute
 from app.models.metrics_model import MetricsModel
 from app.models.trades_model import TradesModel
 from app.views.backtest_form import BacktestForm
@@ -303,7 +304,7 @@ class BacktestPanel(QWidget):
 
 
 def _title(result: ResultDisplay) -> str:
-    when = f"{result.created_at:%Y-%m-%d %H:%M}" if result.created_at else ""
+    when = shown_minute(result.created_at, label=True)
     return f"{result.name}\n{when}".strip()
 
 

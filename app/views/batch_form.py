@@ -24,7 +24,8 @@ from core.strategy.library import SavedStrategy
 
 
 def _utc(day: QDate) -> datetime:
-    """A date field as midnight UTC, as the CLI reads `--start 2025-03-03`."""
+    """A date field as midnight UTC, as the CLI reads `--start 2025-03-03`: a session date (that midnight is before
+    the date's New York pre-market), so the start date's session is in and the end date's is not."""
     return datetime(day.year(), day.month(), day.day(), tzinfo=UTC)
 
 
@@ -69,7 +70,8 @@ class BatchForm(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         for label, widget in (
             ("Strategy", self.strategy), ("Class", self.class_name), ("Symbol", self.symbol),
-            ("Timeframe", self.timeframe), ("Start (UTC)", self.start), ("End (UTC)", self.end),
+            ("Timeframe", self.timeframe), ("Start (session date)", self.start),
+            ("End (session date, excluded)", self.end),
             ("Commission", self.commission), ("Workers", self.workers), ("Dask scheduler", self.dask),
             ("Batch name", self.name),
         ):  # fmt: skip

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.display_time import display_time, shown_minute
 from app.views.batch_error import ErrorBox
 from app.views.batch_form import BatchForm
 from app.views.batch_results import BatchResultsView
@@ -84,7 +85,9 @@ class BatchPanel(QWidget):
 
         self.batches_table = QTableWidget(0, 4)
         self.batches_table.setObjectName("batchesTable")
-        self.batches_table.setHorizontalHeaderLabels(["name", "status", "progress", "created"])
+        self._display = display_time()
+        self._display.zoneChanged.connect(self._show_batches)  # "created" reads in the chosen zone
+        self._show_batches()
         self.batches_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.batches_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.batches_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -184,11 +187,15 @@ class BatchPanel(QWidget):
 
     async def _load_batches(self) -> None:
         self.batches = await self._runner.call(self._batches.list, self._user_id)
+        self._show_batches()
+
+    def _show_batches(self, _zone: object = None) -> None:
         table = self.batches_table
+        table.setHorizontalHeaderLabels(["name", "status", "progress", self._display.header("created")])
         table.setRowCount(len(self.batches))
         for row, info in enumerate(self.batches):
             st = info.state
-            created = f"{info.created_at:%Y-%m-%d %H:%M}" if info.created_at else ""
+            created = shown_minute(info.created_at)
             texts = (info.name, st.status, f"{st.completed:,} / {st.total:,}", created)
             for col, text in enumerate(texts):
                 item = QTableWidgetItem(text)

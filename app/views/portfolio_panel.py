@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.coalesced import CoalescedPasses
+from app.display_time import shown_clock
 from app.models.fills_model import FillsModel
 from app.models.orders_model import OrdersModel
 from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableModel, format_money, pnl_color
@@ -371,7 +372,7 @@ class PortfolioPanel(QWidget):
         self.books_model.set_rows(split.rows if split is not None else ())
         self._plot(overview.equity_curve, overview)
         self._update_cancel_button()
-        self.status_label.setText(f"Updated {overview.as_of.astimezone():%H:%M:%S}")
+        self.status_label.setText(f"Updated {shown_clock(overview.as_of)}")
         if self._stale:
             self._stale = False
             self.show_error("")

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.display_time import shown_minute
 from app.views.ai_assistant import AiAssistant, AiProposal, GeneratorFactory
 from app.views.code_editor import CodeEditor, ProblemList
 from app.views.params_form import ParamsForm
@@ -692,8 +693,9 @@ class StrategyEditorPanel(QWidget):
 
 
 def version_label(version: VersionInfo) -> str:
-    """One row of the versions list: number, local save time, and the change note (else where it came from)."""
-    when = version.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    """One row of the versions list: number, save time (in the display zone), and the change note (else where it
+    came from)."""
+    when = shown_minute(version.created_at, label=True)
     return f"v{version.version} · {when} · {version.change_note or version.source}"
 
 

@@ -12,12 +12,14 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.display_time import DisplayTime, apply_display_zone, display_time, zone_setting
+from app.display_time import DisplayTime, apply_display_zone, display_time, shown_clock, shown_minute, zone_setting
 from app.models.fills_model import FillsModel
 from app.models.orders_model import OrdersModel
 from app.models.trades_model import TradesModel
+from app.views.backtest_history import HistoryView
 from app.views.chart_sessions import CLOSED, POST, PRE, session_spans, session_table
 from app.views.chart_view import ChartView
+from core.backtest.service import ResultSummary
 from core.domain.display_time import DisplayZone
 from core.ledger.history import FillRow, OrderRow
 
@@ -216,3 +218,32 @@ def test_a_million_bars_shade_from_the_sessions_not_bar_by_bar() -> None:
     spans = session_spans(t, 60.0, session_table())
     # ~23 months of sessions: one open each, and up to one pre, post and closed run each
     assert 450 < len(spans.opens) < 500 and len(spans.shaded) <= 3 * len(spans.opens) + 300
+
+
+# --- panels ------------------------------------------------------------------------------------------------
+
+
+def summary(at: datetime) -> ResultSummary:
+    return ResultSummary(uuid.uuid4(), "Cross", "completed", at, ("SPY",), "1Min", datetime(2026, 1, 5, tzinfo=UTC),
+                         datetime(2026, 1, 10, tzinfo=UTC), None, 0.1, 1.0, -0.05, 3, None)  # fmt: skip
+
+
+def test_the_backtest_history_reads_run_times_in_the_chosen_zone_and_keeps_the_selection(qtbot: QtBot) -> None:
+    view = HistoryView()
+    qtbot.addWidget(view)
+    view.set_results([summary(WINTER_OPEN), summary(SUMMER_OPEN)])
+    view.table.selectRow(1)
+    assert view.table.horizontalHeaderItem(0).text() == "Run at (ET)"
+    assert [view.table.item(r, 0).text() for r in (0, 1)] == ["2026-01-15 09:30", "2026-07-15 09:30"]
+    chosen = view.selected_ids()
+    apply_display_zone(DisplayZone.UTC)
+    assert view.table.horizontalHeaderItem(0).text() == "Run at (UTC)"
+    assert [view.table.item(r, 0).text() for r in (0, 1)] == ["2026-01-15 14:30", "2026-07-15 13:30"]
+    assert view.selected_ids() == chosen
+
+
+def test_texts_built_when_shown_name_the_zone() -> None:
+    assert shown_minute(WINTER_OPEN, label=True) == "2026-01-15 09:30 ET"
+    assert shown_clock(SUMMER_OPEN + timedelta(seconds=5)) == "09:30:05 ET"
+    apply_display_zone(DisplayZone.UTC)
+    assert shown_minute(WINTER_OPEN) == "2026-01-15 14:30" and shown_minute(None) == ""
