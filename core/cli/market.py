@@ -35,7 +35,9 @@ from core.db.database import open_database
 from core.db.errors import DatabaseError
 from core.market.calendar import TradingCalendar
 from core.market.errors import MarketDataError
+from core.market.file_reading import MAX_TEXT_BYTES
 from core.market.files import export_bars, import_bars
+from core.market.frames import BAR_COLUMNS, Plausible
 from core.market.history import HistoryService
 from core.market.retention import RetentionPolicy, apply_retention
 from core.market.store import BarStore
@@ -52,7 +54,15 @@ EXAMPLES = {  # each command's --help ends with these (core/cli/main.py: every c
 2 nothing done (the message says why).""",
     "import": """examples:
   {prog} import bars.csv AAPL                      # CSV or Parquet; naive times are UTC; prints a report
-  {prog} import spy_5min.parquet SPY --timeframe 5Min""",
+  {prog} import spy_5min.parquet SPY --timeframe 5Min
+  {prog} import export.csv AAPL --column timestamp=When --column close=Last --epoch ms
+
+Recognised without flags: a pandas to_csv index column (Unnamed: 0, Datetime), Date/Datetime/time/t/timestamp
+columns, Capitalised or short (o,h,l,c,v,n,vw) names, yfinance files (Adj Close ignored when Close is there),
+alpaca-py frames (a symbol column: only SYMBOL's rows), epoch seconds or milliseconds (told by their size).
+Rows must be plausible: prices finite, > 0 and <= 1,000,000 (--max-price), volume finite, >= 0 and <= 1e12
+(--max-volume), high >= open/close >= low, times in 1900-2199; other rows are rejected with their reason.
+A timestamp repeated with different values imports none of its rows; stored bars are never overwritten.""",
     "export": """examples:
   {prog} export aapl.parquet AAPL --start 2025-01-01
   {prog} export spy.csv SPY --timeframe 1Day --start 2024-01-01 --end 2025-01-01""",
@@ -81,6 +91,28 @@ def _main(argv: list[str], prog: str) -> int:
     imp.add_argument("symbol", type=cli_args.symbol)
     imp.add_argument("--timeframe", type=cli_args.timeframe, default="1Min")
     imp.add_argument("--naive-is-an-error", action="store_true", help="reject times without a zone (default: UTC)")
+    imp.add_argument(
+        "--column",
+        type=_column,
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="which file column holds a bar field (timestamp, open, high, low, close, volume, trade_count, vwap);"
+        " repeatable, for what the import cannot tell by itself",
+    )
+    imp.add_argument("--epoch", choices=("s", "ms", "us", "ns"), help="numeric times are epoch times in this unit")
+    imp.add_argument(
+        "--max-price", type=float, default=Plausible.max_price, help="reject rows priced above this (default 1,000,000)"
+    )
+    imp.add_argument(
+        "--max-volume", type=float, default=Plausible.max_volume, help="reject rows with more volume (default 1e12)"
+    )
+    imp.add_argument(
+        "--max-gib",
+        type=float,
+        default=MAX_TEXT_BYTES / 1024**3,
+        help="refuse a file that is (or decompresses to) more than this many GiB of text (default 2)",
+    )
     exp = sub.add_parser("export", help="write stored bars to a CSV or Parquet file")
     exp.add_argument("file")
     exp.add_argument("symbol", type=cli_args.symbol)
@@ -141,11 +173,34 @@ def _main(argv: list[str], prog: str) -> int:
 
 
 def _import(store: BarStore, args: argparse.Namespace) -> int:
-    report = import_bars(store, args.file, args.symbol, args.timeframe, naive_is_utc=not args.naive_is_an_error)
+    """The report: the summary line, how the file was read (layout, encoding, times, columns), then the first
+    rejected rows and conflicts. Exit 1 when rows were rejected or differ from stored bars."""
+    report = import_bars(
+        store,
+        args.file,
+        args.symbol,
+        args.timeframe,
+        naive_is_utc=not args.naive_is_an_error,
+        mapping=dict(args.column),
+        epoch=args.epoch,
+        plausible=Plausible(max_price=args.max_price, max_volume=args.max_volume),
+        max_bytes=max(1, int(args.max_gib * 1024**3)),
+    )
     print(report.summary())
-    for row in report.rejected_rows:
-        print(f"  row {row.row}: {row.reason}")
-    return 1 if report.rejected else 0
+    for line in report.details():
+        print(f"  {line}")
+    return 1 if report.rejected or report.stored_conflicts else 0
+
+
+def _column(text: str) -> tuple[str, str]:
+    """``FIELD=COLUMN`` (``close=Last``; the column may contain spaces: ``'close=Adj Close'``)."""
+    field, sep, column = text.partition("=")
+    field, column = field.strip().lower(), column.strip()
+    if not sep or not column:
+        raise argparse.ArgumentTypeError(f"expected FIELD=COLUMN, e.g. timestamp=When, not {text!r}")
+    if field not in BAR_COLUMNS:
+        raise argparse.ArgumentTypeError(f"unknown bar field {field!r}: use one of {', '.join(BAR_COLUMNS)}")
+    return field, column
 
 
 def _export(store: BarStore, args: argparse.Namespace) -> int:

@@ -99,3 +99,61 @@ def test_a_bad_symbol_or_timeframe_is_refused_before_any_work_and_a_share_class_
     assert cli.main(["import", str(path), "brk-b"]) == 0
     assert "BRK.B 1Min from bars.csv: 1 imported" in capsys.readouterr().out
     assert BarStore(shared_db.engine).count("BRK.B", "1Min") == 1
+
+
+def test_import_prints_the_layout_it_chose_and_the_conflicts(shared_db, tmp_path, capsys):
+    path = tmp_path / "frame.csv"
+    path.write_text(
+        ",Open,High,Low,Close,Volume\n"  # a pandas to_csv of a frame with an unnamed DatetimeIndex
+        "2025-07-01 13:30:00+00:00,10,11,9,10.5,100\n"
+        "2025-07-01 13:31:00+00:00,10,11,9,10.5,100\n"
+        "2025-07-01 13:31:00+00:00,20,21,19,20.5,100\n",  # conflicts with the row before
+    )
+    assert cli.main(["import", str(path), "AAPL"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("AAPL 1Min from frame.csv: 1 imported, 0 duplicates skipped, 2 rejected")
+    assert out[1] == "  read as: pandas index column; UTF-8; times: ISO text with a zone: converted to UTC"
+    assert out[2] == (
+        "  columns: Unnamed: 0 -> timestamp, Open -> open, High -> high, Low -> low, Close -> close, Volume -> volume"
+    )
+    assert "  row 2: conflicting values for a repeated timestamp" in out
+    assert (
+        "  row 3 (2025-07-01 13:31:00Z): o=20 h=21 l=19 c=20.5 v=100 conflicts with row 2: o=10 h=11 l=9"
+        in "\n".join(out)
+    )
+
+
+def test_a_layout_it_cannot_tell_is_refused_with_the_flags_then_imported_with_them(shared_db, tmp_path, capsys):
+    path = tmp_path / "odd.csv"
+    path.write_text("When,Open,High,Low,Last,Volume\n1751376600000,10,11,9,10.5,100\n")
+    assert cli.main(["import", str(path), "AAPL"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--column timestamp=When --column close=Last" in err
+    argv = ["import", str(path), "AAPL", "--column", "timestamp=When", "--column", "close=Last", "--epoch", "ms"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 imported" in out and "times: epoch milliseconds (UTC)" in out
+    assert BarStore(shared_db.engine).count("AAPL", "1Min") == 1
+
+
+def test_bad_files_symbols_and_bounds_are_one_line_each(shared_db, tmp_path, capsys):
+    binary = tmp_path / "x.csv"
+    binary.write_bytes(b"PK\x03\x04\x00\x00binary")
+    assert cli.main(["import", str(binary), "AAPL"]) == 2
+    assert capsys.readouterr().err == (
+        "stratforge-market: x.csv is not a text CSV file (it holds binary data); export it as CSV or Parquet\n"
+    )
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["import", str(binary), "\uff21\uff21\uff30\uff2c"])
+    assert refused.value.code == 2 and "is not a valid symbol" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["import", str(binary), "AAPL", "--column", "price=Last"])
+    assert "unknown bar field 'price'" in capsys.readouterr().err
+
+    big = tmp_path / "big.csv"
+    big.write_text("timestamp,open,high,low,close,volume\n2025-07-01T13:30:00Z,2000000,2000000,2000000,2000000,1\n")
+    assert cli.main(["import", str(big), "BRK.A"]) == 1
+    assert "row 1: price above 1e+06 (the plausibility limit)" in capsys.readouterr().out
+    assert cli.main(["import", str(big), "BRK.A", "--max-price", "5e6"]) == 0
+    assert cli.main(["import", str(big), "BRK.A", "--max-price", "-1"]) == 2
+    assert capsys.readouterr().err.endswith("the price and volume limits must be finite numbers > 0\n")
