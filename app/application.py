@@ -45,6 +45,7 @@ from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.engine import mask_url
 from core.db.errors import DatabaseError
+from core.db.trouble import trader_message
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ async def _open(
         message = str(exc)
     except Exception as exc:
         log.exception("unexpected error while opening the database")
-        message = f"Unexpected error while opening the database: {exc}"
+        message = f"Unexpected error while opening the database: {trader_message(exc)}"
     finally:
         if splash is not None:
             splash.close()

@@ -22,6 +22,7 @@ from core.db.embedded import EmbeddedPostgres
 from core.db.engine import make_engine, make_session_factory, mask_url
 from core.db.errors import DatabaseUnreachable, SchemaOutOfDate
 from core.db.supervisor import DatabaseSupervisor
+from core.db.trouble import connection_failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ def _open_external(url: str) -> Database:
         current = migrate.current_revision(engine)
     except OperationalError as exc:
         engine.dispose()
-        raise DatabaseUnreachable(f"Cannot reach the database {shown}: {exc.orig}") from exc
+        reason = connection_failure_reason(exc.orig or exc)  # libpq's last words, not its whole dump
+        raise DatabaseUnreachable(f"Cannot reach the database {shown}: {reason}.") from exc
     head = migrate.head_revision()
     if current != head:
         engine.dispose()

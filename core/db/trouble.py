@@ -60,6 +60,16 @@ _DRIVER_MARKERS = (
 )
 
 
+def connection_failure_reason(exc: BaseException) -> str:
+    """Why a connection attempt failed, in libpq's last words ("Connection refused", "timeout expired",
+    "password authentication failed for user \"alice\""), without the socket or host preamble."""
+    line = _first_line(str(exc))
+    reason = line.rsplit("failed: ", 1)[-1].strip() if "failed: " in line else line
+    if not reason or looks_like_a_driver_error(reason):
+        return "the server did not answer"
+    return reason
+
+
 def looks_like_a_driver_error(text: str) -> bool:
     """True when ``text`` carries a database driver's raw message (never shown to a trader)."""
     lowered = text.lower()

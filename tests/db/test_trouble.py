@@ -9,11 +9,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError as SAOperationalError
 
+from core.config import Settings
+from core.db.database import open_database
 from core.db.engine import make_engine
 from core.db.errors import DatabaseUnreachable
 from core.db.trouble import (
     CONNECTION_LOST,
     DATABASE_FAILED,
+    connection_failure_reason,
     is_connection_error,
     looks_like_a_driver_error,
     trader_message,
@@ -105,3 +108,35 @@ def test_driver_texts_are_recognised(text: str) -> None:
 
 def test_a_trader_sentence_is_not_a_driver_text() -> None:
     assert not looks_like_a_driver_error("Order value $97,024.61 exceeds your limit of $25,000.")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
+            "\tIs the server running on that host and accepting TCP/IP connections?",
+            "Connection refused",
+        ),
+        (
+            'connection is bad: connection to server on socket "/tmp/x/.s.PGSQL.5432" failed: No such file or '
+            "directory\n\tIs the server running locally and accepting connections on that socket?",
+            "No such file or directory",
+        ),
+        (
+            'FATAL:  password authentication failed for user "alice"',
+            'FATAL:  password authentication failed for user "alice"',
+        ),
+    ],
+)
+def test_a_failed_connection_is_told_in_libpqs_last_words(raw: str, reason: str) -> None:
+    assert connection_failure_reason(psycopg.OperationalError(raw)) == reason
+
+
+def test_an_unreachable_shared_database_is_one_clear_line() -> None:
+    with pytest.raises(DatabaseUnreachable) as caught:
+        open_database(Settings(data_dir=Path("/nonexistent"), database_url="postgresql://nobody@127.0.0.1:1/none"))
+    assert (
+        str(caught.value)
+        == "Cannot reach the database postgresql+psycopg://nobody@127.0.0.1:1/none: Connection refused."
+    )
