@@ -19,6 +19,7 @@ from app.models.trades_model import TradesModel
 from app.views.backtest_history import HistoryView
 from app.views.chart_sessions import CLOSED, POST, PRE, session_spans, session_table
 from app.views.chart_view import ChartView
+from app.views.equity_chart import EquityChart
 from core.backtest.service import ResultSummary
 from core.domain.display_time import DisplayZone
 from core.ledger.history import FillRow, OrderRow
@@ -247,3 +248,20 @@ def test_texts_built_when_shown_name_the_zone() -> None:
     assert shown_clock(SUMMER_OPEN + timedelta(seconds=5)) == "09:30:05 ET"
     apply_display_zone(DisplayZone.UTC)
     assert shown_minute(WINTER_OPEN) == "2026-01-15 14:30" and shown_minute(None) == ""
+
+
+def test_the_backtest_equity_axis_labels_in_the_zone_across_a_daylight_saving_switch(qtbot: QtBot) -> None:
+    display = DisplayTime()
+    chart = EquityChart(display=display)
+    qtbot.addWidget(chart)
+    chart.resize(800, 400)
+    axis = chart.equity_plot.getAxis("bottom")
+    winter, summer = WINTER_OPEN.timestamp(), SUMMER_OPEN.timestamp()
+    times = winter + 60.0 * np.arange(-60, 61)
+    chart.set_curves(times, np.full(len(times), 1e5), np.zeros(len(times)))
+    chart.grab()  # a paint picks the zoom level (hours and minutes over two hours)
+    spacing = axis.zoomLevel.tickSpecs[-1].spacing
+    assert axis.tickStrings([winter, summer], 1.0, spacing) == ["09:30", "09:30"]
+    display.set_zone(DisplayZone.UTC)
+    chart.grab()
+    assert axis.tickStrings([winter, summer], 1.0, spacing) == ["14:30", "13:30"]
