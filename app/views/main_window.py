@@ -220,7 +220,9 @@ class MainWindow(QMainWindow):
         if self.sessions is not None:
             self.sessions.signalRecorded.connect(self.chart_controller.add_signal)
         self.chart_controller.open(self._setting("chart/symbol", DEFAULT_SYMBOL))
+        self.portfolio.chart_symbol = lambda: self.chart_controller.symbol  # "New order…" opens on it
         self.workstation.want("watchlist", self.watchlist.symbols)
+        self.watchlist.load_stored_closes(runner, workstation.prices.quote)  # until the first live bars
         self.update_live_status()
 
         self.watchdog: GuiWatchdog | None = None
@@ -257,7 +259,8 @@ class MainWindow(QMainWindow):
         # booked by whichever client holds the club's trade stream) show without a restart.
         listen_url = database.engine.url.render_as_string(hide_password=False)
         ticket_checks = pre_trade_checks(database.session_factory, workstation.ledger)
-        portfolio = Portfolio(workstation.ledger, database.session_factory, orders=workstation.orders)
+        portfolio = Portfolio(workstation.ledger, database.session_factory, orders=workstation.orders,
+                              prices=workstation.prices)  # fmt: skip
         self.portfolio = PortfolioPanel(portfolio, user.id, runner, database_url=listen_url,
                                         ticket_checks=ticket_checks)  # fmt: skip
         portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))
@@ -356,6 +359,7 @@ class MainWindow(QMainWindow):
 
     def _watchlist_changed(self, symbols: list[str]) -> None:
         self.workstation.want("watchlist", symbols)
+        self.watchlist.load_stored_closes(self._runner, self.workstation.prices.quote)
         if self._layout_settings is not None:
             self._layout_settings.setValue(f"watchlist/{self.user.id}", symbols)
         self._prices_moved()

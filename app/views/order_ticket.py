@@ -15,17 +15,26 @@ never holds it back either: the checks advise, the ledger's risk rules decide.
 
 That workflow (check, place, record the answer) is ``core.services.order_entry.OrderEntry``; the ticket only
 collects the order, asks the question an outcome calls for, and shows what comes back.
+
+Before Submit, given its facts (``TicketFactsSource``: the Portfolio service), the ticket shows the symbol's price
+(live, or the last stored close marked as such until live data arrives), the order's estimated cost (a sell's
+proceeds) and the buying power left after it (``estimate_order``: valued as the ledger will value it). The facts
+are read on a worker thread when the symbol changes and whenever ``refresh_facts`` is called (the portfolio panel
+calls it after each refresh: fills, prices, a poll); the estimate follows every keystroke on the GUI thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 import shiboken6
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -40,12 +49,27 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.display_time import display_time
+from core.db.trouble import trader_message
+from core.domain.display_time import in_zone
 from core.domain.orders import OrderSide, OrderType, TimeInForce
 from core.domain.symbols import is_valid_symbol, normalize_symbol
+from core.domain.tickets import InvalidTicket
 from core.domain.tickets import OrderTicket as TicketRequest
 from core.journal.check_types import INFO, PreTradeEvaluation
+from core.ledger.prices import PriceQuote
 from core.ledger.views import OrderDesk, PlacedOrder
-from core.services.order_entry import CheckOutcome, OrderEntry, PreTradeChecks, SendOutcome, describe
+from core.services.order_entry import (
+    CheckOutcome,
+    OrderEntry,
+    OrderEstimate,
+    PreTradeChecks,
+    SendOutcome,
+    TicketFacts,
+    TicketFactsSource,
+    describe,
+    estimate_order,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +78,9 @@ TYPES = (("Market", OrderType.MARKET), ("Limit", OrderType.LIMIT), ("Stop", Orde
 TIFS = (("Day", TimeInForce.DAY), ("GTC", TimeInForce.GTC))
 ERROR_STYLE = "color: #d32f2f;"
 NUDGE_STYLE = "color: #ef6c00;"
+STALE_STYLE = "color: #808080; font-style: italic;"
+SYMBOL_SETTLE_MS = 300  # facts are read once the trader stops typing the symbol, not per keystroke
+NO_ESTIMATE = "—"
 SEVERITY_MARK = {"critical": "⛔", "warn": "⚠", "info": "\N{INFORMATION SOURCE}"}
 
 
@@ -61,22 +88,64 @@ class TicketInputError(ValueError):
     """Input that cannot be sent as an order; ``str()`` tells the trader what to fix."""
 
 
+MAX_AMOUNT = Decimal("1e12")  # no quantity or price a trader types is larger; NUMERIC(20,6) holds below 1e14
+MAX_TYPED = 40  # characters: anything longer is not an amount
+
+
 def parse_amount(text: str, what: str, *, required: bool) -> Decimal | None:
-    """A positive decimal typed by the trader (thousands separators allowed); None when empty and optional."""
-    cleaned = text.strip().replace(",", "")
+    """A positive decimal typed by the trader (thousands separators allowed); None when empty and optional.
+    Only ASCII digits count (Decimal would read full-width digits), no exponents (``1e400``), no NaN or
+    infinity, and at most ``MAX_AMOUNT``: every refusal is one line naming the field."""
+    shown = text.strip()
+    cleaned = shown.replace(",", "")
     if not cleaned:
         if required:
             raise TicketInputError(f"Enter {what}.")
         return None
+    if len(shown) > MAX_TYPED or not cleaned.isascii() or not _plain_number(cleaned):
+        quoted = shown if len(shown) <= MAX_TYPED else shown[:MAX_TYPED] + "…"
+        raise TicketInputError(f"{what.capitalize()} must be a number, not “{_printable(quoted)}”.")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
-        raise TicketInputError(f"{what.capitalize()} must be a number, not “{text.strip()}”.") from None
-    if not value.is_finite():
-        raise TicketInputError(f"{what.capitalize()} must be a number, not “{text.strip()}”.")
+        raise TicketInputError(f"{what.capitalize()} must be a number, not “{_printable(shown)}”.") from None
     if value <= 0:
         raise TicketInputError(f"{what.capitalize()} must be greater than zero.")
+    if value > MAX_AMOUNT:
+        raise TicketInputError(f"{what.capitalize()} is too large (at most {MAX_AMOUNT:,.0f}).")
     return value
+
+
+def _plain_number(text: str) -> bool:
+    """Digits with at most one decimal point (a leading minus is read, so "-1" says "greater than zero")."""
+    body = text[1:] if text.startswith(("-", "+")) else text
+    whole, _, fraction = body.partition(".")
+    return bool(whole or fraction) and (whole + fraction).isdigit() and (whole + fraction).isascii()
+
+
+def _printable(text: str) -> str:
+    """``text`` safe to show on one line: control characters (NUL, newlines) as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _money(value: Decimal) -> str:
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+
+
+def _when(at: datetime) -> str:
+    """``Fri 16:00 ET``: the weekday and time in the zone the trader chose for every view."""
+    zone = display_time().zone
+    return f"{in_zone(at, zone):%a %H:%M} {zone.label}"
+
+
+def price_text(quote: PriceQuote | None) -> str:
+    """``Last 412.55 (live)`` or ``Last close 412.30 (stored, Fri 16:00 ET)``: a stored close is never taken for
+    a live price."""
+    if quote is None:
+        return "No price known yet"
+    if quote.stale:
+        return f"Last close {quote.price:,.2f} (stored, {_when(quote.as_of)})"
+    return f"Last {quote.price:,.2f} (live)"
 
 
 def _combo(name: str, items: tuple[tuple[str, StrEnum], ...]) -> QComboBox:
@@ -85,6 +154,13 @@ def _combo(name: str, items: tuple[tuple[str, StrEnum], ...]) -> QComboBox:
     for text, value in items:
         combo.addItem(text, value.value)
     return combo
+
+
+def _value_label(name: str) -> QLabel:
+    label = QLabel(NO_ESTIMATE, objectName=name)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
 
 
 def _line(name: str, placeholder: str) -> QLineEdit:
@@ -107,11 +183,16 @@ class OrderTicket(QDialog):
         parent: QWidget | None = None,
         *,
         checks: PreTradeChecks | None = None,
+        facts: TicketFactsSource | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("orderTicket")
         self.setWindowTitle("New order")
         self._entry = OrderEntry(orders, checks)
+        self._facts_source = facts
+        self._facts: TicketFacts | None = None
+        self._facts_generation = 0  # an answer for a symbol the trader already left is dropped
+        self.estimate: OrderEstimate | None = None
         self._user_id = user_id
         self._runner = runner
         self._sending = False
@@ -144,6 +225,20 @@ class OrderTicket(QDialog):
         form.addRow("Limit price", self.limit_edit)
         form.addRow("Stop price", self.stop_edit)
         form.addRow("Time in force", self.tif_combo)
+        self.price_label = _value_label("ticketPrice")
+        self.amount_caption = QLabel("Estimated cost")
+        self.amount_label = _value_label("ticketCost")
+        self.buying_power_label = _value_label("ticketBuyingPower")
+        if facts is not None:
+            form.addRow("Price", self.price_label)
+            form.addRow(self.amount_caption, self.amount_label)
+            form.addRow("Buying power after", self.buying_power_label)
+        else:  # nothing to show them from: kept (owned, hidden) so the code needs no special case
+            for label in (self.price_label, self.amount_caption, self.amount_label, self.buying_power_label):
+                label.setParent(self)
+                label.hide()
+        self._symbol_settled = QTimer(self, singleShot=True, interval=SYMBOL_SETTLE_MS)
+        self._symbol_settled.timeout.connect(self.refresh_facts)
 
         self.error_label = QLabel(objectName="ticketError", wordWrap=True)
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -192,11 +287,15 @@ class OrderTicket(QDialog):
         for edit in self.findChildren(QLineEdit):
             edit.textEdited.connect(self._hide_error)
             edit.textEdited.connect(self._order_changed)
+            edit.textChanged.connect(self._show_estimate)
         for combo in self.findChildren(QComboBox):
             combo.activated.connect(self._order_changed)
+            combo.currentIndexChanged.connect(self._show_estimate)
         self.bracket_box.toggled.connect(self._order_changed)
+        self.symbol_edit.textChanged.connect(self._symbol_changed)
         self._type_changed()
         self.set_symbol(symbol)
+        self._show_estimate()
 
     # --- public ---
     @property
@@ -210,6 +309,39 @@ class OrderTicket(QDialog):
 
     def set_symbol(self, symbol: str) -> None:
         self.symbol_edit.setText(normalize_symbol(symbol))
+        self.refresh_facts()
+
+    def account_refreshed(self, *_: object) -> None:
+        """The account or prices changed (the portfolio panel refreshed): read the facts again while shown."""
+        if self.isVisible() and not self._symbol_settled.isActive():
+            self.refresh_facts()
+
+    @property
+    def facts(self) -> TicketFacts | None:
+        """The price, buying power and position last read for the ticket's symbol (None before the first read)."""
+        return self._facts
+
+    def refresh_facts(self) -> None:
+        """Read the symbol's price and the trader's buying power again, on a worker thread (no facts source, or no
+        valid symbol: nothing to read). Call it when prices or the account change."""
+        self._symbol_settled.stop()
+        symbol = normalize_symbol(self.symbol_edit.text())
+        if self._facts_source is None:
+            return
+        self._facts_generation += 1
+        if not is_valid_symbol(symbol):
+            self._facts = None
+            self._show_estimate()
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # the app's loop has stopped (it is closing): nothing would show the answer
+        self._runner.spawn(self._read_facts(self._facts_generation, symbol), name="order-ticket-facts")
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._symbol_settled.stop()
+        super().hideEvent(event)
 
     def show_error(self, message: str) -> None:
         """Red text under the form (empty hides it)."""
@@ -222,7 +354,8 @@ class OrderTicket(QDialog):
         if not symbol:
             raise TicketInputError("Enter a symbol.")
         if not is_valid_symbol(symbol):
-            raise TicketInputError(f"“{symbol}” is not a ticker symbol (letters, digits, '.' or '-').")
+            shown = _printable(symbol if len(symbol) <= MAX_TYPED else symbol[:MAX_TYPED] + "…")
+            raise TicketInputError(f"“{shown}” is not a ticker symbol (letters, digits, '.' or '-').")
         qty = parse_amount(self.qty_edit.text(), "the quantity", required=True)
         assert qty is not None
         kind = OrderType(self.type_combo.currentData())
@@ -284,6 +417,79 @@ class OrderTicket(QDialog):
         self.status_label.setText("Not sent.")
 
     # --- behaviour ---
+    async def _read_facts(self, generation: int, symbol: str) -> None:
+        source = self._facts_source
+        assert source is not None
+        try:
+            facts: TicketFacts = await self._runner.call(source.ticket_facts, self._user_id, symbol)
+        except Exception as exc:  # the database is away, the account is gone: one line, the details in the log
+            log.warning("reading the order ticket's price and buying power failed", exc_info=True)
+            if self._alive() and generation == self._facts_generation:
+                self._facts = None
+                self._show_estimate(trouble=trader_message(exc))
+            return
+        if self._alive() and generation == self._facts_generation:
+            self._facts = facts
+            self._show_estimate()
+
+    def _symbol_changed(self, *_: object) -> None:
+        """The symbol's facts no longer apply; read the new ones once the trader stops typing."""
+        if self._facts is not None and self._facts.symbol != normalize_symbol(self.symbol_edit.text()):
+            self._facts = None
+            self._show_estimate()
+        self._symbol_settled.start()
+
+    def _draft(self) -> TicketRequest | None:
+        """The order as typed when it is one (no error shown: the estimate follows typing, Submit says what's wrong)."""
+        try:
+            return self.build_request()
+        except (TicketInputError, InvalidTicket):
+            return None
+
+    def _show_estimate(self, *_: object, trouble: str = "") -> None:
+        """Price, estimated cost (or proceeds) and buying power after the order, from the last facts read."""
+        if self._facts_source is None:
+            return
+        side = OrderSide(self.side_combo.currentData())
+        self.amount_caption.setText("Estimated proceeds" if side is OrderSide.SELL else "Estimated cost")
+        facts = self._facts
+        quote = facts.quote if facts is not None else None
+        if trouble:
+            self.price_label.setText(trouble)
+            self.price_label.setStyleSheet(ERROR_STYLE)
+            self.price_label.setToolTip("")
+        elif facts is None:
+            self.price_label.setText(NO_ESTIMATE)
+            self.price_label.setStyleSheet("")
+            self.price_label.setToolTip("")
+        else:
+            self.price_label.setText(price_text(quote))
+            self.price_label.setStyleSheet(STALE_STYLE if quote is None or quote.stale else "")
+            self.price_label.setToolTip(
+                f"Last stored close, {_when(quote.as_of)}; live data not yet received." if quote and quote.stale else ""
+            )
+        draft = self._draft()
+        self.estimate = estimate_order(draft, facts) if draft is not None and facts is not None else None
+        estimate = self.estimate
+        if estimate is None or estimate.amount is None or estimate.held is None:
+            self.amount_label.setText(NO_ESTIMATE)
+            self.amount_label.setToolTip("")
+        else:
+            at = "" if draft is None or draft.type is OrderType.MARKET else f" at {estimate.price:,.2f}"
+            self.amount_label.setText(f"{_money(estimate.amount)}{at}")
+            self.amount_label.setToolTip(
+                f"Holds {_money(estimate.held)} of your buying power until it fills." if estimate.held else ""
+            )
+        if facts is None:
+            self.buying_power_label.setText(NO_ESTIMATE)
+        elif estimate is None or estimate.buying_power_after is None:
+            self.buying_power_label.setText(f"{_money(facts.buying_power)} now")
+        else:
+            after = estimate.buying_power_after
+            self.buying_power_label.setText(f"{_money(after)} of {_money(facts.buying_power)}")
+        short = estimate is not None and estimate.buying_power_after is not None and estimate.buying_power_after < 0
+        self.buying_power_label.setStyleSheet(ERROR_STYLE if short else "")
+
     async def _check(self, request: TicketRequest) -> None:
         outcome: CheckOutcome = await self._runner.call(self._entry.check, self._user_id, request)
         if not self._alive():
@@ -313,7 +519,7 @@ class OrderTicket(QDialog):
             outcome: SendOutcome = await self._runner.call(self._entry.send, self._user_id, request, evaluation)
         except Exception as exc:  # the service answers in values; this is the runner itself failing
             log.exception("placing an order failed")
-            outcome = SendOutcome(None, f"The order could not be placed: {type(exc).__name__}: {exc}")
+            outcome = SendOutcome(None, f"The order could not be placed: {trader_message(exc)}")
         if not self._alive():
             return
         try:
@@ -337,6 +543,7 @@ class OrderTicket(QDialog):
         # for the next order of a ladder or an exit.
         self.qty_edit.clear()
         self.qty_edit.setFocus()
+        self.refresh_facts()  # the order holds buying power now
 
     def _answer(self, evaluation: PreTradeEvaluation, action: str) -> None:
         """Store the trader's answer on a worker thread; a failure is logged (nothing waits for it)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -128,6 +128,9 @@ class PortfolioPanel(QWidget):
         self._fill_ids: tuple[uuid.UUID, ...] | None = None
         self._overview: AccountOverview | None = None
         self.ticket: OrderTicket | None = None
+        # The symbol "New order…" opens the ticket on (the main window points it at the chart's); "" when none,
+        # then the selected position's.
+        self.chart_symbol: Callable[[], str] = lambda: ""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -186,8 +189,8 @@ class PortfolioPanel(QWidget):
     def _build_toolbar(self) -> QHBoxLayout:
         self.new_order_button = QPushButton("New order…", objectName="newOrderButton")
         self.new_order_button.setShortcut(QKeySequence(Qt.Key.Key_F9))
-        self.new_order_button.setToolTip("Open the order ticket for the selected position's symbol (F9)")
-        self.new_order_button.clicked.connect(lambda: self.open_ticket())
+        self.new_order_button.setToolTip("Open the order ticket for the chart's symbol (F9)")
+        self.new_order_button.clicked.connect(lambda: self.open_ticket(self.chart_symbol() or None))
         self.refresh_button = QPushButton("Refresh", objectName="refreshButton")
         self.refresh_button.clicked.connect(self.refresh)
         self.status_label = QLabel(objectName="panelStatus")
@@ -293,9 +296,11 @@ class PortfolioPanel(QWidget):
         if self.ticket is None or not shiboken6.isValid(self.ticket):
             ticket_checks = self._ticket_checks
             self.ticket = OrderTicket(
-                self._portfolio.orders, self._user_id, self._runner, symbol or "", parent=self, checks=ticket_checks
-            )
+                self._portfolio.orders, self._user_id, self._runner, symbol or "", parent=self, checks=ticket_checks,
+                facts=self._portfolio,
+            )  # fmt: skip
             self.ticket.orderPlaced.connect(self._order_placed)
+            self.refreshed.connect(self.ticket.account_refreshed)  # prices and fills move its estimate
         elif symbol:
             self.ticket.set_symbol(symbol)
         self.ticket.show()

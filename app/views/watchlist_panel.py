@@ -1,12 +1,18 @@
 """Watchlist: the trader's symbols with last price and change; clicking one opens it in the chart.
 
 The panel owns no data source: the main window subscribes the listed symbols to the live feed (it listens to
-`symbolsChanged`) and pushes quotes in with `show_quotes`. Symbols are checked with the same ticker rule as
+`symbolsChanged`) and pushes quotes in with `show_quotes`. Until a symbol's first live bar, its last stored close
+is shown, marked as such (`load_stored_closes`, given the workstation's price lookup, reads them off the GUI
+thread). Symbols are checked with the same ticker rule as
 the chart's search box before they are listed.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
+import shiboken6
 from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -21,9 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.async_runner import BlockingRunner
 from app.models.watchlist_model import WatchlistModel
 from core.domain.symbols import is_valid_symbol, normalize_symbol
+from core.ledger.prices import PriceQuote
 from core.market.quotes import Quote
+
+log = logging.getLogger(__name__)
 
 MAX_SYMBOLS = 100
 
@@ -101,6 +111,28 @@ class WatchlistPanel(QWidget):
 
     def show_quotes(self, quotes: list[Quote]) -> None:
         self.model.update_quotes(quotes)
+
+    def show_stored_closes(self, closes: list[PriceQuote]) -> None:
+        self.model.show_stored_closes([c for c in closes if c.stale])
+
+    def load_stored_closes(self, runner: BlockingRunner, quote: Callable[[str], PriceQuote | None]) -> None:
+        """Read the listed symbols' prices with ``quote`` (it may read the database once per symbol) on a worker
+        thread and show the stored closes among them; a failure only leaves the dashes (logged)."""
+        symbols = self.model.symbols
+
+        def read() -> list[PriceQuote]:
+            return [q for q in map(quote, symbols) if q is not None and q.stale]
+
+        async def load() -> None:
+            try:
+                closes = await runner.call(read)
+            except Exception:
+                log.warning("could not read the watchlist's stored closes", exc_info=True)
+                return
+            if shiboken6.isValid(self):
+                self.show_stored_closes(closes)
+
+        runner.spawn(load(), name="watchlist-stored-closes")
 
     def _add_typed(self) -> None:
         if self.add_symbol(self.input.text()):

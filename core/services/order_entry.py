@@ -20,16 +20,20 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.domain.orders import OrderType
+from core.db.trouble import trader_message
+from core.domain.money import money, reservation
+from core.domain.orders import OrderSide, OrderType
 from core.domain.tickets import OrderTicket
 from core.journal.check_types import CANCELLED, CRITICAL, INFO, MODIFIED, PROCEEDED, PreTradeEvaluation
 from core.journal.errors import JournalError
 from core.journal.ticket_checks import TicketChecks
 from core.ledger.errors import LedgerError, OrderRejected
+from core.ledger.prices import PriceQuote
 from core.ledger.service import Ledger
 from core.ledger.views import OrderDesk, PlacedOrder
 
@@ -97,6 +101,58 @@ def describe(ticket: OrderTicket) -> str:
     return " ".join(words)
 
 
+@dataclass(frozen=True)
+class TicketFacts:
+    """What the order ticket shows before Submit, read in one call (``Portfolio.ticket_facts``): the symbol's
+    price (live, or the last stored close until live data arrives), the trader's buying power (cash not held by
+    open orders, less what open shorts hold) and their position in the symbol (a sell beyond it opens a short)."""
+
+    symbol: str
+    quote: PriceQuote | None
+    buying_power: Decimal
+    position_qty: Decimal = Decimal(0)
+
+
+class TicketFactsSource(Protocol):
+    """Where the order ticket reads its facts (``core.services.portfolio.Portfolio``); blocking."""
+
+    def ticket_facts(self, user_id: uuid.UUID, symbol: str) -> TicketFacts: ...
+
+
+@dataclass(frozen=True)
+class OrderEstimate:
+    """The order in money before it is sent. ``price``: what it is valued at (its limit or stop price where it has
+    one, else the last price); ``amount``: quantity x price, a buy's estimated cost or a sell's proceeds;
+    ``held``: what placing it holds against buying power (a market or stop buy's collar included, a short sale's
+    initial margin, nothing for a sell that only closes); ``buying_power_after``: buying power less ``held``.
+    None where the price is unknown."""
+
+    price: Decimal | None
+    amount: Decimal | None
+    held: Decimal | None
+    buying_power_after: Decimal | None
+
+
+def estimate_order(ticket: OrderTicket, facts: TicketFacts) -> OrderEstimate:
+    """Value ``ticket`` as the ledger will (``core.domain.money``: the same reference price and reservation), so
+    the buying power shown after the order is what the ledger checks it against. An estimate: the ledger decides
+    at Submit, at the price it knows then."""
+    last = facts.quote.price if facts.quote is not None and facts.quote.symbol == ticket.symbol else None
+    if ticket.type is OrderType.LIMIT:
+        price = ticket.limit_price
+    elif ticket.type is OrderType.STOP:
+        price = ticket.stop_price
+    else:
+        price = last
+    if price is None:
+        return OrderEstimate(None, None, None, None)
+    short = Decimal(0)
+    if ticket.side is OrderSide.SELL:  # the part beyond the long opens a short (open sells not counted here)
+        short = max(ticket.qty - max(facts.position_qty, Decimal(0)), Decimal(0))
+    held = reservation(ticket, price, short_qty=short)
+    return OrderEstimate(price, money(ticket.qty * price), held, facts.buying_power - held)
+
+
 class OrderEntry:
     """The manual-order workflow over one ledger (``orders``: how orders reach it), with the behavioural checks
     when ``checks`` is given."""
@@ -146,7 +202,7 @@ class OrderEntry:
             return SendOutcome(None, str(exc))
         except Exception as exc:
             log.exception("placing an order failed")
-            return SendOutcome(None, f"The order could not be placed: {type(exc).__name__}: {exc}")
+            return SendOutcome(None, f"The order could not be placed: {trader_message(exc)}")
         return SendOutcome(placed, recorded=self._record(user_id, evaluation, PROCEEDED, placed.id))
 
     def answer(self, user_id: uuid.UUID, evaluation: PreTradeEvaluation, action: str) -> bool:

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.domain.symbols import normalize_symbol
 from core.ledger.overview import AccountOverview, PortfolioPrices, load_overview
+from core.ledger.prices import LastPrices, PriceOrigin, PriceQuote
 from core.ledger.service import Ledger
 from core.ledger.views import OrderDesk
 from core.paper.book import load_books
 from core.paper.records import session_rows
+from core.services.order_entry import TicketFacts
 from core.services.portfolio_split import BookRow, PortfolioSplit, SessionRef, split_portfolio
 
 __all__ = ["AccountOverview", "BookRow", "Portfolio", "PortfolioOverview", "PortfolioSplit"]
@@ -50,8 +53,10 @@ class Portfolio:
         *,
         orders: OrderDesk | None = None,
         fill_limit: int = FILLS_SHOWN,
+        prices: LastPrices | None = None,
     ) -> None:
         self.ledger = ledger
+        self._prices = prices  # the ledger's own price source: its quotes say live or last stored close
         self.orders: OrderDesk = orders if orders is not None else ledger
         self._sessions = sessions
         self._fill_limit = fill_limit
@@ -75,6 +80,22 @@ class Portfolio:
         books = load_books(self._sessions, user_id, price_of)
         refs = [SessionRef(r.row.id, r.strategy_name, r.row.status) for r in session_rows(self._sessions, user_id)]
         return split_portfolio(portfolio, books, refs)
+
+    def ticket_facts(self, user_id: uuid.UUID, symbol: str) -> TicketFacts:
+        """What the order ticket shows for ``symbol`` before Submit: its price (marked live or last stored close),
+        the trader's buying power and position (LedgerError for an account that no longer exists)."""
+        symbol = normalize_symbol(symbol)
+        portfolio = self.ledger.portfolio(user_id)
+        held = next((p.qty for p in portfolio.positions if p.symbol == symbol), Decimal(0))
+        return TicketFacts(symbol, self.quote(symbol), portfolio.buying_power, held)
+
+    def quote(self, symbol: str) -> PriceQuote | None:
+        """``symbol``'s price and where it came from (may read the database once: call it off the GUI thread)."""
+        symbol = normalize_symbol(symbol)
+        if self._prices is not None:
+            return self._prices.quote(symbol)
+        price = self.ledger.last_price(symbol)  # a ledger built without quotes knows only live prices
+        return None if price is None else PriceQuote(symbol, price, datetime.now(UTC), PriceOrigin.LIVE)
 
     def cancel(self, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
         """Ask the ledger to cancel one of the trader's open orders (LedgerError when it cannot)."""
