@@ -1,18 +1,21 @@
-"""SIGTERM and SIGINT end the app as cleanly as Quit: exit code 0, and the embedded PostgreSQL is stopped.
+"""The real app in a child process: SIGTERM and SIGINT end it as cleanly as Quit (exit code 0, the embedded
+PostgreSQL stopped), and a kill -9 of its database server is survived (restarted, the status bar says so).
 
-The app runs in a child process (offscreen, a fresh data folder, a remembered login so the main window opens
-without a person), the test waits for the window, sends the signal and checks what is left behind.
+The child is tests/gui/app_driver.py: offscreen, a fresh data folder, a remembered login so the main window opens
+without a person; it prints what the trader sees, line by line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import psutil
 import pytest
@@ -20,102 +23,93 @@ import pytest
 from app.shutdown_signals import ShutdownSignals
 
 REPO = Path(__file__).resolve().parents[2]
-
-DRIVER = textwrap.dedent(
-    """
-    import asyncio, sys
-    from pathlib import Path
-
-    import keyring
-    import qasync
-    from PySide6.QtWidgets import QApplication
-
-    from app.application import main_async
-    from app.views.main_window import MainWindow
-    from core.accounts import AccountService
-    from core.accounts.token_store import KeyringTokenStore
-    from core.config import Settings
-    from core.db.database import open_database
-    from tests.keyrings import MemoryKeyring
-
-    keyring.set_keyring(MemoryKeyring())
-    settings = Settings(data_dir=Path(sys.argv[1]), database_url=None)
-    db = open_database(settings)  # a user and a remembered login, so the window opens without a person
-    accounts = AccountService(db.session_factory)
-    accounts.sign_up("sig@example.com", "sig", "Quiet-Harbor-Lantern-2026")
-    KeyringTokenStore(db.display_url).save(accounts.log_in("sig", "Quiet-Harbor-Lantern-2026").token)
-    db.close()
-
-    async def session() -> int:
-        async def announce() -> None:
-            while not any(isinstance(w, MainWindow) and w.isVisible() for w in QApplication.topLevelWidgets()):
-                await asyncio.sleep(0.1)
-            pid = (Path(sys.argv[1]) / "db" / "postgres" / "postmaster.pid").read_text().split()[0]
-            print("READY", pid, flush=True)
-
-        watcher = asyncio.ensure_future(announce())
-        try:
-            return await main_async(settings)
-        finally:
-            watcher.cancel()
-
-    app = QApplication(["stratforge"])
-    sys.exit(asyncio.run(session(), loop_factory=qasync.QEventLoop))
-    """
-)
+START_TIMEOUT_S = 180  # a cold start: initdb, migrations, the simulated market's backfill, on a busy machine
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_closes_the_app_like_quit_and_stops_its_database(tmp_path: Path, sig: signal.Signals) -> None:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
-    env.pop("STRATFORGE_DATABASE_URL", None)
-    errors = (tmp_path / "stderr.txt").open("w")  # a file, not a pipe: a full pipe would block the app
-    child = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    log = tmp_path / "stderr.txt"
-    try:
-        assert child.stdout is not None
-        line = ""
-        deadline = time.monotonic() + 180
-        while not line.startswith("READY") and time.monotonic() < deadline and child.poll() is None:
-            line = child.stdout.readline()
-        assert line.startswith("READY"), (
-            f"the app never showed its window: {child.stderr.read() if child.stderr else ''}"
-        )
-        postmaster = int(line.split()[1])
-        assert psutil.pid_exists(postmaster)
+class RunningApp:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+        env.pop("STRATFORGE_DATABASE_URL", None)
+        self._errors: IO[str] = (data_dir.parent / f"{data_dir.name}-stderr.txt").open("w+")  # a file: a full
+        self.child = subprocess.Popen(  # pipe would block the app
+            [sys.executable, "-m", "tests.gui.app_driver", str(data_dir)],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._errors, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
 
-        child.send_signal(sig)
-        code = child.wait(timeout=60)
+    def read_until(self, prefix: str, timeout: float) -> str:
+        """The next line starting with ``prefix`` (every line read is kept in ``lines``)."""
+        assert self.child.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.child.poll() is None:
+            line = self.child.stdout.readline().rstrip("\n")
+            self.lines.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no {prefix!r} line; saw {self.lines}; stderr: {self.stderr()}")
 
-        assert code == 0, log.read_text()
-        assert not (tmp_path / "db" / "postgres" / "postmaster.pid").exists()
-        assert not _running(postmaster)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
-        errors.close()
+    def stderr(self) -> str:
+        self._errors.seek(0)
+        return self._errors.read()[-4000:]
+
+    def postmaster_pid(self) -> int:
+        return int((self.data_dir / "db" / "postgres" / "postmaster.pid").read_text().split()[0])
+
+    def close(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait(10)
+        self._errors.close()
 
 
-def _running(pid: int) -> bool:
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[RunningApp]:
+    running = RunningApp(tmp_path / "data")
+    yield running
+    running.close()
+
+
+def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_closes_the_app_like_quit_and_stops_its_database(app: RunningApp, sig: signal.Signals) -> None:
+    postmaster = int(app.read_until("READY", START_TIMEOUT_S).split()[1])
+    assert alive(postmaster)
+
+    app.child.send_signal(sig)
+    code = app.child.wait(timeout=60)
+
+    assert code == 0, app.stderr()
+    assert not (app.data_dir / "db" / "postgres" / "postmaster.pid").exists()
+    assert not alive(postmaster)
+
+
+def test_a_killed_database_server_is_restarted_and_the_status_bar_says_so(app: RunningApp) -> None:
+    postmaster = int(app.read_until("READY", START_TIMEOUT_S).split()[1])
+    app.read_until("DB DB: embedded PostgreSQL — connected", 10)
+
+    os.kill(postmaster, signal.SIGKILL)
+
+    app.read_until("DB DB: restarting…", 30)
+    app.read_until("DB DB: embedded PostgreSQL — reconnected", 60)
+    restarted = app.postmaster_pid()
+    assert restarted != postmaster and alive(restarted)
+    assert not any(".s.PGSQL" in line or "OperationalError" in line for line in app.lines), app.lines
+
+    app.child.send_signal(signal.SIGTERM)  # and the restarted server is still the app's to stop
+    assert app.child.wait(timeout=60) == 0, app.stderr()
+    assert not alive(restarted)
+
+
 def test_each_signal_asks_again_and_is_remembered(qapp: object) -> None:
     """The handler itself: it records the signal and closes the windows every time (a window shown after the
     first signal is closed by the second)."""
-    import asyncio
-
     calls: list[str] = []
     handlers = ShutdownSignals(on_request=lambda: calls.append("close"))
     loop = asyncio.new_event_loop()
