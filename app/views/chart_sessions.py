@@ -30,8 +30,8 @@ from datetime import time
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import QLineF, QRectF, QTimer
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QLineF, QRectF, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 
 from app.views.bar_buffer import BarBuffer
 from app.views.candle_item import CHART_BACKGROUND, blend, view_rect
@@ -47,6 +47,7 @@ OPEN_LINE_COLOR = blend(QColor("#90a4ae"), CHART_BACKGROUND, 0.45)
 _NS = 1_000_000_000
 Z_VALUE = -200
 WAIT_FOR_TABLE_MS = 100
+MIN_PX_PER_RUN = 4  # below this many pixels per shaded run (or per open line) they are not drawn
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class SessionShading(pg.GraphicsObject):
         self._step = step_seconds
         self._table = table
         self._cache: tuple[object, SessionSpans] | None = None
-        self._brushes = {PRE: PRE_COLOR, POST: POST_COLOR, CLOSED: CLOSED_COLOR}
+        self._brushes = {PRE: QBrush(PRE_COLOR), POST: QBrush(POST_COLOR), CLOSED: QBrush(CLOSED_COLOR)}
         self._pen = QPen(OPEN_LINE_COLOR)
         self._pen.setCosmetic(True)
         self._pen.setWidth(1)
@@ -240,13 +241,28 @@ class SessionShading(pg.GraphicsObject):
         tr = p.transform()
         sx, dx = tr.m11(), tr.dx()
         top, bottom = sorted((view.top() * tr.m22() + tr.dy(), view.bottom() * tr.m22() + tr.dy()))
+        width_px = abs(view.width() * sx)
+        # Zoomed out to months of minute bars, sessions are a pixel or two wide: shading then reads as noise and
+        # cost 12 ms a repaint over a million bars (thousands of runs); it returns as soon as it can be read.
+        shade = len(spans.shaded) * MIN_PX_PER_RUN <= width_px
+        lines = len(spans.opens) * MIN_PX_PER_RUN <= width_px
+        if not shade and not lines:
+            return
         p.save()
         p.resetTransform()  # device pixels, as the grid and candles
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        for kind, first, last in spans.shaded:
-            x0, x1 = sorted(((first - 0.5) * sx + dx, (last + 0.5) * sx + dx))
-            p.fillRect(QRectF(x0, top, x1 - x0, bottom - top), self._brushes[kind])
-        if spans.opens:
+        p.setPen(Qt.PenStyle.NoPen)
+        if shade:
+            for kind, brush in self._brushes.items():
+                rects = []
+                for k, first, last in spans.shaded:
+                    if k == kind:
+                        x0, x1 = sorted(((first - 0.5) * sx + dx, (last + 0.5) * sx + dx))
+                        rects.append(QRectF(x0, top, x1 - x0, bottom - top))
+                if rects:
+                    p.setBrush(brush)
+                    p.drawRects(rects)  # one call per colour
+        if lines and spans.opens:
             p.setPen(self._pen)
             xs = [np.floor((i - 0.5) * sx + dx) + 0.5 for i in spans.opens]
             p.drawLines([QLineF(x, top, x, bottom) for x in xs])

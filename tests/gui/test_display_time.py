@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
 
 from app.display_time import DisplayTime, apply_display_zone, display_time, shown_clock, shown_minute, zone_setting
@@ -17,7 +17,7 @@ from app.models.fills_model import FillsModel
 from app.models.orders_model import OrdersModel
 from app.models.trades_model import TradesModel
 from app.views.backtest_history import HistoryView
-from app.views.chart_sessions import CLOSED, POST, PRE, session_spans, session_table
+from app.views.chart_sessions import CLOSED, POST, PRE, PRE_COLOR, session_spans, session_table
 from app.views.chart_view import ChartView
 from app.views.equity_chart import EquityChart
 from core.backtest.service import ResultSummary
@@ -265,3 +265,23 @@ def test_the_backtest_equity_axis_labels_in_the_zone_across_a_daylight_saving_sw
     display.set_zone(DisplayZone.UTC)
     chart.grab()
     assert axis.tickStrings([winter, summer], 1.0, spacing) == ["14:30", "13:30"]
+
+
+def test_pre_market_bars_are_drawn_on_their_shade_under_the_grid(qtbot: QtBot) -> None:
+    chart = chart_at(qtbot, datetime(2026, 1, 15, 13, tzinfo=UTC), count=200)  # 08:00-11:19 ET
+    chart.show()
+    qtbot.waitExposed(chart)
+    chart.show_range(-0.5, 199.5)
+    qtbot.waitUntil(lambda: chart.sessions.spans(-0.5, 199.5).opens == [90])
+    image = chart.grab().toImage()
+    pre = PRE_COLOR.rgb() & 0xFFFFFF
+    box = chart.price_plot.getViewBox()
+    left = chart.graphics.mapTo(chart, chart.graphics.mapFromScene(box.mapViewToScene(QPointF(10, 0)))).x()
+    right = chart.graphics.mapTo(chart, chart.graphics.mapFromScene(box.mapViewToScene(QPointF(150, 0)))).x()
+    top = chart.graphics.mapTo(chart, chart.graphics.mapFromScene(box.mapToScene(0.0, 0.0))).y()
+
+    def shaded(x: int) -> bool:
+        return any(image.pixel(x, y) & 0xFFFFFF == pre for y in range(top + 2, top + 40))
+
+    assert shaded(left)  # 08:10 ET: pre-market
+    assert not shaded(right)  # 10:30 ET: the regular session
