@@ -147,7 +147,10 @@ class OrderIntake:
         self._served = 0  # the wake-ups a finished pass had seen when it began
         self._thread: threading.Thread | None = None
         self._listener = (
-            NotificationListener(listen_url, ORDER_REQUESTS_CHANNEL, lambda _id: self.wake()) if listen_url else None
+            # on_reconnect: requests filed while the connection was down were never heard; a pass finds them.
+            NotificationListener(listen_url, ORDER_REQUESTS_CHANNEL, lambda _id: self.wake(), on_reconnect=self.wake)
+            if listen_url
+            else None
         )
         self.answered = 0
 

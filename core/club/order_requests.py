@@ -132,7 +132,9 @@ class RequestedOrders:
             row = conn.execute("SELECT sf_uid()").fetchone()
         if row is None or row[0] is None:
             return  # not a member's role: answers are polled
-        self._listener = NotificationListener(self._listen_url, ledger_channel(row[0]), self._on_notify, poll_s=0.5)
+        # on_reconnect: an answer that came while the connection was down was never heard; waiters look again.
+        self._listener = NotificationListener(self._listen_url, ledger_channel(row[0]), self._on_notify, poll_s=0.5,
+                                              on_reconnect=lambda: self._on_notify(""))  # fmt: skip
         self._listener.start()
 
     def stop(self) -> None:

@@ -144,7 +144,9 @@ class ClubService:
             )
             self.router = router
             router.start()  # its first work item is a re-settlement of every unfinished step
-            listener = NotificationListener(self._url, ROUTER_CHANNEL, lambda _payload: router.wake())
+            # on_reconnect: work announced while the connection was down was never heard; the router looks again.
+            listener = NotificationListener(self._url, ROUTER_CHANNEL, lambda _payload: router.wake(),
+                                            on_reconnect=router.wake)  # fmt: skip
             listener.start()
             self._listener = listener
             self._start_intake(router)
