@@ -110,6 +110,10 @@ class PaperSessionsPanel(QWidget):
             _error_box("session")
         )
         self.signals_title = QLabel("Signals of the selected session", objectName="signalsTitle")
+        # A refusal repeated on every bar, said once with the limit to change (core.paper.rejections).
+        self.rejection_summary = QLabel("", objectName="rejectionSummary")
+        self.rejection_summary.setWordWrap(True)
+        self.rejection_summary.hide()
 
         sessions_buttons = QHBoxLayout()
         sessions_buttons.addWidget(self.stop_button)
@@ -126,6 +130,7 @@ class PaperSessionsPanel(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addWidget(self.session_error_box)
         bottom_layout.addWidget(self.signals_title)
+        bottom_layout.addWidget(self.rejection_summary)
         bottom_layout.addWidget(self.signals_table, 1)
         right.addWidget(top)
         right.addWidget(bottom)
@@ -314,6 +319,8 @@ class PaperSessionsPanel(QWidget):
             loaded = {s.id for s in signals}
             newer = [s for s in self.signals_model.records() if s.id not in loaded]
             self.signals_model.set_records(newer + signals)
+            if newer + signals:
+                self._show_repeat((newer + signals)[0])
             self.signals_table.resizeColumnsToContents()
 
     def _set_strategies(self, strategies: list[SavedStrategy]) -> None:
@@ -351,6 +358,7 @@ class PaperSessionsPanel(QWidget):
         if info is None:
             self._signals_of = None
             self.signals_model.set_records([])
+            self.rejection_summary.hide()
             self.signals_title.setText("Signals of the selected session")
             _show(self.session_error_box, self.session_error_label, self.session_details_button,
                   self.session_details, "", "")  # fmt: skip
@@ -360,6 +368,7 @@ class PaperSessionsPanel(QWidget):
         if self._signals_of != info.id:
             self._signals_of = info.id
             self.signals_model.set_records([])
+            self.rejection_summary.hide()
             self._spawn(self._load_signals(info.id), "sessions-signals")
 
     def _show_failure(self, info: PaperSessionInfo) -> None:
@@ -396,7 +405,17 @@ class PaperSessionsPanel(QWidget):
         if signal.session_id == self._signals_of:
             self.signals_model.upsert(signal)
             self.signals_table.resizeColumnsToContents()
+            self._show_repeat(signal)
         self.signalRecorded.emit(signal)
+
+    def _show_repeat(self, signal: SignalInfo) -> None:
+        """Above the list: the latest run of refusals (its reason names the limit and the count) until an order goes
+        through."""
+        if signal.status == "REJECTED" and signal.metadata.get("repeated"):
+            self.rejection_summary.setText(f"{signal.symbol} {signal.action} refused: {signal.reason}")
+            self.rejection_summary.show()
+        elif signal.status == "EXECUTED":
+            self.rejection_summary.hide()
 
     # --- helpers ---
     def _set_starting(self, starting: bool) -> None:

@@ -60,35 +60,13 @@ from core.services.strategy_drafts import (
     analyse_source,
     resolved_values,
 )
-from core.strategy.library import SavedStrategy, StrategyDraft, VersionInfo
+from core.strategy.library import NEW_STRATEGY_TEMPLATE, SavedStrategy, StrategyDraft, VersionInfo
 from core.strategy.sandbox.validator import Problem
 
 log = logging.getLogger(__name__)
 
 LIVE_VALIDATION_MS = 400
 __all__ = ["NEW_STRATEGY_TEMPLATE", "NO_CLASS_MESSAGE", "SourceAnalysis", "StrategyEditorPanel", "analyse_source"]
-
-NEW_STRATEGY_TEMPLATE = '''\
-from core.strategy.api import Param, Strategy
-from core.strategy.indicators import sma
-
-
-class SmaCross(Strategy):
-    """Buys when the fast average crosses above the slow one, sells when it crosses back below."""
-
-    fast = Param(10, min=2, max=200, doc="bars in the fast moving average")
-    slow = Param(50, min=5, max=500, doc="bars in the slow moving average")
-
-    def init(self, data):
-        self.fast_ma = self.indicator(sma(data.close, self.fast))
-        self.slow_ma = self.indicator(sma(data.close, self.slow))
-
-    def next(self, data):
-        if self.fast_ma[-1] > self.slow_ma[-1] and self.position == 0:
-            self.order_target(percent=1.0)
-        elif self.fast_ma[-1] < self.slow_ma[-1] and self.position > 0:
-            self.order_target(shares=0)
-'''
 
 
 class StrategyEditorPanel(QWidget):

@@ -42,7 +42,7 @@ class SmaCross(Strategy):
 
     def next(self, data):
         if self.fast_ma[-1] > self.slow_ma[-1] and self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=0.15)  # 15% of equity: inside the default risk limits
         elif self.fast_ma[-1] < self.slow_ma[-1] and self.position > 0:
             self.order_target(shares=0)
 '''
@@ -160,8 +160,12 @@ def _orders() -> str:
     return f"""\
 ## Orders (only inside `next`)
 {methods}
-Give exactly ONE of shares / percent / value. `percent` is a fraction: 1.0 = 100% (of cash for `buy`, of the
-position for `sell`, of equity for `order_target`). `order_target(shares=0)` closes the position.
+Give exactly ONE of shares / fraction / percent / value. `fraction` is a fraction in (0, 1]: 0.25 = a quarter
+(of cash for `buy`, of the position for `sell`, of equity for `order_target`); `percent` is a real percent in
+(0, 100]: `percent=25` is the same as `fraction=0.25`. A size outside its range (`percent=250`, `fraction=1.5`)
+stops the strategy with an error: nothing is trimmed to fit. The trader's default risk limits refuse an order
+worth more than $25,000 of a $100,000 account and more than $20,000 in one symbol, so size entries at
+`fraction=0.15` or less unless asked otherwise. `order_target(shares=0)` closes the position.
 An order decided at a bar's close fills on the NEXT bar (market orders at its open; limit/stop orders when
 its range reaches the price), never on the bar that produced it. Long only: selling more than is held
 (shorting) is refused. Whole shares unless the run allows fractions. Place at most one order per decision

@@ -11,11 +11,12 @@ cost basis, a sell realises proceeds minus the cost basis of the shares sold,
 and shorting is refused (the ledger does not short yet); an intent that would
 need it is recorded as rejected, as the risk chain would refuse the order. A buy
 is trimmed to what the ledger could reserve (the limit, or the last close plus
-the ledger's 3% collar for market and stop buys); a gap beyond the collar may
-still take cash below zero, as it can in the ledger.
+the ledger's 3% collar for market and stop buys), and the trim is noted in
+``BacktestRun.notices``; a gap beyond the collar may still take cash below
+zero, as it can in the ledger.
 
 Intents are sized as a paper session sizes them (``core.paper.sizing``) against
-its book: percent-of-cash buys and affordability from the cash the working buys'
+its book: fraction-of-cash buys and affordability from the cash the working buys'
 reservations leave (each reserved as the ledger reserves it), sells against the
 shares working sells and bracket exits do not already promise, and sizes equal to
 the session's Decimal arithmetic (floats only where they settle it). A buy with a
@@ -142,6 +143,8 @@ class BacktestRun:
     final_cash: Decimal
     starting_cash: Decimal
     orders: list[PlacedOrder] = field(default_factory=list)  # every order placed, in order (brackets' legs not)
+    # What was placed other than asked, said rather than done quietly: a buy cut to what the cash covers.
+    notices: list[Rejection] = field(default_factory=list)
 
     def metrics(self, benchmark_close: np.ndarray | None = None) -> Metrics:
         """The run's metrics (exposure from the bars with a position)."""
@@ -218,6 +221,7 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
     trades: list[RoundTrip] = []
     rejections: list[Rejection] = []
     orders: list[PlacedOrder] = []
+    notices: list[Rejection] = []
     working: list[_Working] = []
     legs: list[_Leg] = []  # bracket exits
     # plain Python floats per bar, without numpy scalars: the loop's hot path
@@ -276,7 +280,8 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
                     continue
                 value = cash_f + qty_f * close_m[i]
                 for intent in intents:  # _place never calls the strategy: the list cannot change under us
-                    working = _place(intent, working, legs, books, close_m[i], value, cfg, rejections, orders)
+                    working = _place(intent, working, legs, books, close_m[i], value, cfg, rejections, orders,
+                                     notices)  # fmt: skip
                 intents.clear()
     runs = np.diff(np.array([*changed_at, n]))
     held_curve = np.repeat(np.array(qty_at, dtype=np.float64), runs)
@@ -288,7 +293,8 @@ def run_backtest(strategy: Strategy, data: BarData, config: BacktestConfig | Non
         book_fill(books, last, times, trades)
         fills.append(last)
         equity[-1] = float(books.cash)
-    return BacktestRun(times, equity, held_curve, fills, trades, rejections, books.cash, cfg.starting_cash, orders)
+    return BacktestRun(times, equity, held_curve, fills, trades, rejections, books.cash, cfg.starting_cash, orders,
+                       notices)  # fmt: skip
 
 
 def float_decimal(x: float) -> Decimal:
@@ -436,12 +442,12 @@ def _bracket(limit: float | None, stop: float | None, take_profit: float | None,
 
 def _place(
     intent: OrderIntent, working: list[_Working], legs: list[_Leg], books: Books, close: float, equity: float,
-    cfg: BacktestConfig, rejections: list[Rejection], orders: list[PlacedOrder],
+    cfg: BacktestConfig, rejections: list[Rejection], orders: list[PlacedOrder], notices: list[Rejection],
 ) -> list[_Working]:  # fmt: skip
     """Size an intent at this bar's close and queue its order(s) for the next bar, as a paper session sizes it
     (``core.paper.sizing``) against its book: cash less its working buys' reservations, its position less the
     shares its working sells (and brackets' exits) promise."""
-    kind, bar, shares, percent, value, limit, stop, stop_loss, take_profit, tag = intent
+    kind, bar, shares, fraction, value, limit, stop, stop_loss, take_profit, tag = intent
     if kind is _CANCEL_ALL or (kind is _TARGET and working):  # a target replaces what was working
         working = _cancelled(working, legs, bar) if working else working
         if kind is _CANCEL_ALL:
@@ -459,19 +465,19 @@ def _place(
     cash = books.cash - reserved if reserved else books.cash
     # Sizes as core.paper.sizing computes them in Decimals, from floats where they settle it (``_whole``).
     if kind is _TARGET:
-        if (shares if shares is not None else percent if percent is not None else value or 0) < 0:
+        if (shares if shares is not None else fraction if fraction is not None else value or 0) < 0:
             rejections.append(Rejection(bar, "shorting is not supported (target below zero)"))
             return working
         if shares is not None:
             target = float_decimal(shares)
         else:
-            amount = equity * percent if percent is not None else float(value or 0)
+            amount = equity * fraction if fraction is not None else float(value or 0)
             whole = None if fractional else _whole(amount, ref)
             if whole is not None:
                 target = Decimal(whole) if whole else ZERO
             else:
-                exact = ((books.cash + books.qty * float_decimal(close)) * float_decimal(percent)
-                         if percent is not None else float_decimal(value or 0))  # fmt: skip
+                exact = ((books.cash + books.qty * float_decimal(close)) * float_decimal(fraction)
+                         if fraction is not None else float_decimal(value or 0))  # fmt: skip
                 target = _exact_shares(exact, float_decimal(ref), fractional)
         delta = target - books.qty
         side = _BUY if delta > ZERO else _SELL
@@ -482,15 +488,15 @@ def _place(
             qty = float_decimal(shares)
         else:
             free = books.qty - pending_sells
-            amount = (float(cash if side is _BUY else free) * (1.0 if side is _BUY else ref) * percent
-                      if percent is not None else float(value or 0))  # fmt: skip
+            amount = (float(cash if side is _BUY else free) * (1.0 if side is _BUY else ref) * fraction
+                      if fraction is not None else float(value or 0))  # fmt: skip
             whole = None if fractional else _whole(amount, ref)
             if whole is not None:
                 qty = Decimal(whole) if whole else ZERO
             else:
                 at = float_decimal(ref)
-                exact = ((cash if side is _BUY else free * at) * float_decimal(percent)
-                         if percent is not None else float_decimal(value or 0))  # fmt: skip
+                exact = ((cash if side is _BUY else free * at) * float_decimal(fraction)
+                         if fraction is not None else float_decimal(value or 0))  # fmt: skip
                 qty = _exact_shares(exact, at, fractional)
     if qty <= ZERO:
         return working
@@ -510,6 +516,8 @@ def _place(
             rejections.append(Rejection(bar, "not enough cash"))
             return working
         if affordable < qty:
+            asked, fits = qty.normalize(), affordable.normalize()
+            notices.append(Rejection(bar, f"buy of {asked:f} trimmed to {fits:f}: the cash covers no more"))
             qty = affordable
     bracket = None
     if side is _BUY and (take_profit or stop_loss):

@@ -27,7 +27,7 @@ from core.strategy.sandbox import StrategyHost
 
 OPEN_DRIVER = "core.paper.live_host:open_book"
 DECIDE_DRIVER = "core.paper.live_host:decide_bars"
-_NUMBERS = ("shares", "percent", "value", "limit", "stop", "stop_loss", "take_profit")
+_NUMBERS = ("shares", "fraction", "value", "limit", "stop", "stop_loss", "take_profit")
 Account = Mapping[str, float | None]
 Bars = Mapping[str, list[list[float]]]  # per symbol: new closed bars as [time, open, high, low, close, volume]
 
@@ -159,6 +159,21 @@ def _intent(item: Any) -> OrderIntent:
                                   or not math.isfinite(value)):  # fmt: skip
             raise StrategyError(f"order intent {name} must be a finite number, got {value!r}")
         numbers[name] = None if value is None else float(value)
+    # The child is believed in nothing: what the Strategy API refuses in a strategy is refused here too, so a forged
+    # reply cannot ask for 1,000% of cash (a fraction above 1) or a negative buy.
+    sizes = [name for name in ("shares", "fraction", "value") if numbers[name] is not None]
+    if kind is not IntentKind.CANCEL_ALL and len(sizes) != 1:
+        raise StrategyError(f"order intent {kind.value} must carry exactly one of shares, fraction or value")
+    fraction = numbers["fraction"]
+    if fraction is not None and not 0 < fraction <= 1:
+        raise StrategyError(f"order intent fraction must be in (0, 1], got {fraction!r}")
+    for name in ("value", "limit", "stop", "stop_loss", "take_profit"):
+        number = numbers[name]
+        if number is not None and number <= 0:
+            raise StrategyError(f"order intent {name} must be greater than 0, got {number!r}")
+    shares = numbers["shares"]
+    if shares is not None and kind is not IntentKind.TARGET and shares <= 0:
+        raise StrategyError(f"order intent shares must be greater than 0, got {shares!r}")
     bar, tag = item.get("bar"), item.get("tag")
     index = bar if isinstance(bar, int) and not isinstance(bar, bool) else -1
     return OrderIntent(kind, index, tag=str(tag)[:100] if tag else "", **numbers)

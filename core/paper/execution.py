@@ -39,8 +39,9 @@ from core.paper import records
 from core.paper.bars import ClosedBar
 from core.paper.book import SessionBook, load_book
 from core.paper.live_host import intent_dict
+from core.paper.rejections import SIZING_RULE, RejectionRuns, with_setting
 from core.paper.sizing import AccountView, Refusal, size_intent
-from core.paper.types import EXECUTED, REJECTED, SignalInfo
+from core.paper.types import EXECUTED, REJECTED, PaperSessionError, SignalInfo
 from core.strategy.api import IntentKind, OrderIntent
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class SignalExecutor:
         self._now = clock
         self._on_signal = on_signal
         self._fractional = fractional
+        self._runs = RejectionRuns()  # each symbol's refusals in a row, said once (core.paper.rejections)
 
     def book(self) -> SessionBook:
         """The session's own book now (one query), its positions at the ledger's last prices."""
@@ -127,14 +129,16 @@ class SignalExecutor:
             "bar_timestamp": bar.time,
         }  # fmt: skip
         if isinstance(sized, Refusal):
-            return records.insert_signal(
+            signal = records.insert_signal(
                 self._factory, **common, action=_ACTIONS[sized.side], quantity=None, metadata=meta, now=self._now(),
-                status=REJECTED, reason=sized.reason,
             )  # fmt: skip
+            return self._reject(signal, sized.side, sized.reason, SIZING_RULE)
         meta["order"] = {
             "type": sized.type.value, "limit": _text(sized.limit_price), "stop": _text(sized.stop_price),
             "take_profit": _text(sized.take_profit_price), "stop_loss": _text(sized.stop_loss_price),
         }  # fmt: skip
+        if sized.trimmed_from is not None:  # said on the signal, not trimmed quietly
+            meta["order"]["trimmed_from"] = _text(sized.trimmed_from)
         signal = records.insert_signal(
             self._factory, **common, action=_ACTIONS[sized.side], quantity=sized.qty, metadata=meta, now=self._now()
         )
@@ -144,9 +148,9 @@ class SignalExecutor:
                 strategy_id=self._ctx.strategy_id,
             )  # fmt: skip
         except OrderRejected as exc:
-            return self._reject(signal, exc.reason)
+            return self._reject(signal, sized.side, exc.reason, exc.rule)
         except LedgerError as exc:
-            return self._reject(signal, str(exc))
+            return self._reject(signal, sized.side, str(exc), "ledger")
         except Exception as exc:
             reason = f"The order could not be placed: {type(exc).__name__}: {exc}"
             try:
@@ -155,16 +159,32 @@ class SignalExecutor:
             except Exception:
                 log.exception("could not mark signal %s rejected", signal.id)
             raise
+        self._runs.ended(bar.symbol)
+        notes = [note for note in (sized.notice, placed.message) if note]
         return records.resolve_signal(
-            self._factory, signal.id, EXECUTED, now=self._now(), reason=placed.message, order_id=placed.id,
+            self._factory, signal.id, EXECUTED, now=self._now(), reason=" ".join(notes) or None, order_id=placed.id,
             user_id=self._ctx.user_id,
         )
 
-
-    def _reject(self, signal: SignalInfo, reason: str) -> SignalInfo:
-        return records.resolve_signal(
-            self._factory, signal.id, REJECTED, now=self._now(), reason=reason, user_id=self._ctx.user_id
-        )
+    def _reject(self, signal: SignalInfo, side: OrderSide, reason: str, rule: str) -> SignalInfo:
+        """Settle ``signal`` REJECTED; a refusal that repeats the symbol's last one (same side, same rule) joins
+        its run, and the run's first signal, updated, is what comes back (core.paper.rejections)."""
+        shown = with_setting(reason, rule)
+        run = self._runs.refused(signal.symbol, side, rule)
+        if run is not None:
+            try:
+                return records.repeat_rejection(
+                    self._factory, signal.id, run.first, now=self._now(), reason=shown, rule=rule, count=run.count,
+                    user_id=self._ctx.user_id,
+                )  # fmt: skip
+            except PaperSessionError:  # the run's first signal is gone: this one starts a new run
+                pass
+        settled = records.resolve_signal(
+            self._factory, signal.id, REJECTED, now=self._now(), reason=shown, user_id=self._ctx.user_id,
+            metadata={"rule": rule},
+        )  # fmt: skip
+        self._runs.started(signal.symbol, side, rule, signal.id)
+        return settled
 
 
 def _text(value: Decimal | None) -> str | None:

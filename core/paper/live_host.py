@@ -173,7 +173,7 @@ def decide_bars(target: Any, bars: dict[str, list[list[float]]],
 def intent_dict(intent: OrderIntent) -> dict[str, Any]:
     """An intent as plain data (what crosses back from the host, and what a signal's metadata keeps)."""
     return {
-        "kind": intent.kind.value, "bar": int(intent.bar), "shares": intent.shares, "percent": intent.percent,
+        "kind": intent.kind.value, "bar": int(intent.bar), "shares": intent.shares, "fraction": intent.fraction,
         "value": intent.value, "limit": intent.limit, "stop": intent.stop, "stop_loss": intent.stop_loss,
         "take_profit": intent.take_profit, "tag": str(intent.tag),
     }  # fmt: skip

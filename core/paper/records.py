@@ -30,7 +30,8 @@ from core.db.models import Signal as SignalRow
 from core.db.models import Strategy as StrategyRow
 from core.domain.orders import OPEN_LEDGER_STATUSES
 from core.paper.book import SessionBook
-from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, RUNNING, PaperSessionError, SignalInfo
+from core.paper.rejections import repeated
+from core.paper.types import ACTIVE_STATUSES, PAPER, PENDING, REJECTED, RUNNING, PaperSessionError, SignalInfo
 
 Factory = sessionmaker[Session]
 ACTIVE_INDEX = "uq_trading_sessions_active_strategy_mode"
@@ -234,9 +235,10 @@ def insert_signal(
 
 def resolve_signal(
     factory: Factory, signal_id: uuid.UUID, status: str, *, now: datetime, reason: str | None = None,
-    order_id: uuid.UUID | None = None, user_id: uuid.UUID,
+    order_id: uuid.UUID | None = None, user_id: uuid.UUID, metadata: dict[str, Any] | None = None,
 ) -> SignalInfo:  # fmt: skip
-    """Settle a signal of ``user_id``'s; PaperSessionError when it is not theirs (or gone)."""
+    """Settle a signal of ``user_id``'s (``metadata``'s keys added to its own); PaperSessionError when it is not
+    theirs (or gone)."""
     with factory() as s:
         row = s.get(SignalRow, signal_id, with_for_update=True)
         if row is None or row.user_id != user_id:
@@ -244,17 +246,44 @@ def resolve_signal(
         row.status = status
         row.reason = reason
         row.processed_at = now
+        extra = dict(metadata or {})
         if order_id is not None:
-            row.signal_metadata = {**(row.signal_metadata or {}), "order_id": str(order_id)}
+            extra["order_id"] = str(order_id)
+        if extra:
+            row.signal_metadata = {**(row.signal_metadata or {}), **extra}
         s.commit()
         return signal_info(row)
+
+
+def repeat_rejection(
+    factory: Factory, signal_id: uuid.UUID, first_id: uuid.UUID, *, now: datetime, reason: str, rule: str,
+    count: int, user_id: uuid.UUID,
+) -> SignalInfo:  # fmt: skip
+    """Signal ``signal_id`` was refused as ``first_id`` was (core.paper.rejections): it is settled REJECTED and
+    marked ``repeat_of`` the first, and the first takes the latest ``reason`` and the run's ``count``. Returns the
+    first signal, which is what the session's list shows for the run."""
+    with factory() as s:
+        rows = {r.id: r for r in s.scalars(
+            select(SignalRow).where(SignalRow.id.in_((signal_id, first_id)), SignalRow.user_id == user_id)
+            .with_for_update()
+        )}  # fmt: skip
+        row, first = rows.get(signal_id), rows.get(first_id)
+        if row is None or first is None:
+            raise PaperSessionError("the signal no longer exists")
+        row.status, row.reason, row.processed_at = REJECTED, reason, now
+        row.signal_metadata = {**(row.signal_metadata or {}), "rule": rule, "repeat_of": str(first_id)}
+        first.reason, first.processed_at = repeated(reason, count), now
+        first.signal_metadata = {**(first.signal_metadata or {}), "repeated": count}
+        s.commit()
+        return signal_info(first)
 
 
 def signals_of(factory: Factory, session_id: uuid.UUID, user_id: uuid.UUID, limit: int) -> list[SignalInfo]:
     """The session's signals, newest first (only the owner's: another user's session reads as empty)."""
     query = (
         select(SignalRow)
-        .where(SignalRow.session_id == session_id, SignalRow.user_id == user_id)
+        .where(SignalRow.session_id == session_id, SignalRow.user_id == user_id,
+               ~SignalRow.signal_metadata.has_key("repeat_of"))  # a run of rejections shows as its first signal
         .order_by(SignalRow.generated_at.desc(), SignalRow.bar_timestamp.desc().nulls_last(), SignalRow.id)
         .limit(limit)
     )

@@ -4,12 +4,13 @@ The rules are the per-bar engine's (``core.backtest.engine._place``), so a strat
 of shares in a paper session as in its backtest given the same account:
 
 * prices: the intent's limit, else its stop, else the bar's close;
-* ``shares`` as given; ``percent`` of cash for buys, of the position not already promised to sell orders
+* ``shares`` as given; a ``fraction`` of cash for buys, of the position not already promised to sell orders
   for sells, of equity for targets; ``value`` in money; whole shares unless fractional (rounded down);
-* a target trades the difference to the position; below zero (shares, percent or value) is refused (no shorting);
+* a target trades the difference to the position; below zero (shares or value) is refused (no shorting);
 * a sell of more than the position not already promised to sell orders is refused, as the engine refuses it;
 * a buy is trimmed to what the ledger could reserve (the limit, or the price plus the ledger's 3% collar for
-  market and stop buys); none affordable is refused.
+  market and stop buys), never silently: the sized order carries ``trimmed_from`` and ``notice`` says why (the
+  session keeps it on the signal); none affordable is refused.
 
 The account is the session's book (``core.paper.book``: its capital and its own fills), never the trader's whole
 account: a session sizes only from its own cash and sells only shares it bought, so shares bought by hand or by
@@ -63,6 +64,15 @@ class SizedOrder:
     stop_price: Decimal | None = None
     take_profit_price: Decimal | None = None
     stop_loss_price: Decimal | None = None
+    trimmed_from: Decimal | None = None  # a buy cut to what the cash covers: the quantity asked for
+
+    @property
+    def notice(self) -> str | None:
+        """Why the quantity is less than asked, for the trader (None when it is not)."""
+        if self.trimmed_from is None:
+            return None
+        return (f"Asked for {self.trimmed_from.normalize():f} shares; {self.qty.normalize():f} fit in the cash "
+                "available (with the reserve the ledger holds for the order).")  # fmt: skip
 
     @property
     def time_in_force(self) -> TimeInForce:
@@ -106,13 +116,13 @@ def size_intent(
     limit, stop = _price(intent.limit), _price(intent.stop)
     ref = limit or stop or float_decimal(close)
     if intent.kind is IntentKind.TARGET:
-        size = intent.shares if intent.shares is not None else intent.percent if intent.percent is not None else None
+        size = intent.shares if intent.shares is not None else intent.fraction if intent.fraction is not None else None
         if (size if size is not None else intent.value or 0.0) < 0:
             return Refusal(OrderSide.SELL, "Shorting is not supported (the target position is below zero).")
         if intent.shares is not None:
             target = float_decimal(intent.shares)
-        elif intent.percent is not None:
-            target = shares_for(account.equity * float_decimal(intent.percent), ref, fractional)
+        elif intent.fraction is not None:
+            target = shares_for(account.equity * float_decimal(intent.fraction), ref, fractional)
         else:
             target = shares_for(float_decimal(intent.value or 0.0), ref, fractional)
         if target < 0:
@@ -124,14 +134,15 @@ def size_intent(
         side = OrderSide.BUY if intent.kind is IntentKind.BUY else OrderSide.SELL
         if intent.shares is not None:
             qty = float_decimal(intent.shares)
-        elif intent.percent is not None:
+        elif intent.fraction is not None:
             held = account.position - account.open_sell_qty
             base = account.cash if side is OrderSide.BUY else held * ref
-            qty = shares_for(base * float_decimal(intent.percent), ref, fractional)
+            qty = shares_for(base * float_decimal(intent.fraction), ref, fractional)
         else:
             qty = shares_for(float_decimal(intent.value or 0.0), ref, fractional)
     if qty <= 0:
         return None
+    trimmed_from: Decimal | None = None
     if side is OrderSide.SELL and qty > account.position - account.open_sell_qty:
         return Refusal(side, _cannot_sell(qty, account))
     if side is OrderSide.BUY:
@@ -139,7 +150,8 @@ def size_intent(
         affordable = shares_for(account.cash, reserve, fractional)
         if affordable <= 0:
             return Refusal(side, f"Not enough cash to buy: ${account.cash:,.2f} available.")
-        qty = min(qty, affordable)
+        if affordable < qty:
+            trimmed_from, qty = qty, affordable
     kind = (
         OrderType.STOP_LIMIT if stop and limit else OrderType.STOP if stop
         else OrderType.LIMIT if limit else OrderType.MARKET
@@ -148,6 +160,7 @@ def size_intent(
         side, qty, kind, limit, stop,
         _price(intent.take_profit) if side is OrderSide.BUY else None,
         _price(intent.stop_loss) if side is OrderSide.BUY else None,
+        trimmed_from,
     )  # fmt: skip
 
 

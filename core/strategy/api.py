@@ -12,6 +12,18 @@ a broker, a database or a bar that has not closed:
   peek ahead (``np.roll(close, -1)``); :func:`check_causal` recomputes them on a
   shortened series and refuses a strategy whose past values change.
 
+Sizes say what they are. Every order call takes exactly one of:
+
+* ``shares=``: a number of shares (> 0; for ``order_target`` the position to hold: 0 closes it);
+* ``fraction=``: a fraction in (0, 1], of cash for ``buy``, of the position for ``sell``, of equity for
+  ``order_target`` (0.25 = a quarter);
+* ``percent=``: the same as a real percent in (0, 100] (25 = 25%, the same as ``fraction=0.25``);
+* ``value=``: money (> 0), shares worth that much at the order's price.
+
+A size out of its range (``percent=250``, ``fraction=1.5``, NaN, a bool, text) is a StrategyError naming the
+call, the value and the allowed range, never trimmed quietly to something else. (Until 2026-12 ``percent`` was a
+fraction: migration 0013 rewrote stored strategies' ``percent=`` to ``fraction=``, see core.strategy.api_upgrade.)
+
     class SmaCross(Strategy):
         fast = Param(10, min=2, max=200)
         slow = Param(50, min=5, max=500)
@@ -22,7 +34,7 @@ a broker, a database or a bar that has not closed:
 
         def next(self, data):
             if self.fast_ma[-1] > self.slow_ma[-1] and self.position == 0:
-                self.order_target(percent=1.0)
+                self.order_target(fraction=0.15)  # 15% of equity (percent=15 says the same)
             elif self.fast_ma[-1] < self.slow_ma[-1] and self.position > 0:
                 self.order_target(shares=0)
 """
@@ -33,6 +45,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from numbers import Real
 from typing import Any, ClassVar, NamedTuple, cast, overload
 
 import numpy as np
@@ -226,7 +239,7 @@ class BarData:
 class IntentKind(StrEnum):
     BUY = "buy"
     SELL = "sell"
-    TARGET = "target"  # reach a position (shares, percent of equity or money value)
+    TARGET = "target"  # reach a position (shares, a fraction of equity or a money value)
     CANCEL_ALL = "cancel_all"
 
 
@@ -242,7 +255,7 @@ class OrderIntent(NamedTuple):
     kind: IntentKind
     bar: int
     shares: float | None = None
-    percent: float | None = None  # of equity (targets) or of cash (buys)
+    fraction: float | None = None  # in (0, 1]: of equity (targets), of cash (buys), of the position (sells)
     value: float | None = None  # money
     limit: float | None = None
     stop: float | None = None
@@ -288,6 +301,50 @@ class Account:
     def __repr__(self) -> str:
         return (f"Account(cash={self.cash!r}, equity={self.equity!r}, position={self.position!r}, "
                 f"position_price={self.position_price!r})")  # fmt: skip
+
+
+# ---- sizes -------------------------------------------------------------------------------------------------
+
+# The range each size keyword admits, as the error states it (a target's shares may be 0: close the position).
+_RANGES = {"shares": "> 0", "fraction": "(0, 1]", "percent": "(0, 100]", "value": "> 0"}
+_MEANING = {
+    IntentKind.BUY: "of cash", IntentKind.SELL: "of the position", IntentKind.TARGET: "of equity",
+}  # fmt: skip
+
+
+def _call(kind: IntentKind) -> str:
+    return "order_target" if kind is IntentKind.TARGET else kind.value
+
+
+def _one_size_message(kind: IntentKind, *sizes: object) -> str:
+    given = [f"{n}={v!r}" for n, v in zip(("shares", "fraction", "percent", "value"), sizes, strict=True)
+             if v is not None]  # fmt: skip
+    what = ", ".join(given) if given else "no size"
+    return f"{_call(kind)}({what}): give exactly one of shares, fraction, percent or value"
+
+
+def _checked_size(kind: IntentKind, name: str, size: object) -> float:
+    """``size`` as a float when it is in ``name``'s range, else StrategyError saying what is allowed. Off the hot
+    path: ``_intend`` calls it only for a value its inline test did not pass (or not a plain int or float: a
+    numpy number is admitted here, as its float)."""
+    call = f"{_call(kind)}({name}={size!r})"
+    if isinstance(size, bool | np.bool_) or not isinstance(size, Real):
+        raise StrategyError(f"{call}: {name} must be a number, not {type(size).__name__}")
+    number = float(size)
+    # A target's shares are a position: 0 closes it, below 0 is a short (refused by runners that do not short).
+    position = name == "shares" and kind is IntentKind.TARGET
+    high = {"fraction": 1.0, "percent": 100.0}.get(name, math.inf)
+    if math.isfinite(number) and (position or number > 0) and number <= high:
+        return number
+    if name in ("fraction", "percent"):
+        message = f"{call}: {name} must be in {_RANGES[name]}"
+        if name == "percent" and math.isfinite(number) and number > 100:
+            message += f"; {number:g}% {_MEANING[kind]} is more than all of it (percent=100 is all)"
+        elif name == "fraction" and math.isfinite(number) and 1 < number <= 100:
+            message += f"; fraction=1 is all {_MEANING[kind]}: for {number:g}% write percent={number:g}"
+    else:
+        message = f"{call}: {name} must be a finite number" + ("" if position else f" {_RANGES[name]}")
+    raise StrategyError(message)
 
 
 # ---- the base class -----------------------------------------------------------------------------------------
@@ -343,43 +400,61 @@ class Strategy:
     def bar_index(self) -> int:
         return self._clock.i
 
-    def buy(self, shares: float | None = None, *, percent: float | None = None, value: float | None = None,
-            limit: float | None = None, stop: float | None = None, stop_loss: float | None = None,
-            take_profit: float | None = None, tag: str = "") -> None:  # fmt: skip
-        """Buy ``shares``, or ``percent`` of cash, or shares worth ``value``; market unless limit/stop."""
-        self._intend(_BUY, shares, percent, value, limit, stop, stop_loss, take_profit, tag)
+    def buy(self, shares: float | None = None, *, fraction: float | None = None, percent: float | None = None,
+            value: float | None = None, limit: float | None = None, stop: float | None = None,
+            stop_loss: float | None = None, take_profit: float | None = None, tag: str = "") -> None:  # fmt: skip
+        """Buy ``shares``, or a ``fraction`` (0, 1] of cash, or a ``percent`` (0, 100] of cash, or shares worth
+        ``value``; market unless ``limit``/``stop``; a bracket with ``stop_loss`` and ``take_profit``."""
+        self._intend(_BUY, shares, fraction, percent, value, limit, stop, stop_loss, take_profit, tag)
 
-    def sell(self, shares: float | None = None, *, percent: float | None = None, value: float | None = None,
-             limit: float | None = None, stop: float | None = None, tag: str = "") -> None:  # fmt: skip
-        """Sell ``shares``, or ``percent`` of the position, or shares worth ``value``."""
-        self._intend(_SELL, shares, percent, value, limit, stop, None, None, tag)
+    def sell(self, shares: float | None = None, *, fraction: float | None = None, percent: float | None = None,
+             value: float | None = None, limit: float | None = None, stop: float | None = None,
+             tag: str = "") -> None:  # fmt: skip
+        """Sell ``shares``, or a ``fraction`` (0, 1] or ``percent`` (0, 100] of the position, or shares worth
+        ``value``."""
+        self._intend(_SELL, shares, fraction, percent, value, limit, stop, None, None, tag)
 
-    def order_target(self, *, shares: float | None = None, percent: float | None = None,
-                     value: float | None = None, limit: float | None = None, tag: str = "") -> None:  # fmt: skip
-        """Trade to a position: ``shares`` held, ``percent`` of equity, or ``value`` in money."""
-        self._intend(_TARGET, shares, percent, value, limit, None, None, None, tag)
+    def order_target(self, *, shares: float | None = None, fraction: float | None = None,
+                     percent: float | None = None, value: float | None = None, limit: float | None = None,
+                     tag: str = "") -> None:  # fmt: skip
+        """Trade to a position: ``shares`` held (0 closes it), a ``fraction`` (0, 1] or ``percent`` (0, 100] of
+        equity, or ``value`` in money."""
+        self._intend(_TARGET, shares, fraction, percent, value, limit, None, None, None, tag)
 
     def cancel_all(self) -> None:
         self._intents.append(OrderIntent(IntentKind.CANCEL_ALL, self._clock.i))
 
-    def _intend(self, kind: IntentKind, shares: float | None, percent: float | None, value: float | None,
-                limit: float | None, stop: float | None, stop_loss: float | None, take_profit: float | None,
-                tag: str) -> None:  # fmt: skip
+    def _intend(self, kind: IntentKind, shares: float | None, fraction: float | None, percent: float | None,
+                value: float | None, limit: float | None, stop: float | None, stop_loss: float | None,
+                take_profit: float | None, tag: str) -> None:  # fmt: skip
         # written out rather than with comprehensions: strategies that trade often call this on many bars
-        size = shares if shares is not None else percent if percent is not None else value
-        if size is None or (shares is None) + (percent is None) + (value is None) != 2:
-            raise StrategyError(f"{kind.value}: give exactly one of shares, percent or value")
-        if not _isfinite(size) or (kind is not _TARGET and size <= 0):
-            raise StrategyError(f"{kind.value}: the size must be a positive number, got {size!r}")
+        if (shares is None) + (fraction is None) + (percent is None) + (value is None) != 3:
+            raise StrategyError(_one_size_message(kind, shares, fraction, percent, value))
+        if shares is not None:
+            if shares.__class__ is not float and shares.__class__ is not int:
+                shares = _checked_size(kind, "shares", shares)
+            if not (_isfinite(shares) and (shares > 0 or kind is _TARGET)):
+                _checked_size(kind, "shares", shares)
+        elif fraction is not None:
+            if not (fraction.__class__ is float or fraction.__class__ is int) or not 0 < fraction <= 1:
+                fraction = _checked_size(kind, "fraction", fraction)
+        elif percent is not None:
+            if not (percent.__class__ is float or percent.__class__ is int) or not 0 < percent <= 100:
+                percent = _checked_size(kind, "percent", percent)
+            fraction = percent / 100
+        elif not (value.__class__ is float or value.__class__ is int) or not (_isfinite(value) and value > 0):
+            value = _checked_size(kind, "value", value)
         if limit is not None or stop is not None or stop_loss is not None or take_profit is not None:
             prices = (("limit", limit), ("stop", stop), ("stop_loss", stop_loss), ("take_profit", take_profit))
             for label, price in prices:
-                if price is not None and not (math.isfinite(price) and price > 0):
-                    raise StrategyError(f"{kind.value}: {label} must be a price > 0, got {price!r}")
+                if price is not None and not (
+                    not isinstance(price, bool) and isinstance(price, int | float) and math.isfinite(price)
+                    and price > 0
+                ):  # fmt: skip
+                    raise StrategyError(f"{_call(kind)}({label}={price!r}): {label} must be a price > 0")
         # tuple.__new__ with every field in order, as OrderIntent._make does: half the cost of calling the type
-        self._intents.append(
-            _tuple(OrderIntent, (kind, self._clock.i, shares, percent, value, limit, stop, stop_loss, take_profit, tag))
-        )
+        intent = (kind, self._clock.i, shares, fraction, value, limit, stop, stop_loss, take_profit, tag)
+        self._intents.append(_tuple(OrderIntent, intent))
 
     # -- for runners --
     def prepare(self, data: BarData) -> BarData:
@@ -445,7 +520,7 @@ class SignalStrategy(Strategy):
             held = self.account.position  # a float: compared with floats, the interpreter's fast path
             if held == 0.0:
                 if flags & 1:
-                    self.order_target(percent=self.size)
+                    self.order_target(fraction=self.size)
             elif flags & 2 and held > 0.0:
                 self.order_target(shares=0)
 

@@ -27,6 +27,33 @@ from core.strategy.source import strategy_classes
 
 SOURCES = ("manual", "ai", "import")
 
+# The editor's "New" strategy: a trader's first. Sized inside the default risk limits (core.accounts.defaults:
+# $25,000 per order, $20,000 in one symbol, on $100,000), so that its first paper session places orders instead of
+# being refused on every bar (tests/paper/test_first_session.py).
+NEW_STRATEGY_TEMPLATE = '''\
+from core.strategy.api import Param, Strategy
+from core.strategy.indicators import sma
+
+
+class SmaCross(Strategy):
+    """Buys when the fast average crosses above the slow one, sells when it crosses back below."""
+
+    fast = Param(10, min=2, max=200, doc="bars in the fast moving average")
+    slow = Param(50, min=5, max=500, doc="bars in the slow moving average")
+
+    def init(self, data):
+        self.fast_ma = self.indicator(sma(data.close, self.fast))
+        self.slow_ma = self.indicator(sma(data.close, self.slow))
+
+    def next(self, data):
+        if self.fast_ma[-1] > self.slow_ma[-1] and self.position == 0:
+            # 15% of equity: $15,000 of a new $100,000 account, inside the default risk limits (at most $20,000
+            # in one symbol, $25,000 per order) with room for the price to move. fraction=1.0 would be all of it.
+            self.order_target(fraction=0.15)
+        elif self.fast_ma[-1] < self.slow_ma[-1] and self.position > 0:
+            self.order_target(shares=0)
+'''
+
 
 class LibraryError(ValueError):
     """A strategy that cannot be saved or found; the message is for the trader."""

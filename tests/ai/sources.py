@@ -44,7 +44,7 @@ class RsiDip(Strategy):
         if math.isnan(value):
             return
         if value < self.oversold and self.position == 0:
-            self.order_target(percent=0.5)
+            self.order_target(fraction=0.5)
         elif value > 60 and self.position > 0:
             self.order_target(shares=0)
 """
@@ -80,7 +80,7 @@ class TooEager(Strategy):
 
     def next(self, data):
         if data.close[-50] > self.s[-1] and self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
 """
 EAGER_LINE = 12
 

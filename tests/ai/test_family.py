@@ -58,7 +58,7 @@ SNIPPETS = {
 
     def next(self, data):
         if self.fast[-1] > self.slow[-1] and self.position == 0:
-            self.buy(percent=1.0, stop_loss=data.close[-1] - 2 * self.atr[-1])
+            self.buy(fraction=1.0, stop_loss=data.close[-1] - 2 * self.atr[-1])
         elif self.fast[-1] < self.slow[-1] and self.position > 0:
             self.order_target(shares=0)
 """,
@@ -127,7 +127,7 @@ def test_rsi_above_a_strength_level_is_momentum() -> None:
 
     def next(self, data):
         if self.r[-1] > 55 and self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
         elif self.r[-1] < 45 and self.position > 0:
             self.order_target(shares=0)
 """,
@@ -159,7 +159,7 @@ def test_no_evidence_is_no_family() -> None:
         """\
     def next(self, data):
         if self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
 """,
         base="Strategy",
     )

@@ -37,7 +37,7 @@ def test_the_contract_is_built_from_the_code_it_describes() -> None:
         assert name in contract
     for name in ("to_csv", "query", "subprocess", "read_*"):
         assert name in contract
-    for method in ("buy(shares=None, *, percent=None", "sell(", "order_target(*, shares=None", "cancel_all()"):
+    for method in ("buy(shares=None, *, fraction=None", "sell(", "order_target(*, shares=None", "cancel_all()"):
         assert method in contract
     assert "self.account.position_price" in contract and "LookAheadError" in contract
     assert "1Min, 5Min, 15Min, 30Min, 1Hour, 1Day" in contract

@@ -307,7 +307,7 @@ def test_cash_never_goes_negative_when_fills_stay_within_the_collar():
 class BuyAndHold(Strategy):
     def next(self, data):
         if self.bar_index == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
 
 
 def test_a_whole_allocation_to_one_symbol_rebalanced_monthly_is_buy_and_hold():

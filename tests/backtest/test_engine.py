@@ -105,7 +105,7 @@ class Cross(Strategy):
         if np.isnan(self.s[-1]):
             return
         if self.f[-1] > self.s[-1] and self.position == 0:
-            self.order_target(percent=0.95)
+            self.order_target(fraction=0.95)
         elif self.f[-1] < self.s[-1] and self.position > 0:
             self.order_target(shares=0)
 
@@ -190,3 +190,11 @@ def test_the_account_is_marked_at_the_current_close_and_never_ahead_of_it():
     # Set by a runner that does not mark (a live session), equity is what it was told.
     strategy.account.equity = 123.0
     assert strategy.account.equity == 123.0
+
+
+def test_a_buy_the_cash_cannot_cover_is_cut_with_a_notice_not_quietly():
+    data = bars([100, 100, 100], [101, 101, 101], [99, 99, 99], [100, 100, 100])
+    run = run_backtest(Script({0: [lambda s: s.buy(shares=5000)]}), data, BacktestConfig(close_at_end=False))
+    assert run.fills[0].qty == Decimal(970)  # $100,000 covers 970 shares at 100 plus the ledger's 3% collar
+    assert [(n.bar, n.reason) for n in run.notices] == [(0, "buy of 5000 trimmed to 970: the cash covers no more")]
+    assert run.rejections == []

@@ -48,7 +48,7 @@ def test_a_bracket_the_broker_would_refuse_is_rejected():
 
 def test_percent_of_cash_is_of_the_cash_the_working_buys_have_not_reserved():
     data = bars([10] * 3, [10] * 3, [10] * 3, [10] * 3)
-    plan = {0: [lambda s: s.buy(percent=0.5, limit=9), lambda s: s.buy(percent=0.5, limit=9)]}
+    plan = {0: [lambda s: s.buy(fraction=0.5, limit=9), lambda s: s.buy(fraction=0.5, limit=9)]}
     run = run_backtest(Script(plan), data, BacktestConfig(starting_cash=D(1000)))
     # the first reserves 55 x 9 = 495; the second is half of the 505 left (the ledger's available cash)
     assert [(o.qty, o.type) for o in run.orders] == [(D(55), OrderType.LIMIT), (D(28), OrderType.LIMIT)]
@@ -64,6 +64,6 @@ def test_a_market_buy_is_trimmed_to_the_cash_its_collared_reservation_leaves():
 def test_a_size_a_float_puts_a_hair_below_a_whole_number_is_the_exact_decimal_one():
     assert 1000 * 0.55 / 1.1 < 500  # 499.99999999999994, where 1000 x 0.55 / 1.10 is 500 exactly
     data = bars([1.1] * 3, [1.1] * 3, [1.1] * 3, [1.1] * 3)
-    run = run_backtest(Script({0: [lambda s: s.order_target(percent=0.55)]}), data,
+    run = run_backtest(Script({0: [lambda s: s.order_target(fraction=0.55)]}), data,
                        BacktestConfig(starting_cash=D(1000)))  # fmt: skip
     assert run.orders[0].qty == D(500)  # as the paper session sizes it, in Decimals

@@ -360,7 +360,7 @@ class SmaSignals(SignalStrategy):
 
 
 class ReferenceFractionCross(ReferenceSmaCross):
-    """Orders floor(equity * FRACTION / close) whole shares: our order_target(percent=...) when the collar
+    """Orders floor(equity * FRACTION / close) whole shares: our order_target(fraction=...) when the collar
     does not bind, computed from backtesting.py's own equity at the decision bar's close."""
 
     def size_order(self):

@@ -31,7 +31,7 @@ class Cross(Strategy):
         if self.fast == 13:
             raise ValueError("thirteen is unlucky")
         if self.f[-1] > self.s[-1] and self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
         elif self.f[-1] < self.s[-1] and self.position > 0:
             self.order_target(shares=0)
 """

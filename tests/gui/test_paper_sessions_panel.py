@@ -184,3 +184,20 @@ def test_a_session_starts_with_the_capital_typed_for_it(qtbot, db, user, market,
     start(qtbot, panel, "Cross", "ACME")
     qtbot.waitUntil(lambda: session_status(panel) == "RUNNING", timeout=WAIT_MS)
     assert panel.sessions_model.record_at(0).initial_capital == Decimal(25_000)
+
+
+def test_a_refusal_repeated_on_every_bar_is_one_row_and_one_line_naming_the_limit(qtbot, db, user, market,
+                                                                                  make_panel):  # fmt: skip
+    save_strategy(db.session_factory, user, StrategyDraft("Cross", CROSS_SOURCE))
+    panel = make_panel(1)
+    panel.params_form.editor("size").setValue(1.0)  # type: ignore[union-attr]  # all in: above $25,000 an order
+    start(qtbot, panel, "Cross", "ACME")
+    qtbot.waitUntil(lambda: session_status(panel) == "RUNNING", timeout=WAIT_MS)
+    panel.sessions_table.selectRow(0)
+    assert not panel.rejection_summary.isVisible()
+
+    market.feed(*series(LIVE[:5], 0, prev=94.5))  # crossed at the third bar; still flat, refused at each close
+    qtbot.waitUntil(lambda: "repeated on 3 bars" in panel.rejection_summary.text(), timeout=WAIT_MS)
+    assert panel.signals_model.rowCount() == 1 and panel.rejection_summary.isVisible()
+    assert "(max order value: change it in Settings > Risk)" in panel.rejection_summary.text()
+    assert panel.rejection_summary.text().startswith("ACME BUY refused: Order value $")

@@ -13,6 +13,6 @@ class Cross(Strategy):
 
     def next(self, data):
         if self.f[-1] > self.s[-1] and self.position == 0:
-            self.order_target(percent=self.size)
+            self.order_target(fraction=self.size)
         elif self.f[-1] < self.s[-1] and self.position > 0:
             self.order_target(shares=0)

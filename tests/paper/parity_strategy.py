@@ -41,17 +41,17 @@ At the day's last minute it buys at market and at a limit: orders that work over
 
     def enter(self, mode, close):
         if mode == 0:
-            self.buy(percent=0.5, tag="market")
+            self.buy(fraction=0.5, tag="market")
         elif mode == 1:
-            self.buy(percent=0.3, limit=round(close * 0.9995, 2), tag="limit ladder")
-            self.buy(percent=0.3, limit=round(close * 0.999, 2), tag="limit ladder")
+            self.buy(fraction=0.3, limit=round(close * 0.9995, 2), tag="limit ladder")
+            self.buy(fraction=0.3, limit=round(close * 0.999, 2), tag="limit ladder")
         elif mode == 2:
             self.buy(shares=40, stop=round(close * 1.0005, 2), tag="stop")
         elif mode == 3:
-            self.buy(percent=0.4, stop_loss=round(close * 0.997, 2), take_profit=round(close * 1.003, 2),
+            self.buy(fraction=0.4, stop_loss=round(close * 0.997, 2), take_profit=round(close * 1.003, 2),
                      tag="bracket")  # fmt: skip
         elif mode == 4:
-            self.order_target(percent=0.6, tag="target")
+            self.order_target(fraction=0.6, tag="target")
         else:
             self.buy(value=8000, stop=round(close * 1.0005, 2), limit=round(close * 1.001, 2), tag="stop limit")
 
@@ -59,6 +59,6 @@ At the day's last minute it buys at market and at a limit: orders that work over
         if mode == 0:
             self.order_target(shares=0, tag="exit")
         elif mode == 1:
-            self.sell(percent=1.0, limit=round(close * 1.0005, 2), tag="limit exit")
+            self.sell(fraction=1.0, limit=round(close * 1.0005, 2), tag="limit exit")
         else:
-            self.sell(percent=1.0, stop=round(close * 0.999, 2), tag="stop exit")
+            self.sell(fraction=1.0, stop=round(close * 0.999, 2), tag="stop exit")

@@ -135,6 +135,14 @@ def test_a_builtin_that_raises_is_reported_like_a_strategy_error():
         ([{"kind": "short"}], "unknown order intent"),
         ([{"kind": "buy", "shares": float("nan")}], "shares must be a finite number"),
         ([{"kind": "buy", "limit": True}], "limit must be a finite number"),
+        # the child is believed in nothing: what the Strategy API refuses, the decoder refuses too
+        ([{"kind": "buy", "fraction": 10.0}], r"fraction must be in \(0, 1\], got 10.0"),
+        ([{"kind": "target", "fraction": 0.0}], r"fraction must be in \(0, 1\]"),
+        ([{"kind": "buy", "percent": 0.5}], "must carry exactly one of shares, fraction or value"),
+        ([{"kind": "buy", "shares": 1.0, "value": 10.0}], "exactly one of shares, fraction or value"),
+        ([{"kind": "buy", "shares": -3.0}], "shares must be greater than 0"),
+        ([{"kind": "sell", "value": -10.0}], "value must be greater than 0"),
+        ([{"kind": "buy", "shares": 1.0, "limit": -1.0}], "limit must be greater than 0"),
     ],
 )
 def test_what_comes_back_from_the_sandbox_is_checked(raw, message):
@@ -143,8 +151,8 @@ def test_what_comes_back_from_the_sandbox_is_checked(raw, message):
 
 
 def test_well_formed_intents_come_back_as_intents():
-    [intent] = intents_from([{"kind": "target", "bar": 9, "percent": 0.5, "tag": "entry"}])
-    assert (intent.kind, intent.bar, intent.percent, intent.shares, intent.tag) == (
+    [intent] = intents_from([{"kind": "target", "bar": 9, "fraction": 0.5, "tag": "entry"}])
+    assert (intent.kind, intent.bar, intent.fraction, intent.shares, intent.tag) == (
         IntentKind.TARGET,
         9,
         0.5,

@@ -27,7 +27,7 @@ class EmaCross(Strategy):
 
     def next(self, data: BarData) -> None:
         if self.fast[-1] > self.slow[-1] and self.position == 0:
-            self.order_target(percent=0.9)
+            self.order_target(fraction=0.9)
         elif self.fast[-1] < self.slow[-1] and self.position > 0:
             self.order_target(shares=0)
 

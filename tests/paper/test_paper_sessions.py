@@ -135,8 +135,14 @@ def test_a_signal_the_risk_rules_refuse_is_rejected_with_their_reason(db, manage
     market.feed(*series(LIVE[:4], 0, prev=94.5))
     first, second = signal_rows(db, info.id)  # still flat at bar 3: the strategy asks again
     assert (first.action, first.quantity, first.status) == ("BUY", D(103), "REJECTED")
-    assert first.reason == "Order value $9,991.00 exceeds your limit of $5,000.00."
-    assert second.status == "REJECTED" and rows(db, Order, user_id=bob) == []
+    # the same refusal again: said once, on the first signal, with the latest numbers and the limit to change
+    assert first.reason == (
+        "Order value $9,996.00 exceeds your limit of $5,000.00 (max order value: change it in Settings > Risk) - "
+        "repeated on 2 bars."
+    )
+    assert second.status == "REJECTED" and second.signal_metadata["repeat_of"] == str(first.id)
+    assert [s.id for s in manager.signals(info.id, bob)] == [first.id]
+    assert rows(db, Order, user_id=bob) == []
     assert manager.get(info.id, bob).status == "RUNNING"
 
 
@@ -147,7 +153,10 @@ def test_a_buy_is_trimmed_to_what_the_ledger_could_reserve(db, manager, market, 
     [signal] = signal_rows(db, info.id)
     # 100% of equity is 1,030 shares at 97; the ledger would reserve 97 plus its 3% collar a share, so 1,000 fit.
     assert (signal.quantity, signal.status) == (D(1000), "REJECTED")
-    assert signal.reason == "Order value $97,000.00 exceeds your limit of $25,000.00."
+    assert signal.reason == (
+        "Order value $97,000.00 exceeds your limit of $25,000.00 (max order value: change it in Settings > Risk)."
+    )
+    assert signal.signal_metadata["order"]["trimmed_from"] == "1030"  # said, not trimmed quietly
 
 
 def test_a_traders_source_runs_in_the_sandbox_and_signals_like_the_builtin(db, manager, market, make_user, save):

@@ -47,7 +47,7 @@ class Cross(Strategy):
         if np.isnan(self.s[-1]):
             return
         if self.f[-1] > self.s[-1] and self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
         elif self.f[-1] < self.s[-1] and self.position > 0:
             self.order_target(shares=0)
 
@@ -102,14 +102,14 @@ def test_intents_are_collected_per_bar_and_checked():
     lagged = s.prepare(data)
     kinds = []
     for i in range(len(data)):
-        kinds += [(i, intent.kind, intent.percent, intent.shares) for intent in s.step(i, lagged)]
+        kinds += [(i, intent.kind, intent.fraction, intent.shares) for intent in s.step(i, lagged)]
         if kinds and kinds[-1][0] == i:
             s.account.position = 10.0 if kinds[-1][2] == 1.0 else 0.0  # what a runner would report back
     assert kinds and all(k is IntentKind.TARGET for _, k, _, _ in kinds)
     assert kinds[0][2] == 1.0 and kinds[1][3] == 0  # in, then out
     with pytest.raises(StrategyError, match="exactly one"):
-        s.buy(1, percent=0.5)
-    with pytest.raises(StrategyError, match="positive"):
+        s.buy(1, fraction=0.5)
+    with pytest.raises(StrategyError, match=r"buy\(shares=-1\): shares must be a finite number > 0"):
         s.buy(-1)
     with pytest.raises(StrategyError, match="limit must be a price"):
         s.buy(1, limit=0)

@@ -123,7 +123,7 @@ class Fade(Strategy):
 
     def next(self, data):
         if data.close[-1] < self.lower[-1] and self.position == 0:
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
         elif data.close[-1] > self.mid[-1] and self.position > 0:
             self.order_target(shares=0)
 """

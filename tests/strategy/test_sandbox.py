@@ -123,7 +123,7 @@ class Dips(Strategy):
     def next(self, data):
         self._seen += 1
         if self.gap[-1] < -self.depth and math.isfinite(self.gap[-1]):
-            self.order_target(percent=1.0)
+            self.order_target(fraction=1.0)
 
 
 def summary(close):
