@@ -35,6 +35,7 @@ from core.journal._common import lock_user_journal
 from core.journal.campaign_store import rebuild_in_session
 from core.journal.csv_fills import ParsedFile, RejectedRow, parse_fills_csv
 from core.journal.errors import FillImportError, NotFound
+from core.market.file_reading import BarFileError, read_text_file
 
 CSV_SOURCE = "csv_import"
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -91,11 +92,11 @@ def import_fills_csv(
     the same label). Raises FillImportError (nothing stored) for an unreadable file or a missing column,
     NotFound for an unknown user."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise FillImportError(f"{path.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # the bar imports' reader: UTF-8/UTF-16/cp1252 told apart, binary refused, gzip capped
+        text = read_text_file(path, max_bytes=MAX_FILE_BYTES).text
+    except BarFileError as exc:
+        raise FillImportError(f"{exc}.") from None
+    except OSError as exc:
         raise FillImportError(f"Cannot read {path.name}: {exc}") from exc
     return import_fills_text(session_factory, user_id, text, broker=broker, strict=strict, now=now)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -256,10 +257,11 @@ def _read_csv(
 ) -> tuple[pd.DataFrame, Layout, str]:
     """The file's rows with its bar columns named as bar fields (text, checked later), its layout, encoding."""
     text_file = read_text_file(path, max_bytes=max_bytes)
-    text = text_file.text
+    # One line end for both readers below (pandas also ends a line at a lone CR, Python's csv module not).
+    text = text_file.text.replace("\r\n", "\n").replace("\r", "\n")
     encoding = text_file.encoding + (", gzip" if text_file.compressed else "")
     try:
-        head = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:_HEADER_LINES]))))
+        head = list(itertools.islice(csv.reader(io.StringIO(text)), _HEADER_LINES))
     except csv.Error as exc:
         raise BarFileError(f"{path.name} could not be read as CSV: {_one_line(exc)}") from None
     layout = csv_layout(head, path.name, symbol, explicit)

@@ -234,7 +234,7 @@ def test_a_file_that_fails_to_store_lands_nothing(sessions, make_user, monkeypat
         import_fills_text(sessions, ann, SIMPLE, now=NOW)
     assert count(sessions) == 0
     (tmp_path / "bad.csv").write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(FillImportError, match=r"Cannot read bad\.csv"):
+    with pytest.raises(FillImportError, match=r"bad\.csv is not a text CSV file"):
         import_fills_csv(sessions, ann, tmp_path / "bad.csv")
     with pytest.raises(FillImportError, match="Cannot read"):
         import_fills_csv(sessions, ann, tmp_path / "missing.csv")

@@ -82,6 +82,24 @@ def test_a_gzip_bomb_is_refused_without_allocating_its_expansion(store: BarStore
     assert store.count("BOMB", "1Min") == 0
 
 
+def test_a_bomb_under_the_size_limit_is_refused_by_its_expansion_ratio(store: BarStore, tmp_path: Path):
+    """100 MiB of zeros (some 100 KB gzipped) under the default 2 GiB limit: refused after 64 MiB, at 100 fold."""
+    path = tmp_path / "bomb.csv.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(HEADER.encode())
+        block = b"0" * (1024 * 1024)
+        for _ in range(100):
+            out.write(block)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BarFileError, match=r"bomb\.csv\.gz expands more than 100 fold .* decompression bomb"):
+            import_bars(store, path, "BOMB")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 80 * 1024**2
+
+
 def test_an_oversized_plain_file_and_parquet_are_refused(store: BarStore, tmp_path: Path):
     plain = tmp_path / "big.csv"
     plain.write_text(HEADER + ROW * 100)
