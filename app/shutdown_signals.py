@@ -36,10 +36,12 @@ class ShutdownSignals:
         self._wake: QTimer | None = None
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        before = {sig: signal.getsignal(sig) for sig in HANDLED}  # put back by uninstall (asyncio would reset them)
         try:
             for sig in HANDLED:
                 loop.add_signal_handler(sig, self._received, sig)
             self._loop = loop
+            self._previous = {sig: handler for sig, handler in before.items() if handler is not None}
             return
         except (NotImplementedError, RuntimeError, ValueError) as exc:  # Windows; not the main thread
             for sig in HANDLED:

@@ -122,3 +122,20 @@ def test_each_signal_asks_again_and_is_remembered(qapp: object) -> None:
         loop.close()
     assert handlers.requested == signal.SIGINT
     assert calls == ["close", "close"]
+
+
+def test_the_handlers_that_were_there_before_are_put_back(qapp: object) -> None:
+    def before(_signum: int, _frame: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, before)
+    loop = asyncio.new_event_loop()
+    try:
+        handlers = ShutdownSignals(on_request=lambda: None)
+        handlers.install(loop)
+        assert signal.getsignal(signal.SIGTERM) is not before
+        handlers.uninstall()
+        assert signal.getsignal(signal.SIGTERM) is before
+    finally:
+        loop.close()
+        signal.signal(signal.SIGTERM, previous)
