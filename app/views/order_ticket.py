@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,7 @@ from app.async_runner import BlockingRunner
 from app.display_time import display_time
 from core.db.trouble import trader_message
 from core.domain.display_time import in_zone
+from core.domain.money import MONEY_PLACES
 from core.domain.orders import OrderSide, OrderType, TimeInForce
 from core.domain.symbols import is_valid_symbol, normalize_symbol
 from core.domain.tickets import InvalidTicket
@@ -59,6 +61,7 @@ from core.domain.tickets import OrderTicket as TicketRequest
 from core.journal.check_types import INFO, PreTradeEvaluation
 from core.ledger.prices import PriceQuote
 from core.ledger.views import OrderDesk, PlacedOrder
+from core.risk.rules import MAX_QTY_DECIMALS
 from core.services.order_entry import (
     CheckOutcome,
     OrderEntry,
@@ -90,37 +93,46 @@ class TicketInputError(ValueError):
 
 MAX_AMOUNT = Decimal("1e12")  # no quantity or price a trader types is larger; NUMERIC(20,6) holds below 1e14
 MAX_TYPED = 40  # characters: anything longer is not an amount
+PRICE_PLACES = -int(MONEY_PLACES.as_tuple().exponent)  # prices are stored to 6 places (NUMERIC(20,6))
+# Digits (ASCII only), commas only between groups of three, one decimal point; a sign is read so "-1" is told
+# "greater than zero" rather than "not a number".
+NUMBER_RE = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|[+-]?\.\d+", re.ASCII)
 
 
-def parse_amount(text: str, what: str, *, required: bool) -> Decimal | None:
-    """A positive decimal typed by the trader (thousands separators allowed); None when empty and optional.
-    Only ASCII digits count (Decimal would read full-width digits), no exponents (``1e400``), no NaN or
-    infinity, and at most ``MAX_AMOUNT``: every refusal is one line naming the field."""
+def parse_amount(text: str, what: str, *, required: bool, max_places: int | None = None) -> Decimal | None:
+    """A positive decimal typed by the trader; None when empty and optional. Every refusal is one line naming the
+    field: only ASCII digits count (Decimal would read full-width ones), commas only between thousands ("1,000";
+    "1,5" is refused, not read as 15), no exponent ("1e400"), no NaN or infinity, at most ``MAX_AMOUNT`` and, with
+    ``max_places``, at most that many decimal places."""
     shown = text.strip()
-    cleaned = shown.replace(",", "")
-    if not cleaned:
+    if not shown:
         if required:
             raise TicketInputError(f"Enter {what}.")
         return None
-    if len(shown) > MAX_TYPED or not cleaned.isascii() or not _plain_number(cleaned):
-        quoted = shown if len(shown) <= MAX_TYPED else shown[:MAX_TYPED] + "…"
-        raise TicketInputError(f"{what.capitalize()} must be a number, not “{_printable(quoted)}”.")
+    field = what[0].upper() + what[1:]
+    if len(shown) > MAX_TYPED:
+        raise TicketInputError(f"{field} is too long to be a number ({len(shown)} characters).")
+    if not NUMBER_RE.fullmatch(shown):
+        hint = " (use '.' for decimals; ',' only between thousands)" if "," in shown and shown.isascii() else ""
+        raise TicketInputError(f"{field} must be a number{hint}, not “{_printable(shown)}”.")
     try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise TicketInputError(f"{what.capitalize()} must be a number, not “{_printable(shown)}”.") from None
+        value = Decimal(shown.replace(",", ""))
+    except InvalidOperation:  # the pattern admits only what Decimal reads; kept so nothing escapes raw
+        raise TicketInputError(f"{field} must be a number, not “{_printable(shown)}”.") from None
     if value <= 0:
-        raise TicketInputError(f"{what.capitalize()} must be greater than zero.")
+        raise TicketInputError(f"{field} must be greater than zero.")
     if value > MAX_AMOUNT:
-        raise TicketInputError(f"{what.capitalize()} is too large (at most {MAX_AMOUNT:,.0f}).")
+        raise TicketInputError(f"{field} is too large (at most {MAX_AMOUNT:,.0f}).")
+    exponent = value.normalize().as_tuple().exponent  # 0.5000000000 has one place
+    if max_places is not None and isinstance(exponent, int) and -exponent > max_places:
+        raise TicketInputError(f"{field} has more than {max_places} decimal places.")
     return value
 
 
-def _plain_number(text: str) -> bool:
-    """Digits with at most one decimal point (a leading minus is read, so "-1" says "greater than zero")."""
-    body = text[1:] if text.startswith(("-", "+")) else text
-    whole, _, fraction = body.partition(".")
-    return bool(whole or fraction) and (whole + fraction).isdigit() and (whole + fraction).isascii()
+def parse_price(text: str, what: str, *, required: bool) -> Decimal | None:
+    """A price as ``parse_amount`` reads it, with at most the places the ledger stores (a limit of 0.0000001
+    would be stored as 0)."""
+    return parse_amount(text, what, required=required, max_places=PRICE_PLACES)
 
 
 def _printable(text: str) -> str:
@@ -356,15 +368,15 @@ class OrderTicket(QDialog):
         if not is_valid_symbol(symbol):
             shown = _printable(symbol if len(symbol) <= MAX_TYPED else symbol[:MAX_TYPED] + "…")
             raise TicketInputError(f"“{shown}” is not a ticker symbol (letters, digits, '.' or '-').")
-        qty = parse_amount(self.qty_edit.text(), "the quantity", required=True)
+        qty = parse_amount(self.qty_edit.text(), "the quantity", required=True, max_places=MAX_QTY_DECIMALS)
         assert qty is not None
         kind = OrderType(self.type_combo.currentData())
-        limit = parse_amount(self.limit_edit.text(), "the limit price", required=kind is OrderType.LIMIT)
-        stop = parse_amount(self.stop_edit.text(), "the stop price", required=kind is OrderType.STOP)
+        limit = parse_price(self.limit_edit.text(), "the limit price", required=kind is OrderType.LIMIT)
+        stop = parse_price(self.stop_edit.text(), "the stop price", required=kind is OrderType.STOP)
         take_profit = stop_loss = None
         if self.bracket_box.isChecked():
-            take_profit = parse_amount(self.take_profit_edit.text(), "the take-profit price", required=False)
-            stop_loss = parse_amount(self.stop_loss_edit.text(), "the stop-loss price", required=False)
+            take_profit = parse_price(self.take_profit_edit.text(), "the take-profit price", required=False)
+            stop_loss = parse_price(self.stop_loss_edit.text(), "the stop-loss price", required=False)
             if take_profit is None or stop_loss is None:
                 raise TicketInputError("A bracket order needs both a take-profit and a stop-loss price.")
         return TicketRequest(
