@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import platform
 import sys
 import threading
@@ -40,12 +41,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.version import app_version
+from core.db.trouble import is_connection_error, looks_like_a_driver_error
 from core.strategy.sandbox.confinement import ConfinementLevel, ConfinementReport
+
+log = logging.getLogger(__name__)
 
 ServerVersion = str | Callable[[], str] | Awaitable[str] | None
 Confinement = ConfinementReport | Callable[[], ConfinementReport] | Awaitable[ConfinementReport] | None
 ASKING = "asking the server…"
 NOT_CONNECTED = "not connected"
+NO_ANSWER = "the database did not answer"
 CHECKING = "checking…"
 NOT_CHECKED = "not checked"
 CONFINEMENT = "Strategy confinement"
@@ -247,6 +252,9 @@ def _answer(row: str, fetch: Callable[[], object], relay: _Relay) -> None:
 
 
 def _unavailable(exc: BaseException) -> str:
+    log.info("About: a value is unavailable", exc_info=exc)
+    if is_connection_error(exc) or looks_like_a_driver_error(str(exc)):
+        return f"unavailable ({NO_ANSWER})"  # never the driver's socket path
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"unavailable ({message[:200]})"
 

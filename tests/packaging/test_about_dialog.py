@@ -7,7 +7,9 @@ import asyncio
 import platform
 import re
 import threading
+from pathlib import Path
 
+import psycopg
 import PySide6
 from PySide6.QtCore import qVersion
 from PySide6.QtGui import QGuiApplication
@@ -72,7 +74,18 @@ def test_a_failing_callable_is_shown_not_raised(qtbot: QtBot) -> None:
     dialog = AboutDialog(fetch)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.postgres_version is not None, timeout=5000)
-    assert dialog.postgres_version == "unavailable (server closed the connection)"
+    assert dialog.postgres_version == "unavailable (the database did not answer)"  # not libpq's words
+
+
+def test_a_driver_error_is_not_shown_raw(qtbot: QtBot, tmp_path: Path) -> None:
+    def fetch() -> str:
+        with psycopg.connect(f"postgresql://postgres@/x?host={tmp_path}", connect_timeout=2):
+            return "never"
+
+    dialog = AboutDialog(fetch)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.postgres_version is not None, timeout=5000)
+    assert dialog.postgres_version == "unavailable (the database did not answer)"
 
 
 def test_an_awaitable_is_awaited_on_the_loop(qtbot: QtBot, qasync_loop: asyncio.AbstractEventLoop) -> None:
