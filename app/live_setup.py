@@ -21,6 +21,7 @@ from app.async_runner import BlockingRunner
 from core.accounts.secrets import SecretStore, SecretsUnavailable
 from core.db.club_roles import connected_as_member
 from core.db.database import Database
+from core.db.trouble import trader_message
 from core.live.workstation import Workstation, simulated
 from core.market.store import BarStore
 
@@ -90,11 +91,11 @@ async def start_workstation(
             return LiveSetup(started)
         except Exception as exc:
             log.exception("could not start the workstation")
-            notice = f"{unavailable} ({exc}); running on the simulated market instead."
+            notice = f"{unavailable} ({trader_message(exc)}); running on the simulated market instead."
             if started is not None:
                 await stop_workstation(started, runner)
             if member:  # a member's role may not write orders: a simulated market on it could not trade at all
-                raise MemberWorkstationUnavailable(f"{unavailable}: {exc}") from exc
+                raise MemberWorkstationUnavailable(f"{unavailable}: {trader_message(exc)}") from exc
     ws = simulated(BarStore(database.engine), database.session_factory, speed=speed or sim_speed())
     await ws.start()
     return LiveSetup(ws, notice)
