@@ -433,12 +433,12 @@ class MainWindow(QMainWindow):
                 app = QApplication.instance()
                 if isinstance(app, QApplication):
                     apply_theme(app, dialog.theme)
+                store_zone(self._layout_settings, dialog.time_zone)
+                apply_display_zone(dialog.time_zone)  # every view re-renders its times now
                 self.editor.ai.refresh_key()  # a Gemini key just added enables generation without a restart
         finally:
             self.settings_dialog = None
 
-                store_zone(self._layout_settings, dialog.time_zone)
-                apply_display_zone(dialog.time_zone)  # every view re-renders its times now
     def reset_layout(self) -> None:
         """Every dock back where it starts: a panel dragged off screen or closed is never lost."""
         for dock in self.findChildren(QDockWidget):
