@@ -118,7 +118,9 @@ class WatchlistModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and quote is not None:
             basis = "previous close" if quote.reference_is_prior_close else "first price seen today"
-            return f"{symbol}: last bar {quote.at:%Y-%m-%d %H:%M} UTC; change from the {basis} {quote.reference:,.2f}"
+            zone = display_time().zone  # read when asked: a tooltip is built on demand, so it follows the setting
+            when = f"{format_minute(quote.at, zone)} {zone.label}"
+            return f"{symbol}: last bar {when}; change from the {basis} {quote.reference:,.2f}"
         return None
 
     def _stored_data(self, close: PriceQuote, column: int, role: int) -> Any:
