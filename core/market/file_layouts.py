@@ -23,6 +23,7 @@ from core.market.file_reading import BarFileError
 from core.market.frames import BAR_COLUMNS
 
 REQUIRED = BAR_COLUMNS[:6]
+TIME_OF_DAY = "time_of_day"  # the name a joined Time column gets while it is read
 EPOCH_UNITS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 _PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 # A numeric time column's unit from its median's size: 1e8 s is 1973, 1e11 s is the year 5138.
@@ -58,6 +59,12 @@ class Layout:
     tickers: tuple[str, ...] = ()  # the symbols the header says the file holds (yfinance)
     index_timestamp: bool = False  # the timestamp is an unnamed index column (must hold times, not row numbers)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    time_of_day: str | None = None  # a Time column joined to the Date column mapped to the timestamp
+
+    def extra_columns(self) -> dict[str, str]:
+        """Columns read besides the mapped ones, and the names they get: the symbol, a time of day."""
+        extra = {self.symbol_column: "symbol"} if self.symbol_column else {}
+        return extra | ({self.time_of_day: TIME_OF_DAY} if self.time_of_day else {})
 
     def column_of(self, bar_field: str) -> str:
         return next(label for label, f in self.mapping.items() if f == bar_field)
@@ -78,7 +85,7 @@ def csv_layout(
 def column_layout(labels: Sequence[str], file_name: str, explicit: Mapping[str, str] | None = None) -> Layout:
     """The layout of a file with one header row (a CSV's first line, a Parquet file's column names)."""
     labels = tuple(labels)
-    mapping, notes, index_timestamp = _map(labels, file_name, explicit or {})
+    mapping, notes, index_timestamp, time_of_day = _map(labels, file_name, explicit or {})
     keys = {_key(label) for label in mapping}
     if index_timestamp:
         name = "pandas index column"
@@ -87,7 +94,7 @@ def column_layout(labels: Sequence[str], file_name: str, explicit: Mapping[str, 
     else:
         name = "named columns"
     symbol_column = next((label for label in labels if _key(label) in _SYMBOL_NAMES and label not in mapping), None)
-    return Layout(name, 1, labels, mapping, symbol_column, (), index_timestamp, tuple(notes))
+    return Layout(name, 1, labels, mapping, symbol_column, (), index_timestamp, tuple(notes), time_of_day)
 
 
 def unique_labels(names: Sequence[str]) -> tuple[str, ...]:
@@ -111,7 +118,7 @@ def _key(label: str) -> str:
 
 def _map(
     labels: tuple[str, ...], file_name: str, explicit: Mapping[str, str]
-) -> tuple[dict[str, str], list[str], bool]:
+) -> tuple[dict[str, str], list[str], bool, str | None]:
     mapping = _explicit(labels, file_name, explicit)
     notes = [f"{column} -> {f} (as given)" for column, f in mapping.items()]
     free = [label for label in labels if label not in mapping]
@@ -120,6 +127,12 @@ def _map(
         f = ALIASES.get(_key(label))
         if f is not None and f not in mapping.values():
             candidates.setdefault(f, []).append(label)
+    time_of_day = None
+    stamps = candidates.get("timestamp", [])
+    if len(stamps) == 2 and {_key(n) for n in stamps} == {"date", "time"}:  # a date and a time of day: joined
+        date_label, time_of_day = sorted(stamps, key=lambda n: _key(n) != "date")
+        candidates["timestamp"] = [date_label]
+        notes.append(f"{date_label} and {time_of_day} joined into the timestamp")
     for f, names in candidates.items():
         exact = [n for n in names if _key(n) == f]
         if len(names) > 1 and len(exact) != 1:
@@ -136,10 +149,14 @@ def _map(
     else:
         notes.extend(f"{label} ignored (Close used)" for label in free if _key(label) in _ADJ_CLOSE)
     index_timestamp = False
-    if "timestamp" not in mapping.values() and labels and _INDEX_NAMES.match(_key(labels[0])):
-        mapping[labels[0]] = "timestamp"
+    # pandas writes an unnamed index first in a CSV (read back as "Unnamed: 0") and last in Parquet.
+    index = [label for label in labels[:1] if _INDEX_NAMES.match(_key(label))] + [
+        label for label in labels if _key(label) == "__index_level_0__"
+    ]
+    if "timestamp" not in mapping.values() and index:
+        mapping[index[0]] = "timestamp"
         index_timestamp = True
-        notes.append(f"the first column ({labels[0]}, a pandas index) read as the timestamp")
+        notes.append(f"{index[0]} (a pandas index without a name) read as the timestamp")
     missing = [f for f in REQUIRED if f not in mapping.values()]
     if missing:
         unused = [label for label in labels if label not in mapping]
@@ -149,7 +166,7 @@ def _map(
             f" (found: {', '.join(labels) or 'none'}); name them, e.g. {hint}"
         )
     ordered = sorted(mapping.items(), key=lambda item: BAR_COLUMNS.index(item[1]))
-    return dict(ordered), notes, index_timestamp
+    return dict(ordered), notes, index_timestamp, time_of_day
 
 
 def _explicit(labels: tuple[str, ...], file_name: str, explicit: Mapping[str, str]) -> dict[str, str]:
@@ -251,7 +268,7 @@ def read_times(
     if numbers is not None:
         if index and epoch is None:
             raise BarFileError(
-                f"{file_name}: the first column holds numbers (row numbers of a pandas index?), not times;"
+                f"{file_name}: the unnamed index column holds numbers (a pandas row index?), not times;"
                 " name the time column with --column timestamp=NAME, or pass --epoch s|ms if they are epoch times"
             )
         unit = epoch or _epoch_unit(numbers, file_name)

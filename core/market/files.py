@@ -40,7 +40,7 @@ import pandas as pd
 from core.domain.bars import timeframe_delta
 from core.domain.symbols import InvalidSymbol, Symbol, normalize_symbol
 from core.domain.timeframes import Timeframe
-from core.market.file_layouts import Layout, column_layout, csv_layout, read_times
+from core.market.file_layouts import TIME_OF_DAY, Layout, column_layout, csv_layout, read_times
 from core.market.file_reading import MAX_TEXT_BYTES, BarFileError, read_text_file
 from core.market.frames import BAR_COLUMNS, CONFLICT, Plausible, check_frame
 from core.market.store import BarStore
@@ -231,7 +231,7 @@ def export_bars(
     path = Path(path)
     kind = _kind(path)
     timeframe_delta(timeframe)
-    frame = store.load_frame(normalize_symbol(symbol), timeframe, start, end)
+    frame = store.load_frame(_symbol(symbol), timeframe, start, end)
     frame = frame.loc[:, list(BAR_COLUMNS)]
     if kind == _CSV:
         gzip = path.name.lower().endswith(".gz")
@@ -268,13 +268,13 @@ def _read_csv(
     except csv.Error as exc:
         raise BarFileError(f"{path.name} could not be read as CSV: {_one_line(exc)}") from None
     layout = csv_layout(head, path.name, symbol, explicit)
-    wanted = [*layout.mapping, *([layout.symbol_column] if layout.symbol_column else [])]
+    wanted = [*layout.mapping, *layout.extra_columns()]
     # The time and symbol columns stay text (epoch numbers are told apart later, never read as nanoseconds);
     # numbers are parsed by pandas' C reader (a column with a bad cell arrives as text, and check_frame
     # rejects that row: converting every column from text instead cost 1.2 s per 500,000 rows).
     # names= and index_col=False keep a row with a trailing comma from shifting every column.
     text_columns = {label: "str" for label, f in layout.mapping.items() if f == "timestamp"}
-    text_columns.update({layout.symbol_column: "str"} if layout.symbol_column else {})
+    text_columns.update(dict.fromkeys(layout.extra_columns(), "str"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed cells: check_frame's to say, per row
@@ -308,7 +308,7 @@ def _read_parquet(path: Path, explicit: Mapping[str, str] | None, max_bytes: int
             " limit for one import; split the file or raise the limit"
         )
     layout = column_layout(list(parquet.schema_arrow.names), path.name, explicit)
-    wanted = [*layout.mapping, *([layout.symbol_column] if layout.symbol_column else [])]
+    wanted = [*layout.mapping, *layout.extra_columns()]
     try:
         table = parquet.read(columns=wanted)
         frame = table.to_pandas(ignore_metadata=True)
@@ -318,8 +318,12 @@ def _read_parquet(path: Path, explicit: Mapping[str, str] | None, max_bytes: int
 
 
 def _named(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
-    renames = {**layout.mapping, **({layout.symbol_column: "symbol"} if layout.symbol_column else {})}
-    return frame.rename(columns=renames).reset_index(drop=True)
+    frame = frame.rename(columns={**layout.mapping, **layout.extra_columns()}).reset_index(drop=True)
+    if TIME_OF_DAY in frame.columns:  # "2025-01-02" + "14:30" (a blank in either leaves no time)
+        date, time = (frame[c].astype("string").str.strip() for c in ("timestamp", TIME_OF_DAY))
+        frame["timestamp"] = (date + " " + time).astype(object).where((date + time).notna(), None)
+        frame = frame.drop(columns=TIME_OF_DAY)
+    return frame
 
 
 def _own_rows(frame: pd.DataFrame, layout: Layout, symbol: str, name: str) -> tuple[pd.DataFrame, int]:

@@ -375,10 +375,24 @@ def test_missing_column_is_an_error_and_nothing_is_stored(store: BarStore, tmp_p
 
 
 def test_ambiguous_timestamp_columns_are_an_error(store: BarStore, tmp_path: Path) -> None:
-    path = write(tmp_path / "split.csv", "Date,Time,Open,High,Low,Close,Volume\n2025-01-02,14:30,10,11,9,10,1\n")
-    with pytest.raises(ValueError, match="several columns could be the timestamp: Date, Time"):
+    path = write(tmp_path / "amb.csv", "Date,Datetime,Open,High,Low,Close,Volume\n2025-01-02,2025-01-02,10,11,9,10,1\n")
+    with pytest.raises(
+        ValueError,
+        match="several columns could be the timestamp: Date, Datetime; choose one with --column timestamp=Date or",
+    ):
         import_bars(store, path, "AMB")
     assert store.count("AMB", "1Min") == 0
+
+
+def test_a_date_and_a_time_column_are_joined(store: BarStore, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "split.csv",
+        "Date,Time,Open,High,Low,Close,Volume\n2025-01-02,14:30,10,11,9,10,1\n2025-01-02,,10,11,9,10,1\n",
+    )
+    report = import_bars(store, path, "SPLIT")
+    assert (report.imported, report.rejected_rows) == (1, (RejectedRow(2, "timestamp is not a date/time"),))
+    assert report.notes == ("Date and Time joined into the timestamp",)
+    assert stamps(store.load_frame("SPLIT", "1Min")) == [T0]
 
 
 def test_numeric_parquet_timestamps_are_epoch_times_by_their_size(store: BarStore, tmp_path: Path) -> None:

@@ -111,6 +111,24 @@ def test_yfinance_several_tickers_take_the_columns_of_the_symbol_asked_for(store
         import_bars(store, path, "IBM", "1Day")
 
 
+@pytest.mark.parametrize("index", ["unnamed", "Datetime", "alpaca-py"])
+def test_parquet_files_pandas_writes(store: BarStore, tmp_path: Path, index: str):
+    """pandas keeps an unnamed index as ``__index_level_0__`` (last), a named one by its name; alpaca-py's
+    ``df.to_parquet()`` writes its (symbol, timestamp) MultiIndex as two columns."""
+    frame = ohlcv_frame()
+    if index == "Datetime":
+        frame = frame.rename_axis("Datetime")
+    elif index == "alpaca-py":
+        frame = frame.rename(columns=str.lower).rename_axis("timestamp").reset_index().assign(symbol="AAPL")
+        frame = frame.set_index(["symbol", "timestamp"])
+    path = tmp_path / "frame.parquet"
+    frame.to_parquet(path)
+    report = import_bars(store, path, "AAPL")
+    assert (report.imported, report.rejected, report.encoding) == (3, 0, "Parquet")
+    assert report.timestamps == "date/time values, zone UTC: converted to UTC"
+    assert stored_times(store, "AAPL") == MINUTES
+
+
 def test_alpaca_short_names_and_alpaca_py_frames_with_a_symbol_column(store: BarStore, tmp_path: Path):
     short = write(
         tmp_path / "alpaca.csv",
@@ -164,7 +182,7 @@ def test_numbers_that_are_no_epoch_time_are_refused_with_the_flag_to_pass(store:
 def test_a_pandas_range_index_is_not_read_as_times(store: BarStore, tmp_path: Path):
     path = tmp_path / "range.csv"
     ohlcv_frame().reset_index(drop=True).to_csv(path)
-    with pytest.raises(BarFileError, match=r"the first column holds numbers \(row numbers of a pandas index\?\)"):
+    with pytest.raises(BarFileError, match=r"the unnamed index column holds numbers \(a pandas row index\?\)"):
         import_bars(store, path, "RI")
 
 
