@@ -160,22 +160,24 @@ def check_frame(
 
 
 def _conflicts(ok: np.ndarray, micros: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Rows (among ``ok``) whose timestamp another ok row repeats with different OHLCV values."""
+    """Rows (among ``ok``) whose timestamp another ok row repeats with different OHLCV values.
+
+    Vectorised (one sort): a row conflicts when, within its run of equal timestamps, any value differs
+    from the run's first row."""
     out = np.zeros(len(ok), dtype=bool)
     rows = np.flatnonzero(ok)
     if len(rows) < 2:
         return out
-    stamps = micros[rows]
-    order = np.argsort(stamps, kind="stable")
-    sorted_stamps = stamps[order]
-    repeated = np.flatnonzero(sorted_stamps[1:] == sorted_stamps[:-1])
-    if len(repeated) == 0:
+    order = rows[np.argsort(micros[rows], kind="stable")]
+    stamps = micros[order]
+    starts = np.r_[True, stamps[1:] != stamps[:-1]]
+    if starts.all():
         return out
-    frame = pd.DataFrame(values[rows], columns=list("ohlcv"))
-    frame["t"] = stamps
-    frame = frame[frame["t"].duplicated(keep=False)]
-    differs = frame.groupby("t")[list("ohlcv")].transform(lambda col: col.nunique() > 1).any(axis=1)
-    out[rows[frame.index[differs.to_numpy()]]] = True
+    run = np.cumsum(starts) - 1  # run number of each sorted row
+    first = order[np.flatnonzero(starts)][run]  # each sorted row's run's first row
+    differs = (values[order] != values[first]).any(axis=1)
+    bad_runs = np.unique(run[differs])
+    out[order[np.isin(run, bad_runs)]] = True
     return out
 
 

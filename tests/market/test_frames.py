@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.domain.bars import MalformedBar, NormalizedBar
-from core.market.frames import BAR_COLUMNS, check_frame, frame_to_arrays
+from core.market.frames import BAR_COLUMNS, CONFLICT, Plausible, check_frame, frame_to_arrays
 
 
 def rows(*bars: dict) -> pd.DataFrame:
@@ -90,6 +90,45 @@ def test_repeated_timestamps_keep_the_first_row():
     frame = rows({"timestamp": "2025-01-02T14:30Z", "close": 10.1}, {"timestamp": "2025-01-02T14:30Z", "close": 10.9})
     valid = check_frame(frame).valid
     assert valid["close"].tolist() == [10.1]
+
+
+def test_conflicting_repeats_can_be_rejected_while_exact_repeats_are_kept_once():
+    frame = rows(
+        {"timestamp": "2025-01-02T14:30Z", "close": 10.1},
+        {"timestamp": "2025-01-02T09:30-05:00", "close": 10.9},  # the same minute, another value
+        {"timestamp": "2025-01-02T14:31Z"},
+        {"timestamp": "2025-01-02T14:31Z"},  # an exact repeat
+        {"timestamp": "2025-01-02T14:30Z", "close": 10.1},  # repeats row 0 exactly, but the minute conflicts
+    )
+    check = check_frame(frame, reject_conflicts=True)
+    assert check.valid["timestamp"].tolist() == [pd.Timestamp("2025-01-02T14:31Z")]
+    assert check.repeats == 1
+    assert check.rejected.index.tolist() == [0, 1, 4]
+    assert set(check.rejected["reason"]) == {CONFLICT}
+    assert check.rows.tolist() == [2]
+
+
+def test_times_outside_1900_to_2199_and_implausible_values_reject_their_row_only():
+    frame = rows(
+        {"timestamp": "2025-01-02T14:30Z"},
+        {"timestamp": "9999-12-31T00:00Z"},
+        {"timestamp": pd.Timestamp("1850-01-01T00:00Z")},
+        {"timestamp": "2025-01-02T14:31Z", "open": 2e6, "high": 2e6},
+        {"timestamp": "2025-01-02T14:32Z", "volume": 2e12},
+    )
+    check = check_frame(frame, plausible=Plausible())
+    assert len(check.valid) == 1
+    assert check.rejected["reason"].tolist() == [
+        "timestamp out of range",
+        "timestamp out of range",
+        "price above 1e+06 (the plausibility limit)",
+        "volume above 1e+12 (the plausibility limit)",
+    ]
+    assert len(check_frame(frame).valid) == 3  # without bounds: only the storage rules
+    typed = pd.Series(pd.to_datetime(["2025-01-02T14:30Z", "9999-01-01T00:00Z"], utc=True))  # microseconds
+    assert check_frame(rows({}, {}).assign(timestamp=typed)).reasons == {"timestamp out of range": 1}
+    with pytest.raises(ValueError, match="finite numbers > 0"):
+        Plausible(max_price=float("inf"))
 
 
 def test_missing_columns_are_named():
