@@ -24,6 +24,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
+from app import early_database
 from app.async_runner import BlockingRunner, run_dialog
 from app.display_time import apply_display_zone, stored_zone
 from app.gui_gc import GuiThreadGarbageCollector
@@ -363,4 +364,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     # psycopg's async mode refuses Windows' IOCP loop (qasync #76); use the selector loop there too.
     loop_factory = qasync.QSelectorEventLoop if sys.platform == "win32" else qasync.QEventLoop
     debug = args.debug or os.environ.get("STRATFORGE_DEBUG") == "1"
-    return asyncio.run(main_async(settings, layout_settings=layout, debug=debug), loop_factory=loop_factory)
+    open_db = early_database.take(settings) or open_database  # opened while this module imported (app.entry)
+    session = main_async(settings, open_db=open_db, layout_settings=layout, debug=debug)
+    return asyncio.run(session, loop_factory=loop_factory)

@@ -46,10 +46,16 @@ def main(argv: "list[str] | None" = None) -> int:
 
 
 def _run_app(args: "list[str]") -> int:
-    from app.application import run  # only now: it imports PySide6
-    from app.crash_handler import run_guarded
+    from app import early_database
 
-    return run_guarded(run, args)
+    early_database.begin(args)  # the embedded PostgreSQL starts while the modules below import
+    try:
+        from app.application import run  # only now: it imports PySide6
+        from app.crash_handler import run_guarded
+
+        return run_guarded(run, args)
+    finally:
+        early_database.discard()
 
 
 def _screenshots(args: "list[str]") -> int:

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self._runner = runner
         self.workstation = workstation
         self._calendar: TradingCalendar | None = None
+        self._calendar_asked = False
         self._ping_task: asyncio.Task[None] | None = None
         self._closed = False
         self._layout_settings = layout_settings  # None: do not save/restore the dock layout (tests)
@@ -207,7 +208,6 @@ class MainWindow(QMainWindow):
         self.status_timer.setInterval(STATUS_INTERVAL_MS)
         self.status_timer.timeout.connect(self.update_live_status)
         self.status_timer.start()
-        self._runner.spawn(self._load_calendar(), name="calendar")
 
         self.bridge = LiveBridge(workstation, parent=self)
         self.chart_controller = ChartController(self.chart, workstation, runner, parent=self)
@@ -219,6 +219,10 @@ class MainWindow(QMainWindow):
         self.backtest.showTradesOnChart.connect(self._show_backtest_trades)
         if self.sessions is not None:
             self.sessions.signalRecorded.connect(self.chart_controller.add_signal)
+        # The NYSE calendar (about a second of pandas work that holds the GIL) is built once the chart has its bars:
+        # started with the window, it slowed the chart's first paint by as much.
+        self.chart_controller.loaded.connect(self._chart_loaded)
+        self.chart_controller.failed.connect(self._chart_loaded)  # a chart that cannot load still gets its clock
         self.chart_controller.open(self._setting("chart/symbol", DEFAULT_SYMBOL))
         self.portfolio.chart_symbol = lambda: self.chart_controller.symbol  # "New order…" opens on it
         self.workstation.want("watchlist", self.watchlist.symbols)
@@ -376,6 +380,11 @@ class MainWindow(QMainWindow):
 
     def _prices_moved(self) -> None:
         self.watchlist.show_quotes(self.workstation.quotes.quotes(self.watchlist.symbols))
+
+    def _chart_loaded(self, *_: object) -> None:
+        if self._calendar is None and not self._calendar_asked:
+            self._calendar_asked = True
+            self._runner.spawn(self._load_calendar(), name="calendar")
 
     async def _load_calendar(self) -> None:
         """The NYSE calendar takes a fraction of a second to build: not on the GUI thread."""
