@@ -21,6 +21,10 @@ from core.ledger.errors import OrderRejected
 
 MAX_ORDER_QTY = Decimal("1e9")  # shares per order
 MAX_ORDER_PRICE = Decimal("1e7")  # dollars per share, for every price an order carries
+# The smallest amounts the ``orders`` columns hold (NUMERIC scale 9 for quantities, 6 for prices): anything smaller
+# would be stored as 0 and refused by the table's own check with a raw driver error.
+MIN_ORDER_QTY = Decimal("1e-9")
+MIN_ORDER_PRICE = Decimal("1e-6")
 _PRICE_FIELDS = ("limit_price", "stop_price", "take_profit_price", "stop_loss_price")
 
 
@@ -30,21 +34,23 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def _check_amount(value: object, field: str, maximum: Decimal, rule: str) -> None:
+def _check_amount(value: object, field: str, minimum: Decimal, maximum: Decimal, rule: str) -> None:
     if not isinstance(value, Decimal):
         raise OrderRejected(f"The {field} must be a number, got {type(value).__name__}.", rule)
     if not value.is_finite() or value <= 0:
         raise OrderRejected(f"The {field} must be a finite number greater than 0, got {_shown(value)}.", rule)
     if value > maximum:
         raise OrderRejected(f"The {field} must be at most {_shown(maximum)}, got {_shown(value)}.", rule)
+    if value < minimum:
+        raise OrderRejected(f"The {field} must be at least {_shown(minimum)}, got {_shown(value)}.", rule)
 
 
 def check_order_input(ticket: object) -> None:
     """Raise ``OrderRejected`` when ``ticket`` is not an ``OrderTicket`` or carries a number no order can have."""
     if not isinstance(ticket, OrderTicket):
         raise OrderRejected(f"An order must be an order ticket, got {type(ticket).__name__}.", "symbol_quantity")
-    _check_amount(ticket.qty, "quantity", MAX_ORDER_QTY, "symbol_quantity")
+    _check_amount(ticket.qty, "quantity", MIN_ORDER_QTY, MAX_ORDER_QTY, "symbol_quantity")
     for name in _PRICE_FIELDS:
         value = getattr(ticket, name)
         if value is not None:
-            _check_amount(value, name.replace("_", " "), MAX_ORDER_PRICE, "order_prices")
+            _check_amount(value, name.replace("_", " "), MIN_ORDER_PRICE, MAX_ORDER_PRICE, "order_prices")

@@ -20,7 +20,7 @@ from core.db.models import Fill, Order, Position, User
 from core.domain.orders import OrderSide, OrderType
 from core.domain.tickets import InvalidTicket, OrderTicket
 from core.ledger.errors import LedgerError, OrderRejected
-from core.ledger.input_checks import MAX_ORDER_PRICE, MAX_ORDER_QTY, check_order_input
+from core.ledger.input_checks import MAX_ORDER_PRICE, MAX_ORDER_QTY, MIN_ORDER_PRICE, MIN_ORDER_QTY, check_order_input
 
 D = Decimal
 
@@ -51,6 +51,9 @@ def books(db, user_id: uuid.UUID) -> tuple[int, int, int, Decimal, Decimal]:
         ({"limit_price": D("-5")}, "The limit price must be a finite number greater than 0, got -5."),  # market order
         ({"type": OrderType.LIMIT, "limit_price": D("1e308")}, "The limit price must be at most 10000000"),
         ({"take_profit_price": D("1e20"), "stop_loss_price": D("90")}, "The take profit price must be at most"),
+        # below what the columns hold: stored as 0, it would meet the table's check as a raw driver error
+        ({"type": OrderType.LIMIT, "limit_price": D("0.0000001")}, "The limit price must be at least 0.000001"),
+        ({"qty": D("1e-10")}, "The quantity must be at least 0.000000001, got 0.0000000001."),
     ],
 )
 def test_a_number_no_order_can_have_is_refused_with_what_it_got(db, ledger, broker, make_user, fields, message):
@@ -66,6 +69,7 @@ def test_a_number_no_order_can_have_is_refused_with_what_it_got(db, ledger, brok
 
 def test_the_bounds_themselves_are_admitted() -> None:
     check_order_input(OrderTicket("AAPL", OrderSide.BUY, MAX_ORDER_QTY, OrderType.LIMIT, limit_price=MAX_ORDER_PRICE))
+    check_order_input(OrderTicket("AAPL", OrderSide.BUY, MIN_ORDER_QTY, OrderType.LIMIT, limit_price=MIN_ORDER_PRICE))
 
 
 def test_something_that_is_not_a_ticket_is_refused_by_name() -> None:
