@@ -40,7 +40,7 @@ def main() -> None:
     n, label = (100_000, "_100k") if args.quick else (1_000_000, "")
     emit("cpu_reference_ms", cpu_reference_ms(), "ms", measures="this machine's speed now (bench.common)")
     decision = {
-        "SPY": [{"kind": "buy", "bar": 1041, "shares": 10.0, "percent": None, "value": None, "limit": 187.25,
+        "SPY": [{"kind": "buy", "bar": 1041, "shares": 10.0, "fraction": None, "value": None, "limit": 187.25,
                  "stop": None, "stop_loss": None, "take_profit": None, "tag": "entry"}],
         "QQQ": [], "AAPL": [], "MSFT": [], "NVDA": [],
     }  # fmt: skip
