@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -36,6 +37,12 @@ from tests.keyrings import MemoryKeyring, use_keyring
 from tests.pg import create_scratch_database, drop_database
 
 TEST_DATABASE_URL_ENV = "STRATFORGE_TEST_DATABASE_URL"
+
+# The property-based tests explore afresh on a developer's run; under CI they replay one fixed sequence, so a failure
+# they find is reported by a developer's run (with its reproduction blob) instead of turning main red by chance.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 # The password-checking PostgreSQL for club log-ins (started once per run, by the first test that asks for it).

@@ -29,8 +29,12 @@ _PRICE_FIELDS = ("limit_price", "stop_price", "take_profit_price", "stop_loss_pr
 
 
 def _shown(value: object) -> str:
+    """The number as typed for ordinary sizes, in scientific notation past them (1e300 or 1e-300 would otherwise
+    be written out digit by digit, hundreds of them, into a one-line message)."""
     if isinstance(value, Decimal) and value.is_finite():
-        return f"{value.normalize():f}" if abs(value) < Decimal("1e15") else f"{value:.3E}"
+        if value.is_zero() or Decimal("1e-9") <= abs(value) < Decimal("1e15"):
+            return f"{value.normalize():f}"
+        return f"{value:.3E}"
     return str(value)
 
 

@@ -53,7 +53,7 @@ def books(db, user_id: uuid.UUID) -> tuple[int, int, int, Decimal, Decimal]:
         ({"take_profit_price": D("1e20"), "stop_loss_price": D("90")}, "The take profit price must be at most"),
         # below what the columns hold: stored as 0, it would meet the table's check as a raw driver error
         ({"type": OrderType.LIMIT, "limit_price": D("0.0000001")}, "The limit price must be at least 0.000001"),
-        ({"qty": D("1e-10")}, "The quantity must be at least 0.000000001, got 0.0000000001."),
+        ({"qty": D("1e-10")}, "The quantity must be at least 0.000000001, got 1.000E-10."),
     ],
 )
 def test_a_number_no_order_can_have_is_refused_with_what_it_got(db, ledger, broker, make_user, fields, message):

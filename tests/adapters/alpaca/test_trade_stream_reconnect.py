@@ -65,6 +65,9 @@ def test_each_reconnection_is_reported_with_its_count_on_the_dispatch_thread_aft
     running = broker.start_stream(loop)
     try:
         assert connections.wait_for(1)[0][:2] == (1, "alpaca-dispatch")
+        # The hook runs once the listen request is SENT; an order placed before the server has read it would have
+        # its "new" dropped (as Alpaca drops it), which on a loaded machine made this test wait for nothing.
+        assert alpaca.wait_for_listeners(1)
         order = broker.submit_order(buy("3"))
         events.wait_for(1)  # the order's "new", received before the drop
 
