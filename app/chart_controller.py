@@ -102,7 +102,7 @@ class ChartController(QObject):
 
     async def _load(self, generation: int, symbol: str, timeframe: str) -> None:
         try:
-            await self._workstation.settled()
+            await self._workstation.applied()  # this symbol's subscription (its history, on the simulated market)
             ws = self._workstation
             now = datetime.now(UTC)
             arrays = await self._runner.call(chart_bars, ws.store, symbol, timeframe, now, history=ws.history)

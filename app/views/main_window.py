@@ -154,6 +154,15 @@ class MainWindow(QMainWindow):
         # The chart is the window's centre: the panels dock around it and can never squeeze it to a strip.
         self.chart = ChartView()
         self.setCentralWidget(self.chart)
+        # The chart's bars are asked for first: the panels built below queue their own first loads on the same
+        # four worker threads, and the chart is what a trader waits for.
+        self.chart_controller = ChartController(self.chart, workstation, runner, parent=self)
+        self.chart_controller.failed.connect(lambda message: self.statusBar().showMessage(message, 10_000))
+        # The NYSE calendar (about a second of pandas work that holds the GIL) is built once the chart has its bars:
+        # started with the window, it slowed the chart's first paint by as much.
+        self.chart_controller.loaded.connect(self._chart_loaded)
+        self.chart_controller.failed.connect(self._chart_loaded)  # a chart that cannot load still gets its clock
+        self.chart_controller.open(self._setting("chart/symbol", DEFAULT_SYMBOL))
 
         self.view_menu = self.menuBar().addMenu("&View")
         self._add_work_panels(user, database, runner, workstation)
@@ -210,8 +219,6 @@ class MainWindow(QMainWindow):
         self.status_timer.start()
 
         self.bridge = LiveBridge(workstation, parent=self)
-        self.chart_controller = ChartController(self.chart, workstation, runner, parent=self)
-        self.chart_controller.failed.connect(lambda message: self.statusBar().showMessage(message, 10_000))
         self.bridge.barArrived.connect(self.chart_controller.on_bar)
         self.bridge.pricesMoved.connect(self._prices_moved)
         self.bridge.pricesMoved.connect(self.portfolio.note_market_update)
@@ -219,11 +226,6 @@ class MainWindow(QMainWindow):
         self.backtest.showTradesOnChart.connect(self._show_backtest_trades)
         if self.sessions is not None:
             self.sessions.signalRecorded.connect(self.chart_controller.add_signal)
-        # The NYSE calendar (about a second of pandas work that holds the GIL) is built once the chart has its bars:
-        # started with the window, it slowed the chart's first paint by as much.
-        self.chart_controller.loaded.connect(self._chart_loaded)
-        self.chart_controller.failed.connect(self._chart_loaded)  # a chart that cannot load still gets its clock
-        self.chart_controller.open(self._setting("chart/symbol", DEFAULT_SYMBOL))
         self.portfolio.chart_symbol = lambda: self.chart_controller.symbol  # "New order…" opens on it
         self.workstation.want("watchlist", self.watchlist.symbols)
         self.watchlist.load_stored_closes(runner, workstation.prices.quote)  # until the first live bars

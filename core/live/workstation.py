@@ -222,6 +222,17 @@ class Workstation:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def applied(self, timeout: float = 30.0) -> None:
+        """Wait until the subscription changes asked for so far have been applied, but not ones asked for while
+        waiting: the chart waits for its own symbol's history, not for the watchlist's symbols asked for after it
+        (on the simulated market each one's backfill would hold the chart's first bars back)."""
+        pending = [task for task in self._tasks if not task.done()]
+        if not pending:
+            return
+        done, _ = await asyncio.wait(pending, timeout=timeout)
+        if len(done) < len(pending):
+            raise TimeoutError("the market subscriptions did not settle in time")
+
     async def settled(self, timeout: float = 30.0) -> None:
         """Wait until every subscription change asked for so far has been applied (tests, start-up)."""
         loop = asyncio.get_running_loop()

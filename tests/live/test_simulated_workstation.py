@@ -100,3 +100,27 @@ def test_a_restart_continues_the_stored_series_and_a_long_absence_leaves_a_gap(d
         assert len(later.t) == 30 and later.open[0] == last_close
     finally:
         store.close()
+
+
+def test_applied_waits_for_the_changes_asked_so_far(db: Database) -> None:
+    """The chart waits for its own symbol's history; the watchlist's symbols asked for after it may still be
+    preparing (on the simulated market each one is a backfill)."""
+    ws = simulated(BarStore(db.engine), db.session_factory, speed=1.0, seed=3, backfill=timedelta(hours=1))
+
+    async def scenario() -> None:
+        await ws.start()
+        ws.want("chart", ["MSFT"])
+        await asyncio.sleep(0)  # the change is scheduled on the loop, as a chart's open() does it
+        waiting = asyncio.ensure_future(ws.applied())
+        ws.want("watchlist", ["AAPL", "NVDA", "QQQ", "IWM", "DIA"])
+        await waiting
+        assert len(ws.store.load("MSFT", "1Min").t) >= 59  # the chart's history is there
+        await ws.settled()  # and settled() waits for every change, the watchlist's too
+        for symbol in ("AAPL", "NVDA", "QQQ", "IWM", "DIA"):
+            assert len(ws.store.load(symbol, "1Min").t) >= 59
+        await ws.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        ws.close()
