@@ -36,6 +36,7 @@ from core.db.database import Database, open_database
 from core.db.errors import DatabaseError
 from core.domain.bars import NormalizedBar
 from core.ledger.prices import LastPrices
+from core.ledger.stored_prices import StoredCloses
 from core.live.alpaca_workstation import AlpacaEndpoints
 from core.market.live import BarSink
 from core.market.store import BarStore
@@ -108,8 +109,11 @@ async def _serve(
     sessions = database.session_factory
     account = AlpacaBroker(key_id, secret, url_override=ends.rest_url, stream_url_override=ends.stream_url)
     street = BudgetedBroker(account, RateBudget(sessions))
-    prices = LastPrices()
-    service = ClubService(sessions, url, account, prices, loop, street=street, window_s=window_s, poll_s=poll_s)
+    # Members' requests are valued at the last stored close until the feed prices a symbol; the router waits for
+    # live prices.
+    prices = LastPrices(stored=StoredCloses(database.engine))
+    service = ClubService(sessions, url, account, prices.live_only, loop, ledger_prices=prices, street=street,
+                          window_s=window_s, poll_s=poll_s)  # fmt: skip
 
     def make_feed(sink: BarSink) -> AlpacaBarFeed:
         return AlpacaBarFeed(key_id, secret, sink, url_override=ends.data_stream_url)

@@ -63,6 +63,7 @@ class ClubService:
         prices: PriceSource,
         loop: asyncio.AbstractEventLoop,
         *,
+        ledger_prices: PriceSource | None = None,
         street: Broker | None = None,
         key: int = SERVICE_KEY,
         poll_s: float = 1.0,
@@ -75,7 +76,10 @@ class ClubService:
         self._url = db_url
         self._stream_broker = stream_broker
         self._street: Broker = street or stream_broker  # e.g. a BudgetedBroker over the same account
-        self._prices = prices
+        self._prices = prices  # live prices only: the router never crosses traders' orders at last night's close
+        # What the intake's ledger values a trader's request at: the last stored close until the feed prices the
+        # symbol (as the trader's own ticket showed it), so a first order is not refused for want of a live bar.
+        self._ledger_prices = ledger_prices or prices
         self._loop = loop
         self._window_s = window_s
         self._router_poll_s = router_poll_s
@@ -156,7 +160,7 @@ class ClubService:
     def _start_intake(self, router: ClubRouter) -> None:
         """The traders' requests are placed by a ledger on the router's desk (assets checked with the street),
         so a requested order is routed exactly as one a trader's own ledger placed."""
-        ledger = Ledger(self._sessions, ClubDesk(self._sessions, router.wake, self._street), self._prices)
+        ledger = Ledger(self._sessions, ClubDesk(self._sessions, router.wake, self._street), self._ledger_prices)
         intake = OrderIntake(self._sessions, ledger, listen_url=self._url, poll_s=self._intake_poll_s,
                              name=f"{self.name}-intake")  # fmt: skip
         intake.start()
@@ -187,7 +191,7 @@ class ClubService:
     def _settle_direct_orders(self) -> None:
         """Orders an older StratForge sent to the account one by one (``broker = 'alpaca'``) are still settled by
         client order id, as that version's stream holder did, until none is open."""
-        ledger = Ledger(self._sessions, self._street, self._prices, subscribe=False)
+        ledger = Ledger(self._sessions, self._street, self._ledger_prices, subscribe=False)
         with self._sessions() as s:
             users = list(s.scalars(
                 select(Order.user_id).where(

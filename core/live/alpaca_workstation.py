@@ -84,11 +84,12 @@ def alpaca(
     trading_budget = RateBudget(session_factory)
     data_budget = RateBudget(session_factory, service=DATA_BUDGET)
     street = BudgetedBroker(stream_broker, trading_budget)
-    # The ledger values a symbol at its last stored close until the feed prices it; the club's router (and the
-    # requests it answers) wait for live prices.
+    # The ledger (this trader's, and the intake's that answers members' requests) values a symbol at its last stored
+    # close until the feed prices it; the club's router waits for live prices.
     prices = LastPrices(stored=StoredCloses(engine_of(session_factory)))
     # The one active router of the club (this app when elected, else the club service or another member's app).
-    club = ClubService(session_factory, db_url, stream_broker, prices.live_only, loop, street=street)
+    club = ClubService(session_factory, db_url, stream_broker, prices.live_only, loop, ledger_prices=prices,
+                       street=street)  # fmt: skip
     notify_router = wake_by_notify(session_factory)
 
     def wake_router() -> None:

@@ -211,3 +211,40 @@ def test_the_benchmark_runs_its_requests_through_a_real_intake(pg_admin_url: str
     assert result.unanswered == 0
     assert len(result.requested_ms) == len(result.direct_ms) == 3
     assert result.request_p50_ms > 0 and result.direct_p50_ms > 0
+
+
+def test_a_members_first_request_is_valued_at_the_stored_close_and_routed_once_live(
+    db: Database, roles: Roles, alpaca: AlpacaStandIn
+) -> None:
+    """No live bar yet: the intake's ledger values the request at the last stored close (the member's ticket showed
+    it), so it is accepted and routed; the router itself still knows no price of its own."""
+    from core.ledger.stored_prices import StoredCloses
+    from core.market.store import BarStore
+    from tests.ledger.test_stored_prices import FRIDAY, bars
+
+    store = BarStore(db.engine)
+    try:
+        store.insert("AAPL", "1Min", bars([100.0], FRIDAY.replace(hour=20, minute=59), "1min"), source="csv_import")
+    finally:
+        store.close()
+    alice = roles.trader("alice")
+    club_sessions, club_url = roles.club()
+    live = LastPrices()  # the feed has priced nothing yet
+    orders = RequestedOrders(alice.sessions, listen_url=alice.url)
+    orders.start()
+    with event_loop_thread() as loop:
+        service = ClubService(club_sessions, club_url, make_broker(alpaca), live, loop,
+                              ledger_prices=LastPrices(stored=StoredCloses(db.engine)), poll_s=0.2, window_s=0.2,
+                              router_poll_s=0.2, intake_poll_s=0.2, name="club")  # fmt: skip
+        service.start()
+        try:
+            eventually(lambda: service.is_active and service.intake is not None, "an elected service")
+            placed = orders.place_order(alice.user_id, OrderTicket("AAPL", BUY, D("4")))
+            eventually(lambda: len(alpaca.account.list_orders(status="open", limit=10)) == 1, "the street order")
+        finally:
+            orders.stop()
+            service.stop()
+
+    (order,) = orders_of(db, alice.user_id)
+    assert order.id == placed.id and order.status != "rejected"
+    assert live.last_price("AAPL") is None  # the stored close never became the router's price
