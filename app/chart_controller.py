@@ -78,6 +78,7 @@ class ChartController(QObject):
         self._loading = False
         self._held: list[NormalizedBar] = []
         self._forming = FormingBar(self.timeframe)
+        self._closed = False
         self._fills: list[FillRow] = []
         self._signals: list[SignalInfo] = []
         self._backtest: tuple[str, list[ChartMarker]] | None = None  # (symbol, markers) of the shown backtest
@@ -135,7 +136,7 @@ class ChartController(QObject):
 
     def on_bar(self, bar: NormalizedBar) -> None:
         """A live minute (GUI thread): shown if it belongs to the chart's symbol and is newer than what is shown."""
-        if bar.symbol != self.symbol:
+        if self._closed or bar.symbol != self.symbol:
             return
         if self._loading:
             self._held.append(bar)
@@ -172,4 +173,5 @@ class ChartController(QObject):
 
     def close(self) -> None:
         self._generation += 1
+        self._closed = True  # a bar already queued for the GUI thread when the window closed is not drawn
         self._workstation.release(OWNER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.views.chart_view import ChartView
 from app.views.main_window import MainWindow, db_status_text
 from core.accounts import AccountService
 from core.db.database import Database
+from core.domain.bars import NormalizedBar
 from core.domain.display_time import DisplayZone
 from core.domain.orders import OrderSide
 from core.domain.tickets import OrderTicket
@@ -267,3 +269,18 @@ def test_a_strategy_saved_in_the_editor_appears_in_the_backtest_and_batch_picker
 
     qtbot.waitUntil(lambda: "Fresh" in names(window.backtest.form.strategy_combo), timeout=10_000)
     qtbot.waitUntil(lambda: "Fresh (v1)" in names(window.batch.form.strategy), timeout=10_000)
+
+
+def test_a_bar_queued_before_the_window_closed_is_not_drawn_after(qtbot: QtBot, window: MainWindow) -> None:
+    """The feed thread may have queued a bar for the GUI thread just before the close detached the bridge."""
+    qtbot.waitUntil(lambda: window.chart.bar_count > 0, timeout=20_000)
+    last = window.chart.last_bar()
+    assert last is not None
+    with qtbot.waitSignal(window.closed, timeout=2000):
+        window.close()
+    count = window.chart.bar_count
+    late = NormalizedBar(symbol=window.chart_controller.symbol, timeframe="1Min",
+                         timestamp=last.timestamp + timedelta(minutes=5), open=1.0, high=1.0, low=1.0, close=1.0,
+                         volume=1.0)  # fmt: skip
+    window.bridge.barArrived.emit(late)  # as the queued signal delivers it
+    assert window.chart.bar_count == count
