@@ -24,7 +24,7 @@ from app.async_runner import BlockingRunner, run_dialog
 from app.coalesced import CoalescedPasses
 from app.models.admin_users import MembersModel, RequestsModel
 from app.models.positions_model import format_money
-from app.views.panel_widgets import compact_table, muted, named_button
+from app.views.panel_widgets import compact_table, muted, named_button, went_wrong
 from core.accounts.errors import AccountError
 from core.db.trouble import trader_message
 from core.services.admin import AdminOverview, Member, MemberAdmin, SignUpRequest
@@ -322,7 +322,7 @@ class AdminPanel(QWidget):
         except Exception as exc:
             log.exception("admin panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {trader_message(exc)}")
+                self.show_error(went_wrong(exc))
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)

@@ -39,9 +39,8 @@ from app.models.trades_model import TradesModel
 from app.views.backtest_form import BacktestForm
 from app.views.backtest_history import HistoryView
 from app.views.equity_chart import EquityChart
-from app.views.panel_widgets import named_button, row_table
+from app.views.panel_widgets import named_button, row_table, went_wrong
 from core.backtest.service import BacktestCancelled, BacktestError, BacktestRequest, ResultDisplay
-from core.db.trouble import trader_message
 from core.services.backtests import Backtests
 from core.strategy.library import SavedStrategy
 
@@ -296,7 +295,7 @@ class BacktestPanel(QWidget):
         except Exception as exc:
             log.exception("backtest panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {trader_message(exc)}", traceback.format_exc())
+                self.show_error(went_wrong(exc), traceback.format_exc())
 
     def _alive(self) -> bool:
         """False once Qt has deleted the panel (a call may finish after the app closed it)."""

@@ -31,7 +31,7 @@ from app.views.journal_entries import EntriesTab
 from app.views.journal_fills import FillsTab
 from app.views.journal_review import ChecksTab, StrategiesTab
 from app.views.journal_tab import JournalTab, Loader
-from app.views.panel_widgets import muted, named_button
+from app.views.panel_widgets import muted, named_button, went_wrong
 from core.db.trouble import trader_message
 from core.journal import JournalError
 from core.services.journal import Journal
@@ -236,7 +236,7 @@ class JournalPanel(QWidget):
         except Exception as exc:
             log.exception("journal panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {error_message(exc)}", traceback.format_exc())
+                self.show_error(went_wrong(exc), traceback.format_exc())
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.views.panel_widgets import went_wrong
 from core.accounts import AccountService, LoginResult, UserInfo
 from core.accounts.club_login import ClubAccounts, ClubLogin
 from core.accounts.errors import AccountError
@@ -211,7 +212,7 @@ class LoginDialog(QDialog):
             self.show_error(str(exc))
         except Exception as exc:
             log.exception("account call failed")
-            self.show_error(f"Something went wrong: {type(exc).__name__}: {exc}")
+            self.show_error(went_wrong(exc))  # one line: never a driver's socket path
         else:
             if self.user is not None:
                 self.accept()

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QLabel, QPushButton, QTableView
 
+from core.db.trouble import trader_message
 from core.strategy.library import SavedStrategy
 
 
@@ -86,3 +87,8 @@ def muted(label: QLabel) -> QLabel:
     following a theme switch (the palette's "mid" is a border shade, nearly invisible on the dark background)."""
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
+
+
+def went_wrong(exc: BaseException) -> str:
+    """The one line a panel shows for a failure it did not expect: never a driver's text (the log has the rest)."""
+    return f"Something went wrong: {trader_message(exc)}"

@@ -43,9 +43,8 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.models.paper_sessions_model import PaperSessionsModel, SignalsModel
-from app.views.panel_widgets import choose_strategy, named_button, refill_strategies, row_table
+from app.views.panel_widgets import choose_strategy, named_button, refill_strategies, row_table, went_wrong
 from app.views.params_form import ParamsForm
-from core.db.trouble import trader_message
 from core.domain.timeframes import Timeframe
 from core.paper.manager import PaperSessionManager
 from core.paper.types import (
@@ -442,7 +441,7 @@ class PaperSessionsPanel(QWidget):
         except Exception as exc:
             log.exception("sessions panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {trader_message(exc)}", traceback.format_exc())
+                self.show_error(went_wrong(exc), traceback.format_exc())
 
     def _alive(self) -> bool:
         return shiboken6.isValid(self)

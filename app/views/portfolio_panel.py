@@ -51,7 +51,7 @@ from app.models.orders_model import OrdersModel
 from app.models.positions_model import SORT_ROLE, PositionsModel, RecordTableModel, format_money, pnl_color
 from app.models.session_books_model import SessionBooksModel
 from app.views.order_ticket import OrderTicket
-from app.views.panel_widgets import muted
+from app.views.panel_widgets import muted, went_wrong
 from core.db.notify import NotificationListener
 from core.db.trouble import trader_message
 from core.ledger.errors import LedgerError
@@ -484,7 +484,7 @@ class PortfolioPanel(QWidget):
         except Exception as exc:
             log.exception("portfolio panel call failed")
             if self._alive():
-                self.show_error(f"Something went wrong: {trader_message(exc)}")
+                self.show_error(went_wrong(exc))
                 self.error_label.setToolTip(traceback.format_exc())
 
     def _alive(self) -> bool:

@@ -120,3 +120,29 @@ def test_duplicate_sign_up_shows_the_service_message(
 def test_empty_login_is_refused_without_a_call(qtbot: QtBot, dialog: LoginDialog) -> None:
     qtbot.mouseClick(button(dialog, "loginButton"), Qt.MouseButton.LeftButton)
     assert error_text(dialog) != "" and not dialog.busy
+
+
+class UnreachableAccounts(AccountService):
+    """The accounts service of a database that went away mid-log-in: the driver's own error, socket path and all."""
+
+    def __init__(self) -> None:  # no session factory: every call fails before reaching one
+        pass
+
+    def log_in(self, login: str, password: str, remember: bool = False):  # type: ignore[override]
+        import psycopg
+
+        raise psycopg.OperationalError(
+            'connection to server on socket "/tmp/sf/.s.PGSQL.5432" failed: No such file or directory'
+        )
+
+
+def test_a_lost_database_is_one_trader_line_not_the_drivers_text(qtbot: QtBot, runner: BlockingRunner) -> None:
+    dialog = LoginDialog(UnreachableAccounts(), runner)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    log_in(qtbot, dialog, "ada", STRONG_PASSWORD)
+    qtbot.waitUntil(lambda: error_text(dialog) != "", timeout=5_000)
+    text = error_text(dialog)
+    assert text.startswith("Something went wrong: The database connection was lost")
+    assert ".s.PGSQL" not in text and "\n" not in text
+    assert dialog.result() != LoginDialog.DialogCode.Accepted
