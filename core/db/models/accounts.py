@@ -203,7 +203,7 @@ class WaitlistEntry(Base):
     updated_at: Mapped[updated_ts]
 
 
-BROKERS = ("alpaca", "snaptrade", "csv", "sim")
+BROKERS = ("alpaca", "snaptrade", "csv", "sim", "zerodha", "angel", "icici")
 
 
 class BrokerConnection(Base):
