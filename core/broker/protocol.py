@@ -10,6 +10,7 @@ and must be idempotent, because brokers may deliver an event more than once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from core.domain.orders import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderEvent, OrderRequest
@@ -43,3 +44,21 @@ class Broker(Protocol):
     def add_event_handler(self, handler: EventHandler) -> None: ...
 
     def remove_event_handler(self, handler: EventHandler) -> None: ...
+
+
+@runtime_checkable
+class ModifiableBroker(Broker, Protocol):
+    """A broker that changes an open order in place (Kite's modify, Angel's modifyOrder, Breeze's modify_order).
+
+    The order keeps its id; only the fields given change. A broker that cannot (or an order already filled or
+    cancelled) raises BrokerRejected with the broker's reason.
+    """
+
+    def modify_order(
+        self,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> BrokerOrder: ...
