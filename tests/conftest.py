@@ -13,6 +13,15 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything can create a QApplication
 
+# No test reaches the internet, even through an SDK that calls out on its own (smartapi-python asks api.ipify.org
+# for the public IP when imported; others fetch instrument masters): every proxy-aware client (requests, urllib,
+# httpx, websockets) is sent to a closed local port, so such a call fails at once instead of leaving the machine.
+# Local stand-ins on the loopback addresses bypass the proxy.
+os.environ.update(
+    {name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")}
+    | {"NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+)
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +56,7 @@ if os.environ.get("CI"):
 
 # The password-checking PostgreSQL for club log-ins (started once per run, by the first test that asks for it).
 pytest_plugins = ["tests.accounts.conftest_scram"]
+
 
 @pytest.fixture(autouse=True)
 def keyring_backend() -> Iterator[MemoryKeyring]:
