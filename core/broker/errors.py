@@ -40,3 +40,8 @@ class NotPlaced(BrokerError):
 class RateLimited(NotPlaced):
     """The account's request budget is exhausted: HTTP 429 from Alpaca (Alpaca did not process the request), or the
     club's own budget refused before anything was sent."""
+
+
+class SessionExpired(BrokerError):
+    """The broker's trading session ended (Kite's and Breeze's access tokens expire every morning, Angel's JWT
+    after a day): nothing was placed, and the trader must log in to the broker again before retrying."""
