@@ -133,6 +133,29 @@ def _info(user: User) -> UserInfo:
     return UserInfo(user.id, user.email, user.username, user.role, user.virtual_balance)
 
 
+def open_login_session(session: Session, user: User, now: datetime, remember: bool) -> LoginResult:
+    """Add a login session for ``user`` (who has just proved who they are) to ``session``; the caller commits.
+
+    One place for every way of logging in (a password here, a Google or Discord identity in
+    core.accounts.identities), so a token means the same whichever way it was earned: 12 hours, or 30 days
+    remembered, only its SHA-256 stored.
+    """
+    token = secrets.token_urlsafe(32)
+    expires_at = now + (REMEMBER_FOR if remember else SESSION_FOR)
+    session.add(
+        LoginSession(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            remember=remember,
+            created_at=now,
+            expires_at=expires_at,
+            last_seen_at=now,
+        )
+    )
+    user.last_login_at = now
+    return LoginResult(_info(user), token, expires_at)
+
+
 class AccountService:
     def __init__(self, session_factory: sessionmaker[Session], *, clock: Callable[[], datetime] = utc_now) -> None:
         self._sessions = session_factory
@@ -186,24 +209,11 @@ class AccountService:
                 raise InvalidCredentials(LOGIN_REFUSED)
             if not user.is_active:
                 raise AccountDisabled("This account has been disabled by the club admin.")
-            now = self._now()
             if passwords.needs_rehash(user.password_hash):
                 user.password_hash = passwords.hash_password(password)
-            token = secrets.token_urlsafe(32)
-            expires_at = now + (REMEMBER_FOR if remember else SESSION_FOR)
-            session.add(
-                LoginSession(
-                    user_id=user.id,
-                    token_hash=token_hash(token),
-                    remember=remember,
-                    created_at=now,
-                    expires_at=expires_at,
-                    last_seen_at=now,
-                )
-            )
-            user.last_login_at = now
+            result = open_login_session(session, user, self._now(), remember)
             session.commit()
-            return LoginResult(_info(user), token, expires_at)
+            return result
 
     def resume(self, token: str) -> UserInfo:
         """The user of a remembered login, if the token is known, not revoked and not expired."""

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.accounts_admin.club import club  # noqa: F401  (the test database as a club, for join requests)
 from tests.oauth.standin import StandIn
 
 

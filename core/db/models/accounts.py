@@ -185,7 +185,14 @@ class WaitlistEntry(Base):
     """People asking to join the club's shared database (003); an admin approves them."""
 
     __tablename__ = "waitlist"
-    __table_args__ = (CheckConstraint(enum_check("status", WAITLIST_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(enum_check("status", WAITLIST_STATUSES), name="status"),
+        CheckConstraint(
+            "(auth_provider IS NULL AND provider_subject IS NULL) OR "
+            "(auth_provider IN ('google', 'discord') AND provider_subject IS NOT NULL)",
+            name="identity",
+        ),
+    )
 
     id: Mapped[uuid_pk]
     name: Mapped[str] = mapped_column(String(255))
@@ -199,6 +206,10 @@ class WaitlistEntry(Base):
     password_verifier: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[tstz | None]
+    # A request filed by signing in with Google or Discord (migration 0015): the provider and its subject id, linked
+    # to the user when the admin approves the request.
+    auth_provider: Mapped[str | None] = mapped_column(String(50))
+    provider_subject: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[created_ts]
     updated_at: Mapped[updated_ts]
 

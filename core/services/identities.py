@@ -1,0 +1,129 @@
+"""Signing in with Google or Discord, and linking those identities, as the login dialog and Settings use them.
+
+The views are given an ``IdentityService`` (it holds the session factory, so no widget does) and call its blocking
+methods on the runner's worker threads: a sign-in waits minutes for the browser, every HTTP call has a timeout, and
+``cancel`` (from the GUI thread) ends the wait within 0.2 s. Which providers are offered is configuration
+(core.accounts.oauth.config): a provider without a client id is shown disabled, with a tooltip saying how to set it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+
+import requests
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.accounts.club_identity import request_sign_up_with_identity
+from core.accounts.identities import IdentityAccounts, LinkedIdentities
+from core.accounts.oauth import (
+    GOOGLE,
+    PROVIDERS,
+    OAuthConfig,
+    OAuthSignIn,
+    ProviderEndpoints,
+    SignInNotConfigured,
+    VerifiedIdentity,
+)
+from core.accounts.oauth.flow import WAIT_FOR_BROWSER_S, default_open_browser
+from core.accounts.oauth.providers import (
+    DISCORD_BASE_URL,
+    GOOGLE_DISCOVERY_URL,
+    LABELS,
+    discord_endpoints,
+    google_endpoints,
+)
+from core.accounts.service import LoginResult
+
+__all__ = ["IdentityService", "LinkedIdentities", "VerifiedIdentity"]
+
+
+class IdentityService:
+    """One database's sign-ins by identity (``sessions`` None: a club, which only files join requests)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session] | None,
+        config: OAuthConfig,
+        *,
+        open_browser: Callable[[str], object] = default_open_browser,
+        google_discovery_url: str = GOOGLE_DISCOVERY_URL,
+        discord_base_url: str = DISCORD_BASE_URL,
+        wait_s: float = WAIT_FOR_BROWSER_S,
+    ) -> None:
+        self._accounts = IdentityAccounts(sessions) if sessions is not None else None
+        self._config = config
+        self._open_browser = open_browser
+        self._google_discovery_url = google_discovery_url
+        self._discord_base_url = discord_base_url
+        self._wait_s = wait_s
+        self._cancel = threading.Event()
+
+    # --- what is offered ---
+    @staticmethod
+    def providers() -> tuple[str, ...]:
+        return PROVIDERS
+
+    @staticmethod
+    def label(provider: str) -> str:
+        return LABELS[provider]
+
+    def configured(self, provider: str) -> bool:
+        return self._config.client(provider) is not None
+
+    def not_configured_reason(self, provider: str) -> str:
+        return OAuthConfig.how_to_configure(provider)
+
+    # --- the browser round trip ---
+    def sign_in(self, provider: str) -> VerifiedIdentity:
+        """Blocking: the browser sign-in with ``provider``; a SignInError subclass when it does not complete."""
+        client = self._config.client(provider)
+        if client is None:
+            raise SignInNotConfigured(self.not_configured_reason(provider))
+        self._cancel = threading.Event()
+        flow = OAuthSignIn(client, self._endpoints(provider), self._open_browser, wait_s=self._wait_s)
+        return flow.run(self._cancel)
+
+    def cancel(self) -> None:
+        """Abandon the sign-in under way (safe from any thread; harmless when none is)."""
+        self._cancel.set()
+
+    def _endpoints(self, provider: str) -> Callable[[requests.Session], ProviderEndpoints]:
+        if provider == GOOGLE:
+            return lambda http: google_endpoints(http, self._google_discovery_url)
+        return lambda http: discord_endpoints(self._discord_base_url)
+
+    # --- log-in and accounts (solo and plain shared databases) ---
+    def log_in(self, identity: VerifiedIdentity, remember: bool = False) -> LoginResult | None:
+        return self._local().log_in(identity, remember)
+
+    def propose_username(self, identity: VerifiedIdentity) -> str:
+        return self._local().propose_username(identity)
+
+    def sign_up(self, identity: VerifiedIdentity, username: str, remember: bool = False) -> LoginResult:
+        return self._local().sign_up(identity, username, remember)
+
+    def linked(self, user_id: uuid.UUID) -> LinkedIdentities:
+        return self._local().linked(user_id)
+
+    def link(self, user_id: uuid.UUID, identity: VerifiedIdentity) -> LinkedIdentities:
+        return self._local().link(user_id, identity)
+
+    def unlink(self, user_id: uuid.UUID, provider: str) -> LinkedIdentities:
+        return self._local().unlink(user_id, provider)
+
+    def set_password(self, user_id: uuid.UUID, password: str) -> None:
+        self._local().set_password(user_id, password)
+
+    # --- a club ---
+    @staticmethod
+    def request_to_join(
+        applicant_url: str, name: str, username: str, password: str, identity: VerifiedIdentity
+    ) -> None:
+        request_sign_up_with_identity(applicant_url, name, username, password, identity)
+
+    def _local(self) -> IdentityAccounts:
+        if self._accounts is None:
+            raise SignInNotConfigured("In a club, an identity files a join request; the club admin approves it.")
+        return self._accounts
