@@ -125,6 +125,15 @@ def mask(value: str, secret: bool) -> str:
     return MASK + value[-4:] if len(value) >= 12 else MASK
 
 
+def is_required(f: CredentialField) -> bool:
+    """Whether the link form must have ``f``: every field, unless the adapter says it may stay empty (a
+    ``required=False`` attribute, or help text saying "leave it empty", as Angel's TOTP secret does: the trader may
+    type the day's code at each log-in instead)."""
+    if getattr(f, "required", True) is False:
+        return False
+    return "leave it empty" not in f.help.lower()
+
+
 def parse_login_answer(text: str) -> dict[str, str]:
     """The log-in's answer as the trader pasted it: the redirect address's query parameters (Kite sends
     ``request_token``, Breeze ``apisession``), a bare query string, or a bare token/code as ``{"token": ...}``."""
@@ -232,10 +241,13 @@ class BrokerAccounts:
         credentials: dict[str, str] = {}
         for f in adapter.credential_fields:
             value = _clean_value(f.label, values.get(f.name, ""))
-            if not value:
+            if value:
+                credentials[f.name] = value
+            elif is_required(f):
                 raise BrokerAccountError(f"Enter the {f.label} of your {adapter.display_name} account.")
-            credentials[f.name] = value
-        hints = {f.label: mask(credentials[f.name], f.secret) for f in adapter.credential_fields}
+        hints = {
+            f.label: mask(credentials[f.name], f.secret) for f in adapter.credential_fields if f.name in credentials
+        }
         with self._sessions() as s:
             taken = s.scalar(
                 select(BrokerConnection.id).where(BrokerConnection.user_id == user_id, BrokerConnection.label == name)
