@@ -4,6 +4,18 @@ One harness per broker: the adapter wired to its local stand-in (or the SimBroke
 test pulls on the venue side (fill an order, cut the update channel). Every harness module
 ``tests/broker_conformance/harness_<name>.py`` exposes ``make_harness() -> contextlib.AbstractContextManager[
 BrokerHarness]``: entering starts the stand-in and connects the adapter, leaving stops both.
+
+Optional members a harness MAY have (the suite reads them with ``getattr``; none is part of the Protocol, so a
+harness without them still conforms):
+
+* ``known_gaps: Mapping[str, str]`` -- test function name -> why this broker fails it today. The suite marks such a
+  test ``xfail(strict=True)``: it still runs, and passing it fails the run until the entry is removed. For a real
+  shortfall of the adapter (a finding to fix), never for a legitimate difference (encode that in the harness).
+* ``unknown_order_id: str`` -- an id of the broker's own shape that names no order (default: a fixed UUID).
+* ``wait_until_ready() -> None`` -- called before each test: block (at most ~5 s) until the update channel is up
+  again after a previous test's ``cut_updates``, so that test's outage does not leak into the next.
+* ``new_client_order_id() -> str`` -- a fresh client order id the broker accepts (default: ``"cf"`` and 16 hex
+  digits, 18 alphanumerics, which fits Kite's 20-character tag).
 """
 
 from __future__ import annotations
@@ -27,16 +39,24 @@ class RejectCase:
 
 class BrokerHarness(Protocol):
     name: str  # "sim" | "alpaca" | "zerodha" | "angel" | "icici"
-    broker: Broker
+
+    @property
+    def broker(self) -> Broker:
+        """The broker under test (read-only here, so a harness may declare its own type: ``broker: KiteBroker``)."""
+        ...
+
     symbol: str  # as OrderRequest.symbol takes it: "AAPL", "NSE:INFY"
     quantity: Decimal  # a valid order size of at least two lots, so it can fill in two parts
     lot: Decimal  # the smallest valid size (1 for cash equities)
     resting_limit: Decimal  # a BUY limit on the tick grid that does not fill by itself
     fill_price: Decimal  # a price on the tick grid at which ``execute`` fills
 
-    def execute(self, order_id: str, quantity: Decimal, price: Decimal) -> None:
+    def execute(self, order_id: str, quantity: Decimal, price: Decimal) -> str | None:
         """The venue fills ``quantity`` more of the open order at ``price`` (partial while less than what remains);
-        the update reaches the adapter the way the real service delivers it (stream, postback or polling)."""
+        the update reaches the adapter the way the real service delivers it (stream, postback or polling).
+
+        Returns the execution (trade) id the venue made, when the harness can tell; None otherwise (a harness
+        written as ``-> None`` still conforms). The reconnect test checks the delivered fill carries this id."""
         ...
 
     def reject_cases(self) -> list[RejectCase]:
