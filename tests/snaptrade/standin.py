@@ -298,7 +298,7 @@ def _authorization(b: Brokerage) -> dict[str, Any]:
 
 def _account(a: Account) -> dict[str, Any]:
     """An ``InvestmentAccount`` of ``/accounts/all`` (the ``kind``-discriminated list)."""
-    synced = {"initial_sync_completed": True, "last_successful_sync": "2026-03-03T12:00:00.000Z"}
+    synced = "2026-03-03T12:00:00.000Z"
     return {
         "kind": "investment", "id": a.id, "connection_id": a.connection.id, "masked_account_number": a.number,
         "sync_status": {
@@ -319,8 +319,9 @@ def _activities(account: Account, params: dict[str, list[str]]) -> tuple[int, An
         limit = int(params.get("limit", ["1000"])[0])
     except ValueError:
         return error(400, "offset and limit must be integers")
-    if offset < 0 or not 1 <= limit <= 1000:
-        return error(400, "offset must be >= 0 and limit between 1 and 1000")
+    if offset < 0 or limit < 1:  # the SDK's schema: offset >= 0, limit >= 1
+        return error(400, "offset must be >= 0 and limit at least 1")
+    limit = min(limit, 1000)  # "a maximum of 1000 transactions per request"
     start = params.get("startDate", [""])[0]
     rows = [r for r in account.activities if not start or (r.get("trade_date") or "")[:10] >= start]
     page = rows[offset : offset + limit]
@@ -342,10 +343,10 @@ def activity(kind: str, *, symbol: str | None = "AAPL", units: float = 10, price
     }  # fmt: skip
     return {
         "id": activity_id or str(uuid.uuid4()), "symbol": sym, "currency_universal_symbol": None,
-        "option_symbol": None, "price": price, "units": units,
-        "amount": amount if amount is not None else (-units * price if kind == "BUY" else units * price),
+        "option_symbol": None, "price": float(price), "units": float(units),
+        "amount": float(amount if amount is not None else (-units * price if kind == "BUY" else units * price)),
         "currency": {"id": str(uuid.uuid4()), "code": "USD", "name": "US Dollar"}, "type": kind, "option_type": "",
-        "description": f"{kind} {symbol or ''}".strip(), "trade_date": when, "settlement_date": when, "fee": fee,
+        "description": f"{kind} {symbol or ''}".strip(), "trade_date": when, "settlement_date": when, "fee": float(fee),
         "fx_rate": None, "institution": "Questrade", "external_reference_id": None,
     }  # fmt: skip
 

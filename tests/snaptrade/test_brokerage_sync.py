@@ -17,43 +17,12 @@ from core.accounts.credential_vault import CredentialSlot, CredentialVault, Keyr
 from core.accounts.snaptrade_keys import HOW_TO_CONFIGURE, SnapTradeKeyStore
 from core.db.database import Database
 from core.db.models import BrokerConnection, CampaignFill, Fill, Position, User
-from core.services.brokerage_sync import BrokerageError, BrokerageSync
+from core.services.brokerage_sync import BrokerageError
 from tests.snaptrade.conftest import key_store, make_service
-from tests.snaptrade.standin import DISABLED, SERVER_ERROR, SnapTradeStandIn, activity, position
-from tests.snaptrade.standin import User as StandInUser
+from tests.snaptrade.helpers import link, linked_with_trades
+from tests.snaptrade.standin import DISABLED, SERVER_ERROR, activity
 
 D = Decimal
-
-
-def link(brokerage: BrokerageSync, standin: SnapTradeStandIn, user_id: uuid.UUID) -> StandInUser:
-    brokerage.link(user_id)
-    (registered,) = [u for u in standin.users.values() if u.user_id not in _before]
-    return registered
-
-
-_before: set[str] = set()
-
-
-def linked_with_trades(brokerage: BrokerageSync, standin: SnapTradeStandIn, user_id: uuid.UUID) -> StandInUser:
-    """A linked trader with one Questrade account: a buy, a sell, a dividend, a deposit, a fee and an option."""
-    _before.clear()
-    _before.update(standin.users)
-    snap = link(brokerage, standin, user_id)
-    account = standin.account_of(standin.connect_brokerage(snap.user_id))
-    option = activity("BUY", symbol=None, units=1, price=2.35)
-    option["option_symbol"] = {"id": str(uuid.uuid4()), "ticker": "AAPL  260320C00200000", "option_type": "CALL",
-                               "strike_price": 200, "expiration_date": "2026-03-20", "is_mini_option": False,
-                               "underlying_symbol": {"symbol": "AAPL"}}  # fmt: skip
-    account.activities = [  # newest first, as SnapTrade sends them
-        option,
-        activity("FEE", symbol=None, units=0, price=0, amount=-4.95, when="2026-03-02T21:00:00.000Z"),
-        activity("SELL", units=-10, price=190.25, fee=1.5, when="2026-03-02T16:00:00.000Z", activity_id="t-2"),
-        activity("DIVIDEND", units=0, price=0, amount=2.4, when="2026-03-02T12:00:00.000Z"),
-        activity("BUY", units=10, price=187.5, fee=1.0, when="2026-03-02T15:00:00.000Z", activity_id="t-1"),
-        activity("CONTRIBUTION", symbol=None, units=0, price=0, amount=5000, when="2026-03-01T12:00:00.000Z"),
-    ]
-    account.positions = [position("MSFT", "5", "401.2", "398.10")]
-    return snap
 
 
 def fills_of(db: Database, user_id: uuid.UUID) -> list[Fill]:
@@ -68,7 +37,6 @@ def row_of(db: Database, user_id: uuid.UUID) -> BrokerConnection:
 
 def test_linking_registers_the_trader_once_and_keeps_the_user_secret_sealed(db, brokerage, standin, make_user):
     ann = make_user("ann")
-    _before.clear()
     snap = link(brokerage, standin, ann)
     brokerage.link(ann)  # linking again asks SnapTrade nothing
 
