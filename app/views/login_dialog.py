@@ -7,6 +7,15 @@ own error messages (AccountError's str() is written for the trader) in a red lab
 Given a club with per-trader roles (core.accounts.club_login.ClubAccounts instead of an AccountService), the same
 dialog files a sign-up request (the club admin approves it; the dialog stays open and says so) and logs in as the
 member's own database role, by username; its result is then `club_login` instead of `login_result`.
+
+Given an IdentityService (core.services.identities), the "Log in" tab also offers "Sign in with Google" and "Sign in
+with Discord": the system browser opens, the worker waits for the loopback redirect (Cancel stops it), and then
+- an identity linked to a user logs that user in (``login_result``, "remember me" as for a password);
+- an identity linked to nobody (solo or plain shared database) is offered a new account, the username proposed
+  from the provider's name and editable, or the trader logs in with their password and links it in Settings;
+- in a club, the identity fills the join request (its verified email, a proposed username) and the trader picks
+  the password of their club database login; the request carries the identity to the admin.
+A provider with no client id configured has its button disabled, its tooltip saying how to configure it.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -33,12 +44,21 @@ from app.views.panel_widgets import went_wrong
 from core.accounts import AccountService, LoginResult, UserInfo
 from core.accounts.club_login import ClubAccounts, ClubLogin
 from core.accounts.errors import AccountError
+from core.services.identities import IdentityService, VerifiedIdentity
 
 log = logging.getLogger(__name__)
 
 LOGIN_TAB, SIGNUP_TAB = 0, 1
 REQUEST_SENT = "Your request was sent; the club admin approves it. Log in here once they have."
 FIRST_ACCOUNT = "No account exists on this database yet: create yours to start (it administers the database)."
+NEW_IDENTITY = (
+    "No StratForge account is linked to this {label} account. Create one below, or log in with your password and "
+    "link {label} in Settings → Sign-in."
+)
+CLUB_IDENTITY = (
+    "Signed in with {label} as {email}. Choose a username and the password of your club login, then request to "
+    "join: the club admin approves it."
+)
 
 
 class LoginDialog(QDialog):
@@ -53,6 +73,7 @@ class LoginDialog(QDialog):
         *,
         remember_available: bool = True,
         first_account: bool = False,
+        identities: IdentityService | None = None,
     ) -> None:
         """``first_account``: the database has no account yet (``AccountService.has_accounts``), so the dialog
         opens on "Sign up" and says why; a club's dialog always opens on "Log in" (its sign-up is a request)."""
@@ -64,6 +85,9 @@ class LoginDialog(QDialog):
         self.setMinimumWidth(380)
         self._runner = runner
         self._busy = False
+        self._identities = identities
+        self._signing_in = False  # a browser sign-in is under way (Cancel stops it)
+        self.pending_identity: VerifiedIdentity | None = None  # signed in, not yet an account (or a request)
         self.login_result: LoginResult | None = None
         self.club_login: ClubLogin | None = None
 
@@ -87,9 +111,11 @@ class LoginDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
+        layout.addWidget(self._build_identity_panel())
         layout.addWidget(self.notice_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.cancel_sign_in_button)
         self._tab_changed(LOGIN_TAB)
         if first_account and self._club is None:
             self.tabs.setCurrentIndex(SIGNUP_TAB)
@@ -114,7 +140,50 @@ class LoginDialog(QDialog):
         form.addRow("Password", self.login_password)
         form.addRow("", self.login_remember)
         form.addRow("", self.login_button)
+        self.provider_buttons: dict[str, QPushButton] = {}
+        if self._identities is not None:
+            row = QHBoxLayout()
+            for provider in self._identities.providers():
+                label = self._identities.label(provider)
+                button = QPushButton(f"Sign in with {label}")
+                button.setObjectName(f"{provider}SignInButton")
+                if not self._identities.configured(provider):
+                    button.setEnabled(False)
+                    button.setToolTip(self._identities.not_configured_reason(provider))
+                button.clicked.connect(lambda _=False, p=provider: self._provider_clicked(p))
+                self.provider_buttons[provider] = button
+                row.addWidget(button)
+            form.addRow("", row)
+        self.cancel_sign_in_button = QPushButton("Cancel sign-in")
+        self.cancel_sign_in_button.setObjectName("cancelSignInButton")
+        self.cancel_sign_in_button.clicked.connect(self._cancel_sign_in)
+        self.cancel_sign_in_button.hide()  # in the dialog's own layout: the tabs are disabled while busy
         return page
+
+    def _build_identity_panel(self) -> QWidget:
+        """Shown when a signed-in identity is linked to nobody (solo and plain shared databases)."""
+        self.identity_panel = QGroupBox("New StratForge account")
+        self.identity_panel.setObjectName("identityPanel")
+        self.identity_text = QLabel()
+        self.identity_text.setObjectName("identityText")
+        self.identity_text.setWordWrap(True)
+        self.identity_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.identity_username = _line_edit("identityUsername", "3-50 letters, digits, . _ -")
+        self.identity_create_button = QPushButton("Create account")
+        self.identity_create_button.setObjectName("identityCreateButton")
+        self.identity_create_button.clicked.connect(self._create_from_identity)
+        self.identity_dismiss_button = QPushButton("Not now")
+        self.identity_dismiss_button.setObjectName("identityDismissButton")
+        self.identity_dismiss_button.clicked.connect(self._forget_identity)
+        form = QFormLayout(self.identity_panel)
+        form.addRow(self.identity_text)
+        form.addRow("Username", self.identity_username)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.identity_create_button)
+        buttons.addWidget(self.identity_dismiss_button)
+        form.addRow("", buttons)
+        self.identity_panel.hide()
+        return self.identity_panel
 
     def _build_signup_tab(self) -> QWidget:
         page = QWidget()
@@ -189,7 +258,11 @@ class LoginDialog(QDialog):
         if password != self.signup_confirm.text():
             self.show_error("The two passwords do not match.")
             return
-        if self._club:
+        if self._club and self.pending_identity is not None:
+            name = self.signup_name.text().strip()
+            identity = self.pending_identity
+            self._start(self._request_with_identity(name, username, password, identity), "Sending your request…")
+        elif self._club:
             name = self.signup_name.text().strip()
             self._start(self._request(name, email, username, password), "Sending your request to the club…")
         else:
@@ -242,13 +315,96 @@ class LoginDialog(QDialog):
         self.login_name.setText(username)
         self.notice_label.setText(REQUEST_SENT)
 
+    # --- signing in with Google or Discord ---
+    def _provider_clicked(self, provider: str) -> None:
+        assert self._identities is not None
+        label = self._identities.label(provider)
+        self._start(self._sign_in(provider), f"Waiting for {label} in your browser…")
+
+    async def _sign_in(self, provider: str) -> None:
+        assert self._identities is not None
+        self._forget_identity()
+        self._signing_in = True
+        self.cancel_sign_in_button.show()
+        try:
+            identity = await self._runner.call(self._identities.sign_in, provider)
+        finally:
+            self._signing_in = False
+            self.cancel_sign_in_button.hide()
+        if self._club is not None:
+            self._fill_club_request(identity)
+            return
+        self.status_label.setText("Logging you in…")
+        result = await self._runner.call(self._identities.log_in, identity, self.remember)
+        if result is not None:
+            self.login_result = result
+            return
+        username = await self._runner.call(self._identities.propose_username, identity)
+        self.pending_identity = identity
+        self.identity_text.setText(NEW_IDENTITY.format(label=self._identities.label(provider)))
+        self.identity_username.setText(username)
+        self.identity_panel.show()
+
+    def _fill_club_request(self, identity: VerifiedIdentity) -> None:
+        assert self._identities is not None
+        self.pending_identity = identity
+        self.tabs.setCurrentIndex(SIGNUP_TAB)
+        self.signup_email.setText(identity.email or "")
+        self.signup_email.setReadOnly(True)  # the provider's verified email is what the admin is shown
+        if identity.name and not self.signup_name.text():
+            self.signup_name.setText(identity.name)
+        self.signup_username.setText(self._identities.propose_username(identity))
+        self.signup_password.setFocus()
+        label = self._identities.label(identity.provider)
+        self.notice_label.setText(CLUB_IDENTITY.format(label=label, email=identity.email or "?"))
+
+    def _create_from_identity(self) -> None:
+        identity = self.pending_identity
+        if identity is None:
+            return
+        username = self.identity_username.text().strip()
+        if not username:
+            self.show_error("Choose a username.")
+            return
+        self._start(self._sign_up_with_identity(identity, username), "Creating your account…")
+
+    async def _sign_up_with_identity(self, identity: VerifiedIdentity, username: str) -> None:
+        assert self._identities is not None
+        self.login_result = await self._runner.call(self._identities.sign_up, identity, username, self.remember)
+
+    async def _request_with_identity(self, name: str, username: str, password: str, identity: VerifiedIdentity) -> None:
+        assert self._club is not None and self._identities is not None
+        await self._runner.call(
+            self._identities.request_to_join, self._club.club_url, name, username, password, identity
+        )
+        self._forget_identity()
+        for edit in (self.signup_password, self.signup_confirm):
+            edit.clear()
+        self.tabs.setCurrentIndex(LOGIN_TAB)
+        self.login_name.setText(username)
+        self.notice_label.setText(REQUEST_SENT)
+
+    def _forget_identity(self) -> None:
+        self.pending_identity = None
+        self.identity_panel.hide()
+        self.signup_email.setReadOnly(False)
+
+    def _cancel_sign_in(self) -> None:
+        if self._identities is not None and self._signing_in:
+            self._identities.cancel()
+
     def _set_busy(self, busy: bool, status: str) -> None:
         self._busy = busy
         self.status_label.setText(status)
-        for widget in (self.login_button, self.signup_button, self.tabs):
+        for widget in (self.login_button, self.signup_button, self.tabs, self.identity_panel):
             widget.setEnabled(not busy)
+        for provider, button in self.provider_buttons.items():
+            configured = self._identities is not None and self._identities.configured(provider)
+            button.setEnabled(configured and not busy)
 
     def reject(self) -> None:
+        if self._signing_in:  # Esc or the close box while the browser is out: stop waiting for it
+            self._cancel_sign_in()
         if not self._busy:  # closing mid-call would leave a result arriving for a dead dialog
             super().reject()
 

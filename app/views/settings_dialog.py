@@ -43,12 +43,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.views.sign_in_settings import SignInSettings
 from core.accounts.risk_settings import LABELS, InvalidRiskLimits, RiskLimits, validate_risk_limits
 from core.accounts.secrets import GEMINI_KEY_ENV, SecretStore, SecretsUnavailable
 from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
 from core.db.trouble import trader_message
 from core.domain.display_time import DEFAULT_ZONE, DisplayZone
 from core.services.connection_checks import StoredKeys, alpaca_change, check_database_url, gemini_change, read_keys
+from core.services.identities import IdentityService
 from core.services.risk_limits import RiskLimitsStore
 
 __all__ = ["DATABASE_TAB", "RISK_TAB", "SettingsDialog", "check_database_url"]
@@ -94,6 +96,7 @@ class SettingsDialog(QDialog):
         theme: str,
         parent: QWidget | None = None,
         time_zone: DisplayZone = DEFAULT_ZONE,
+        identities: IdentityService | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
@@ -123,6 +126,13 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._build_database_tab(), "Database")
         self.tabs.addTab(self._build_risk_tab(), "Risk")
         self.tabs.addTab(self._build_appearance_tab(), "Appearance")
+        # Sign-in (Google, Discord): links change at once, not on OK; only where identities can be linked (not in
+        # a club, whose members' rows are the admin's).
+        self.sign_in: SignInSettings | None = None
+        if identities is not None and identities.local:
+            self.sign_in = SignInSettings(identities, user_id, runner)
+            self.tabs.addTab(self.sign_in, "Sign-in")
+            self.sign_in.busy_changed.connect(lambda _busy: self._update_buttons())
 
         self.error_label = _error_label("errorLabel")
         self.status_label = QLabel(self)
@@ -549,10 +559,14 @@ class SettingsDialog(QDialog):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        self.ok_button.setEnabled(not self._busy and not self.loading)
+        linking = self.sign_in is not None and self.sign_in.busy
+        self.ok_button.setEnabled(not self._busy and not self.loading and not linking)
         self.cancel_button.setEnabled(not self._busy)
 
     def reject(self) -> None:
+        if self.sign_in is not None and self.sign_in.busy:  # a browser sign-in is out: stop it; close once it ends
+            self.sign_in.cancel_sign_in()
+            return
         if not self._busy:  # closing mid-save would leave results arriving for a dead dialog
             super().reject()
 

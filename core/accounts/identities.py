@@ -51,6 +51,14 @@ def has_password(password_hash: str | None) -> bool:
     return bool(password_hash) and str(password_hash).startswith("$argon2")
 
 
+def username_from(identity: VerifiedIdentity) -> str:
+    """A valid username (not checked for being free) made from the provider's name, else the email's local part."""
+    base = _USERNAME_CHARS.sub("", (identity.name or "").replace(" ", "."))[:40].strip(".-")
+    if len(base) < 3 and identity.email:
+        base = _USERNAME_CHARS.sub("", identity.email.split("@", 1)[0])[:40].strip(".-")
+    return clean_username(base if len(base) >= 3 else f"{identity.provider}.trader")
+
+
 @dataclass(frozen=True)
 class LinkedIdentities:
     """Which identities a user has linked (the provider's subject, or None) and whether they have a password."""
@@ -94,11 +102,7 @@ class IdentityAccounts:
 
     def propose_username(self, identity: VerifiedIdentity) -> str:
         """A free username made from the provider's name (or the email's local part), checked like any username."""
-        base = _USERNAME_CHARS.sub("", (identity.name or "").replace(" ", "."))[:40].strip(".-")
-        if len(base) < 3 and identity.email:
-            base = _USERNAME_CHARS.sub("", identity.email.split("@", 1)[0])[:40].strip(".-")
-        if len(base) < 3:
-            base = f"{identity.provider}.trader"
+        base = username_from(identity)
         with self._sessions() as session:
             for n in range(0, 1000):
                 candidate = clean_username(base if n == 0 else f"{base}{n + 1}")

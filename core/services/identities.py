@@ -16,7 +16,7 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.accounts.club_identity import request_sign_up_with_identity
-from core.accounts.identities import IdentityAccounts, LinkedIdentities
+from core.accounts.identities import IdentityAccounts, LinkedIdentities, username_from
 from core.accounts.oauth import (
     GOOGLE,
     PROVIDERS,
@@ -61,6 +61,11 @@ class IdentityService:
         self._cancel = threading.Event()
 
     # --- what is offered ---
+    @property
+    def local(self) -> bool:
+        """True on a solo or plain shared database (log in and create accounts); False in a club (join requests)."""
+        return self._accounts is not None
+
     @staticmethod
     def providers() -> tuple[str, ...]:
         return PROVIDERS
@@ -99,7 +104,10 @@ class IdentityService:
         return self._local().log_in(identity, remember)
 
     def propose_username(self, identity: VerifiedIdentity) -> str:
-        return self._local().propose_username(identity)
+        """A free username on this database; in a club (no database yet) one made from the identity alone."""
+        if self._accounts is None:
+            return username_from(identity)
+        return self._accounts.propose_username(identity)
 
     def sign_up(self, identity: VerifiedIdentity, username: str, remember: bool = False) -> LoginResult:
         return self._local().sign_up(identity, username, remember)
