@@ -1,0 +1,267 @@
+"""ZerodhaBroker: the Broker protocol (and ModifiableBroker) over Kite Connect, for one trader's day session.
+
+Thread-safe: each thread calls Kite through its own SDK client (``client.KiteCalls``), every request bounded by
+the SDK's timeout. Orders are checked against Kite's instrument master (tick grid, lot size, known symbol) before
+anything is sent. Order updates come from ``order_updates.OrderPoller`` (see there why polling); ``start_updates``
+begins it and ``close`` ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from core.adapters.zerodha import convert
+from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, KiteCalls, KiteSession
+from core.adapters.zerodha.instruments import DailyInstrumentBook
+from core.adapters.zerodha.order_updates import DEFAULT_POLL_INTERVAL_S, OrderBookTracker, OrderPoller
+from core.adapters.zerodha.tags import TagBook
+from core.broker.errors import BrokerRejected, OrderNotFound, SessionExpired
+from core.broker.protocol import EventHandler
+from core.domain.orders import (
+    TERMINAL_STATUSES,
+    Account,
+    Asset,
+    BrokerOrder,
+    BrokerPosition,
+    Clock,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+)
+from core.market.india import IndianExchange, IndianInstrument, InstrumentError, session_times
+
+log = logging.getLogger(__name__)
+
+
+class ZerodhaBroker:
+    """One trader's Kite session. REST methods raise ``core.broker.errors`` only.
+
+    ``product``: CNC (delivery, the default) or MIS (intraday: shorts allowed, squared off by Zerodha before the
+    close). ``now``: the clock (tests pass a fixed one).
+    """
+
+    name = "zerodha"
+
+    def __init__(
+        self,
+        session: KiteSession,
+        *,
+        product: str = "CNC",
+        api_root: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        now: Callable[[], datetime] | None = None,
+        on_session_expired: Callable[[SessionExpired], None] | None = None,
+    ) -> None:
+        product = product.strip().upper() or "CNC"
+        if product not in convert.PRODUCTS:
+            raise ValueError(f"Zerodha product must be CNC (delivery) or MIS (intraday), not {product!r}")
+        self.product = product
+        self._session = session
+        self._now = now or (lambda: datetime.now(UTC))
+        self._calls = KiteCalls(session, api_root=api_root, timeout_s=timeout_s)
+        self._tags = TagBook()
+        self._instruments = DailyInstrumentBook(self._fetch_instruments, self._now)
+        self._handlers: list[EventHandler] = []
+        self._handlers_lock = threading.Lock()
+        self._session_listeners: list[Callable[[SessionExpired], None]] = []
+        if on_session_expired is not None:
+            self._session_listeners.append(on_session_expired)
+        self.poller = OrderPoller(
+            self._calls,
+            OrderBookTracker(self._tags.client_order_id),
+            self._deliver,
+            interval_s=poll_interval_s,
+            on_session_expired=self._session_expired,
+        )
+
+    def __repr__(self) -> str:
+        return f"ZerodhaBroker({self._session!r}, product={self.product})"
+
+    # ---- lifecycle ----
+
+    def start_updates(self) -> None:
+        """Begin polling the order and trade books (events go to the handlers)."""
+        self.poller.start()
+
+    def close(self) -> None:
+        self.poller.stop()
+
+    def report_again(self, order_id: str) -> None:
+        """Have the poller report ``order_id``'s events again (same execution ids) from the order and trade books."""
+        self.poller.report_again(order_id)
+
+    def remember_client_order_ids(self, client_order_ids: list[str]) -> None:
+        """Tell the adapter our ids for orders placed before this process started, so their events carry them
+        (Kite's tag holds a digest of the id, not the id; see ``tags``)."""
+        for client_order_id in client_order_ids:
+            self._tags.remember(client_order_id)
+
+    # ---- orders ----
+
+    def submit_order(self, request: OrderRequest) -> BrokerOrder:
+        instrument = self._instrument(request.symbol)
+        tag = self._tags.remember(request.client_order_id)
+        try:
+            params = convert.place_params(request, instrument, self.product, tag)
+        except InstrumentError as exc:
+            raise BrokerRejected(str(exc)) from exc
+        order_id = self._calls.run("place the order", "POST /orders", lambda kite: kite.place_order(**params.kwargs()))
+        self.poller.wake()
+        return convert.placed_order(request, str(order_id), params, self._now())
+
+    def cancel_order(self, order_id: str) -> None:
+        self._calls.run("cancel the order", "DELETE /orders", lambda kite: kite.cancel_order(convert.VARIETY, order_id))
+        self.poller.wake()
+
+    def modify_order(
+        self,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> BrokerOrder:
+        current = self._history_row(order_id)
+        order = self._order(current)
+        if order.is_terminal:
+            raise BrokerRejected(f"Zerodha cannot change order {order_id}: it is already {order.status.value}.")
+        instrument = self._instrument(order.symbol)
+        changes: dict[str, Any] = {"order_type": current.get("order_type")}
+        try:
+            if qty is not None:
+                changes["quantity"] = instrument.check_quantity(qty)
+            if limit_price is not None:
+                if order.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+                    raise BrokerRejected(f"Order {order_id} is a {order.type.value} order: it has no limit price.")
+                changes["price"] = str(instrument.check_price(limit_price, "limit price"))
+            if stop_price is not None:
+                if order.type not in (OrderType.STOP, OrderType.STOP_LIMIT):
+                    raise BrokerRejected(f"Order {order_id} is a {order.type.value} order: it has no trigger price.")
+                changes["trigger_price"] = str(instrument.check_price(stop_price, "trigger price"))
+        except InstrumentError as exc:
+            raise BrokerRejected(str(exc)) from exc
+        self._calls.run(
+            "change the order", "PUT /orders", lambda kite: kite.modify_order(convert.VARIETY, order_id, **changes)
+        )
+        self.poller.wake()
+        return self.get_order(order_id)
+
+    def get_order(self, order_id: str) -> BrokerOrder:
+        return self._order(self._history_row(order_id))
+
+    def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder:
+        tag = self._tags.remember(client_order_id)
+        rows = [row for row in self._order_book() if row.get("tag") == tag]
+        if not rows:
+            raise OrderNotFound(f"Zerodha has no order today for client order id {client_order_id!r}")
+        latest = max(rows, key=lambda r: (convert.kite_time(r.get("order_timestamp")) or self._now(), r["order_id"]))
+        return replace(self._order(latest), client_order_id=client_order_id)
+
+    def list_open_orders(self) -> list[BrokerOrder]:
+        orders = [self._order(row) for row in self._order_book()]
+        return [order for order in orders if order.status not in TERMINAL_STATUSES]
+
+    def _order_book(self) -> list[convert.Row]:
+        rows: list[convert.Row] = self._calls.run("read the order book", "GET /orders", lambda kite: kite.orders())
+        return rows
+
+    def _history_row(self, order_id: str) -> convert.Row:
+        history: list[convert.Row] = self._calls.run(
+            "read the order", "GET /orders/id", lambda kite: kite.order_history(order_id)
+        )
+        if not history:
+            raise OrderNotFound(f"Zerodha has no order {order_id!r}")
+        return history[-1]
+
+    def _order(self, row: convert.Row) -> BrokerOrder:
+        return convert.to_broker_order(row, self._tags.client_order_id(row.get("tag")), self._now())
+
+    # ---- account ----
+
+    def get_account(self) -> Account:
+        margins = self._calls.run("read the funds", "GET /user/margins", lambda kite: kite.margins("equity"))
+        holdings = self._calls.run("read the holdings", "GET /portfolio/holdings", lambda kite: kite.holdings())
+        return convert.to_account(self._session.user_id, margins, holdings)
+
+    def get_positions(self) -> list[BrokerPosition]:
+        """Delivery holdings merged with the day's net positions (see ``convert.merge_positions``)."""
+        positions = self._calls.run("read the positions", "GET /portfolio/positions", lambda kite: kite.positions())
+        holdings = self._calls.run("read the holdings", "GET /portfolio/holdings", lambda kite: kite.holdings())
+        return convert.merge_positions(list(positions.get("net") or []), list(holdings))
+
+    def get_clock(self) -> Clock:
+        now = self._now()
+        times = session_times(now)
+        return Clock(timestamp=now, is_open=times.is_open, next_open=times.next_open, next_close=times.next_close)
+
+    def get_asset(self, symbol: str) -> Asset:
+        instrument = self._instrument(symbol)
+        intraday = self.product == "MIS"  # CNC sells need shares held; only intraday may sell short
+        return Asset(
+            symbol=str(instrument.symbol),
+            tradable=True,
+            fractionable=False,
+            shortable=intraday,
+            easy_to_borrow=intraday,
+            extra={
+                "exchange": instrument.symbol.exchange.value,
+                "instrument_token": instrument.token,
+                "tick_size": str(instrument.tick_size),
+                "lot_size": str(instrument.lot_size),
+                "name": instrument.name,
+                "product": self.product,
+            },
+        )
+
+    def _instrument(self, symbol: str) -> IndianInstrument:
+        try:
+            return self._instruments.book().get(symbol)
+        except InstrumentError as exc:
+            raise BrokerRejected(f"Zerodha cannot trade {symbol}: {exc}") from exc
+
+    def _fetch_instruments(self, exchange: IndianExchange) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._calls.run(
+            "download the instrument list", "GET /instruments", lambda kite: kite.instruments(exchange.value)
+        )
+        return rows
+
+    # ---- order updates ----
+
+    def add_event_handler(self, handler: EventHandler) -> None:
+        with self._handlers_lock:
+            self._handlers.append(handler)
+
+    def remove_event_handler(self, handler: EventHandler) -> None:
+        with self._handlers_lock:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+
+    def add_session_listener(self, listener: Callable[[SessionExpired], None]) -> None:
+        """``listener(error)`` when Kite refuses the session while polling (the trader must log in again)."""
+        with self._handlers_lock:
+            self._session_listeners.append(listener)
+
+    def _session_expired(self, error: SessionExpired) -> None:
+        with self._handlers_lock:
+            listeners = list(self._session_listeners)
+        for listener in listeners:
+            try:
+                listener(error)
+            except Exception:
+                log.exception("Zerodha session listener %r failed", listener)
+
+    def _deliver(self, event: OrderEvent) -> None:
+        with self._handlers_lock:
+            handlers = list(self._handlers)
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:
+                log.exception("order event handler %r failed", handler)
