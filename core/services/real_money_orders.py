@@ -132,6 +132,30 @@ class RealOrderTicket:
         if self.type in (OrderType.MARKET, OrderType.LIMIT) and self.stop_price is not None:
             set_(self, "stop_price", None)
 
+    @classmethod
+    def parse(
+        cls,
+        symbol: str,
+        side: str,
+        qty: str | Decimal,
+        type: str = OrderType.MARKET.value,
+        *,
+        time_in_force: str = TimeInForce.DAY.value,
+        limit_price: str | Decimal | None = None,
+        stop_price: str | Decimal | None = None,
+    ) -> RealOrderTicket:
+        """A ticket from what a form holds (text); RealOrderRefused names the field that cannot be part of one."""
+        values: dict[str, Any] = {
+            "symbol": _symbol(symbol),
+            "side": side,
+            "qty": qty,
+            "type": type,
+            "time_in_force": time_in_force,
+            "limit_price": limit_price or None,
+            "stop_price": stop_price or None,
+        }
+        return cls(**values)
+
     def describe(self) -> str:
         """``BUY 10 NSE:INFY · LIMIT ₹1,500.05 · DAY``: the order as the confirmation names it."""
         words = [f"{self.side.value.upper()} {self.qty.normalize():f} {self.symbol}", _type_text(self.type).upper()]

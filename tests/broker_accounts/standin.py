@@ -123,7 +123,7 @@ class SimLink:
 
     broker = "zerodha"
     display_name = "Zerodha (Kite Connect)"
-    credential_fields = (
+    credential_fields: tuple[CredentialField, ...] = (
         CredentialField("api_key", "API key"),
         CredentialField("api_secret", "API secret"),
         CredentialField("client_code", "Client code", secret=False),

@@ -128,7 +128,7 @@ def test_the_session_is_sealed_and_reused_until_the_broker_ends_it(
     assert market.sessions_started == 1 and market.brokers_opened == 2  # one log-in, its session reused
 
     market.end_sessions()  # the broker's morning
-    ticket = RealOrderTicket("NSE:INFY", "buy", 1, "limit", limit_price="1500")
+    ticket = RealOrderTicket.parse("NSE:INFY", "buy", "1", "limit", limit_price="1500")
     with pytest.raises(LoginNeeded, match="session for 'Kite main' has ended; log in again"):
         orders.preview(ada, link, ticket)
     ended = links.get(ada, link)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.db.models import Fill, Position, RiskSettings, User
-from core.domain.orders import OrderEventType, OrderStatus
+from core.domain.orders import OrderEvent, OrderEventType, OrderStatus
 from core.services.broker_accounts import BrokerAccounts, LoginNeeded
 from core.services.real_money_orders import (
     RealMoneyOrders,
@@ -26,7 +26,7 @@ D = Decimal
 
 
 def limit_buy(qty: str = "10", price: str = "1500.05", symbol: str = "NSE:INFY") -> RealOrderTicket:
-    return RealOrderTicket(symbol, "buy", qty, "limit", limit_price=price)  # type: ignore[arg-type]
+    return RealOrderTicket.parse(symbol, "buy", qty, "limit", limit_price=price)
 
 
 def test_the_confirmation_names_the_broker_the_account_and_the_exact_order(
@@ -166,7 +166,7 @@ def test_a_sell_is_judged_by_the_real_accounts_position(
 ) -> None:
     ada = make_user("ada")
     link = link_and_log_in(links, ada)
-    sell = RealOrderTicket("NSE:INFY", "sell", "5", "limit", limit_price="1510")  # type: ignore[arg-type]
+    sell = RealOrderTicket.parse("NSE:INFY", "sell", "5", "limit", limit_price="1510")
     with pytest.raises(RealOrderRefused, match="not shortable"):  # a delivery (CNC) account holds no INFY
         orders.preview(ada, link, sell)
     orders.place(orders.preview(ada, link, limit_buy(qty="10", price="1500")), "Kite main")
@@ -210,7 +210,7 @@ def test_fills_are_booked_once_however_often_the_broker_repeats_them_and_never_t
     placed = orders.place(orders.preview(ada, link, limit_buy(qty="10", price="1500")), "Kite main")
     sim = market.sim(API_KEY)
     sim.duplicate_events = True  # every event delivered twice, as brokers may
-    seen = []
+    seen: list[OrderEvent] = []
     sim.add_event_handler(seen.append)
     market.bar(API_KEY, "NSE:INFY", "1499")
     fill = next(e for e in seen if e.type is OrderEventType.FILL)
@@ -252,6 +252,6 @@ def test_risk_reasons_are_shown_in_rupees() -> None:
     ],
 )
 def test_a_ticket_that_cannot_be_an_indian_order_is_refused_when_built(fields: dict[str, str], message: str) -> None:
-    values: dict[str, object] = {"symbol": "NSE:INFY", "side": "buy", "qty": "1", **fields}
+    values = {"symbol": "NSE:INFY", "side": "buy", "qty": "1", **fields}
     with pytest.raises(RealOrderRefused, match=message):
-        RealOrderTicket(**values)  # type: ignore[arg-type]
+        RealOrderTicket.parse(**values)
