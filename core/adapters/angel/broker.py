@@ -48,7 +48,9 @@ from core.market.india import IndianSymbol, InstrumentError, session_times
 
 log = logging.getLogger(__name__)
 
-BOOK_FRESH_S = 1.2  # an order-book read this recent answers get_order (Angel allows one read a second)
+# An order-book read this recent, and made after our last place/modify/cancel, answers get_order and
+# list_open_orders (Angel allows one read a second; the poller reads it that often while orders work).
+BOOK_FRESH_S = 1.2
 
 
 class AngelBroker:
@@ -161,6 +163,7 @@ class AngelBroker:
             raise BrokerRejected("Angel One accepted the order but returned no order id")
         with self._lock:
             self._varieties[order_id] = variety
+        self._invalidate_book()
         self._poller.nudge()
         now = datetime.now(UTC)
         return BrokerOrder(
@@ -254,7 +257,7 @@ class AngelBroker:
         return self._to_order(rows[-1])
 
     def list_open_orders(self) -> list[BrokerOrder]:
-        orders = [self._to_order(r) for r in self._order_rows(max_age_s=0.0)]
+        orders = [self._to_order(r) for r in self._order_rows()]
         return [o for o in orders if not o.is_terminal]
 
     def _row(self, order_id: str) -> convert.Json:
@@ -312,6 +315,15 @@ class AngelBroker:
         with self._handlers_lock:
             if handler in self._handlers:
                 self._handlers.remove(handler)
+
+    def replay(self, order_id: str | None = None) -> None:
+        """Hand the events already reported again (all of today's, or one order's), on the caller's thread.
+
+        For a handler attached after they were reported (the ledger restarting while the session lives on); the
+        events keep their execution ids, so booking them again changes nothing that was booked.
+        """
+        for event in self._poller.tracker.reported(order_id):
+            self._dispatch(event)
 
     def _dispatch(self, event: OrderEvent) -> None:
         with self._handlers_lock:

@@ -42,6 +42,7 @@ class _Seen:
     filled: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)
     end_sent: bool = False
+    reported: list[OrderEvent] = field(default_factory=list)
 
 
 class OrderTracker:
@@ -67,6 +68,12 @@ class OrderTracker:
                 reason = (reasons or {}).get(order.id)
                 events.extend(self._order_events(order, by_order.get(order.id, []), now, reason))
         return events
+
+    def reported(self, order_id: str | None = None) -> list[OrderEvent]:
+        """Every event already reported (of one order, when given), in the order they were reported."""
+        with self._lock:
+            chosen = [s for oid, s in self._seen.items() if order_id is None or oid == order_id]
+            return [event for seen in chosen for event in seen.reported]
 
     def has_working(self, orders: list[BrokerOrder]) -> bool:
         return any(not o.is_terminal or not self._done(o.id) for o in orders)
@@ -115,6 +122,7 @@ class OrderTracker:
             events.append(OrderEvent(kind, final, now, reason=reason or None))
         if order.status is OrderStatus.FILLED and seen.filled >= order.qty:
             seen.end_sent = True
+        seen.reported.extend(events)
         return events
 
 
