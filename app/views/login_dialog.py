@@ -21,6 +21,7 @@ A provider with no client id configured has its button disabled, its tooltip say
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Coroutine
 from typing import Any
 
@@ -86,7 +87,7 @@ class LoginDialog(QDialog):
         self._runner = runner
         self._busy = False
         self._identities = identities
-        self._signing_in = False  # a browser sign-in is under way (Cancel stops it)
+        self._cancel_event: threading.Event | None = None  # set by Cancel while a browser sign-in is under way
         self.pending_identity: VerifiedIdentity | None = None  # signed in, not yet an account (or a request)
         self.login_result: LoginResult | None = None
         self.club_login: ClubLogin | None = None
@@ -324,12 +325,12 @@ class LoginDialog(QDialog):
     async def _sign_in(self, provider: str) -> None:
         assert self._identities is not None
         self._forget_identity()
-        self._signing_in = True
+        self._cancel_event = threading.Event()
         self.cancel_sign_in_button.show()
         try:
-            identity = await self._runner.call(self._identities.sign_in, provider)
+            identity = await self._runner.call(self._identities.sign_in, provider, self._cancel_event)
         finally:
-            self._signing_in = False
+            self._cancel_event = None
             self.cancel_sign_in_button.hide()
         if self._club is not None:
             self._fill_club_request(identity)
@@ -390,8 +391,8 @@ class LoginDialog(QDialog):
         self.signup_email.setReadOnly(False)
 
     def _cancel_sign_in(self) -> None:
-        if self._identities is not None and self._signing_in:
-            self._identities.cancel()
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     def _set_busy(self, busy: bool, status: str) -> None:
         self._busy = busy
@@ -403,7 +404,7 @@ class LoginDialog(QDialog):
             button.setEnabled(configured and not busy)
 
     def reject(self) -> None:
-        if self._signing_in:  # Esc or the close box while the browser is out: stop waiting for it
+        if self._cancel_event is not None:  # Esc or the close box while the browser is out: stop waiting for it
             self._cancel_sign_in()
         if not self._busy:  # closing mid-call would leave a result arriving for a dead dialog
             super().reject()

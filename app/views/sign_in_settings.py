@@ -9,6 +9,7 @@ one). Every change applies at once, not on OK: it is a link with the outside wor
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -38,7 +39,7 @@ class SignInSettings(QWidget):
         self._user_id = user_id
         self._runner = runner
         self._busy = False
-        self._signing_in = False
+        self._cancel_event: threading.Event | None = None  # set by "Cancel sign-in" while the browser is out
         self.linked: LinkedIdentities | None = None
 
         form = QFormLayout(self)
@@ -84,7 +85,7 @@ class SignInSettings(QWidget):
         form.addRow("Password", self.password_row)
         self.cancel_button = QPushButton("Cancel sign-in")
         self.cancel_button.setObjectName("settingsCancelSignIn")
-        self.cancel_button.clicked.connect(identities.cancel)
+        self.cancel_button.clicked.connect(self.cancel_sign_in)
         self.cancel_button.hide()
         form.addRow("", self.cancel_button)
         self.message = _label("signInMessage")
@@ -100,8 +101,8 @@ class SignInSettings(QWidget):
         return self._busy
 
     def cancel_sign_in(self) -> None:
-        if self._signing_in:
-            self._identities.cancel()
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     # --- behaviour ---
     async def _load(self) -> None:
@@ -112,13 +113,12 @@ class SignInSettings(QWidget):
         self._start(self._link(provider), f"Waiting for {label} in your browser…")
 
     async def _link(self, provider: str) -> None:
-        self._signing_in = True
+        self._cancel_event = threading.Event()
         self.cancel_button.show()
-        self.cancel_button.setEnabled(True)
         try:
-            identity = await self._runner.call(self._identities.sign_in, provider)
+            identity = await self._runner.call(self._identities.sign_in, provider, self._cancel_event)
         finally:
-            self._signing_in = False
+            self._cancel_event = None
             self.cancel_button.hide()
         self._show(await self._runner.call(self._identities.link, self._user_id, identity))
         self.message.setText(f"{self._identities.label(provider)} is linked: you can log in with it.")

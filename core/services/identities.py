@@ -2,8 +2,9 @@
 
 The views are given an ``IdentityService`` (it holds the session factory, so no widget does) and call its blocking
 methods on the runner's worker threads: a sign-in waits minutes for the browser, every HTTP call has a timeout, and
-``cancel`` (from the GUI thread) ends the wait within 0.2 s. Which providers are offered is configuration
-(core.accounts.oauth.config): a provider without a client id is shown disabled, with a tooltip saying how to set it.
+setting the ``threading.Event`` the view passed in (from the GUI thread) ends the wait within 0.2 s. Which
+providers are offered is configuration (core.accounts.oauth.config): a provider without a client id is shown
+disabled, with a tooltip saying how to set it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ class IdentityService:
         self._google_discovery_url = google_discovery_url
         self._discord_base_url = discord_base_url
         self._wait_s = wait_s
-        self._cancel = threading.Event()
 
     # --- what is offered ---
     @property
@@ -81,18 +81,15 @@ class IdentityService:
         return OAuthConfig.how_to_configure(provider)
 
     # --- the browser round trip ---
-    def sign_in(self, provider: str) -> VerifiedIdentity:
-        """Blocking: the browser sign-in with ``provider``; a SignInError subclass when it does not complete."""
+    def sign_in(self, provider: str, cancelled: threading.Event | None = None) -> VerifiedIdentity:
+        """Blocking: the browser sign-in with ``provider``; a SignInError subclass when it does not complete
+        (SignInCancelled once ``cancelled`` is set: the view makes the event before the call, so a Cancel clicked
+        at any moment is seen)."""
         client = self._config.client(provider)
         if client is None:
             raise SignInNotConfigured(self.not_configured_reason(provider))
-        self._cancel = threading.Event()
         flow = OAuthSignIn(client, self._endpoints(provider), self._open_browser, wait_s=self._wait_s)
-        return flow.run(self._cancel)
-
-    def cancel(self) -> None:
-        """Abandon the sign-in under way (safe from any thread; harmless when none is)."""
-        self._cancel.set()
+        return flow.run(cancelled)
 
     def _endpoints(self, provider: str) -> Callable[[requests.Session], ProviderEndpoints]:
         if provider == GOOGLE:

@@ -28,6 +28,9 @@ _PAGE = (
 
 
 class _OneShotServer(HTTPServer):
+    # No SO_REUSEADDR (http.server sets it): on Windows it would let another process bind the same port and take
+    # the redirect, code and all. A port in TIME_WAIT is simply not reused; the system's pick (port 0) never is.
+    allow_reuse_address = False
     answer: dict[str, str] | None = None
 
 

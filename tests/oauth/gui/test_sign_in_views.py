@@ -210,3 +210,30 @@ def test_a_clubs_settings_have_no_sign_in_tab(
     qtbot.addWidget(dialog)
     assert dialog.sign_in is None
     assert "Sign-in" not in [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+
+
+def test_closing_the_login_dialog_while_the_browser_is_out_cancels_the_sign_in(
+    qtbot: QtBot, db, accounts: AccountService, runner: BlockingRunner, standin: StandIn
+) -> None:
+    dialog = login_dialog(qtbot, accounts, runner, service(db, standin, FakeBrowser(silent=True)))
+    click(qtbot, dialog, "googleSignInButton")
+    qtbot.waitUntil(lambda: dialog.cancel_sign_in_button.isVisible(), timeout=5_000)
+    dialog.reject()  # Esc: stops the wait; the dialog stays until the worker has returned
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5_000)
+    assert text_of(dialog, "errorLabel") == "Sign-in cancelled."
+    dialog.reject()
+    assert not dialog.isVisible()
+
+
+def test_settings_cancel_stops_a_link_and_links_nothing(
+    qtbot: QtBot, db, accounts: AccountService, runner: BlockingRunner, standin: StandIn
+) -> None:
+    ann = accounts.sign_up("ann@example.com", "ann", STRONG_PASSWORD)
+    dialog, section = settings(qtbot, db, runner, ann.id, service(db, standin, FakeBrowser(silent=True)))
+    click(qtbot, section, "googleLinkButton")
+    qtbot.waitUntil(lambda: section.cancel_button.isVisible(), timeout=5_000)
+    assert not dialog.ok_button.isEnabled()  # OK waits for the browser: a result must not reach a closed dialog
+    click(qtbot, section, "settingsCancelSignIn")
+    qtbot.waitUntil(lambda: not section.busy, timeout=5_000)
+    assert text_of(section, "signInError") == "Sign-in cancelled."
+    assert text_of(section, "googleLinkStatus") == "Not linked" and dialog.ok_button.isEnabled()
