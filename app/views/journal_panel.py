@@ -22,10 +22,11 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from app.async_runner import BlockingRunner
 from app.coalesced import CoalescedPasses
+from app.views.brokerage_panel import BrokeragePanel
 from app.views.journal_campaigns import CampaignsTab
 from app.views.journal_entries import EntriesTab
 from app.views.journal_fills import FillsTab
@@ -34,6 +35,7 @@ from app.views.journal_tab import JournalTab, Loader
 from app.views.panel_widgets import muted, named_button, went_wrong
 from core.db.trouble import trader_message
 from core.journal import JournalError
+from core.services.brokerage_sync import BrokerageSync
 from core.services.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,13 @@ class JournalPanel(QWidget):
         user_id: uuid.UUID,
         runner: BlockingRunner,
         parent: QWidget | None = None,
+        *,
+        brokerage: BrokerageSync | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("journalPanel")
+        self._brokerage = brokerage  # SnapTrade sync; its button shows only when given
+        self.brokerage_dialog: QDialog | None = None
         self._journal = journal
         self._user_id = user_id
         self._runner = runner
@@ -104,6 +110,8 @@ class JournalPanel(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.status_label, 1)
+        if brokerage is not None:
+            top.addWidget(named_button("Brokerage…", "journalBrokerageButton", self.open_brokerage))
         top.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -147,6 +155,20 @@ class JournalPanel(QWidget):
         if action:
             self.show_error("")
         self._spawn(lambda: self._run(what, fn, args, kwargs, done, failed), f"journal-{what.replace(' ', '-')}")
+
+    def open_brokerage(self) -> None:
+        """The brokerage panel (SnapTrade) in its own window; the journal reloads after each sync that it books."""
+        if self._brokerage is None:
+            return
+        if self.brokerage_dialog is None:
+            dialog = QDialog(self, objectName="brokerageDialog", windowTitle="Brokerage sync (SnapTrade)")
+            self.brokerage_panel = BrokeragePanel(self._brokerage, self._user_id, self._runner, dialog)
+            self.brokerage_panel.synced.connect(lambda _result: self.refresh())
+            QVBoxLayout(dialog).addWidget(self.brokerage_panel)
+            dialog.resize(760, 480)
+            self.brokerage_dialog = dialog
+        self.brokerage_dialog.show()
+        self.brokerage_dialog.raise_()
 
     def show_error(self, message: str, details: str = "") -> None:
         self.error_label.setText(message)
