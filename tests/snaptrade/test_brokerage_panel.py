@@ -14,7 +14,6 @@ from app.views.brokerage_panel import BrokeragePanel
 from app.views.journal_panel import JournalPanel
 from core.accounts.snaptrade_keys import SnapTradeKeyStore
 from core.services.journal import Journal
-from tests.gui.conftest import qasync_loop, runner  # noqa: F401 - the GUI package's fixtures, used here too
 from tests.snaptrade.conftest import make_service
 from tests.snaptrade.helpers import linked_with_trades
 from tests.snaptrade.standin import activity
