@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from core.accounts import AccountService, DuplicateAccount, InvalidCredentials, InvalidInput
+from core.accounts import AccountDisabled, AccountService, DuplicateAccount, InvalidCredentials, InvalidInput
 from core.accounts.identities import NO_PASSWORD, IdentityAccounts
 from core.accounts.oauth import (
     DISCORD,
@@ -187,4 +187,18 @@ def test_client_ids_come_from_the_environment_and_no_secret_is_required() -> Non
     assert config.client(GOOGLE) == OAuthClient(GOOGLE, "g-id")
     assert config.client(DISCORD) == OAuthClient(DISCORD, "d-id", redirect_port=53682)
     assert OAuthConfig.from_env({}).clients == {}
+    stored = {"oauth/google_client_id": "saved-id", "oauth/discord_client_id": "", "oauth/google_redirect_port": "x"}
+    assert OAuthConfig.from_env({}, stored).clients == {GOOGLE: OAuthClient(GOOGLE, "saved-id")}
+    assert OAuthConfig.from_env({"STRATFORGE_GOOGLE_CLIENT_ID": "env-id"}, stored).client(GOOGLE) == OAuthClient(
+        GOOGLE, "env-id"
+    )  # the environment wins
     assert "secret" not in repr(OAuthClient(GOOGLE, "g", "secret"))
+
+
+def test_a_disabled_account_cannot_log_in_by_its_identity(identities: IdentityAccounts, db) -> None:
+    created = identities.sign_up(ANN_GOOGLE, "ann").user
+    with db.session_factory() as s:
+        s.get(User, created.id).is_active = False
+        s.commit()
+    with pytest.raises(AccountDisabled):
+        identities.log_in(ANN_GOOGLE)
