@@ -16,11 +16,14 @@ from typing import Any
 
 from core.adapters.angel import sdk
 from core.adapters.angel.broker import AngelBroker
+from core.adapters.angel.gate import RouteGate
 from core.adapters.angel.totp import TotpSeedError, totp_code
 from core.broker.errors import BrokerRejected, NotPlaced
 from core.broker.links import CredentialField, Endpoints
 
 SESSION_KEYS = ("jwt_token", "refresh_token", "feed_token", "client_code")
+# Angel allows one log-in a second per user; link adapters are built per use, so the spacing is the module's.
+LOGIN_GATE = RouteGate()
 
 
 class AngelLink:
@@ -59,6 +62,7 @@ class AngelLink:
                 return {"status": False, "message": "no session token in Angel One's answer", "errorcode": ""}
             return answer
 
+        LOGIN_GATE.wait("login", self._timeout_s)
         sdk.call("the log-in", log_in)
         return {
             "jwt_token": str(connect.access_token),

@@ -51,7 +51,7 @@ SDK_IMPORT_TIMEOUT_S = 15.0
 SESSION_CODES = frozenset({"AG8001", "AG8002", "AG8003", "AB8050", "AB8051", "AB1010", "AB1011"})
 NOT_FOUND_CODES = frozenset({"AB1013"})
 # Angel's "something went wrong / internal error / not specified": nothing says whether it acted.
-UNKNOWN_OUTCOME_CODES = frozenset({"AB1004", "AB2000", "AB2001", "AB1007"})
+UNKNOWN_OUTCOME_CODES = frozenset({"AB1004", "AB2000", "AB2001"})
 RATE_LIMIT_TEXT = "exceeding access rate"
 
 TRADER_TEXT = {
