@@ -51,6 +51,7 @@ from PySide6.QtWidgets import (
 
 from app.async_runner import BlockingRunner
 from app.display_time import display_time
+from app.views.real_order_dialog import RealOrderRoute
 from core.db.trouble import trader_message
 from core.domain.display_time import in_zone
 from core.domain.money import MONEY_PLACES
@@ -73,6 +74,7 @@ from core.services.order_entry import (
     describe,
     estimate_order,
 )
+from core.services.real_money_orders import RealMoneyOrders
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,7 @@ class OrderTicket(QDialog):
         *,
         checks: PreTradeChecks | None = None,
         facts: TicketFactsSource | None = None,
+        real_orders: RealMoneyOrders | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("orderTicket")
@@ -230,6 +233,11 @@ class OrderTicket(QDialog):
         bracket.addRow("Stop loss", self.stop_loss_edit)
 
         form = QFormLayout()
+        # Paper (virtual) is the default; a linked real account goes through the named confirmation.
+        self.real_route = RealOrderRoute(real_orders, user_id, runner, self) if real_orders is not None else None
+        if self.real_route is not None:
+            form.addRow("Account", self.real_route.selector)
+            self.real_route.refresh()
         form.addRow("Symbol", self.symbol_edit)
         form.addRow("Side", self.side_combo)
         form.addRow("Quantity", self.qty_edit)
@@ -396,6 +404,9 @@ class OrderTicket(QDialog):
         the ledger on a worker thread."""
         if self._sending or self._pending is not None:
             return  # one order in flight, or nudges waiting for "Send anyway" / "Don't send"
+        if self.real_route is not None and self.real_route.selected():
+            self.real_route.submit()
+            return
         try:
             request = self.build_request()
         except TicketInputError as exc:

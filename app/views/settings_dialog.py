@@ -43,12 +43,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.async_runner import BlockingRunner
+from app.views.broker_accounts_tab import BrokerAccountsTab
 from app.views.sign_in_settings import SignInSettings
 from core.accounts.risk_settings import LABELS, InvalidRiskLimits, RiskLimits, validate_risk_limits
 from core.accounts.secrets import GEMINI_KEY_ENV, SecretStore, SecretsUnavailable
 from core.config import ALPACA_KEY_ENV, ALPACA_SECRET_ENV
 from core.db.trouble import trader_message
 from core.domain.display_time import DEFAULT_ZONE, DisplayZone
+from core.services.broker_accounts import BrokerAccounts
 from core.services.connection_checks import StoredKeys, alpaca_change, check_database_url, gemini_change, read_keys
 from core.services.identities import IdentityService
 from core.services.risk_limits import RiskLimitsStore
@@ -97,6 +99,7 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         time_zone: DisplayZone = DEFAULT_ZONE,
         identities: IdentityService | None = None,
+        broker_accounts: BrokerAccounts | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
@@ -133,6 +136,11 @@ class SettingsDialog(QDialog):
             self.sign_in = SignInSettings(identities, user_id, runner)
             self.tabs.addTab(self.sign_in, "Sign-in")
             self.sign_in.busy_changed.connect(lambda _busy: self._update_buttons())
+        # Broker accounts (Zerodha, Angel One, ICICI Direct): linked, logged in and removed at once, not on OK.
+        self.broker_accounts = BrokerAccountsTab(broker_accounts, user_id, runner) if broker_accounts else None
+        if self.broker_accounts is not None:
+            self.tabs.addTab(self.broker_accounts, "Broker accounts")
+            self.broker_accounts.load()
 
         self.error_label = _error_label("errorLabel")
         self.status_label = QLabel(self)

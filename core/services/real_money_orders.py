@@ -67,7 +67,7 @@ from core.market.india import IndianInstrument, IndianSymbol, InstrumentError
 from core.risk.chain import RiskChain, default_chain
 from core.risk.context import RecentOrder, RiskContext, short_part
 from core.risk.rules import RiskRule, SymbolAndQuantity
-from core.services.broker_accounts import BrokerAccountError, BrokerAccounts, LoginNeeded, OpenedLink
+from core.services.broker_accounts import BrokerAccountError, BrokerAccounts, LinkedAccount, LoginNeeded, OpenedLink
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +304,10 @@ class RealMoneyOrders:
         self._handlers: dict[uuid.UUID, Callable[[OrderEvent], object]] = {}
         self._pending: dict[str, OrderConfirmation] = {}
         self._recent: dict[uuid.UUID, list[RecentOrder]] = {}
+
+    def linked_accounts(self, user_id: uuid.UUID) -> list[LinkedAccount]:
+        """The trader's real accounts an order ticket may offer beside paper (blocking: a worker thread)."""
+        return self._accounts.list(user_id)
 
     # ----- the two steps -----------------------------------------------------------------------------
 
