@@ -1,0 +1,97 @@
+"""The ICICI Direct harness: IciciBroker (breeze_connect in its broker host) against the local Breeze stand-in.
+
+The host's HTTPS goes through the stand-in's proxy (``tests/adapters/icici/standin.py``); fills reach the adapter
+the way ICICI's do, through its order book and trade detail (polled every 0.2 s here, 5 s in production), with
+the socket.io notification waking the poller when the host could subscribe to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from core.adapters.icici.broker import IciciBroker
+from core.adapters.icici.link import IciciLink
+from core.broker.links import Endpoints
+from core.domain.orders import OrderRequest, OrderSide, OrderType
+from tests.adapters.icici.standin import BreezeStandIn, BreezeState
+from tests.broker_conformance.harness import RejectCase
+
+POLL_INTERVAL_S = 0.2
+
+
+# Polling five times a second would spend Breeze's 100 calls a minute in 20 s; the stand-in's limit is raised for
+# the suite (tests/adapters/icici holds the limit's own test).
+def fast_polling() -> BreezeState:
+    return BreezeState(rate_limit_per_minute=100_000)
+
+
+@dataclass
+class IciciHarness:
+    standin: BreezeStandIn
+    broker: IciciBroker
+    name: str = "icici"
+    symbol: str = "NSE:INFY"
+    quantity: Decimal = Decimal("2")
+    lot: Decimal = Decimal("1")
+    resting_limit: Decimal = Decimal("1400.05")
+    fill_price: Decimal = Decimal("1399.95")
+
+    def execute(self, order_id: str, quantity: Decimal, price: Decimal) -> str:
+        """The fill; its execution id as the adapter must report it (``icici:<order id>:<trade id>``)."""
+        trade = self.standin.execute(order_id, int(quantity), price)
+        return f"icici:{order_id}:{trade.trade_id}"
+
+    def reject_cases(self) -> list[RejectCase]:
+        return [
+            RejectCase(
+                "a buy the account's funds do not cover",
+                OrderRequest(
+                    "icici-reject-funds",
+                    self.symbol,
+                    OrderSide.BUY,
+                    Decimal("100000"),
+                    OrderType.LIMIT,
+                    limit_price=Decimal("1400.00"),
+                ),
+                "Insufficient Balance",
+            ),
+            RejectCase(
+                "a delivery sale of shares the account does not hold",
+                OrderRequest(
+                    "icici-reject-holding",
+                    "NSE:RELIANCE",
+                    OrderSide.SELL,
+                    Decimal("5"),
+                    OrderType.LIMIT,
+                    limit_price=Decimal("2900.00"),
+                ),
+                "Insufficient holding quantity",
+            ),
+        ]
+
+    def cut_updates(self) -> None:
+        self.standin.cut(0.6)
+
+    def redeliver(self, order_id: str) -> None:
+        self.standin.redeliver(order_id)
+
+
+@contextlib.contextmanager
+def make_harness() -> Iterator[IciciHarness]:
+    with (
+        tempfile.TemporaryDirectory(prefix="icici-harness-") as folder,
+        BreezeStandIn(Path(folder), fast_polling()) as standin,
+    ):
+        link = IciciLink(work_dir=Path(folder) / "data", env=standin.host_env(), poll_interval_s=POLL_INTERVAL_S)
+        credentials = {"api_key": standin.state.api_key, "api_secret": standin.state.api_secret}
+        session = link.start_session(credentials, {"apisession": standin.issue_api_session()}, Endpoints())
+        broker = link.open_broker(credentials, session, Endpoints())
+        try:
+            yield IciciHarness(standin, broker)
+        finally:
+            broker.close()
