@@ -316,6 +316,16 @@ class AngelBroker:
             if handler in self._handlers:
                 self._handlers.remove(handler)
 
+    def poll_now(self) -> int:
+        """Read both books now and hand out what changed, on the caller's thread; how many events.
+
+        For a "refresh" (and tests): the poller does the same on its own thread while orders work.
+        """
+        events = self._poller.poll_once()
+        for event in events:
+            self._dispatch(event)
+        return len(events)
+
     def replay(self, order_id: str | None = None) -> None:
         """Hand the events already reported again (all of today's, or one order's), on the caller's thread.
 

@@ -57,6 +57,8 @@ MASTER: list[Json] = [
      "instrumenttype": "", "exch_seg": "BSE", "tick_size": "5.000000"},
     {"token": "21808", "symbol": "SBIETFQLTY-BE", "name": "SBIETFQLTY", "expiry": "", "strike": "-1.000000",
      "lotsize": "1", "instrumenttype": "", "exch_seg": "NSE", "tick_size": "1.000000"},
+    {"token": "543210", "symbol": "ABCSME", "name": "ABCSME", "expiry": "", "strike": "-1.000000", "lotsize": "1200",
+     "instrumenttype": "", "exch_seg": "BSE", "tick_size": "1.000000"},
     {"token": "99926000", "symbol": "Nifty 50", "name": "NIFTY", "expiry": "", "strike": "0.000000", "lotsize": "1",
      "instrumenttype": "AMXIDX", "exch_seg": "NSE", "tick_size": "0.000000"},
     {"token": "35003", "symbol": "NIFTY26DEC24000CE", "name": "NIFTY", "expiry": "24DEC2026", "strike":
@@ -241,6 +243,10 @@ class AngelStandIn:
     def order_row(self, order_id: str) -> Json:
         with self._lock:
             return dict(self._orders[order_id].row)
+
+    def order_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._orders)
 
     def count(self, route: str) -> int:
         with self._lock:
@@ -467,9 +473,13 @@ def _make_server(standin: AngelStandIn) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    return server
+    class _Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client that gave up (a timeout test) breaks the pipe: expected, not worth a traceback
+
+    return _Server(("127.0.0.1", 0), _Handler)
 
 
 @contextmanager

@@ -38,7 +38,8 @@ def test_the_master_keeps_nse_and_bse_cash_instruments_with_ticks_read_from_pais
     bse = book.get("BSE:INFY")
     assert (bse.angel_symbol, bse.instrument.token) == ("INFY", "500209")
     assert book.get("NSE:SBIETFQLTY-BE").angel_symbol == "SBIETFQLTY-BE", "a series other than EQ keeps its suffix"
-    assert len(book) == 5, "the index and the NFO option are left out"
+    assert book.get("BSE:ABCSME").instrument.lot_size == 1200
+    assert len(book) == 6, "the index and the NFO option are left out"
 
 
 def test_a_bare_symbol_means_nse_and_an_unlisted_one_is_refused_in_a_traders_words() -> None:
