@@ -15,6 +15,8 @@ from tests.broker_conformance.harness import BrokerHarness
 
 WORKING = (OrderStatus.PENDING_NEW, OrderStatus.NEW)
 FILL, PARTIAL_FILL = OrderEventType.FILL, OrderEventType.PARTIAL_FILL
+# Brokers report an average price rounded (Kite and Angel to the paisa, SimBroker to 6 places): within half a cent.
+AVERAGE_ROUNDING = Decimal("0.005")
 
 
 def unknown_order_id(harness: BrokerHarness) -> str:
@@ -63,6 +65,19 @@ def test_the_order_reads_back_the_same_by_id_by_client_id_and_among_open_orders(
         )  # fmt: skip
         assert (view.qty, view.limit_price, view.filled_qty) == (harness.quantity, harness.resting_limit, 0)
         assert view.status in WORKING
+
+
+def test_a_second_order_under_the_same_client_order_id_is_refused(harness: BrokerHarness, place: Place) -> None:
+    """The ledger retries an unanswered submit under the same client order id, so a broker that took both would
+    place the trader's order twice."""
+    first = place()
+
+    with pytest.raises(BrokerRejected):
+        place(resting_buy(harness, client_order_id=first.client_order_id))
+
+    assert [o.id for o in harness.broker.list_open_orders() if o.client_order_id == first.client_order_id] == [
+        first.id
+    ]
 
 
 def test_an_unknown_client_order_id_is_not_found(harness: BrokerHarness) -> None:
@@ -115,6 +130,23 @@ def test_a_filled_order_reads_back_filled_and_is_no_longer_open(
     assert order.id not in open_ids(harness)
 
 
+def test_the_average_price_weighs_each_execution_by_its_quantity(
+    harness: BrokerHarness, place: Place, events: EventLog
+) -> None:
+    order = place()
+    rest = harness.quantity - harness.lot
+
+    harness.execute(order.id, harness.lot, harness.resting_limit)
+    events.wait_for(order.id, PARTIAL_FILL)
+    harness.execute(order.id, rest, harness.fill_price)
+    fill = events.wait_for(order.id, FILL)
+
+    exact = (harness.lot * harness.resting_limit + rest * harness.fill_price) / harness.quantity
+    for average in (fill.order.filled_avg_price, harness.broker.get_order(order.id).filled_avg_price):
+        assert average is not None
+        assert abs(average - exact) <= AVERAGE_ROUNDING, f"average {average}, executions average {exact}"
+
+
 # ----- cancels --------------------------------------------------------------------------------------------------
 
 
@@ -126,6 +158,23 @@ def test_an_open_order_is_canceled_on_request(harness: BrokerHarness, place: Pla
     canceled = events.wait_for(order.id, OrderEventType.CANCELED)
     assert canceled.order.status is OrderStatus.CANCELED
     assert harness.broker.get_order(order.id).status is OrderStatus.CANCELED
+    assert order.id not in open_ids(harness)
+
+
+def test_canceling_a_partly_filled_order_keeps_what_filled(
+    harness: BrokerHarness, place: Place, events: EventLog
+) -> None:
+    order = place()
+    harness.execute(order.id, harness.lot, harness.fill_price)
+    events.wait_for(order.id, PARTIAL_FILL)
+
+    harness.broker.cancel_order(order.id)
+
+    canceled = events.wait_for(order.id, OrderEventType.CANCELED)
+    for view in (canceled.order, harness.broker.get_order(order.id)):
+        assert (view.status, view.filled_qty, view.filled_avg_price) == (
+            OrderStatus.CANCELED, harness.lot, harness.fill_price,
+        )  # fmt: skip
     assert order.id not in open_ids(harness)
 
 
