@@ -75,9 +75,7 @@ def test_a_second_order_under_the_same_client_order_id_is_refused(harness: Broke
     with pytest.raises(BrokerRejected):
         place(resting_buy(harness, client_order_id=first.client_order_id))
 
-    assert [o.id for o in harness.broker.list_open_orders() if o.client_order_id == first.client_order_id] == [
-        first.id
-    ]
+    assert [o.id for o in harness.broker.list_open_orders() if o.client_order_id == first.client_order_id] == [first.id]
 
 
 def test_an_unknown_client_order_id_is_not_found(harness: BrokerHarness) -> None:
