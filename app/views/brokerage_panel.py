@@ -18,6 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import shiboken6
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 ERROR_STYLE = "color: #d32f2f;"
 COLUMNS = ("Connection / account / symbol", "Units", "Price", "Cost basis", "Value")
 UrlOpener = Callable[[QUrl], bool]
+RECONNECT_ROLE = Qt.ItemDataRole.UserRole  # on a disabled connection's row: its id, for the portal's reconnect
 
 
 def _number(value: Decimal | None, places: int = 2) -> str:
@@ -122,8 +124,12 @@ class BrokeragePanel(QWidget):
         self._start("read the brokerage link", self._brokerage.overview, self._show_overview, action=False)
 
     def connect_brokerage(self) -> None:
+        """The portal; with a disabled connection selected in the tree, the portal reconnects that one."""
+        item = self.tree.currentItem()
+        reconnect = item.data(0, RECONNECT_ROLE) if item is not None else None
         self.result_label.setText("Opening SnapTrade's connection portal…")
-        self._start("open SnapTrade's portal", self._brokerage.portal_url, self._open_portal)
+        self._start("open SnapTrade's portal", partial(self._brokerage.portal_url, reconnect=reconnect),
+                    self._open_portal)  # fmt: skip
 
     def refresh_accounts(self) -> None:
         self._start("list the brokerage accounts", self._brokerage.accounts, self._show_accounts)
@@ -180,6 +186,9 @@ class BrokeragePanel(QWidget):
         for connection in connections:
             title = connection.brokerage + ("  (disabled: reconnect)" if connection.disabled else "")
             top = QTreeWidgetItem([title])
+            if connection.disabled:
+                top.setData(0, RECONNECT_ROLE, connection.id)
+                top.setToolTip(0, "Select this connection and press Connect to log in to it again.")
             self.tree.addTopLevelItem(top)
             for account in connection.accounts:
                 total = "" if account.total is None else f"{_number(account.total)} {account.currency or ''}".strip()

@@ -118,3 +118,24 @@ def test_the_journal_opens_the_brokerage_panel_and_reloads_after_a_sync(qtbot: Q
     qtbot.waitUntil(lambda: journal.fills_tab.model.rowCount() == 2, timeout=WAIT_MS)
     assert journal.brokerage_dialog is not None and journal.brokerage_dialog.isVisible()
     journal.shutdown()
+
+
+def test_connect_with_a_disabled_connection_selected_asks_the_portal_to_reconnect_it(qtbot: QtBot, runner, brokerage,
+                                                                                     standin, make_user):  # fmt: skip
+    ann = make_user("ann")
+    snap = linked_with_trades(brokerage, standin, ann)
+    (account,) = standin.user(snap.user_id).accounts.values()
+    account.connection.disabled = True
+    brokerage.sync(ann)
+    opened: list[str] = []
+    panel = BrokeragePanel(brokerage, ann, runner, open_url=opener(opened))
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1 and panel.connect_button.isEnabled(), timeout=WAIT_MS)
+    assert panel.tree.topLevelItem(0).text(0) == "Questrade  (disabled: reconnect)"
+
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    panel.connect_button.click()
+
+    qtbot.waitUntil(lambda: bool(opened), timeout=WAIT_MS)
+    (login,) = standin.requests_to("/snapTrade/login")
+    assert login.body == {"connectionType": "read", "reconnect": account.connection.id}

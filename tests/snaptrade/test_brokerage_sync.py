@@ -235,8 +235,8 @@ def test_a_call_snaptrade_never_answers_ends_at_its_deadline_with_nothing_writte
 def test_the_user_secret_never_reaches_a_message_a_traceback_or_the_log(db, standin, make_user, caplog):
     ann = make_user("ann")
     brokerage = make_service(db.session_factory, standin, read_timeout_s=0.3)
-    snap = linked_with_trades(brokerage, standin, ann)
     caplog.set_level(logging.DEBUG)
+    snap = linked_with_trades(brokerage, standin, ann)
     failures: list[BaseException] = []
     standin.hang["/authorizations"] = 10.0  # urllib3's timeout error names the URL, secret and all
     for attempt in (brokerage.sync, brokerage.accounts):
@@ -272,7 +272,7 @@ def test_unlinking_forgets_the_secret_and_keeps_the_synced_fills(db, brokerage, 
     assert row_of(db, ann).id == row.id and len(standin.users) == 2
 
 
-def test_a_start_date_is_a_date(brokerage):
+def test_a_later_syncs_start_date_is_a_week_before_the_newest_trade():
     from core.services.brokerage_sync import _start
 
     assert _start("2026-03-02") == date(2026, 2, 23) and _start(None) is None and _start("garbage") is None

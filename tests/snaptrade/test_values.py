@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -69,6 +70,22 @@ def test_snaptrades_codes_become_the_traders_next_step():
     limited = from_response(429, {"detail": "Too many requests"}, {"Retry-After": "12"})
     assert str(limited) == "SnapTrade's rate limit was reached; try again in 12 seconds."
     assert "still loading" in str(from_response(425, {"detail": "populating", "code": "3012"}))
+
+
+def test_the_user_secret_is_blanked_in_request_lines_and_response_bodies_that_reach_the_log():
+    from core.adapters.snaptrade.client import _RedactUserSecret
+
+    lines = [
+        (
+            '%s "%s %s %s" %s',
+            ("http://h", "GET", "/accounts/all?userId=u&userSecret=s3cr3t&clientId=C", "HTTP/1.1", 200),
+        ),
+        ("response body: %s", (b'{"userId": "u", "userSecret": "s3cr3t"}',)),
+    ]
+    for msg, args in lines:
+        record = logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1, msg, args, None)
+        assert _RedactUserSecret().filter(record)
+        assert "s3cr3t" not in record.getMessage() and "***" in record.getMessage()
 
 
 def test_the_environment_wins_over_the_keyring_and_half_a_pair_does_not_count(keyring_backend):

@@ -45,11 +45,12 @@ READ_TIMEOUT_S = 30.0
 PAGE_SIZE = 1000  # SnapTrade's largest activities page
 MAX_PAGES = 200  # 200k transactions in one account: far past any trader's history; a loop guard, not a limit
 
-_SECRET_IN_TEXT = re.compile(r"(userSecret=)[^&\s'\"]*", re.IGNORECASE)
+# userSecret=... in a URL (urllib3's request lines) and "userSecret": "..." in a body (the SDK's "response body").
+_SECRET_IN_TEXT = re.compile(r"""(userSecret["']?\s*[:=]\s*["']?)[^&\s'",}]*""", re.IGNORECASE)
 
 
 class _RedactUserSecret(logging.Filter):
-    """Blanks ``userSecret=...`` in a log record (urllib3 logs request lines at DEBUG)."""
+    """Blanks the user secret in a log record: urllib3 logs request lines and the SDK response bodies at DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:

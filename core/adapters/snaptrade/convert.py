@@ -160,7 +160,7 @@ def user(body: object) -> SnapTradeUser:
 
 def portal_url(body: object) -> str:
     url = _str(_mapping(body).get("redirectURI"))
-    if not url or not url.startswith(("https://", "http://")):
+    if not url or not url.startswith("https://"):  # opened in the trader's browser: never a file: or javascript:
         raise ValueError("SnapTrade's login answer holds no connection portal link")
     return url
 
