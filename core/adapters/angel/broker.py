@@ -316,6 +316,11 @@ class AngelBroker:
             if handler in self._handlers:
                 self._handlers.remove(handler)
 
+    @property
+    def updates_error(self) -> str | None:
+        """Why the order updates are not coming (the poller's latest failure), or None while they work."""
+        return self._poller.last_error
+
     def poll_now(self) -> int:
         """Read both books now and hand out what changed, on the caller's thread; how many events.
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.adapters.angel import convert
-from core.broker.errors import BrokerError
+from core.broker.errors import BrokerError, SessionExpired
 from core.domain.orders import BrokerOrder, OrderEvent, OrderEventType, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ class OrderBookPoller:
         self._thread: threading.Thread | None = None
         self._working = False
         self.failures = 0  # consecutive failed reads (for a health display)
+        self.last_error: str | None = None  # the latest failure's trader message, None once a read succeeds
 
     def start(self) -> None:
         if self._thread is None:
@@ -181,10 +182,18 @@ class OrderBookPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            slow = False
             try:
                 events = self.poll_once()
-                self.failures = 0
+                self.failures, self.last_error = 0, None
+            except SessionExpired as exc:  # nothing will work until the trader logs in again: look rarely
+                self.failures += 1
+                self.last_error, slow = str(exc), True
+                if self.failures == 1:
+                    log.warning("Angel One session ended; order updates wait for a new log-in: %s", exc)
+                events = []
             except BrokerError as exc:
+                self.last_error = str(exc)
                 self.failures += 1
                 if self.failures in (1, 10) or self.failures % 100 == 0:
                     log.warning("Angel One order book could not be read (%s failures in a row): %s", self.failures, exc)
@@ -195,5 +204,6 @@ class OrderBookPoller:
                 events = []
             for event in events:
                 self._emit(event)
-            self._wake.wait(self._interval_s if self._working or self.failures else self._idle_interval_s)
+            busy = (self._working or self.failures) and not slow
+            self._wake.wait(self._interval_s if busy else self._idle_interval_s)
             self._wake.clear()
