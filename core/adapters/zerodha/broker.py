@@ -18,7 +18,7 @@ from typing import Any
 
 from core.adapters.zerodha import convert
 from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, KiteCalls, KiteSession
-from core.adapters.zerodha.instruments import DailyInstrumentBook
+from core.adapters.zerodha.instruments import DailyInstrumentBook, InstrumentSource
 from core.adapters.zerodha.order_updates import DEFAULT_POLL_INTERVAL_S, OrderBookTracker, OrderPoller
 from core.adapters.zerodha.tags import TagBook
 from core.broker.errors import BrokerRejected, OrderNotFound, SessionExpired
@@ -43,7 +43,8 @@ class ZerodhaBroker:
     """One trader's Kite session. REST methods raise ``core.broker.errors`` only.
 
     ``product``: CNC (delivery, the default) or MIS (intraday: shorts allowed, squared off by Zerodha before the
-    close). ``now``: the clock (tests pass a fixed one).
+    close). ``now``: the clock (tests pass a fixed one). ``instruments``: where the instrument master comes from
+    (default: downloaded with this session once a day); brokers of one app may share one.
     """
 
     name = "zerodha"
@@ -58,6 +59,7 @@ class ZerodhaBroker:
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         now: Callable[[], datetime] | None = None,
         on_session_expired: Callable[[SessionExpired], None] | None = None,
+        instruments: InstrumentSource | None = None,
     ) -> None:
         product = product.strip().upper() or "CNC"
         if product not in convert.PRODUCTS:
@@ -67,7 +69,7 @@ class ZerodhaBroker:
         self._now = now or (lambda: datetime.now(UTC))
         self._calls = KiteCalls(session, api_root=api_root, timeout_s=timeout_s)
         self._tags = TagBook()
-        self._instruments = DailyInstrumentBook(self._fetch_instruments, self._now)
+        self._instruments = instruments or DailyInstrumentBook(self._fetch_instruments, self._now)
         self._handlers: list[EventHandler] = []
         self._handlers_lock = threading.Lock()
         self._session_listeners: list[Callable[[SessionExpired], None]] = []

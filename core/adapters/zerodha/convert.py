@@ -7,7 +7,7 @@ datetimes and leaves others as strings); they are read as Asia/Kolkata and hande
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -199,7 +199,7 @@ def placed_order(request: OrderRequest, order_id: str, params: PlaceParams, now:
     )
 
 
-def to_account(user_id: str, equity_margins: Row, holdings: list[Row]) -> Account:
+def to_account(user_id: str, equity_margins: Row, holdings: Sequence[Row]) -> Account:
     """Kite's equity margins: ``available.cash`` is the cash, ``net`` what can still be used for orders; equity
     is that plus the holdings at their last price (Kite keeps no single equity figure)."""
     available = equity_margins.get("available") or {}
@@ -211,7 +211,7 @@ def to_account(user_id: str, equity_margins: Row, holdings: list[Row]) -> Accoun
     return Account(id=user_id, status=status, cash=cash, buying_power=net, equity=net + Decimal(held))
 
 
-def merge_positions(net_positions: list[Row], holdings: list[Row]) -> list[BrokerPosition]:
+def merge_positions(net_positions: Sequence[Row], holdings: Sequence[Row]) -> list[BrokerPosition]:
     """One position per symbol: delivery holdings (settled + T1) plus the day's net position (all products).
 
     Kite books today's delivery trades in ``positions`` and moves them into ``holdings`` after settlement, so

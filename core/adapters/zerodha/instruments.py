@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from core.market.india import IST, IndianExchange, IndianInstrument, IndianSymbol, InstrumentBook, InstrumentError
 
@@ -47,6 +47,10 @@ def parse_instruments(rows: Iterable[Mapping[str, Any]]) -> InstrumentBook:
         except (InstrumentError, KeyError, ValueError):
             continue  # one bad row must not hide the other 100k
     return InstrumentBook(instruments)
+
+
+class InstrumentSource(Protocol):
+    def book(self) -> InstrumentBook: ...
 
 
 class DailyInstrumentBook:

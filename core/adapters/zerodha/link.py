@@ -92,7 +92,10 @@ class ZerodhaLink:
         try:
             data = kite.generate_session(request_token, api_secret=api_secret)
         except Exception as exc:
-            raise translate_error(exc, "start the session") from exc
+            error = translate_error(exc, "start the session")
+            if isinstance(error, SessionExpired):  # a used, stale or forged request token, or the wrong secret
+                raise BrokerRejected(f"Zerodha refused the log-in ({exc}); log in again.") from exc
+            raise error from exc
         access_token = str(data.get("access_token") or "")
         if not access_token:
             raise BrokerRejected("Zerodha answered the log-in without an access token; log in again.")
