@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -235,7 +236,10 @@ def test_an_expired_session_is_session_expired_for_orders_and_reads() -> None:
             broker.close()
 
 
-def test_a_slow_answer_is_broker_unavailable_because_the_order_may_exist() -> None:
+def test_a_slow_answer_is_broker_unavailable_because_the_order_may_exist(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
     with AngelStandIn() as angel:
         broker = open_broker(angel, timeout_s=0.2)
         angel.set_delay(0.5)
@@ -252,3 +256,5 @@ def test_a_slow_answer_is_broker_unavailable_because_the_order_may_exist() -> No
             assert time.monotonic() < deadline, "the slow order never reached the stand-in"
             time.sleep(0.02)
         assert [angel.order_row(i)["ordertag"] for i in angel.order_ids()] == [convert.order_tag("slow-1")]
+    printed = caplog.text + "".join(capfd.readouterr())
+    assert angel.api_key not in printed and str(angel._jwt) not in printed, "the SDK logs headers on failures"
