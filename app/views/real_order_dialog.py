@@ -264,7 +264,7 @@ class RealOrderRoute:
             self._orders.cancel_confirmation(confirmation)
             return
         self._ticket.status_label.setText("Confirm the real-money order in the red window.")
-        dialog = RealOrderDialog(confirmation, self._ticket)
+        dialog = RealOrderDialog(confirmation, self._ticket, now=self._orders.now)
         dialog.confirmed.connect(lambda typed: self._runner.spawn(self._place(confirmation, typed), name="real-order"))
         dialog.rejected.connect(lambda: self._not_sent(confirmation))
         self.dialog = dialog

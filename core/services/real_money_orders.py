@@ -305,6 +305,10 @@ class RealMoneyOrders:
         self._pending: dict[str, OrderConfirmation] = {}
         self._recent: dict[uuid.UUID, list[RecentOrder]] = {}
 
+    def now(self) -> datetime:
+        """The clock confirmations expire by (a dialog's countdown reads the same one)."""
+        return self._clock()
+
     def linked_accounts(self, user_id: uuid.UUID) -> list[LinkedAccount]:
         """The trader's real accounts an order ticket may offer beside paper (blocking: a worker thread)."""
         return self._accounts.list(user_id)
