@@ -22,6 +22,7 @@ from core.accounts.token_store import SERVICE
 
 CLIENT_ID_ENV = "STRATFORGE_SNAPTRADE_CLIENT_ID"
 CONSUMER_KEY_ENV = "STRATFORGE_SNAPTRADE_CONSUMER_KEY"
+HOST_ENV = "STRATFORGE_SNAPTRADE_HOST"  # another API host (a proxy, a test stand-in); SnapTrade's by default
 CLIENT_ID_ENTRY = "snaptrade-client-id"
 CONSUMER_KEY_ENTRY = "snaptrade-consumer-key"
 

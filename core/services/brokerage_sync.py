@@ -22,6 +22,7 @@ Every failure a trader can meet is a ``BrokerageError`` whose ``str()`` is one l
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -36,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.accounts.credential_vault import CredentialSlot, CredentialVault, KeyringKeySource, VaultError
-from core.accounts.snaptrade_keys import HOW_TO_CONFIGURE, SnapTradeKeys, SnapTradeKeyStore
+from core.accounts.snaptrade_keys import HOST_ENV, HOW_TO_CONFIGURE, SnapTradeKeys, SnapTradeKeyStore
 from core.adapters.snaptrade import (
     PRODUCTION_HOST,
     Activity,
@@ -151,7 +152,8 @@ def _default_client(host: str, connect_timeout_s: float, read_timeout_s: float) 
 
 
 class BrokerageSync:
-    """Holds the session factory (the trader's own role in a club), the key store, the vault and the host."""
+    """Holds the session factory (the trader's own role in a club), the key store, the vault and the host (by
+    default ``STRATFORGE_SNAPTRADE_HOST`` when set, else SnapTrade's)."""
 
     def __init__(
         self,
@@ -159,7 +161,7 @@ class BrokerageSync:
         *,
         keys: SnapTradeKeyStore | None = None,
         vault: CredentialVault | None = None,
-        host: str = PRODUCTION_HOST,
+        host: str | None = None,
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 30.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -167,6 +169,7 @@ class BrokerageSync:
         self._sessions = sessions
         self._keys = keys or SnapTradeKeyStore()
         self._vault = vault or CredentialVault(KeyringKeySource())
+        host = host or os.environ.get(HOST_ENV, "").strip() or PRODUCTION_HOST
         self._client = _default_client(host, connect_timeout_s, read_timeout_s)
         self._now = now
 
