@@ -104,6 +104,8 @@ def test_an_order_filled_in_two_parts_reports_each_execution_and_the_running_tot
         assert event.order.client_order_id == order.client_order_id
         assert event.timestamp.tzinfo is not None
     assert partial.execution_id and fill.execution_id and partial.execution_id != fill.execution_id
+    kinds = [e.type for e in events.of(order.id, PARTIAL_FILL, FILL)]
+    assert kinds.index(PARTIAL_FILL) < kinds.index(FILL), "the executions arrive in the order they were made"
     assert (partial.order.status, partial.order.filled_qty) == (OrderStatus.PARTIALLY_FILLED, harness.lot)
     assert (fill.order.status, fill.order.filled_qty) == (OrderStatus.FILLED, harness.quantity)
     assert fill.order.filled_avg_price == harness.fill_price and isinstance(fill.order.filled_avg_price, Decimal)
