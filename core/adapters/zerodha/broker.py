@@ -70,6 +70,8 @@ class ZerodhaBroker:
         self._calls = KiteCalls(session, api_root=api_root, timeout_s=timeout_s)
         self._tags = TagBook()
         self._instruments = instruments or DailyInstrumentBook(self._fetch_instruments, self._now)
+        self._submit_lock = threading.Lock()
+        self._submitting: set[str] = set()  # tags whose place request is in flight
         self._handlers: list[EventHandler] = []
         self._handlers_lock = threading.Lock()
         self._session_listeners: list[Callable[[SessionExpired], None]] = []
@@ -108,13 +110,31 @@ class ZerodhaBroker:
     # ---- orders ----
 
     def submit_order(self, request: OrderRequest) -> BrokerOrder:
+        """Place ``request`` once: Kite accepts any number of orders under one tag, so an order already in today's
+        book under this client order id (a retry of a submit whose answer was lost) is refused here instead."""
         instrument = self._instrument(request.symbol)
         tag = self._tags.remember(request.client_order_id)
         try:
             params = convert.place_params(request, instrument, self.product, tag)
         except InstrumentError as exc:
             raise BrokerRejected(str(exc)) from exc
-        order_id = self._calls.run("place the order", "POST /orders", lambda kite: kite.place_order(**params.kwargs()))
+        with self._submit_lock:
+            if tag in self._submitting:
+                raise BrokerRejected(f"Order {request.client_order_id} is already being sent to Zerodha.")
+            self._submitting.add(tag)
+        try:
+            existing = [row for row in self._order_book() if row.get("tag") == tag]
+            if existing:
+                raise BrokerRejected(
+                    f"Zerodha already has order {existing[0]['order_id']} under client order id "
+                    f"{request.client_order_id}; it was not placed again."
+                )
+            order_id = self._calls.run(
+                "place the order", "POST /orders", lambda kite: kite.place_order(**params.kwargs())
+            )
+        finally:
+            with self._submit_lock:
+                self._submitting.discard(tag)
         self.poller.wake()
         return convert.placed_order(request, str(order_id), params, self._now())
 

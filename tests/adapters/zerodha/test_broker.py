@@ -260,3 +260,17 @@ def test_the_asset_carries_kites_tick_lot_and_token(broker: ZerodhaBroker) -> No
     }  # fmt: skip
     with pytest.raises(BrokerRejected, match="cannot trade"):
         broker.get_asset("NSE:NOSUCH")
+
+
+def test_a_retried_submit_under_the_same_client_order_id_is_not_placed_twice(
+    kite: KiteStandIn, broker: ZerodhaBroker, make_broker: MakeBroker
+) -> None:
+    request = order()
+    placed = broker.submit_order(request)
+    before = placed_orders(kite)
+
+    with pytest.raises(BrokerRejected, match=f"already has order {placed.id}"):
+        make_broker().submit_order(request)  # even from another process's adapter: the check is Kite's book
+
+    assert placed_orders(kite) == before
+    broker.cancel_order(placed.id)
