@@ -208,6 +208,10 @@ class AngelBroker:
         instrument = self._instrument(order.symbol).instrument
         try:
             new_qty = instrument.check_quantity(qty) if qty is not None else int(order.qty)
+            if new_qty < order.filled_qty:
+                raise BrokerRejected(
+                    f"Angel One order {order_id} already filled {order.filled_qty}; it cannot be cut to {new_qty}"
+                )
             if limit_price is not None:
                 if order.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
                     raise BrokerRejected(f"Angel One order {order_id} is a {order.type.value} order: it has no limit")

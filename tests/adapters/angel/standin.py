@@ -8,6 +8,7 @@ book is ``data: null``), and its refusals use Angel's own codes and texts:
   ``{"success": false, "message": "Invalid Token", "errorCode": "AG8001", "data": ""}`` (HTTP 401); past an API's
   per-second limit (``gate.PER_SECOND``: the order and trade books once a second, ...) it answers HTTP 403 with the
   plain-text body "Access denied because of exceeding access rate" and does nothing;
+- every request must say ``X-UserType: USER`` ("AB1005", "User Type Must Be USER" otherwise);
 - log-in: wrong client code or PIN "AB1007" ("Login Id or password is invalid", the documentation's example), a
   wrong TOTP "AB1050" ("Invalid totp");
 - placing: an unknown variety "AB1008", product "AB1012", a tag of 20 characters or more "AB4008", a symbol token
@@ -270,6 +271,8 @@ class AngelStandIn:
             if not self._within_rate(route):
                 self.refused_for_rate += 1
                 return 403, "text/plain", b"Access denied because of exceeding access rate"
+            if headers.get("X-UserType") != "USER":
+                return 200, "application/json", _answer(False, "User Type Must Be USER", "AB1005", None)
             if headers.get("X-PrivateKey") != self.api_key:
                 return 401, "application/json", _gateway_error("Invalid API Key", "AG8004")
             if route != "login" and (not self._jwt or headers.get("Authorization") != f"Bearer {self._jwt}"):

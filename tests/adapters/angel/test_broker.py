@@ -258,3 +258,18 @@ def test_a_slow_answer_is_broker_unavailable_because_the_order_may_exist(
         assert [angel.order_row(i)["ordertag"] for i in angel.order_ids()] == [convert.order_tag("slow-1")]
     printed = caplog.text + "".join(capfd.readouterr())
     assert angel.api_key not in printed and str(angel._jwt) not in printed, "the SDK logs headers on failures"
+
+
+def test_a_change_angel_would_refuse_is_refused_before_sending(angel: AngelStandIn, broker: AngelBroker) -> None:
+    placed = broker.submit_order(request("mod-1", qty=Decimal(5)))
+    angel.execute(placed.id, Decimal(3), Decimal("1400"))
+    before = angel.count("modify")
+
+    with pytest.raises(BrokerRejected, match="already filled 3; it cannot be cut to 2"):
+        broker.modify_order(placed.id, qty=Decimal(2))
+    with pytest.raises(BrokerRejected, match="tick size"):
+        broker.modify_order(placed.id, limit_price=Decimal("1400.01"))
+    with pytest.raises(BrokerRejected, match="has no stop"):
+        broker.modify_order(placed.id, stop_price=Decimal("1399"))
+
+    assert angel.count("modify") == before
