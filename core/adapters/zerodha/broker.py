@@ -209,8 +209,7 @@ class ZerodhaBroker:
 
     def get_account(self) -> Account:
         margins = self._calls.run("read the funds", "GET /user/margins", lambda kite: kite.margins("equity"))
-        holdings = self._calls.run("read the holdings", "GET /portfolio/holdings", lambda kite: kite.holdings())
-        return convert.to_account(self._session.user_id, margins, holdings)
+        return convert.to_account(self._session.user_id, margins, self.get_positions())
 
     def get_positions(self) -> list[BrokerPosition]:
         """Delivery holdings merged with the day's net positions (see ``convert.merge_positions``)."""

@@ -199,16 +199,17 @@ def placed_order(request: OrderRequest, order_id: str, params: PlaceParams, now:
     )
 
 
-def to_account(user_id: str, equity_margins: Row, holdings: Sequence[Row]) -> Account:
-    """Kite's equity margins: ``available.cash`` is the cash, ``net`` what can still be used for orders; equity
-    is that plus the holdings at their last price (Kite keeps no single equity figure)."""
+def to_account(user_id: str, equity_margins: Row, positions: Sequence[BrokerPosition]) -> Account:
+    """Kite's equity margins: ``available.cash`` is the cash, ``net`` what can still be used for orders. Kite keeps
+    no equity figure: it is ``net`` plus the positions (holdings and the day's trades, ``merge_positions``) at
+    their last price, since buying today moved money out of ``net`` into shares. Funds blocked by open orders
+    are not counted until those orders fill or are cancelled."""
     available = equity_margins.get("available") or {}
     cash = to_decimal(available.get("cash") or 0)
     net = to_decimal(equity_margins.get("net") or 0)
-    held = sum((to_decimal(h.get("quantity") or 0) + to_decimal(h.get("t1_quantity") or 0)) * to_decimal(
-        h.get("last_price") or 0) for h in holdings)  # fmt: skip
+    held = sum((p.market_value or Decimal(0) for p in positions), Decimal(0))
     status = "ACTIVE" if equity_margins.get("enabled", True) else "INACTIVE"
-    return Account(id=user_id, status=status, cash=cash, buying_power=net, equity=net + Decimal(held))
+    return Account(id=user_id, status=status, cash=cash, buying_power=net, equity=net + held)
 
 
 def merge_positions(net_positions: Sequence[Row], holdings: Sequence[Row]) -> list[BrokerPosition]:

@@ -274,3 +274,13 @@ def test_a_retried_submit_under_the_same_client_order_id_is_not_placed_twice(
 
     assert placed_orders(kite) == before
     broker.cancel_order(placed.id)
+
+
+def test_shares_bought_today_count_in_the_equity_they_were_paid_from(kite: KiteStandIn, broker: ZerodhaBroker) -> None:
+    before = broker.get_account()
+
+    broker.submit_order(order("NSE:RELIANCE", qty="2", limit=None))  # fills at once at 2500
+
+    after = broker.get_account()
+    assert after.buying_power == before.buying_power - 5000
+    assert after.equity == before.equity, "cash became shares worth the same at the last price"

@@ -10,7 +10,7 @@ import pytest
 from core.adapters.zerodha import convert
 from core.adapters.zerodha.tags import TagBook, tag_for
 from core.broker.errors import NotPlaced
-from core.domain.orders import OrderClass, OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
+from core.domain.orders import BrokerPosition, OrderClass, OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 from core.market.india import IndianExchange, IndianInstrument, IndianSymbol, InstrumentError
 
 INFY = IndianInstrument(IndianSymbol(IndianExchange.NSE, "INFY"), "408065", Decimal("0.05"))
@@ -154,13 +154,16 @@ def test_holdings_and_the_days_net_positions_merge_into_one_position_per_symbol(
     assert positions["NSE:SBIN"].market_value == Decimal(8) * Decimal(805)
 
 
-def test_the_account_is_the_equity_segments_funds_plus_the_holdings_value() -> None:
+def test_the_account_is_the_equity_segments_funds_plus_the_positions_value() -> None:
     margins = {"enabled": True, "net": 90000.5, "available": {"cash": 100000.0}}
-    holdings = [{"quantity": 10, "t1_quantity": 2, "last_price": 800}]
+    positions = [
+        BrokerPosition("NSE:SBIN", Decimal(12), Decimal(700), Decimal(9600)),
+        BrokerPosition("NSE:INFY", Decimal(1), Decimal(1500), None),
+    ]
 
-    account = convert.to_account("ZS1234", margins, holdings)
+    account = convert.to_account("ZS1234", margins, positions)
 
     assert (account.id, account.status) == ("ZS1234", "ACTIVE")
     assert (account.cash, account.buying_power, account.equity) == (
-        Decimal("100000.0"), Decimal("90000.5"), Decimal("90000.5") + 12 * 800,
+        Decimal("100000.0"), Decimal("90000.5"), Decimal("90000.5") + 9600,
     )  # fmt: skip
