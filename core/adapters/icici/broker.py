@@ -94,10 +94,12 @@ class IciciBroker:
         product: str = "cash",
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owns_host: bool = True,
     ) -> None:
         if product not in PRODUCTS:
             raise ValueError(f"ICICI Direct product must be one of {', '.join(PRODUCTS)}, not {product!r}")
         self._host = host
+        self._owns_host = owns_host  # False: another broker shares the host and closes it
         self.user_id = user_id
         self.product = product
         self.poll_interval_s = poll_interval_s
@@ -122,7 +124,8 @@ class IciciBroker:
         self._stop.set()
         self._wake.set()
         self._poller.join(timeout=5)
-        self._host.close()
+        if self._owns_host:
+            self._host.close()
 
     def on_host_event(self, message: dict[str, Any]) -> None:
         """An order notification from ICICI's socket.io channel: read the book now rather than at the next tick."""
@@ -318,6 +321,8 @@ class IciciBroker:
         for exchange in IndianExchange:
             for row in self._order_book(exchange.value):
                 if str(row.get("user_remark") or "") == tag:
+                    with self._lock:
+                        self._tags[tag] = client_order_id  # the hash is one-way: remember what it stood for
                     return self._to_order(row)
         raise OrderNotFound(f"ICICI Direct has no order for client order id {client_order_id} today.")
 

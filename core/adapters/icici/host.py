@@ -175,7 +175,10 @@ def main() -> int:
         traceback.print_exc()
         return 1
     host.serve(sys.stdin)
-    return 0
+    # Leave at once: a worker still waiting on a call ICICI never answered (the SDK sets no timeout) and the SDK's
+    # socket.io threads would otherwise hold the interpreter's exit until the parent kills it.
+    protocol_out.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,10 @@ class BreezeHost:
         self.start_s = time.monotonic() - started
 
     @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
     def alive(self) -> bool:
         return not self._dead.is_set() and self._process.poll() is None
 

@@ -145,6 +145,7 @@ class BreezeStandIn:
         self._expired: set[str] = set()
         self._calls: list[float] = []
         self._cut_until = 0.0
+        self._closing = threading.Event()
         self.requests: list[tuple[str, str, str]] = []  # (host, method, path), for tests
         self.master_downloads = 0
         self.hang_paths: set[str] = set()  # "METHOD endpoint" answered never (a timeout test)
@@ -160,6 +161,7 @@ class BreezeStandIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -190,6 +192,11 @@ class BreezeStandIn:
             api_session = f"{next(self._ids):08d}"
             self._api_sessions[api_session] = hashlib.sha256(f"sk{api_session}".encode()).hexdigest()[:16]
             return api_session
+
+    def session_keys(self) -> list[str]:
+        """Every session key and API session issued (the secrets a log file must never hold)."""
+        with self._lock:
+            return [*self._session_keys, *self._api_sessions.values()]
 
     def expire_sessions(self) -> None:
         """The morning reset: every session key and API session issued so far stops working."""
@@ -260,7 +267,7 @@ class BreezeStandIn:
             return 404, b"Not Found", "text/plain"
         endpoint = path[len(API_PREFIX) :].split("?")[0].lower()
         if f"{method} {endpoint}" in self.hang_paths:
-            time.sleep(30)
+            self._closing.wait(30)  # never answered (until the stand-in stops)
         if not self._within_rate_limit():
             return (
                 429,

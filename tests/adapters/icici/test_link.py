@@ -1,0 +1,102 @@
+"""ICICI Direct's log-in for a broker link: the log-in page, trading its API session for a session, and what a
+forged, foreign or expired session gets. The morning reset runs last: it ends every session of the module."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.adapters.icici.link import IciciLink
+from core.broker.errors import BrokerRejected, SessionExpired
+from core.broker.links import Endpoints, link_adapter
+from tests.adapters.icici.conftest import CALL_TIMEOUT_S, POLL_INTERVAL_S
+from tests.adapters.icici.standin import BreezeStandIn
+
+
+def test_the_link_service_finds_the_icici_adapter_and_its_fields() -> None:
+    adapter = link_adapter("icici")
+
+    assert isinstance(adapter, IciciLink)
+    assert [f.name for f in adapter.credential_fields] == ["api_key", "api_secret", "product"]
+    assert [f.secret for f in adapter.credential_fields] == [True, True, False]
+
+
+def test_the_login_page_is_icicis_with_the_api_key_quoted(link: IciciLink) -> None:
+    url = link.login_url({"api_key": "ab+c=d/e"}, Endpoints())
+
+    assert url == "https://api.icicidirect.com/apiuser/login?api_key=ab%2Bc%3Dd%2Fe"
+    assert link.login_url({"api_key": "k"}, Endpoints(login_root="https://127.0.0.1:9/")) == (
+        "https://127.0.0.1:9/apiuser/login?api_key=k"
+    )
+
+
+def test_the_redirects_api_session_becomes_the_sessions_secrets(
+    link: IciciLink, breeze: BreezeStandIn, credentials: dict[str, str]
+) -> None:
+    api_session = breeze.issue_api_session()
+
+    session = link.start_session(credentials, {"apisession": api_session}, Endpoints())
+
+    assert (session["session_token"], session["user_id"]) == (api_session, breeze.state.user_id)
+    assert session["session_date"]
+
+
+def test_a_redirect_without_an_api_session_is_refused(link: IciciLink, credentials: dict[str, str]) -> None:
+    with pytest.raises(BrokerRejected, match="did not return an API session"):
+        link.start_session(credentials, {"state": "x"}, Endpoints())
+
+
+def test_an_api_session_icici_never_issued_is_refused(link: IciciLink, credentials: dict[str, str]) -> None:
+    with pytest.raises(SessionExpired, match="log in to ICICI Direct again"):
+        link.start_session(credentials, {"apisession": "99999999"}, Endpoints())
+
+
+def test_a_wrong_secret_is_caught_when_linking_not_at_the_first_order(
+    link: IciciLink, breeze: BreezeStandIn, credentials: dict[str, str]
+) -> None:
+    """Breeze's log-in is not signed, so the SDK accepts any secret; the link signs one call to check it."""
+    forged = credentials | {"api_secret": "not-the-secret"}
+
+    with pytest.raises(BrokerRejected, match="secret key") as refused:
+        link.start_session(forged, {"apisession": breeze.issue_api_session()}, Endpoints())
+
+    assert "not-the-secret" not in str(refused.value)
+
+
+def test_an_unknown_api_key_is_refused(link: IciciLink, breeze: BreezeStandIn, credentials: dict[str, str]) -> None:
+    with pytest.raises(BrokerRejected, match="API key"):
+        link.start_session(credentials | {"api_key": "NOPE"}, {"apisession": breeze.issue_api_session()}, Endpoints())
+
+
+def test_the_endpoints_api_root_names_the_proxy_the_host_goes_through(
+    breeze: BreezeStandIn, credentials: dict[str, str], work_dir: object
+) -> None:
+    """What the link service passes in its tests: the stand-in's proxy as ``api_root`` (the SDK's own addresses
+    cannot move), the test CA in the host's environment."""
+    ca_only = {k: v for k, v in breeze.host_env().items() if "PROXY" not in k.upper()}
+    via_endpoints = IciciLink(work_dir=work_dir, env=ca_only, poll_interval_s=POLL_INTERVAL_S)  # type: ignore[arg-type]
+
+    session = via_endpoints.start_session(
+        credentials, {"apisession": breeze.issue_api_session()}, Endpoints(api_root=breeze.proxy_url)
+    )
+
+    assert session["user_id"] == breeze.state.user_id
+
+
+def test_the_morning_reset_ends_the_session_and_its_api_session(
+    link: IciciLink, breeze: BreezeStandIn, credentials: dict[str, str]
+) -> None:
+    api_session = breeze.issue_api_session()
+    broker = link.open_broker(
+        credentials, link.start_session(credentials, {"apisession": api_session}, Endpoints()), Endpoints()
+    )
+    try:
+        broker.get_account()
+        breeze.expire_sessions()
+
+        with pytest.raises(SessionExpired, match="log in to ICICI Direct again"):
+            broker.get_account()
+    finally:
+        broker.close()
+    with pytest.raises(SessionExpired, match="expired"):
+        link.start_session(credentials, {"apisession": api_session}, Endpoints())
+    assert CALL_TIMEOUT_S > 0
