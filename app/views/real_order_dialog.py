@@ -155,16 +155,16 @@ class RealOrderDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self._timer = QTimer(self, interval=1000)
-        self._timer.timeout.connect(self._tick)
+        self._timer.timeout.connect(self.refresh_expiry)
         self._timer.start()
-        self._tick()
+        self.refresh_expiry()
         self.label_edit.setFocus()
 
     @property
     def expired(self) -> bool:
         return self.confirmation.seconds_left(self._now()) <= 0  # type: ignore[arg-type]
 
-    def _tick(self) -> None:
+    def refresh_expiry(self) -> None:
         left = self.confirmation.seconds_left(self._now())
         if left <= 0:
             self._timer.stop()

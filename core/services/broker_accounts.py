@@ -85,6 +85,7 @@ class LinkedAccount:
     session_expired: bool  # the broker ended the last session; a new log-in is needed
     broker_account_id: str | None  # the broker's own id of the account, once the first session read it
     is_paper: bool = False
+    session_started: str | None = None  # when the session in use was made: tells one day's session from the next
 
     @property
     def logged_in(self) -> bool:
@@ -126,12 +127,14 @@ def mask(value: str, secret: bool) -> str:
 
 
 def is_required(f: CredentialField) -> bool:
-    """Whether the link form must have ``f``: every field, unless the adapter says it may stay empty (a
-    ``required=False`` attribute, or help text saying "leave it empty", as Angel's TOTP secret does: the trader may
-    type the day's code at each log-in instead)."""
+    """Whether the link form must have ``f``: every field, unless the adapter says it may stay empty. Until
+    ``CredentialField`` carries that itself (a ``required=False`` attribute is read when present), the adapters say it
+    in the help text: "leave it empty" (Angel's TOTP secret: the day's code is typed at each log-in instead) or
+    "the default" (the product: CNC/cash when none is named)."""
     if getattr(f, "required", True) is False:
         return False
-    return "leave it empty" not in f.help.lower()
+    words = f.help.lower()
+    return "leave it empty" not in words and "the default" not in words
 
 
 def parse_login_answer(text: str) -> dict[str, str]:
@@ -320,10 +323,14 @@ class BrokerAccounts:
             s.commit()
             return self._view(row)
 
-    def end_session(self, user_id: uuid.UUID, link_id: uuid.UUID) -> None:
-        """The broker ended the session (``SessionExpired``): drop it, so the next order asks for a log-in."""
+    def end_session(self, user_id: uuid.UUID, link_id: uuid.UUID, started: str | None = None) -> None:
+        """The broker ended the session (``SessionExpired``): drop it, so the next order asks for a log-in.
+
+        With ``started``, only that session is dropped: a newer log-in made meanwhile (another window) stays."""
         with self._sessions() as s:
             row = self._row(s, user_id, link_id, lock=True)
+            if started is not None and ((row.meta or {}).get("session") or {}).get("started_at") != started:
+                return
             credentials, _ = self._open(row)
             row.credentials_encrypted = self._seal(self._slot(row), credentials, {})
             meta = dict(row.meta or {})
@@ -417,6 +424,7 @@ class BrokerAccounts:
             session_expired=expired,
             broker_account_id=meta.get("account_id"),
             is_paper=bool(row.is_paper),
+            session_started=None if expired else session.get("started_at"),
         )
 
     @staticmethod

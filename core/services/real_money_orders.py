@@ -74,8 +74,7 @@ log = logging.getLogger(__name__)
 CONFIRMATION_TTL = timedelta(seconds=60)
 SYNCED_SOURCE = "broker_synced"
 CURRENCY = "INR"
-DEFAULT_PRODUCT = "CNC"  # delivery: the product a cash-equity order is, unless the link says MIS (intraday)
-INTRADAY_PRODUCT = "MIS"
+DEFAULT_PRODUCT = "CNC"  # delivery: what the adapters send when the link names no product (Breeze calls it cash)
 REAL_TIME_IN_FORCE = (TimeInForce.DAY, TimeInForce.IOC)  # what the Indian exchanges take through these APIs
 DEFAULT_TICK = Decimal("0.01")  # when a broker's asset does not say: the finest NSE/BSE grid, refusing nothing valid
 MAX_EXECUTION_ID = 255  # fills.execution_id is VARCHAR(255)
@@ -331,7 +330,7 @@ class RealMoneyOrders:
             account_label=opened.account.label,
             broker_account_id=state.account.id,
             order=ticket,
-            product=self._product(opened),
+            product=self._product(opened, state.asset),
             reference_price=ref,
             estimated_value=value,
             created_at=now,
@@ -372,7 +371,7 @@ class RealMoneyOrders:
         try:
             order = opened.broker.submit_order(request)
         except SessionExpired:
-            self._session_ended(user_id, link_id)
+            self._session_ended(user_id, opened)
             raise LoginNeeded(
                 f"Your {opened.account.broker_name} session for {opened.account.label!r} has ended; nothing was "
                 "sent. Log in again in Settings > Broker accounts."
@@ -492,11 +491,19 @@ class RealMoneyOrders:
             del self._pending[confirmation.token]
 
     def _open(self, user_id: uuid.UUID, link_id: uuid.UUID) -> OpenedLink:
-        """The link's broker, opened once per session and kept (its update channel books the fills)."""
+        """The link's broker, opened once per session and kept (its update channel books the fills); opened again
+        when the trader logged in anew, dropped when the link is gone or its session ended."""
+        try:
+            current = self._accounts.get(user_id, link_id)
+        except BrokerAccountError:
+            self._forget(link_id)
+            raise
         with self._lock:
             opened = self._opened.get(link_id)
         if opened is not None:
-            return opened
+            if current.logged_in and opened.account.session_started == current.session_started:
+                return opened
+            self._forget(link_id)
         fresh = self._accounts.open(user_id, link_id)  # LoginNeeded when there is no session
         handler = partial(self._on_event, user_id, link_id, fresh.account.broker)
         with self._lock:
@@ -518,7 +525,13 @@ class RealMoneyOrders:
         except Exception:
             log.exception("booking a %s fill into the journal failed", broker)
 
-    def _session_ended(self, user_id: uuid.UUID, link_id: uuid.UUID) -> None:
+    def _session_ended(self, user_id: uuid.UUID, opened: OpenedLink) -> None:
+        """The broker refused the session: close it, and drop it from the link (unless a newer one replaced it)."""
+        self._forget(opened.account.id)
+        self._accounts.end_session(user_id, opened.account.id, started=opened.account.session_started)
+
+    def _forget(self, link_id: uuid.UUID) -> None:
+        """Stop listening to the link's broker and close it (a newer session or none replaces it)."""
         with self._lock:
             opened = self._opened.pop(link_id, None)
             handler = self._handlers.pop(link_id, None)
@@ -526,7 +539,6 @@ class RealMoneyOrders:
             if handler is not None:
                 opened.broker.remove_event_handler(handler)
             opened.close()
-        self._accounts.end_session(user_id, link_id)
 
     def _state(self, user_id: uuid.UUID, opened: OpenedLink, ticket: RealOrderTicket) -> _AccountState:
         """The account as the broker sees it now: funds, the symbol's position, open orders, the instrument."""
@@ -538,7 +550,7 @@ class RealMoneyOrders:
             positions = broker.get_positions()
             orders = tuple(broker.list_open_orders())
         except SessionExpired:
-            self._session_ended(user_id, account.id)
+            self._session_ended(user_id, opened)
             raise LoginNeeded(
                 f"Your {account.broker_name} session for {account.label!r} has ended; log in again in "
                 "Settings > Broker accounts."
@@ -566,6 +578,11 @@ class RealMoneyOrders:
         except InstrumentError as exc:
             raise RealOrderRefused(str(exc)) from None
         ctx = self._context(user_id, opened, ticket, state)
+        if ctx.reference_price is None:  # the chain would say "try again when data arrives": none will, for NSE
+            raise RealOrderRefused(
+                f"StratForge has no price for {ticket.symbol} to check a {_type_text(ticket.type)} order against "
+                "your limits; send it as a limit order."
+            )
         rejection = self._chain.check(ctx)
         if rejection is not None:
             raise RealOrderRefused(in_rupees(rejection.reason))
@@ -610,8 +627,9 @@ class RealMoneyOrders:
             (o.qty - o.filled_qty for o in state.open_orders if o.symbol == symbol and o.side is OrderSide.BUY),
             Decimal(0),
         )
-        intraday = self._product(opened) == INTRADAY_PRODUCT
-        asset = Asset(symbol, tradable=True, fractionable=False, shortable=intraday, easy_to_borrow=intraday)
+        # Whether a sell may go short is the adapter's call (its product: CNC/cash sells need the shares held).
+        shortable, borrow = state.asset.shortable, state.asset.easy_to_borrow
+        asset = Asset(symbol, tradable=True, fractionable=False, shortable=shortable, easy_to_borrow=borrow)
         ref = reference_price(risk_ticket, last)
         now = self._clock()
         with self._lock:
@@ -637,6 +655,7 @@ class RealMoneyOrders:
         )
 
     @staticmethod
-    def _product(opened: OpenedLink) -> str:
-        product = (opened.settings.get("product") or DEFAULT_PRODUCT).strip().upper()
+    def _product(opened: OpenedLink, asset: Asset) -> str:
+        """The product the order is sent with, as the link names it (the adapter's asset says it too)."""
+        product = (opened.settings.get("product") or asset.extra.get("product") or "").strip().upper()
         return product or DEFAULT_PRODUCT

@@ -20,7 +20,7 @@ from core.services.real_money_orders import (
     in_rupees,
 )
 from tests.broker_accounts.conftest import Clock, link_and_log_in
-from tests.broker_accounts.standin import API_KEY, SimMarket
+from tests.broker_accounts.standin import API_KEY, GOOD_TOKEN, SimMarket
 
 D = Decimal
 
@@ -255,3 +255,30 @@ def test_a_ticket_that_cannot_be_an_indian_order_is_refused_when_built(fields: d
     values = {"symbol": "NSE:INFY", "side": "buy", "qty": "1", **fields}
     with pytest.raises(RealOrderRefused, match=message):
         RealOrderTicket.parse(**values)
+
+
+def test_a_new_log_in_replaces_the_session_in_use_and_the_old_ones_end_does_not_log_the_trader_out(
+    links: BrokerAccounts, orders: RealMoneyOrders, market: SimMarket, make_user
+) -> None:
+    ada = make_user("ada")
+    link = link_and_log_in(links, ada)
+    orders.preview(ada, link, limit_buy())  # opens the first session and keeps it
+    [first] = market.tokens
+    links.log_in(ada, link, {"request_token": GOOD_TOKEN})  # the trader logs in again (another window)
+    market.tokens.discard(first)  # the first session ends at the broker
+    assert orders.preview(ada, link, limit_buy()).account_label == "Kite main"  # the new session is used
+    assert links.get(ada, link).logged_in and market.brokers_opened == 2
+
+
+def test_a_market_order_needs_a_price_to_be_checked_against_the_limits(
+    links: BrokerAccounts, orders: RealMoneyOrders, market: SimMarket, make_user
+) -> None:
+    ada = make_user("ada")
+    link = link_and_log_in(links, ada)
+    market_buy = RealOrderTicket.parse("NSE:INFY", "buy", "2", "market")
+    with pytest.raises(RealOrderRefused, match="no price for NSE:INFY to check a market order"):
+        orders.preview(ada, link, market_buy)
+    orders.place(orders.preview(ada, link, limit_buy(qty="10", price="1500")), "Kite main")
+    market.bar(API_KEY, "NSE:INFY", "1500")
+    confirmation = orders.preview(ada, link, market_buy)  # held now: valued at the position's price
+    assert confirmation.reference_price == D("1500") and confirmation.estimated_value == D("3000")
