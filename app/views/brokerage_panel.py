@@ -141,7 +141,8 @@ class BrokeragePanel(QWidget):
     def unlink(self) -> None:
         answer = QMessageBox.question(
             self, "Unlink SnapTrade",
-            "Forget this computer's SnapTrade link? Fills synced so far stay in the journal; Connect links again.",
+            "Remove your SnapTrade link? SnapTrade deletes its copy of your brokerage connections; the fills synced so "
+            "far stay in the journal. Connect links again.",
         )  # fmt: skip
         if answer == QMessageBox.StandardButton.Yes:
             self._start("unlink SnapTrade", self._brokerage.unlink, lambda _: self.reload())

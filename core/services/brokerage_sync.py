@@ -14,14 +14,17 @@ The workflow, each step a blocking call for a worker thread:
    Later syncs ask for transactions from a week before the newest one seen (SnapTrade refreshes daily and may
    fill a day in late); what was booked before is counted as already synced.
 
-``unlink`` forgets the secret but keeps the row, so fills synced before stay attributed to it (and in a club the
-trader's role, which may not update fills, never needs to). Linking again reuses the row.
+``unlink`` deletes the trader's SnapTrade user (and with it SnapTrade's copy of the connections), then forgets the
+secret but keeps the row, so fills synced before stay attributed to it (and in a club the trader's role, which may
+not update fills, never needs to). Linking again reuses the row. A link whose row cannot be stored deletes the
+SnapTrade user it just registered: none is left behind whose secret nobody holds.
 
 Every failure a trader can meet is a ``BrokerageError`` whose ``str()`` is one line to show as is.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections import Counter
@@ -53,6 +56,8 @@ from core.adapters.snaptrade.convert import decimal_or_none, plain_json, time_or
 from core.db.models import BrokerConnection
 from core.journal.errors import JournalError
 from core.journal.synced_fills import SyncBooking, SyncedTrade, book_synced_fills
+
+log = logging.getLogger(__name__)
 
 BROKER = "snaptrade"
 LABEL = "SnapTrade"
@@ -203,6 +208,14 @@ class BrokerageSync:
         sealed = self._vault.seal(slot, {SECRET_FIELD: snap_user.user_secret})
         values = {"credentials_encrypted": sealed, "external_user_id": snap_user.user_id, "is_active": True,
                   "is_paper": False, "meta": {}}  # fmt: skip
+        try:
+            self._store_link(user_id, row, values)
+        except BaseException:
+            # Not kept here: delete it at SnapTrade, or it would stay registered (and billed) with a secret nobody has.
+            self._delete_quietly(client, snap_user.user_id)
+            raise
+
+    def _store_link(self, user_id: uuid.UUID, row: BrokerConnection | None, values: dict[str, Any]) -> None:
         with self._sessions() as s:
             if row is None:
                 s.add(BrokerConnection(user_id=user_id, broker=BROKER, label=LABEL, **values))
@@ -212,7 +225,18 @@ class BrokerageSync:
             try:
                 s.commit()
             except IntegrityError:
-                raise BrokerageError("SnapTrade was being linked twice at once; try again.") from None
+                s.rollback()
+                raise BrokerageError(
+                    f"SnapTrade could not be linked: another of your broker links is named {LABEL!r} (or SnapTrade was "
+                    "being linked elsewhere at the same moment); rename that link or try again."
+                ) from None
+
+    @staticmethod
+    def _delete_quietly(client: SnapTradeClient, snap_user_id: str) -> None:
+        try:
+            client.delete_user(snap_user_id)
+        except SnapTradeError:
+            log.warning("SnapTrade: a user registered by a link that failed could not be deleted again")
 
     def portal_url(self, user_id: uuid.UUID, *, reconnect: str | None = None) -> str:
         """The connection portal's link (linking first when needed); ``reconnect``: a disabled connection's id."""
@@ -274,7 +298,16 @@ class BrokerageSync:
         )
 
     def unlink(self, user_id: uuid.UUID) -> None:
-        """Forget the SnapTrade secret here (synced fills stay); connecting again registers anew."""
+        """Remove the trader's SnapTrade user (SnapTrade deletes its connections) and forget the secret here; the
+        fills synced so far stay. Connecting again registers anew. When SnapTrade cannot be asked, nothing changes."""
+        row = self._row(user_id)
+        if row is not None and row.external_user_id:
+            client = self._client_or_raise()
+            try:
+                client.delete_user(row.external_user_id)
+            except SnapTradeError as exc:
+                if exc.status != 404:  # 404: SnapTrade has no such user any more, which is what unlinking wants
+                    raise BrokerageError(f"{exc} The link was kept; try Unlink again.") from None
         with self._sessions() as s:
             s.execute(
                 update(BrokerConnection)

@@ -180,6 +180,9 @@ class SnapTradeStandIn:
             def do_POST(self) -> None:
                 self._serve("POST")
 
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -222,6 +225,12 @@ class SnapTradeStandIn:
                     return queued.pop(0)
         if method == "POST" and path == "/snapTrade/registerUser":
             return self._register(content)
+        if method == "DELETE" and path == "/snapTrade/deleteUser":  # the partner's signature suffices: no secret
+            with self._lock:
+                gone = self.users.pop(params.get("userId", [""])[0], None)
+            if gone is None:
+                return NOT_FOUND
+            return 200, {"status": "deleted", "detail": "User queued for deletion", "userId": gone.user_id}
         owner, refusal = self._authenticated(params)
         if owner is None:
             assert refusal is not None

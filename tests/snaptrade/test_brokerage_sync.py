@@ -257,19 +257,33 @@ def test_the_user_secret_never_reaches_a_message_a_traceback_or_the_log(db, stan
     assert "userSecret=***" in caplog.text and snap.secret not in caplog.text
 
 
-def test_unlinking_forgets_the_secret_and_keeps_the_synced_fills(db, brokerage, standin, make_user):
+def test_unlinking_removes_the_snaptrade_user_forgets_the_secret_and_keeps_the_synced_fills(db, brokerage, standin,
+                                                                                            make_user):  # fmt: skip
     ann = make_user("ann")
-    linked_with_trades(brokerage, standin, ann)
+    snap = linked_with_trades(brokerage, standin, ann)
     brokerage.sync(ann)
 
     brokerage.unlink(ann)
 
+    assert snap.user_id not in standin.users
     row = row_of(db, ann)
     assert row.credentials_encrypted is None and row.external_user_id is None
     assert [f.broker_connection_id for f in fills_of(db, ann)] == [row.id, row.id]
     assert not brokerage.overview(ann).linked
     brokerage.link(ann)  # linking again reuses the row
-    assert row_of(db, ann).id == row.id and len(standin.users) == 2
+    assert row_of(db, ann).id == row.id and len(standin.users) == 1
+
+
+def test_a_link_that_cannot_be_stored_leaves_no_snaptrade_user_behind(db, brokerage, standin, make_user):
+    ann = make_user("ann")
+    with db.session_factory() as s:  # another of her links already carries the name
+        s.add(BrokerConnection(user_id=ann, broker="csv", label="SnapTrade"))
+        s.commit()
+
+    with pytest.raises(BrokerageError, match="another of your broker links is named 'SnapTrade'"):
+        brokerage.link(ann)
+
+    assert len(list(standin.requests_to("/snapTrade/registerUser"))) == 1 and standin.users == {}
 
 
 def test_a_later_syncs_start_date_is_a_week_before_the_newest_trade():

@@ -124,6 +124,9 @@ class SnapTradeClient:
     def portal_url(self, user: convert.SnapTradeUser, *, reconnect: str | None = None) -> str:
         return self.session().portal_url(user, reconnect=reconnect)
 
+    def delete_user(self, user_id: str) -> None:
+        self.session().delete_user(user_id)
+
     def connections(self, user: convert.SnapTradeUser) -> list[convert.Connection]:
         return self.session().connections(user)
 
@@ -151,6 +154,10 @@ class SnapTradeSession:
     def register(self, user_id: str) -> convert.SnapTradeUser:
         body = self._call("register", lambda: self._authentication.register_snap_trade_user(user_id=user_id))
         return self._read("register", convert.user, body)
+
+    def delete_user(self, user_id: str) -> None:
+        """SnapTrade deletes the user and its connections (queued there; irreversible)."""
+        self._call("remove the SnapTrade user", lambda: self._authentication.delete_snap_trade_user(user_id=user_id))
 
     def portal_url(self, user: convert.SnapTradeUser, *, reconnect: str | None = None) -> str:
         body = self._call(
