@@ -86,7 +86,7 @@ class AccountSelector(QComboBox):
             self.setCurrentIndex(max(index, 0))
         finally:
             self.blockSignals(False)
-        self._restyle()
+        self.currentIndexChanged.emit(self.currentIndex())  # restyled, and the ticket retitled, once
 
     def selected_link(self) -> uuid.UUID | None:
         data = self.currentData()
@@ -204,8 +204,15 @@ class RealOrderRoute:
         self._runner = runner
         self._ticket = ticket
         self.selector = AccountSelector(ticket)
+        self.selector.currentIndexChanged.connect(self._retitle)
         self.dialog: RealOrderDialog | None = None
         self._busy = False
+        self._paper_title = ticket.windowTitle()
+
+    def _retitle(self, *_: object) -> None:
+        account = self.selector.selected_account()
+        title = self._paper_title if account is None else f"{self._paper_title} — REAL MONEY: {account.label}"
+        self._ticket.setWindowTitle(title)
 
     def selected(self) -> bool:
         return self.selector.selected_link() is not None

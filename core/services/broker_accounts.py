@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.accounts.credential_vault import CredentialSlot, CredentialVault, VaultError
+from core.accounts.credential_vault import CredentialSlot, CredentialVault, KeyringKeySource, VaultError
 from core.broker.errors import BrokerError, BrokerUnavailable, SessionExpired
 from core.broker.links import LINK_ADAPTERS, BrokerLinkAdapter, CredentialField, Endpoints, link_adapter
 from core.broker.protocol import Broker
@@ -200,6 +200,11 @@ class BrokerAccounts:
         self._brokers = brokers
         self._endpoints = endpoints
         self._today = today
+
+    @classmethod
+    def on_this_computer(cls, sessions: sessionmaker[Session]) -> BrokerAccounts:
+        """The app's: the vault's key in this computer's OS keyring, the real brokers' adapters."""
+        return cls(sessions, CredentialVault(KeyringKeySource()))
 
     # ----- what can be linked ------------------------------------------------------------------------
 

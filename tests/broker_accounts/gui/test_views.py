@@ -168,6 +168,7 @@ def test_a_real_order_is_sent_only_after_the_account_label_is_typed_in_the_red_c
     route = ticket.real_route
     assert route is not None
     selector.setCurrentIndex(1)
+    assert ticket.windowTitle() == "New order — REAL MONEY: Kite main"
     qtbot.keyClicks(ticket.symbol_edit, "NSE:INFY")
     qtbot.keyClicks(ticket.qty_edit, "10")
     ticket.type_combo.setCurrentText("Limit")
