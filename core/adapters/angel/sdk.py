@@ -70,49 +70,61 @@ TRADER_TEXT = {
     "AB4008": "the order tag is too long for Angel One",
 }
 
-_sdk_lock = threading.Lock()
-_sdk: dict[str, ModuleType] = {}
+SDK_MODULE = "SmartApi.smartConnect"
 
 
-def load_sdk(timeout_s: float = SDK_IMPORT_TIMEOUT_S) -> ModuleType:
+class _Importer:
+    """Imports one module on a daemon thread, once; callers wait for it with a deadline."""
+
+    def __init__(self, module_name: str, after: Callable[[], None] = lambda: None) -> None:
+        self.module_name = module_name
+        self._after = after
+        self._lock = threading.Lock()
+        self._module: ModuleType | None = None
+        self._thread: threading.Thread | None = None
+
+    def load(self, timeout_s: float) -> ModuleType:
+        with self._lock:
+            if self._module is not None:
+                return self._module
+            if self._thread is None or not self._thread.is_alive():  # first call, or the last import failed
+                self._thread = threading.Thread(target=self._work, name=f"import:{self.module_name}", daemon=True)
+                self._thread.start()
+            thread = self._thread
+        thread.join(timeout_s)
+        with self._lock:
+            if self._module is not None:
+                return self._module
+        raise BrokerUnavailable(
+            "Angel One's library is still starting (it looks up this computer's public address); try again shortly"
+        )
+
+    def _work(self) -> None:
+        try:
+            module = importlib.import_module(self.module_name)
+            self._after()
+        except Exception:
+            log.exception("importing %s failed", self.module_name)
+            return
+        with self._lock:
+            self._module = module
+
+
+def _silence_sdk_logger() -> None:
+    # The SDK logs request headers (API key, JWT) on failures to logzero's default logger: it stays silent.
+    importlib.import_module("logzero").logger.disabled = True
+
+
+_SDK = _Importer(SDK_MODULE, _silence_sdk_logger)
+
+
+def load_sdk(timeout_s: float = SDK_IMPORT_TIMEOUT_S, importer: _Importer = _SDK) -> ModuleType:
     """``SmartApi.smartConnect``, imported once; BrokerUnavailable when its import (a network call) hangs.
 
     The import runs on a daemon thread so a caller never waits longer than ``timeout_s``; a later call waits for
-    the same import again rather than starting a second one.
+    the same import again rather than starting a second one (``importer``: another module, for tests).
     """
-    with _sdk_lock:
-        if "connect" in _sdk:
-            return _sdk["connect"]
-        importer = _sdk_importer()
-    importer.join(timeout_s)
-    with _sdk_lock:
-        if "connect" in _sdk:
-            return _sdk["connect"]
-    raise BrokerUnavailable(
-        "Angel One's library is still starting (it looks up this computer's public address); try again shortly"
-    )
-
-
-_importer: threading.Thread | None = None
-
-
-def _sdk_importer() -> threading.Thread:
-    global _importer
-    if _importer is None or (not _importer.is_alive() and "connect" not in _sdk):
-
-        def work() -> None:
-            try:
-                module = importlib.import_module("SmartApi.smartConnect")
-                logzero = importlib.import_module("logzero")
-                # The SDK logs request headers (API key, JWT) on failures: its logger stays silent.
-                logzero.logger.disabled = True
-                _sdk["connect"] = module
-            except Exception:
-                log.exception("importing smartapi-python failed")
-
-        _importer = threading.Thread(target=work, name="angel-sdk-import", daemon=True)
-        _importer.start()
-    return _importer
+    return importer.load(timeout_s)
 
 
 def new_connect(
