@@ -162,7 +162,7 @@ class RealOrderDialog(QDialog):
 
     @property
     def expired(self) -> bool:
-        return self.confirmation.seconds_left(self._now()) <= 0  # type: ignore[arg-type]
+        return self.confirmation.seconds_left(self._now()) <= 0
 
     def refresh_expiry(self) -> None:
         left = self.confirmation.seconds_left(self._now())
