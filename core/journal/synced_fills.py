@@ -131,8 +131,9 @@ def _key(broker: str, trade: SyncedTrade) -> str:
 
 def _insert(session: Session, user_id: uuid.UUID, connection_id: uuid.UUID, broker: str,
             trades: Sequence[SyncedTrade], now: datetime) -> list[uuid.UUID]:  # fmt: skip
-    """Insert the trades not stored yet, oldest first; the new fills' ids in that order."""
-    ordered = sorted(trades, key=lambda t: t.executed_at)  # stable: the broker's order among equal times
+    """Insert the trades not stored yet, oldest first; the new fills' ids in that order. ``trades`` come in the
+    broker's chronological order: the sort is stable, so trades at one time (a date-only day) keep it."""
+    ordered = sorted(trades, key=lambda t: t.executed_at)
     rows: dict[str, dict[str, Any]] = {}
     for trade in ordered:
         key = _key(broker, trade)

@@ -269,7 +269,9 @@ class BrokerageSync:
             snapshots[account.id] = self._guard(partial(client.positions, link.user, account.id))
             start = _start(through.get(account.id))
             found = self._guard(partial(client.activities, link.user, account.id, start=start))
-            activities.extend(found)
+            # SnapTrade sends newest first; booked oldest first, trades of one date-only day keep their real order
+            # (a day's buy before its sell), which the journal's campaigns replay.
+            activities.extend(reversed(found))
             dates = [x.executed_at for x in found if x.executed_at is not None]
             latest = max(dates).date().isoformat() if dates else through.get(account.id)
             if latest:

@@ -131,6 +131,21 @@ def test_a_later_sync_asks_from_a_week_before_the_newest_trade_and_adds_only_the
     assert (newest.symbol, newest.quantity, newest.price) == ("MSFT", D("2.5"), D("401.125"))
 
 
+def test_a_days_trades_without_times_are_booked_in_the_order_they_happened(db, brokerage, standin, make_user):
+    ann = make_user("ann")
+    snap = link(brokerage, standin, ann)
+    account = standin.account_of(standin.connect_brokerage(snap.user_id))
+    day = "2026-03-02T00:00:00Z"  # a brokerage that reports dates only
+    account.activities = [activity("SELL", units=-10, when=day, activity_id="second"),
+                          activity("BUY", units=10, when=day, activity_id="first")]  # fmt: skip
+
+    brokerage.sync(ann)
+
+    with db.session_factory() as s:
+        booked = s.scalars(select(Fill.side).where(Fill.user_id == ann).order_by(Fill.executed_at, Fill.created_at))
+        assert list(booked) == ["buy", "sell"]
+
+
 def test_the_positions_snapshot_is_kept_with_its_sync_time(brokerage, standin, make_user):
     ann = make_user("ann")
     linked_with_trades(brokerage, standin, ann)

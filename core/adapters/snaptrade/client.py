@@ -194,7 +194,8 @@ class SnapTradeSession:
 
     def activities(self, user: convert.SnapTradeUser, account_id: str, *, start: date | None = None) -> list[
             convert.Activity]:  # fmt: skip
-        """Every transaction of the account since ``start`` (all of them without), page by page."""
+        """Every transaction of the account since ``start`` (all of them without), page by page, newest first as
+        SnapTrade sends them."""
         found: list[convert.Activity] = []
         for page in self._activity_pages(user, account_id, start):
             found.extend(convert.activity(account_id, item) for item in page)
