@@ -24,7 +24,7 @@ from core.accounts.club_login import (
     _shown,
 )
 from core.accounts.errors import ClubMisconfigured, DuplicateAccount, InvalidInput, SignUpsClosed
-from core.accounts.oauth.flow import VerifiedIdentity
+from core.accounts.oauth.identity import VerifiedIdentity
 from core.accounts.oauth.providers import LABELS
 from core.accounts.service import clean_email, clean_username
 from core.db.club_roles import scram_verifier, trader_role

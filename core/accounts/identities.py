@@ -27,7 +27,7 @@ from core.accounts import defaults, passwords
 from core.accounts.errors import AccountDisabled, DuplicateAccount, InvalidInput, UnknownUser
 from core.accounts.new_user import insert_user_rows, raise_if_taken
 from core.accounts.oauth.errors import IdentityTaken, LastWayToLogIn
-from core.accounts.oauth.flow import VerifiedIdentity
+from core.accounts.oauth.identity import VerifiedIdentity
 from core.accounts.oauth.providers import DISCORD, GOOGLE, LABELS, PROVIDERS
 from core.accounts.service import (
     _SIGNUP_LOCK_KEY,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.accounts.club_identity import request_sign_up_with_identity
@@ -22,12 +22,10 @@ from core.accounts.oauth import (
     GOOGLE,
     PROVIDERS,
     OAuthConfig,
-    OAuthSignIn,
     ProviderEndpoints,
     SignInNotConfigured,
     VerifiedIdentity,
 )
-from core.accounts.oauth.flow import WAIT_FOR_BROWSER_S, default_open_browser
 from core.accounts.oauth.providers import (
     DISCORD_BASE_URL,
     GOOGLE_DISCOVERY_URL,
@@ -36,6 +34,9 @@ from core.accounts.oauth.providers import (
     google_endpoints,
 )
 from core.accounts.service import LoginResult
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["IdentityService", "LinkedIdentities", "VerifiedIdentity"]
 
@@ -48,11 +49,12 @@ class IdentityService:
         sessions: sessionmaker[Session] | None,
         config: OAuthConfig,
         *,
-        open_browser: Callable[[str], object] = default_open_browser,
+        open_browser: Callable[[str], object] | None = None,
         google_discovery_url: str = GOOGLE_DISCOVERY_URL,
         discord_base_url: str = DISCORD_BASE_URL,
-        wait_s: float = WAIT_FOR_BROWSER_S,
+        wait_s: float | None = None,
     ) -> None:
+        """``open_browser`` None: the system browser; ``wait_s`` None: the flow's five minutes."""
         self._accounts = IdentityAccounts(sessions) if sessions is not None else None
         self._config = config
         self._open_browser = open_browser
@@ -88,8 +90,15 @@ class IdentityService:
         client = self._config.client(provider)
         if client is None:
             raise SignInNotConfigured(self.not_configured_reason(provider))
-        flow = OAuthSignIn(client, self._endpoints(provider), self._open_browser, wait_s=self._wait_s)
-        return flow.run(cancelled)
+        from core.accounts.oauth import flow  # Authlib and friends, on first use (see the package's docstring)
+
+        sign_in = flow.OAuthSignIn(
+            client,
+            self._endpoints(provider),
+            self._open_browser or flow.default_open_browser,
+            wait_s=self._wait_s if self._wait_s is not None else flow.WAIT_FOR_BROWSER_S,
+        )
+        return sign_in.run(cancelled)
 
     def _endpoints(self, provider: str) -> Callable[[requests.Session], ProviderEndpoints]:
         if provider == GOOGLE:

@@ -14,12 +14,12 @@ from core.accounts.oauth import (
     DISCORD,
     GOOGLE,
     OAuthClient,
-    OAuthSignIn,
     SignInCancelled,
     SignInError,
     SignInTimedOut,
     VerifiedIdentity,
 )
+from core.accounts.oauth.flow import OAuthSignIn
 from core.accounts.oauth.loopback import LoopbackReceiver
 from core.accounts.oauth.providers import discord_endpoints, google_endpoints
 from tests.oauth.browser import FakeBrowser, query_of, with_query
@@ -301,3 +301,16 @@ def test_the_stand_in_requires_s256(standin: StandIn) -> None:
         timeout=5,
     )  # fmt: skip
     assert query_of(answer.headers["Location"])["error"] == "invalid_request"
+
+
+def test_the_login_dialog_loads_no_oauth_library_until_a_button_is_clicked() -> None:
+    """Authlib, joserfc and requests cost ~0.2 s of imports at every start otherwise (measured with -X importtime)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, app.views.login_dialog, app.views.settings_dialog; "
+        "print(sorted(m for m in ('authlib', 'joserfc', 'core.accounts.oauth.flow') if m in sys.modules))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert shown.stdout.strip() == "[]"

@@ -1,5 +1,8 @@
 """Signing in with Google or Discord (RFC 8252: system browser, loopback redirect, PKCE; Google's ID token checked
-against its published keys). Linking the identity to a StratForge user is core.accounts.identities."""
+against its published keys). Linking the identity to a StratForge user is core.accounts.identities.
+
+The flow itself (core.accounts.oauth.flow) loads Authlib, requests and joserfc, about 0.2 s of imports: it is not
+imported here, so the login dialog (imported at every start) pays for it only when a trader clicks a button."""
 
 from core.accounts.oauth.config import OAuthClient, OAuthConfig
 from core.accounts.oauth.errors import (
@@ -10,7 +13,7 @@ from core.accounts.oauth.errors import (
     SignInNotConfigured,
     SignInTimedOut,
 )
-from core.accounts.oauth.flow import OAuthSignIn, VerifiedIdentity
+from core.accounts.oauth.identity import VerifiedIdentity
 from core.accounts.oauth.providers import DISCORD, GOOGLE, LABELS, PROVIDERS, ProviderEndpoints
 
 __all__ = [
@@ -22,7 +25,6 @@ __all__ = [
     "LastWayToLogIn",
     "OAuthClient",
     "OAuthConfig",
-    "OAuthSignIn",
     "ProviderEndpoints",
     "SignInCancelled",
     "SignInError",

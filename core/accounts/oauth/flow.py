@@ -19,7 +19,6 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -29,25 +28,13 @@ from authlib.integrations.requests_client import OAuth2Session  # type: ignore[i
 from core.accounts.oauth.config import OAuthClient
 from core.accounts.oauth.errors import SignInCancelled, SignInError
 from core.accounts.oauth.id_token import verify_id_token
+from core.accounts.oauth.identity import VerifiedIdentity
 from core.accounts.oauth.loopback import LoopbackReceiver
 from core.accounts.oauth.providers import DISCORD, ProviderEndpoints
 
 HTTP_TIMEOUT_S = 10.0
 WAIT_FOR_BROWSER_S = 300.0  # five minutes to choose an account and consent
 DISCORD_CDN = "https://cdn.discordapp.com"
-
-
-@dataclass(frozen=True)
-class VerifiedIdentity:
-    """Who the provider says signed in, after every check. ``subject`` is the provider's stable id (Google's
-    ``sub``, Discord's user id): the only field an identity is linked by; the others are for display."""
-
-    provider: str
-    subject: str
-    email: str | None
-    email_verified: bool
-    name: str | None
-    avatar_url: str | None
 
 
 def default_open_browser(url: str) -> bool:

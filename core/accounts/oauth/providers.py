@@ -9,12 +9,13 @@ stand-in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-
 from core.accounts.oauth.errors import SignInError
+
+if TYPE_CHECKING:
+    import requests
 
 GOOGLE, DISCORD = "google", "discord"
 PROVIDERS = (GOOGLE, DISCORD)  # the one list: config, identity columns and buttons all follow it
@@ -63,6 +64,8 @@ def google_endpoints(
     http: requests.Session, discovery_url: str = GOOGLE_DISCOVERY_URL, *, timeout: float = 10.0
 ) -> ProviderEndpoints:
     """Google's endpoints from its discovery document (one GET, with a timeout)."""
+    import requests  # here, not at the top: see core.accounts.oauth's docstring
+
     _checked_base(discovery_url, GOOGLE)
     try:
         response = http.get(discovery_url, timeout=timeout)
