@@ -1,8 +1,8 @@
 """The conformance harness of the Zerodha adapter (core.adapters.zerodha) on the local Kite stand-in.
 
 Updates reach the adapter by polling (see core/adapters/zerodha/order_updates.py), here every 0.2 s: ``execute``
-fills in the stand-in's order and trade books and the next poll reports it. ``cut_updates`` makes the next two
-order-book/trade-book reads lose their connection (the adapter backs off and reads again; the fill comes from the
+fills in the stand-in's order and trade books and the next poll reports it. ``cut_updates`` makes the next
+order-book or trade-book read lose its connection (the adapter backs off and reads again; the fill comes from the
 trade book then). ``redeliver`` is how a polled broker gets an update twice: the adapter is asked to report the
 order again from the books (``ZerodhaBroker.report_again``), and reports the same trades under the same execution
 ids. Kite sends no update of its own accord that a poller could receive twice.
@@ -55,7 +55,7 @@ class ZerodhaHarness:
         ]
 
     def cut_updates(self) -> None:
-        self.kite.cut_order_book(reads=2)
+        self.kite.cut_order_book(reads=1)
 
     def redeliver(self, order_id: str) -> None:
         self.broker.report_again(order_id)

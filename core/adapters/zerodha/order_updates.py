@@ -4,10 +4,12 @@ Why polling, measured (kiteconnect 5.2.2): Kite pushes order updates two ways. P
 which a desktop app does not have. The WebSocket's order messages come through ``KiteTicker``, which runs on
 Twisted's global reactor: it can be started once per process and, once stopped, ``reactor.run()`` raises
 ``ReactorNotRestartable`` (tried: start on a thread, stop, run again), so a ticker cannot be stopped and started
-again inside the app (a log-out and log-in, a test per stand-in), and its reconnection is the reactor's. So this
-module reads ``GET /orders`` (one request a poll) and, only when an order's filled quantity grew, ``GET /trades``
-(one more): at the default 1 s interval that is at most 2 requests a second, well inside Kite's documented
-~10 requests a second per endpoint; a 429 backs the poller off.
+again inside the app (a log-out and log-in, a test per stand-in), and its reconnection is the reactor's. Either
+push carries the order's state without the trade ids, so fills need the trade book anyway. So this module reads
+``GET /orders`` (one request a poll) and, only when an order's filled quantity grew, ``GET /trades`` (one more):
+every 1 s while an order is working and every 5 s otherwise, at most 2 requests a second, inside Kite's documented
+~10 a second per endpoint; the session's ``RequestPacer`` keeps the poller and the ledger's calls under it together,
+and a 429 backs the poller off.
 
 What handlers get: NEW once an order is working, one PARTIAL_FILL/FILL per trade in the trade book (``execution_id``
 ``zerodha:<order id>:<trade id>``: Kite's trade ids are the exchange's, which restart, the order id does not), and
@@ -34,6 +36,9 @@ from core.domain.orders import OrderEvent, OrderEventType, OrderStatus
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL_S = 1.0
+# With no order working, the books change only when someone places one: ours wake the poller at once, and one
+# placed on Kite's own apps shows within 5 intervals. That is one request every 5 s for the idle hours of the day.
+IDLE_FACTOR = 5
 MAX_BACKOFF_S = 10.0
 EXECUTION_PREFIX = "zerodha"
 
@@ -58,6 +63,7 @@ class OrderBookTracker:
         self._ended: set[str] = set()
         self._executions: set[str] = set()
         self._filled: dict[str, tuple[Decimal, Decimal]] = {}  # order id -> (qty, cost) of the fills reported
+        self.working = False  # whether the last reading had an order that may still change (or a fill to report)
 
     def forget(self, order_id: str) -> None:
         """Report ``order_id`` afresh at the next update: its events again, with the same execution ids."""
@@ -80,11 +86,14 @@ class OrderBookTracker:
         for trade in trades:
             by_order.setdefault(str(trade["order_id"]), []).append(trade)
         events: list[OrderEvent] = []
+        working = False
         for row in sorted(orders, key=lambda r: (kite_time(r.get("order_timestamp")) or now, str(r["order_id"]))):
             oid = str(row["order_id"])
             if oid in self._ended:
                 continue
             events.extend(self._order_events(row, by_order.get(oid, []), now))
+            working = working or oid not in self._ended
+        self.working = working
         return events
 
     def _order_events(self, row: Row, trades: list[Row], now: datetime) -> list[OrderEvent]:
@@ -127,7 +136,8 @@ class OrderBookTracker:
 
 
 class OrderPoller:
-    """A daemon thread polling the books every ``interval_s`` and handing new events to ``deliver``.
+    """A daemon thread polling the books every ``interval_s`` while an order is working (else every
+    ``idle_interval_s``) and handing new events to ``deliver``.
 
     ``wake()`` polls at once (after placing, changing or cancelling an order). A refused session stops it and
     calls ``on_session_expired`` (polling again cannot help until the trader logs in); other failures back it off
@@ -141,12 +151,14 @@ class OrderPoller:
         deliver: Callable[[OrderEvent], None],
         *,
         interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        idle_interval_s: float | None = None,
         on_session_expired: Callable[[SessionExpired], None] | None = None,
     ) -> None:
         self._calls = calls
         self._tracker = tracker
         self._deliver = deliver
         self.interval_s = interval_s
+        self.idle_interval_s = idle_interval_s if idle_interval_s is not None else IDLE_FACTOR * interval_s
         self._on_session_expired = on_session_expired
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -204,7 +216,7 @@ class OrderPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            delay = self.interval_s
+            delay = self.interval_s if self._tracker.working else self.idle_interval_s
             try:
                 self.poll_once()
                 self.failures, self.last_error = 0, None

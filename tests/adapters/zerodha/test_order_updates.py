@@ -81,3 +81,12 @@ def test_a_forgotten_order_is_reported_again_under_the_same_execution_ids() -> N
 
     assert [e.type for e in again] == [NEW, FILL]
     assert again[-1].execution_id == before[-1].execution_id == "zerodha:1001:1"
+
+
+def test_the_poller_slows_down_while_no_order_is_working() -> None:
+    books = tracker()
+
+    books.update([row("OPEN", 0)], [], NOW)
+    assert books.working
+    books.update([row("COMPLETE", 4)], [trade("1", 4)], NOW)
+    assert not books.working
