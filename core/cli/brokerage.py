@@ -5,6 +5,7 @@
                                      [--open: also open it in the browser] [--reconnect CONNECTION_ID]
     stratforge brokerage accounts    the connections and accounts SnapTrade has now
     stratforge brokerage sync        book the brokerage's trades as journal fills (again: adds nothing twice)
+                                     [--full: the whole history, not only from a week before the last trade]
     stratforge brokerage unlink      forget this computer's SnapTrade link (synced fills stay)
 
 You sign in as in the app (``--user`` or STRATFORGE_USER; the password from STRATFORGE_PASSWORD or a prompt); in a
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("--open", action="store_true", help="connect: open the portal in the browser too")
     parser.add_argument("--reconnect", metavar="CONNECTION_ID", help="connect: log in to a disabled connection again")
+    parser.add_argument("--full", action="store_true", help="sync: read every account's whole history again")
     parser.add_argument("--user", default=os.environ.get(USER_ENV), help=f"your username or email (${USER_ENV})")
     parser.add_argument("--database-url", default=None, help=f"default: ${DATABASE_URL_ENV} or the embedded one")
     return parser
@@ -89,7 +91,7 @@ def _run(brokerage: BrokerageSync, user_id: uuid.UUID, args: argparse.Namespace)
     elif args.action == "accounts":
         _print(brokerage.accounts(user_id))
     elif args.action == "sync":
-        print(brokerage.sync(user_id).summary())
+        print(brokerage.sync(user_id, full=args.full).summary())
     else:
         brokerage.unlink(user_id)
         print("SnapTrade unlinked here; synced fills stay in the journal")

@@ -254,14 +254,15 @@ class BrokerageSync:
         known = {a.id: a for c in _connections_from_meta(link.meta) for a in c.accounts}
         return _views(connections, accounts, {a: (v.positions, v.positions_as_of) for a, v in known.items()})
 
-    def sync(self, user_id: uuid.UUID) -> SyncResult:
-        """Read everything from SnapTrade, then book it in one transaction (see the module's docstring)."""
+    def sync(self, user_id: uuid.UUID, *, full: bool = False) -> SyncResult:
+        """Read everything from SnapTrade, then book it in one transaction (see the module's docstring). ``full``
+        asks for every account's whole history instead of the last week onwards (what was booked stays once)."""
         link = self._link(user_id)
         client = self._client_or_raise()
         started = self._now()
         connections = self._guard(lambda: client.connections(link.user))
         accounts = self._guard(lambda: client.accounts(link.user, {c.id: c.brokerage for c in connections}))
-        through = link.meta.get("transactions_through") or {}
+        through = {} if full else link.meta.get("transactions_through") or {}
         snapshots: dict[str, PositionsSnapshot] = {}
         activities: list[Activity] = []
         newest: dict[str, str] = {}

@@ -36,8 +36,9 @@ def test_connect_then_sync_twice_then_status(signed_in, standin, capsys):
 
     assert cli.main(["sync"]) == 0
     assert capsys.readouterr().out.startswith("1 new fill, 0 already synced; 1 non-trade activity skipped")
-    assert cli.main(["sync"]) == 0
+    assert cli.main(["sync", "--full"]) == 0
     assert capsys.readouterr().out.startswith("0 new fills, 1 already synced")
+    assert [r.query.get("startDate") for r in standin.requests_to(f"/accounts/{account.id}/activities")] == [None, None]
     assert cli.main(["status"]) == 0
     out = capsys.readouterr().out
     assert "linked through SnapTrade" in out and "Questrade" in out and "AAPL" in out
