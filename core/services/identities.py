@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +34,8 @@ from core.accounts.oauth.providers import (
     google_endpoints,
 )
 from core.accounts.service import LoginResult
+from core.db.club_roles import connected_as_member
+from core.db.database import Database
 
 if TYPE_CHECKING:
     import requests
@@ -61,6 +63,20 @@ class IdentityService:
         self._google_discovery_url = google_discovery_url
         self._discord_base_url = discord_base_url
         self._wait_s = wait_s
+
+    @classmethod
+    def for_database(cls, database: Database, stored: Mapping[str, object] | None = None) -> IdentityService:
+        """The service for the app's open database, client ids from the environment or ``stored`` (the settings
+        file). Blocking (a club member's connection is recognised by a query): call it on a worker. A club
+        member's identities are the admin's business, so their service links nothing (``local`` is False)."""
+        config = OAuthConfig.from_env(stored=stored)
+        member = database.mode == "external" and connected_as_member(database.engine)
+        return cls(None if member else database.session_factory, config)
+
+    @classmethod
+    def for_club(cls, stored: Mapping[str, object] | None = None) -> IdentityService:
+        """The service of a club's login dialog: sign-ins file join requests; nothing is linked locally."""
+        return cls(None, OAuthConfig.from_env(stored=stored))
 
     # --- what is offered ---
     @property

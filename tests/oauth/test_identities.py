@@ -202,3 +202,10 @@ def test_a_disabled_account_cannot_log_in_by_its_identity(identities: IdentityAc
         s.commit()
     with pytest.raises(AccountDisabled):
         identities.log_in(ANN_GOOGLE)
+
+
+def test_the_service_for_the_apps_database_links_locally_and_a_clubs_only_files_requests(db) -> None:
+    stored = {"oauth/google_client_id": "saved-id"}
+    assert IdentityService.for_database(db, stored).local
+    club = IdentityService.for_club(stored)
+    assert not club.local and club.configured(GOOGLE) and not club.configured(DISCORD)
