@@ -14,7 +14,8 @@ two steps, and the second one names the account:
 
 Fills reported by the broker's update channel are booked into ``fills`` as ``source = 'broker_synced'`` rows
 (currency INR, the broker's name, the link's id), exactly once per execution however often the broker repeats it
-(``ON CONFLICT (user_id, execution_id) DO NOTHING``). They never touch the virtual account: the ledger's cash,
+(``ON CONFLICT (user_id, execution_id) DO NOTHING``), and the user's ledger channel is NOTIFYed as for a ledger
+fill, so the journal follower groups them at once. They never touch the virtual account: the ledger's cash,
 positions and limits read only ``source = 'ledger'`` fills. In a club the trader's own role writes them
 (row-level security's ``trader_import`` policy: not a ledger fill, no order id, the trader's own connection row).
 
@@ -40,6 +41,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,6 +65,7 @@ from core.domain.orders import (
 from core.domain.risk_limits import RiskLimits
 from core.domain.symbols import normalize_symbol
 from core.domain.tickets import InvalidTicket, OrderTicket, ticket_amount
+from core.ledger.service import ledger_channel
 from core.market.india import IndianInstrument, IndianSymbol, InstrumentError
 from core.risk.chain import RiskChain, default_chain
 from core.risk.context import RecentOrder, RiskContext, short_part
@@ -453,6 +456,8 @@ class RealMoneyOrders:
         )
         with self._sessions() as s:
             inserted = s.execute(stmt).first() is not None
+            if inserted:  # at commit: the app's journal follower and portfolio refresh as after a ledger fill
+                s.execute(select(func.pg_notify(ledger_channel(user_id), str(user_id))))
             s.commit()
         return inserted
 

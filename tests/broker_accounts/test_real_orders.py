@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from core.db.models import Fill, Position, RiskSettings, User
 from core.domain.orders import OrderEvent, OrderEventType, OrderStatus
+from core.ledger.service import ledger_channel
 from core.services.broker_accounts import BrokerAccounts, LoginNeeded
 from core.services.real_money_orders import (
     RealMoneyOrders,
@@ -212,7 +213,15 @@ def test_fills_are_booked_once_however_often_the_broker_repeats_them_and_never_t
     sim.duplicate_events = True  # every event delivered twice, as brokers may
     seen: list[OrderEvent] = []
     sim.add_event_handler(seen.append)
-    market.bar(API_KEY, "NSE:INFY", "1499")
+    with db.engine.connect() as listener:  # what the app's journal follower listens to
+        listener.exec_driver_sql(f'LISTEN "{ledger_channel(ada)}"')
+        listener.commit()
+        market.bar(API_KEY, "NSE:INFY", "1499")
+        raw = listener.connection.driver_connection
+        assert raw is not None
+        told = [n.payload for n in raw.notifies(timeout=2, stop_after=1)]
+        listener.exec_driver_sql(f'UNLISTEN "{ledger_channel(ada)}"')
+    assert told == [str(ada)]
     fill = next(e for e in seen if e.type is OrderEventType.FILL)
     assert orders.book_fill(ada, link, "zerodha", fill) is False  # and a third time, by hand
     with db.session_factory() as s:
