@@ -3,7 +3,8 @@ SnapTrade about who may ask.
 
 Every request is checked the way SnapTrade documents it (docs.snaptrade.com, "Request Signatures"):
 - ``clientId`` in the query names the partner; an unknown one is 401 "Invalid clientId provided";
-- ``timestamp`` (Unix seconds) must be present and recent (five minutes either way here), else 401;
+- ``timestamp`` (Unix seconds) must be present and recent, else 401 "Invalid timestamp" (SnapTrade documents no
+  window; five minutes either way here);
 - the ``Signature`` header is the Base64 HMAC-SHA256, under the partner's consumer key, of the canonical JSON
   ``{"content": <body or null>, "path": <path>, "query": <the raw query string>}`` (keys sorted, no spaces):
   anything else is 401 code 1076 "Unable to verify signature sent";
