@@ -67,6 +67,7 @@ def test_a_google_sign_in_proves_the_google_account_with_a_verified_id_token(sta
     asked = query_of(browser.opened[0])
     assert asked["code_challenge_method"] == "S256" and len(asked["code_challenge"]) == 43
     assert asked["nonce"] and asked["state"] and asked["redirect_uri"].startswith("http://127.0.0.1:")
+    assert asked["scope"] == "openid email profile" and asked["prompt"] == "select_account"
     assert "code_verifier" not in asked  # only its hash travels through the browser
     assert browser.loopback_status == [200]
 

@@ -85,7 +85,8 @@ class OAuthSignIn:
                     default_timeout=self._http_timeout_s,
                 )
                 with oauth:
-                    extra: dict[str, str] = {"nonce": nonce} if nonce else {}
+                    # Google: let a trader with several Google accounts choose which one signs in.
+                    extra: dict[str, str] = {"nonce": nonce, "prompt": "select_account"} if nonce else {}
                     url, _ = oauth.create_authorization_url(
                         endpoints.authorization_endpoint, state=state, code_verifier=verifier, **extra
                     )
