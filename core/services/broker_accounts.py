@@ -200,6 +200,7 @@ class BrokerAccounts:
         self._brokers = brokers
         self._endpoints = endpoints
         self._today = today
+        self._removal_listeners: list[Callable[[uuid.UUID], None]] = []
 
     @classmethod
     def on_this_computer(cls, sessions: sessionmaker[Session]) -> BrokerAccounts:
@@ -286,10 +287,17 @@ class BrokerAccounts:
             return self._view(row)
 
     def remove(self, user_id: uuid.UUID, link_id: uuid.UUID) -> None:
-        """Unlink: the row and its sealed secrets are deleted (its fills stay in the journal, unattributed)."""
+        """Unlink: the row and its sealed secrets are deleted (its fills stay in the journal, unattributed), and
+        whoever holds the link open (the real-money orders) is told to close it."""
         with self._sessions() as s:
             s.delete(self._row(s, user_id, link_id))
             s.commit()
+        for listener in list(self._removal_listeners):
+            listener(link_id)
+
+    def add_removal_listener(self, listener: Callable[[uuid.UUID], None]) -> None:
+        """``listener(link_id)`` after a link is removed (called on the remover's thread)."""
+        self._removal_listeners.append(listener)
 
     # ----- the broker's log-in -----------------------------------------------------------------------
 

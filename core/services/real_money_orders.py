@@ -306,6 +306,7 @@ class RealMoneyOrders:
         self._handlers: dict[uuid.UUID, Callable[[OrderEvent], object]] = {}
         self._pending: dict[str, OrderConfirmation] = {}
         self._recent: dict[uuid.UUID, list[RecentOrder]] = {}
+        accounts.add_removal_listener(self._forget)  # an unlinked account stops booking at once
 
     def now(self) -> datetime:
         """The clock confirmations expire by (a dialog's countdown reads the same one)."""
@@ -314,6 +315,20 @@ class RealMoneyOrders:
     def linked_accounts(self, user_id: uuid.UUID) -> list[LinkedAccount]:
         """The trader's real accounts an order ticket may offer beside paper (blocking: a worker thread)."""
         return self._accounts.list(user_id)
+
+    def follow(self, user_id: uuid.UUID) -> list[str]:
+        """Open every logged-in linked account, so their fills are booked from now on (the app calls it after
+        log-in, on a worker thread; the adapters also report the day's earlier fills, booked once). Returns one
+        line per account that could not be opened (its session ended, the broker did not answer)."""
+        problems = []
+        for account in self._accounts.list(user_id):
+            if not account.logged_in:
+                continue
+            try:
+                self._open(user_id, account.id)
+            except BrokerAccountError as exc:
+                problems.append(str(exc))
+        return problems
 
     # ----- the two steps -----------------------------------------------------------------------------
 

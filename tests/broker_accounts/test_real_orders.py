@@ -20,7 +20,7 @@ from core.services.real_money_orders import (
     execution_key,
     in_rupees,
 )
-from tests.broker_accounts.conftest import Clock, link_and_log_in
+from tests.broker_accounts.conftest import Clock, kite_fields, link_and_log_in
 from tests.broker_accounts.standin import API_KEY, GOOD_TOKEN, SimMarket
 
 D = Decimal
@@ -291,3 +291,34 @@ def test_a_market_order_needs_a_price_to_be_checked_against_the_limits(
     market.bar(API_KEY, "NSE:INFY", "1500")
     confirmation = orders.preview(ada, link, market_buy)  # held now: valued at the position's price
     assert confirmation.reference_price == D("1500") and confirmation.estimated_value == D("3000")
+
+
+def test_following_opens_the_logged_in_accounts_so_fills_are_booked_without_an_order_from_this_app(
+    db, links: BrokerAccounts, market: SimMarket, clock: Clock, make_user
+) -> None:
+    ada = make_user("ada")
+    link = link_and_log_in(links, ada)
+    links.add(ada, "zerodha", "Kite spare", kite_fields(api_key="spare-key-0000000000"))  # never logged in
+    first = RealMoneyOrders(db.session_factory, links, clock=clock)
+    first.place(first.preview(ada, link, limit_buy(qty="2", price="1500")), "Kite main")
+    first.close()  # the app closes before the order fills
+    again = RealMoneyOrders(db.session_factory, links, clock=clock)
+    try:
+        assert again.follow(ada) == []
+        market.bar(API_KEY, "NSE:INFY", "1500")
+        with db.session_factory() as s:
+            assert [(f.quantity, f.broker_connection_id) for f in s.scalars(select(Fill))] == [(D("2"), link)]
+    finally:
+        again.close()
+
+
+def test_a_removed_link_stops_booking_at_once(
+    db, links: BrokerAccounts, orders: RealMoneyOrders, market: SimMarket, make_user
+) -> None:
+    ada = make_user("ada")
+    link = link_and_log_in(links, ada)
+    orders.place(orders.preview(ada, link, limit_buy(qty="2", price="1500")), "Kite main")
+    links.remove(ada, link)
+    market.bar(API_KEY, "NSE:INFY", "1500")  # its fill no longer reaches this app
+    with db.session_factory() as s:
+        assert s.scalars(select(Fill)).all() == []
