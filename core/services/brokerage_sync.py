@@ -205,10 +205,10 @@ class BrokerageSync:
         except VaultError as exc:
             raise BrokerageError(str(exc)) from None
         snap_user = self._guard(lambda: client.register(f"stratforge-{uuid.uuid4()}"))
-        sealed = self._vault.seal(slot, {SECRET_FIELD: snap_user.user_secret})
-        values = {"credentials_encrypted": sealed, "external_user_id": snap_user.user_id, "is_active": True,
-                  "is_paper": False, "meta": {}}  # fmt: skip
         try:
+            sealed = self._vault.seal(slot, {SECRET_FIELD: snap_user.user_secret})
+            values = {"credentials_encrypted": sealed, "external_user_id": snap_user.user_id, "is_active": True,
+                      "is_paper": False, "meta": {}}  # fmt: skip
             self._store_link(user_id, row, values)
         except BaseException:
             # Not kept here: delete it at SnapTrade, or it would stay registered (and billed) with a secret nobody has.

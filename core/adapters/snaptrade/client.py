@@ -2,8 +2,10 @@
 
 The SDK's public calls pass no timeout to urllib3, and urllib3 then waits forever. Rather than patch the SDK, the
 client builds the SDK's API objects on ``_DeadlineApiClient``, an ``ApiClient`` subclass whose ``request`` gives
-every call ``timeout`` when the SDK gives none; urllib3's retries are off (``Configuration.retries = 0``), so a call
-costs at most one connect plus one read deadline. The host is injectable: the tests point it at a local stand-in.
+every call a deadline when the SDK gives none: ``connect_timeout_s`` to connect, ``read_timeout_s`` for each read,
+and their sum for the whole call (urllib3's ``total``: a server trickling bytes cannot stretch a call past it).
+urllib3's retries are off (``Configuration.retries = 0``): one attempt, so the deadline is the whole cost. The host
+is injectable: the tests point it at a local stand-in.
 
 Answers are read from the response's own bytes with ``parse_float=Decimal`` (the SDK's parse gives floats). Errors
 become ``SnapTradeError`` with a trader's message (``errors.py``), raised ``from None``: the SDK's and urllib3's
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import urllib3
 from snaptrade_client.api_client import ApiClient
@@ -81,14 +83,17 @@ class PartnerKeys:
 class _DeadlineApiClient(ApiClient[CommercialApiKeyAuth]):
     """The SDK's ApiClient with a default deadline on every request (its public calls pass none)."""
 
-    def __init__(self, configuration: Configuration[CommercialApiKeyAuth], timeout: tuple[float, float]) -> None:
+    def __init__(self, configuration: Configuration[CommercialApiKeyAuth], timeout: urllib3.Timeout) -> None:
         super().__init__(configuration)
-        self._timeout = timeout  # (connect, read): the SDK's REST client turns the pair into urllib3's Timeout
+        self._timeout = timeout
 
     def request(self, method: str, url: str, headers: Any = None, fields: Any = None, body: Any = None,
                 stream: bool = False, timeout: Any = None) -> Any:  # fmt: skip
+        # The SDK's REST client hands a Timeout object to urllib3 as it is (it converts only numbers and pairs);
+        # its annotation names only those, hence the cast.
+        deadline = cast(Any, self._timeout if timeout is None else timeout)
         return super().request(method, url, headers=headers, fields=fields, body=body, stream=stream,
-                               timeout=self._timeout if timeout is None else timeout)  # fmt: skip
+                               timeout=deadline)  # fmt: skip
 
 
 class SnapTradeClient:
@@ -104,7 +109,9 @@ class SnapTradeClient:
     ) -> None:
         self._keys = keys
         self._host = host
-        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._timeout = urllib3.Timeout(
+            connect=connect_timeout_s, read=read_timeout_s, total=connect_timeout_s + read_timeout_s
+        )
         self.read_timeout_s = read_timeout_s
         _redact_logs()
 
