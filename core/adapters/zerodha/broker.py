@@ -2,8 +2,8 @@
 
 Thread-safe: each thread calls Kite through its own SDK client (``client.KiteCalls``), every request bounded by
 the SDK's timeout. Orders are checked against Kite's instrument master (tick grid, lot size, known symbol) before
-anything is sent. Order updates come from ``order_updates.OrderPoller`` (see there why polling); ``start_updates``
-begins it and ``close`` ends it.
+anything is sent. Order updates come from ``order_updates.OrderPoller`` (see there why polling); it starts with the
+first event handler (or ``start_updates``) and ``close`` ends it.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class ZerodhaBroker:
         self._calls = KiteCalls(session, api_root=api_root, timeout_s=timeout_s)
         self._tags = TagBook()
         self._instruments = instruments or DailyInstrumentBook(self._fetch_instruments, self._now)
+        self._closed = False
         self._submit_lock = threading.Lock()
         self._submitting: set[str] = set()  # tags whose place request is in flight
         self._handlers: list[EventHandler] = []
@@ -91,10 +92,13 @@ class ZerodhaBroker:
     # ---- lifecycle ----
 
     def start_updates(self) -> None:
-        """Begin polling the order and trade books (events go to the handlers)."""
-        self.poller.start()
+        """Begin polling the order and trade books (events go to the handlers). Adding the first event handler
+        does it too: the first poll reports the day's events, which must not go out before anyone listens."""
+        if not self._closed:
+            self.poller.start()
 
     def close(self) -> None:
+        self._closed = True
         self.poller.stop()
 
     def report_again(self, order_id: str) -> None:
@@ -258,6 +262,7 @@ class ZerodhaBroker:
     def add_event_handler(self, handler: EventHandler) -> None:
         with self._handlers_lock:
             self._handlers.append(handler)
+        self.start_updates()
 
     def remove_event_handler(self, handler: EventHandler) -> None:
         with self._handlers_lock:

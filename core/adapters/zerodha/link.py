@@ -110,7 +110,7 @@ class ZerodhaLink:
     def open_broker(
         self, credentials: Mapping[str, str], session: Mapping[str, str], endpoints: Endpoints
     ) -> ZerodhaBroker:
-        """The broker for the session, polling order updates already; ``close()`` it when done."""
+        """The broker for the session; it polls order updates once an event handler is added. ``close()`` it."""
         product = (credentials.get("product") or "CNC").strip().upper() or "CNC"
         if product not in PRODUCTS:
             raise BrokerRejected(f"The Zerodha product must be CNC or MIS, not {product!r}.")
@@ -119,9 +119,7 @@ class ZerodhaLink:
             access_token=_session_token(session),
             user_id=session.get("user_id", ""),
         )
-        broker = ZerodhaBroker(kite_session, product=product, api_root=endpoints.api_root, timeout_s=self.timeout_s)
-        broker.start_updates()
-        return broker
+        return ZerodhaBroker(kite_session, product=product, api_root=endpoints.api_root, timeout_s=self.timeout_s)
 
 
 def _session_token(session: Mapping[str, str]) -> str:

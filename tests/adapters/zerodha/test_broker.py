@@ -284,3 +284,18 @@ def test_shares_bought_today_count_in_the_equity_they_were_paid_from(kite: KiteS
     after = broker.get_account()
     assert after.buying_power == before.buying_power - 5000
     assert after.equity == before.equity, "cash became shares worth the same at the last price"
+
+
+def test_the_days_events_wait_for_the_first_handler_and_a_closed_broker_stays_closed(
+    kite: KiteStandIn, broker: ZerodhaBroker, make_broker: MakeBroker
+) -> None:
+    placed = broker.submit_order(order(limit=None))  # filled before anyone listens
+    late = make_broker()
+    log = EventLog()
+
+    late.add_event_handler(log)
+
+    assert log.wait_for(placed.id, OrderEventType.FILL).execution_id
+    late.close()
+    late.add_event_handler(EventLog())
+    assert not late.poller.running

@@ -62,8 +62,10 @@ def test_a_browser_log_in_gives_a_session_that_opens_a_working_broker(
     broker = link.open_broker(credentials, session, endpoints)
     try:
         assert isinstance(broker, ZerodhaBroker) and broker.product == "CNC"
-        assert broker.poller.running, "the broker is already polling order updates"
         assert broker.get_account().id == "ZS1234"
+        assert not broker.poller.running, "no update is read before someone listens"
+        broker.add_event_handler(lambda event: None)
+        assert broker.poller.running
         assert session["access_token"] not in repr(broker)
     finally:
         broker.close()
