@@ -173,10 +173,13 @@ class IciciBroker:
             return book
 
     def _instrument(self, symbol: str) -> IndianInstrument:
+        """The instrument an order is for; NotPlaced (nothing was sent) when it is unknown or the list is not here."""
         try:
             return self.instruments().get(symbol)
         except InstrumentError as exc:
             raise NotPlaced(str(exc)) from None
+        except BrokerUnavailable as exc:
+            raise NotPlaced(f"{exc} The order was not sent.") from None
 
     def _symbol(self, exchange: str, stock_code: str) -> str:
         try:
@@ -226,7 +229,13 @@ class IciciBroker:
         with self._lock:
             used = tag in self._tags
         if not used:
-            used = any(str(row.get("user_remark") or "") == tag for row in self._order_book(exchange))
+            try:
+                book = self._order_book(exchange)
+            except BrokerUnavailable:
+                raise NotPlaced(
+                    "ICICI Direct could not be reached to check the order book; the order was not sent."
+                ) from None
+            used = any(str(row.get("user_remark") or "") == tag for row in book)
         if used:
             raise BrokerRejected(
                 f"ICICI Direct already has an order under client order id {client_order_id} today; "
@@ -323,6 +332,9 @@ class IciciBroker:
                 if str(row.get("user_remark") or "") == tag:
                     with self._lock:
                         self._tags[tag] = client_order_id  # the hash is one-way: remember what it stood for
+                        tracked = self._tracked.get(str(row.get("order_id")))
+                        if tracked is not None and tracked.client_order_id == tag:
+                            tracked.client_order_id = client_order_id  # adopted before anyone named it
                     return self._to_order(row)
         raise OrderNotFound(f"ICICI Direct has no order for client order id {client_order_id} today.")
 

@@ -87,9 +87,12 @@ class BreezeHost:
         self._reader.start()
         threading.Thread(target=self._drain_stderr, name="breeze-host-stderr", daemon=True).start()
         if not self._ready.wait(config.start_timeout_s) or self._fatal is not None:
-            reason = self._fatal or f"did not start within {config.start_timeout_s:g} s"
+            reason = self._fatal or f"it did not start within {config.start_timeout_s:g} s"
             self.close()
-            raise BrokerUnavailable(f"ICICI Direct's connection could not be started ({reason}).")
+            log.warning("ICICI broker host failed to start: %s; its last output: %s", reason, self._stderr_tail[-5:])
+            raise BrokerUnavailable(
+                "ICICI Direct could not be reached to start the connection; check the network and try again."
+            )
         self.start_s = time.monotonic() - started
 
     @property

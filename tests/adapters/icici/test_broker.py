@@ -278,3 +278,29 @@ def test_the_order_channel_comes_back_by_itself_after_a_network_failure(
     while breeze.notifications.connects == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert breeze.notifications.connects == before + 1
+
+
+def test_a_host_that_cannot_reach_icici_at_import_says_so_plainly(work_dir: Path) -> None:
+    """breeze_connect downloads its security master when imported: with no way out, the host cannot start."""
+    closed = "http://127.0.0.1:9"
+    nowhere = {name: closed for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")}
+
+    with pytest.raises(BrokerUnavailable, match="could not be reached to start the connection") as refused:
+        BreezeHost(HostConfig(work_dir=work_dir, env=nowhere, start_timeout_s=20))
+
+    assert "urlopen" not in str(refused.value) and "Error" not in str(refused.value)
+
+
+def test_an_order_whose_duplicate_check_cannot_be_made_is_not_placed_rather_than_unknown(
+    broker: IciciBroker, breeze: BreezeStandIn
+) -> None:
+    """The order book is read before sending (Breeze does not refuse a repeated remark): when that read fails,
+    nothing was sent, so the ledger may retry at once instead of settling an order that does not exist."""
+    before = posted_orders(breeze)
+    breeze.hang_paths.add("GET order")
+    try:
+        with pytest.raises(NotPlaced, match="was not sent"):
+            broker.submit_order(request())
+    finally:
+        breeze.hang_paths.discard("GET order")
+    assert posted_orders(breeze) == before
