@@ -139,7 +139,8 @@ def is_required(f: CredentialField) -> bool:
 
 def parse_login_answer(text: str) -> dict[str, str]:
     """The log-in's answer as the trader pasted it: the redirect address's query parameters (Kite sends
-    ``request_token``, Breeze ``apisession``), a bare query string, or a bare token/code as ``{"token": ...}``."""
+    ``request_token``, Breeze ``apisession``), a bare query string, or a bare token under each of those names (a
+    trader who copied only the token from the address bar; each adapter reads its own)."""
     pasted = text.strip()
     if not pasted:
         return {}
@@ -148,7 +149,7 @@ def parse_login_answer(text: str) -> dict[str, str]:
         return dict(parse_qsl(query, keep_blank_values=False))
     if "=" in pasted:
         return dict(parse_qsl(pasted.lstrip("?"), keep_blank_values=False))
-    return {"token": pasted}
+    return {"token": pasted, "request_token": pasted, "apisession": pasted}
 
 
 def _clean_value(name: str, value: object) -> str:

@@ -163,7 +163,7 @@ def test_a_refused_log_in_says_so_and_leaves_no_session(links: BrokerAccounts, m
         ("https://127.0.0.1/cb?request_token=abc&action=login&status=success",
          {"request_token": "abc", "action": "login", "status": "success"}),
         ("?apisession=123456", {"apisession": "123456"}),
-        ("  7f3a9c  ", {"token": "7f3a9c"}),
+        ("  7f3a9c  ", {"token": "7f3a9c", "request_token": "7f3a9c", "apisession": "7f3a9c"}),
         ("", {}),
     ],
 )  # fmt: skip
