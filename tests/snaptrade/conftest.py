@@ -13,7 +13,7 @@ from core.accounts.credential_vault import CredentialVault, KeyringKeySource
 from core.accounts.snaptrade_keys import CLIENT_ID_ENV, CONSUMER_KEY_ENV, SnapTradeKeyStore
 from core.db.database import Database
 from core.services.brokerage_sync import BrokerageSync
-from tests.gui.conftest import qasync_loop, runner  # noqa: F401 - the GUI fixtures, for the brokerage panel's tests
+from tests.gui.conftest import gui_thread_garbage_collection, qasync_loop, runner  # noqa: F401 - for the panel's tests
 from tests.snaptrade.standin import CLIENT_ID, CONSUMER_KEY, SnapTradeStandIn
 
 PASSWORD = "Tr4ding-Pass-2026"
