@@ -137,9 +137,15 @@ class IciciBroker:
     def subscribe_notifications(self) -> bool:
         """Ask the host for ICICI's order notifications; False (and polling alone) when it cannot have them."""
         try:
-            self._host.request("subscribe_orders", timeout_s=15)
+            answer = self._host.request("subscribe_orders", timeout_s=15)
         except (HostError, BrokerError) as exc:
             log.warning("ICICI order notifications unavailable, polling only: %s", exc)
+            return False
+        # subscribe_feeds reports its own failures as a returned string ("Exception while subscribing ..."), not
+        # by raising: only its success message counts.
+        message = str(answer.get("message", "")) if isinstance(answer, dict) else str(answer)
+        if "subscribed successfully" not in message.lower():
+            log.warning("ICICI order notifications refused, polling only: %s", message[:200])
             return False
         self.notifications_subscribed = True
         return True

@@ -13,9 +13,10 @@ log-in page. Either way the SDK runs unmodified in its own process (``host``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 from core.adapters.icici.broker import DEFAULT_POLL_INTERVAL_S, PRODUCTS, IciciBroker
@@ -90,21 +91,24 @@ class IciciLink:
         if product not in PRODUCTS:
             raise BrokerRejected(f"ICICI Direct's product must be cash or margin, not {product!r}.")
         api_session = _required(session, "session_token")
-        events: list[IciciBroker] = []
-        host = self._start_host(
-            endpoints, on_event=lambda message: events[0].on_host_event(message) if events else None
-        )
+        opened: list[IciciBroker] = []  # the host starts before the broker it reports to exists
+
+        def on_event(message: dict[str, Any]) -> None:
+            if opened:
+                opened[0].on_host_event(message)
+
+        host = self._start_host(endpoints, on_event=on_event)
         try:
             user_id = self._login(host, credentials, api_session)
             broker = IciciBroker(host, user_id=user_id, product=product, poll_interval_s=self._poll_interval_s)
         except BaseException:
             host.close()
             raise
-        events.append(broker)
+        opened.append(broker)
         broker.subscribe_notifications()
         return broker
 
-    def _start_host(self, endpoints: Endpoints, on_event: object = None) -> BreezeHost:
+    def _start_host(self, endpoints: Endpoints, on_event: Callable[[dict[str, Any]], None] | None = None) -> BreezeHost:
         env = dict(self._env)
         if endpoints.api_root:
             env.update({name: endpoints.api_root for name in PROXY_VARIABLES})
@@ -113,7 +117,7 @@ class IciciLink:
             env=env,
             call_timeout_s=self._call_timeout_s,
         )
-        host = BreezeHost(config, on_event=on_event)  # type: ignore[arg-type]
+        host = BreezeHost(config, on_event=on_event)
         self.last_host_start_s = host.start_s
         return host
 

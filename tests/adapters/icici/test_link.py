@@ -1,15 +1,21 @@
 """ICICI Direct's log-in for a broker link: the log-in page, trading its API session for a session, and what a
-forged, foreign or expired session gets. The morning reset runs last: it ends every session of the module."""
+forged, foreign or expired session gets. The morning reset runs after the tests that share the module's stand-in:
+it ends every session that stand-in issued."""
 
 from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from core.adapters.icici.link import IciciLink
 from core.broker.errors import BrokerRejected, SessionExpired
 from core.broker.links import Endpoints, link_adapter
+from core.domain.orders import OrderEvent, OrderEventType, OrderRequest, OrderSide, OrderType
 from tests.adapters.icici.conftest import CALL_TIMEOUT_S, POLL_INTERVAL_S
-from tests.adapters.icici.standin import BreezeStandIn
+from tests.adapters.icici.standin import BreezeStandIn, BreezeState
 
 
 def test_the_link_service_finds_the_icici_adapter_and_its_fields() -> None:
@@ -100,3 +106,26 @@ def test_the_morning_reset_ends_the_session_and_its_api_session(
     with pytest.raises(SessionExpired, match="expired"):
         link.start_session(credentials, {"apisession": api_session}, Endpoints())
     assert CALL_TIMEOUT_S > 0
+
+
+def test_without_icicis_order_channel_fills_still_arrive_by_polling(
+    tmp_path: Path, credentials: dict[str, str]
+) -> None:
+    with BreezeStandIn(tmp_path, BreezeState(rate_limit_per_minute=100_000), notifications=False) as quiet:
+        link = IciciLink(work_dir=tmp_path / "data", env=quiet.host_env(), poll_interval_s=POLL_INTERVAL_S)
+        broker = link.open_broker(credentials, {"session_token": quiet.issue_api_session()}, Endpoints())
+        fills: list[OrderEvent] = []
+        broker.add_event_handler(lambda event: fills.append(event) if event.type is OrderEventType.FILL else None)
+        try:
+            assert not broker.notifications_subscribed
+            order = broker.submit_order(
+                OrderRequest("poll-only-1", "NSE:INFY", OrderSide.BUY, Decimal("1"), OrderType.LIMIT,
+                             limit_price=Decimal("1400.00"))
+            )  # fmt: skip
+            quiet.execute(order.id, 1, Decimal("1400.00"))
+            deadline = time.monotonic() + 5
+            while not fills and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            broker.close()
+    assert [(e.order.id, e.qty) for e in fills] == [(order.id, Decimal("1"))]
