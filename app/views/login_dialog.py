@@ -53,8 +53,8 @@ LOGIN_TAB, SIGNUP_TAB = 0, 1
 REQUEST_SENT = "Your request was sent; the club admin approves it. Log in here once they have."
 FIRST_ACCOUNT = "No account exists on this database yet: create yours to start (it administers the database)."
 NEW_IDENTITY = (
-    "No StratForge account is linked to this {label} account. Create one below, or log in with your password and "
-    "link {label} in Settings → Sign-in."
+    "No StratForge account is linked to this {label} account. Create one below, or log in above with your "
+    "password: {label} is then linked to that account."
 )
 CLUB_IDENTITY = (
     "Signed in with {label} as {email}. Choose a username and the password of your club login, then request to "
@@ -298,7 +298,22 @@ class LoginDialog(QDialog):
             self.club_login = await self._runner.call(self._club.log_in, name, password)
         else:
             assert self._service is not None
-            self.login_result = await self._runner.call(self._service.log_in, name, password, remember)
+            result = await self._runner.call(self._service.log_in, name, password, remember)
+            await self._link_pending(result)
+            self.login_result = result
+
+    async def _link_pending(self, result: LoginResult) -> None:
+        """A password log-in right after signing in with an unlinked identity links it: "log in with your password
+        and link" in one step. The log-in stands even if the link fails (another user took the identity a moment
+        ago): the trader sees why in Settings → Sign-in."""
+        identity = self.pending_identity
+        if identity is None or self._identities is None:
+            return
+        try:
+            await self._runner.call(self._identities.link, result.user.id, identity)
+        except AccountError as exc:
+            log.warning("signed in with a password; the %s identity was not linked: %s", identity.provider, exc)
+        self._forget_identity()
 
     async def _sign_up(self, email: str, username: str, password: str) -> None:
         assert self._service is not None

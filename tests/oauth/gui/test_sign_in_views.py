@@ -83,13 +83,29 @@ def test_a_new_google_identity_is_offered_an_account_with_a_proposed_username(
     click(qtbot, dialog, "googleSignInButton")
     qtbot.waitUntil(lambda: dialog.identity_panel.isVisible() and not dialog.busy, timeout=10_000)
     assert dialog.identity_username.text() == "Ann.Trader"
-    assert "log in with your password and link Google in Settings" in text_of(dialog, "identityText")
+    assert "log in above with your password: Google is then linked" in text_of(dialog, "identityText")
     dialog.identity_username.setText("ann")
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):
         click(qtbot, dialog, "identityCreateButton")
     assert dialog.user is not None and dialog.user.username == "ann"
     with db.session_factory() as s:
         assert s.get(User, dialog.user.id).google_id == standin.person.google_sub
+
+
+def test_a_password_log_in_after_a_new_google_identity_links_it(
+    qtbot: QtBot, db, accounts: AccountService, runner: BlockingRunner, standin: StandIn
+) -> None:
+    ann = accounts.sign_up("ann@example.com", "ann", STRONG_PASSWORD)
+    dialog = login_dialog(qtbot, accounts, runner, service(db, standin, FakeBrowser()))
+    click(qtbot, dialog, "googleSignInButton")
+    qtbot.waitUntil(lambda: dialog.identity_panel.isVisible() and not dialog.busy, timeout=10_000)
+    dialog.login_name.setText("ann")
+    dialog.login_password.setText(STRONG_PASSWORD)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        click(qtbot, dialog, "loginButton")
+    assert dialog.user == ann and dialog.pending_identity is None
+    with db.session_factory() as s:
+        assert s.get(User, ann.id).google_id == standin.person.google_sub
 
 
 def test_an_unconfigured_provider_is_disabled_and_says_how_to_configure_it(
