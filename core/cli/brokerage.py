@@ -6,7 +6,7 @@
     stratforge brokerage accounts    the connections and accounts SnapTrade has now
     stratforge brokerage sync        book the brokerage's trades as journal fills (again: adds nothing twice)
                                      [--full: the whole history, not only from a week before the last trade]
-    stratforge brokerage unlink      forget this computer's SnapTrade link (synced fills stay)
+    stratforge brokerage unlink      remove the SnapTrade link (SnapTrade deletes its copy; synced fills stay)
 
 You sign in as in the app (``--user`` or STRATFORGE_USER; the password from STRATFORGE_PASSWORD or a prompt); in a
 club the command runs as your own database role. SnapTrade's API key comes from STRATFORGE_SNAPTRADE_CLIENT_ID and
@@ -94,7 +94,7 @@ def _run(brokerage: BrokerageSync, user_id: uuid.UUID, args: argparse.Namespace)
         print(brokerage.sync(user_id, full=args.full).summary())
     else:
         brokerage.unlink(user_id)
-        print("SnapTrade unlinked here; synced fills stay in the journal")
+        print("SnapTrade unlinked; synced fills stay in the journal")
     return 0
 
 
