@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.adapters.zerodha import convert
-from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, KiteCalls, KiteSession
+from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, KiteCalls, KiteSession, RequestPacer
 from core.adapters.zerodha.instruments import DailyInstrumentBook, InstrumentSource
 from core.adapters.zerodha.order_updates import DEFAULT_POLL_INTERVAL_S, OrderBookTracker, OrderPoller
 from core.adapters.zerodha.tags import TagBook
@@ -44,7 +44,8 @@ class ZerodhaBroker:
 
     ``product``: CNC (delivery, the default) or MIS (intraday: shorts allowed, squared off by Zerodha before the
     close). ``now``: the clock (tests pass a fixed one). ``instruments``: where the instrument master comes from
-    (default: downloaded with this session once a day); brokers of one app may share one.
+    (default: downloaded with this session once a day); brokers of one app may share one. ``pacer``: the request
+    budget; brokers of one Kite app in one process share one (Kite counts requests per app, not per object).
     """
 
     name = "zerodha"
@@ -60,6 +61,7 @@ class ZerodhaBroker:
         now: Callable[[], datetime] | None = None,
         on_session_expired: Callable[[SessionExpired], None] | None = None,
         instruments: InstrumentSource | None = None,
+        pacer: RequestPacer | None = None,
     ) -> None:
         product = product.strip().upper() or "CNC"
         if product not in convert.PRODUCTS:
@@ -67,7 +69,7 @@ class ZerodhaBroker:
         self.product = product
         self._session = session
         self._now = now or (lambda: datetime.now(UTC))
-        self._calls = KiteCalls(session, api_root=api_root, timeout_s=timeout_s)
+        self._calls = KiteCalls(session, api_root=api_root, timeout_s=timeout_s, pacer=pacer)
         self._tags = TagBook()
         self._instruments = instruments or DailyInstrumentBook(self._fetch_instruments, self._now)
         self._closed = False
@@ -162,6 +164,10 @@ class ZerodhaBroker:
         changes: dict[str, Any] = {"order_type": current.get("order_type")}
         try:
             if qty is not None:
+                if qty < order.filled_qty:
+                    raise BrokerRejected(
+                        f"Order {order_id} has already filled {order.filled_qty}; its quantity cannot go below that."
+                    )
                 changes["quantity"] = instrument.check_quantity(qty)
             if limit_price is not None:
                 if order.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):

@@ -100,6 +100,10 @@ def test_a_modification_off_the_tick_grid_is_refused_before_sending(kite: KiteSt
     with pytest.raises(BrokerRejected, match="no trigger price"):
         broker.modify_order(placed.id, stop_price=Decimal("1460"))
 
+    kite.execute(placed.id, Decimal(1), Decimal(1450))
+    with pytest.raises(BrokerRejected, match="already filled 1"):
+        broker.modify_order(placed.id, qty=Decimal(0))
+
     assert kite.count("PUT", f"/orders/regular/{placed.id}") == before
     broker.cancel_order(placed.id)
 
