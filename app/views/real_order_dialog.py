@@ -8,7 +8,8 @@ is previewed by ``core.services.real_money_orders`` on a worker thread (the inst
 checks against the real account), and ``RealOrderDialog`` shows what would be sent, in red: the broker, the
 account's label and its broker-side id, the exact order and its product, the time left. Send stays disabled until
 the trader has typed the account's label exactly; only then is the order placed (again on a worker thread, where
-the service checks the confirmation once more). Closing the dialog spends the confirmation: nothing is sent.
+the service checks the confirmation once more), and the selector goes back to paper. Closing the dialog spends the
+confirmation: nothing is sent.
 """
 
 from __future__ import annotations
@@ -287,6 +288,7 @@ class RealOrderRoute:
             self._set_busy(False)
             self._ticket.status_label.setText(placed.message)
             self._ticket.qty_edit.clear()  # as after a paper order: Enter cannot send the same order twice
+            self.selector.setCurrentIndex(0)  # and back to paper: every real order is picked explicitly
 
     def _not_sent(self, confirmation: OrderConfirmation) -> None:
         self._orders.cancel_confirmation(confirmation)  # no I/O: the token is dropped from memory

@@ -189,6 +189,7 @@ def test_a_real_order_is_sent_only_after_the_account_label_is_typed_in_the_red_c
     qtbot.waitUntil(lambda: len(market.submitted) == 1 and ticket.submit_button.isEnabled(), timeout=WAIT_MS)
     assert ticket.status_label.text().endswith("sent to Zerodha (Kite Connect) account 'Kite main': new.")
     assert desk.placed == []  # nothing went to the paper desk
+    assert selector.currentText() == PAPER_TEXT and ticket.windowTitle() == "New order"  # the next one is paper
 
 
 def test_closing_the_confirmation_sends_nothing(
