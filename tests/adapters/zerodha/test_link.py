@@ -134,3 +134,29 @@ def test_the_product_is_chosen_per_link(kite: KiteStandIn, credentials: dict[str
 )
 def test_a_kite_session_ends_at_six_the_next_morning_in_india(logged_in: datetime, ends: datetime) -> None:
     assert session_expiry(logged_in.astimezone(UTC)) == ends
+
+
+def test_no_secret_reaches_the_logs_or_the_errors(
+    caplog: pytest.LogCaptureFixture, kite: KiteStandIn, credentials: dict[str, str], endpoints: Endpoints
+) -> None:
+    caplog.set_level("DEBUG")
+    link = ZerodhaLink(timeout_s=2.0)
+    session = link.start_session(credentials, {"request_token": kite.issue_request_token()}, endpoints)
+    broker = link.open_broker(credentials, session, endpoints)
+    errors: list[str] = []
+    try:
+        broker.add_event_handler(lambda event: None)
+        broker.get_account()
+        kite.expire_sessions()
+        for call in (broker.get_account, broker.list_open_orders):
+            try:
+                call()
+            except SessionExpired as exc:
+                errors.append(str(exc))
+    finally:
+        broker.close()
+
+    seen = caplog.text + " ".join(errors) + repr(broker)
+    assert len(errors) == 2
+    for secret in (session["access_token"], credentials["api_secret"]):
+        assert secret not in seen
