@@ -1,8 +1,10 @@
 """Every broker's update delivery: fills survive a cut update channel, and duplicates are booked once.
 
 Brokers deliver an update more than once (a resend, a reconnection's replay), and a fill made while the channel
-was down must still arrive, under the execution id the venue gave it: the ledger books each execution id once,
-so a replay under a new id would book the shares twice, and a lost one would never book them.
+was down must still arrive, under the execution id the venue gave it: the fill is stored under that id (the
+journal and reconciliation match executions by it), and a lost one is booked only when a later update or a
+settlement over REST brings the order's cumulative quantity, without its id. Whatever arrives, and however often,
+the ledger must book each execution exactly once.
 """
 
 from __future__ import annotations
