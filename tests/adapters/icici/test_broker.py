@@ -3,12 +3,16 @@ suite does not cover (refusals before sending, tags, BSE, order types, positions
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -304,3 +308,25 @@ def test_an_order_whose_duplicate_check_cannot_be_made_is_not_placed_rather_than
     finally:
         breeze.hang_paths.discard("GET order")
     assert posted_orders(breeze) == before
+
+
+def test_a_replayed_or_tampered_signed_request_is_refused_as_icici_refuses_it(
+    broker: IciciBroker, breeze: BreezeStandIn
+) -> None:
+    """The stand-in checks Breeze's signature the way ICICI does: sha256(timestamp + body + secret), fresh."""
+    token = base64.b64encode(f"{breeze.state.user_id}:{breeze.session_keys()[0]}".encode()).decode()
+
+    def signed(body: str, at: datetime, sent_body: str | None = None) -> str:
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        checksum = hashlib.sha256((stamp + body + breeze.state.api_secret).encode()).hexdigest()
+        headers = {"X-AppKey": breeze.state.api_key, "X-Timestamp": stamp, "X-Checksum": f"token {checksum}",
+                   "X-SessionToken": token}  # fmt: skip
+        _, payload, _ = breeze.handle(
+            "api.icicidirect.com", "GET", "/breezeapi/api/v1/funds", headers, (sent_body or body).encode()
+        )
+        return str(json.loads(payload)["Error"])
+
+    now = datetime.now(UTC)
+    assert signed("{}", now) == "None", "a fresh, intact request is answered"
+    assert signed("{}", now - timedelta(minutes=5)) == "Authentication Fail :: Request Expired."
+    assert signed('{"a":1}', now, sent_body='{"a":2}') == "Authentication Fail :: Invalid Checksum."
