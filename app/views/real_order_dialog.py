@@ -59,8 +59,9 @@ BANNER_STYLE = "background: #d32f2f; color: white; font-weight: bold; padding: 6
 
 
 def account_item_text(account: LinkedAccount) -> str:
-    """``Real money: Kite main (Zerodha (Kite Connect))``"""
-    return f"Real money: {account.label} ({account.broker_name})"
+    """``Real money: Kite main (Zerodha (Kite Connect))``, and ``— log in first`` while it has no session."""
+    text = f"Real money: {account.label} ({account.broker_name})"
+    return text if account.logged_in else f"{text} — log in first"
 
 
 class AccountSelector(QComboBox):

@@ -361,9 +361,13 @@ class BrokerAccounts:
         if not session or not account.logged_in:
             raise LoginNeeded(self._login_needed(account))
         adapter = self._adapter(row.broker)
-        broker = self._broker_call(
-            row, lambda: adapter.open_broker(credentials, session, self._endpoints(row.broker)), "connect"
-        )
+        try:
+            broker = self._broker_call(
+                row, lambda: adapter.open_broker(credentials, session, self._endpoints(row.broker)), "connect"
+            )
+        except LoginNeeded:  # the broker ended the session already: the list says so, the next order asks
+            self.end_session(user_id, link_id, started=account.session_started)
+            raise
         fields = {f.name: f for f in adapter.credential_fields}
         settings = {k: v for k, v in credentials.items() if k in fields and not fields[k].secret}
         return OpenedLink(account, broker, settings)

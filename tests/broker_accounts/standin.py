@@ -150,5 +150,7 @@ class SimLink:
     def open_broker(
         self, credentials: Mapping[str, str], session: Mapping[str, str], endpoints: Endpoints
     ) -> SessionBroker:
+        if session.get("access_token") not in self.market.tokens:
+            raise SessionExpired("TokenException: Incorrect `api_key` or `access_token`.")
         self.market.brokers_opened += 1
         return SessionBroker(self.market, credentials["api_key"], session["access_token"])
