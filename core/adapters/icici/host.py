@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import socket
 import sys
@@ -33,6 +34,7 @@ from typing import Any, TextIO
 SOCKET_TIMEOUT_S = 30.0
 MASTER_TIMEOUT_S = 60.0
 WORKERS = 8
+SDK_LOGGERS = ("APILogger", "WebsocketLogger")  # the file loggers breeze_connect adds at import
 
 # The SDK methods the parent may call: nothing else is reachable through the pipe.
 ALLOWED_METHODS = frozenset(
@@ -71,6 +73,10 @@ class Host:
         from breeze_connect import breeze_connect as module  # type: ignore[import-untyped]  # network I/O, logs/
 
         self._module = module
+        # breeze_connect logs every response at DEBUG into logs/apiLogs.log (the order book on every poll: some
+        # megabytes of account data a day, kept forever). Errors are what a support case needs; the rest stays out.
+        for name in SDK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.send({"event": "ready", "import_s": round(time.monotonic() - started, 3)})
 
     def serve(self, requests: TextIO) -> None:

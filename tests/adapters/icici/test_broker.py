@@ -106,6 +106,7 @@ def test_no_secret_reaches_the_files_the_sdk_writes(broker: IciciBroker, breeze:
         if path.is_file():
             text = path.read_text(errors="replace")
             assert not [s for s in secrets if s in text], f"{path.name} holds a secret"
+            assert "Get funds response" not in text, "the SDK's debug log of every answer is left out"
 
 
 # --- refusals before sending ---------------------------------------------------------------------------------------
