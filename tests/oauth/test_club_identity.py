@@ -93,3 +93,13 @@ def test_only_the_applicant_and_admin_roles_may_file_identity_requests(club: Clu
             ).scalars()
         )
     assert allowed == {group_role(club.name, "applicant"), group_role(club.name, "admin")}
+
+
+def test_a_member_cannot_link_an_identity_to_their_own_row(club: Club, db) -> None:
+    """Only the admin's approval links an identity in a club: a member's role may not write users.google_id."""
+    admin = club.make_admin()
+    club.request_signup("bea")
+    [request] = admin.list_requests()
+    admin.approve(request.id)
+    with club.connect_as_member("bea") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("UPDATE users SET google_id = %s WHERE id = sf_uid()", (ANN.subject,))
