@@ -53,6 +53,7 @@ from core.adapters.snaptrade import (
     SnapTradeUser,
 )
 from core.adapters.snaptrade.convert import decimal_or_none, plain_json, time_or_none
+from core.adapters.snaptrade.errors import CODE_USER
 from core.db.models import BrokerConnection
 from core.journal.errors import JournalError
 from core.journal.synced_fills import SyncBooking, SyncedTrade, book_synced_fills
@@ -309,7 +310,9 @@ class BrokerageSync:
             try:
                 client.delete_user(row.external_user_id)
             except SnapTradeError as exc:
-                if exc.status != 404:  # 404: SnapTrade has no such user any more, which is what unlinking wants
+                # 404 or 1083: SnapTrade has (or accepts) no such user any more, which is what unlinking wants;
+                # anything else (SnapTrade down, our key refused) keeps the link, so no user is left nobody can reach.
+                if exc.status != 404 and exc.code != CODE_USER:
                     raise BrokerageError(f"{exc} The link was kept; try Unlink again.") from None
         with self._sessions() as s:
             s.execute(

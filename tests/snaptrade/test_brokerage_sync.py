@@ -289,6 +289,20 @@ def test_unlinking_removes_the_snaptrade_user_forgets_the_secret_and_keeps_the_s
     assert row_of(db, ann).id == row.id and len(standin.users) == 1
 
 
+def test_a_link_snaptrade_no_longer_knows_is_unlinked_but_not_while_snaptrade_is_down(brokerage, standin, make_user):
+    ann = make_user("ann")
+    snap = linked_with_trades(brokerage, standin, ann)
+    standin.fail("/snapTrade/deleteUser", SERVER_ERROR)
+    with pytest.raises(BrokerageError, match="The link was kept; try Unlink again"):
+        brokerage.unlink(ann)
+    assert brokerage.overview(ann).linked
+
+    del standin.users[snap.user_id]  # gone at SnapTrade (deleted from its dashboard)
+    brokerage.unlink(ann)
+
+    assert not brokerage.overview(ann).linked
+
+
 def test_a_link_that_cannot_be_stored_leaves_no_snaptrade_user_behind(db, brokerage, standin, make_user):
     ann = make_user("ann")
     with db.session_factory() as s:  # another of her links already carries the name
