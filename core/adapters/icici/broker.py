@@ -2,10 +2,12 @@
 
 Every call goes through ``BreezeHost`` (breeze_connect in its own process) with a deadline; see ``host_process``.
 
-Orders: cash equities on NSE and BSE, product ``cash`` (delivery, CNC) unless the link chose ``margin`` (intraday,
-MIS). MARKET, LIMIT, STOP (a stop-loss with no limit price, SL-M) and STOP_LIMIT (SL); DAY and IOC. Brackets,
-extended hours, fractional quantities and GTC/FOK are refused before sending (NotPlaced): the exchanges take none of
-them through Breeze. Note: breeze_connect (1.0.69) no longer sends a market order as such; it asks for a quote and
+Orders: cash equities on NSE and BSE, product ``cash`` (delivery, CNC). Not intraday (``margin``, MIS): ICICI's
+regulatory notice for breeze-connect 1.0.69 prohibits placing, modifying or cancelling Margin and Option Plus orders
+through the Breeze API, so a link cannot choose it (``PRODUCTS`` keeps the switch for the day ICICI allows it).
+MARKET, LIMIT, STOP (a stop-loss with no limit price, SL-M) and STOP_LIMIT (SL); DAY and IOC. Brackets, extended
+hours, fractional quantities and GTC/FOK are refused before sending (NotPlaced): the exchanges take none of them
+through Breeze. Note: breeze_connect (1.0.69) no longer sends a market order as such; it asks for a quote and
 places a limit order 3 % through the last price (clamped to the circuit limits), so a MARKET order reads back from
 ICICI as a LIMIT order.
 
@@ -61,7 +63,11 @@ END_EVENTS = {
     OrderStatus.REJECTED: OrderEventType.REJECTED,
     OrderStatus.EXPIRED: OrderEventType.EXPIRED,
 }
-PRODUCTS = {"cash": "delivery (CNC)", "margin": "intraday (MIS)"}
+PRODUCTS = {"cash": "delivery (CNC)"}
+NOT_OFFERED = {
+    "margin": "ICICI Direct does not take intraday (margin) orders through its API; link the account for delivery "
+    "(cash) trading.",
+}
 DEFAULT_POLL_INTERVAL_S = 5.0
 MASTER_TIMEOUT_S = 90.0
 FINISHED_KEPT = 200
@@ -97,7 +103,7 @@ class IciciBroker:
         owns_host: bool = True,
     ) -> None:
         if product not in PRODUCTS:
-            raise ValueError(f"ICICI Direct product must be one of {', '.join(PRODUCTS)}, not {product!r}")
+            raise ValueError(NOT_OFFERED.get(product, f"ICICI Direct has no product {product!r} for StratForge."))
         self._host = host
         self._owns_host = owns_host  # False: another broker shares the host and closes it
         self.user_id = user_id
@@ -480,7 +486,7 @@ class IciciBroker:
             instrument = self.instruments().get(symbol)
         except InstrumentError:
             return Asset(symbol=symbol.strip().upper(), tradable=False, shortable=False, easy_to_borrow=False)
-        intraday = self.product == "margin"  # a delivery (CNC) sale needs the shares; an intraday one does not
+        intraday = self.product == "margin"  # a delivery (CNC) sale needs the shares it sells
         return Asset(
             symbol=str(instrument.symbol),
             tradable=True,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from core.adapters.icici.broker import DEFAULT_POLL_INTERVAL_S, PRODUCTS, IciciBroker
+from core.adapters.icici.broker import DEFAULT_POLL_INTERVAL_S, NOT_OFFERED, PRODUCTS, IciciBroker
 from core.adapters.icici.host_process import BreezeHost, HostConfig, HostError
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, SessionExpired
 from core.broker.links import CredentialField, Endpoints
@@ -36,12 +36,6 @@ class IciciLink:
     credential_fields = (
         CredentialField("api_key", "API key", secret=True, help="From your app at api.icicidirect.com (Breeze API)."),
         CredentialField("api_secret", "Secret key", secret=True, help="The app's secret key; it signs every request."),
-        CredentialField(
-            "product",
-            "Product",
-            secret=False,
-            help="cash: delivery (CNC), the default; margin: intraday (MIS), squared off by ICICI before the close.",
-        ),
     )
 
     def __init__(
@@ -89,7 +83,7 @@ class IciciLink:
     ) -> IciciBroker:
         product = (credentials.get("product") or "cash").strip().lower()
         if product not in PRODUCTS:
-            raise BrokerRejected(f"ICICI Direct's product must be cash or margin, not {product!r}.")
+            raise BrokerRejected(NOT_OFFERED.get(product, f"ICICI Direct has no product {product!r} for StratForge."))
         api_session = _required(session, "session_token")
         opened: list[IciciBroker] = []  # the host starts before the broker it reports to exists
 

@@ -14,7 +14,8 @@ Strict like the real API, per the Breeze documentation and the SDK's own expecta
   ``Session key is expired.``;
 - ``customerdetails`` answers an unknown API session with ``Invalid session.`` and an expired one with
   ``Resource not available.`` (the texts the SDK itself tests for);
-- orders: known stock code on that exchange, quantity a whole number of lots, prices on the tick grid, enough
+- orders: delivery (``cash``) only (ICICI prohibits Margin and Option Plus orders through the API), a known stock
+  code on that exchange, quantity a whole number of lots, prices on the tick grid, enough
   funds for a buy, ``user_remark`` alphanumeric and at most 20 characters; a completed order cannot be modified or
   cancelled; an empty book is ``No Data Found``;
 - 100 calls a minute per app key (Breeze's documented limit; settable for tests), refused with HTTP 429.
@@ -387,6 +388,8 @@ class BreezeStandIn:
         if scrip is None:
             return _error("Invalid Stock Code")
         product = str(p.get("product", "")).lower()
+        if product in ("margin", "optionplus"):
+            return _error("Placement of Margin and Option Plus orders via API is not allowed")
         if product not in ("cash", "margin"):
             return _error("Invalid Product Type")
         action = str(p.get("action", "")).lower()

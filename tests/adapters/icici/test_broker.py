@@ -56,11 +56,9 @@ def posted_orders(breeze: BreezeStandIn) -> int:
 
 
 @pytest.fixture(scope="module")
-def margin_broker(breeze: BreezeStandIn, link: IciciLink, credentials: dict[str, str]) -> Iterator[IciciBroker]:
-    """A second session on the same account, as after a restart, linked for intraday (margin) trading."""
-    opened = link.open_broker(
-        credentials | {"product": "margin"}, {"session_token": breeze.issue_api_session()}, Endpoints()
-    )
+def second_session(breeze: BreezeStandIn, link: IciciLink, credentials: dict[str, str]) -> Iterator[IciciBroker]:
+    """A second session on the same account, as after a restart: it never saw the first one's orders placed."""
+    opened = link.open_broker(credentials, {"session_token": breeze.issue_api_session()}, Endpoints())
     try:
         yield opened
     finally:
@@ -151,25 +149,25 @@ def test_the_client_order_id_travels_as_a_short_tag_in_the_remark(broker: IciciB
 
 
 def test_a_session_that_never_saw_the_order_finds_it_by_client_id_and_refuses_it_twice(
-    broker: IciciBroker, margin_broker: IciciBroker
+    broker: IciciBroker, second_session: IciciBroker
 ) -> None:
     placed = request()
     order = broker.submit_order(placed)
 
-    found = margin_broker.get_order_by_client_id(placed.client_order_id)
+    found = second_session.get_order_by_client_id(placed.client_order_id)
 
     assert (found.id, found.client_order_id) == (order.id, placed.client_order_id)
     with pytest.raises(BrokerRejected, match="already has an order"):
-        margin_broker.submit_order(placed)
+        second_session.submit_order(placed)
 
 
-def test_a_margin_link_places_intraday_orders_and_may_sell_short(
-    margin_broker: IciciBroker, breeze: BreezeStandIn
+def test_a_link_cannot_choose_intraday_which_icici_refuses_through_its_api(
+    link: IciciLink, credentials: dict[str, str], breeze: BreezeStandIn
 ) -> None:
-    order = margin_broker.submit_order(request(side=OrderSide.SELL, limit_price=Decimal("1600.00")))
-
-    assert breeze.order(order.id).product == "Margin"
-    assert margin_broker.get_asset("NSE:INFY").shortable
+    with pytest.raises(BrokerRejected, match="does not take intraday"):
+        link.open_broker(
+            credentials | {"product": "margin"}, {"session_token": breeze.issue_api_session()}, Endpoints()
+        )
 
 
 def test_a_bse_order_goes_to_bse_under_its_scrip_code(broker: IciciBroker, breeze: BreezeStandIn) -> None:
