@@ -33,14 +33,25 @@ class HostConfig:
     """How to start the host: its working folder (where breeze_connect writes ``logs/``), the environment entries
     to add or replace (tests route HTTPS through the stand-in's proxy and trust its CA), and the command.
 
-    ``command`` defaults to this interpreter running the module; a frozen build passes its own entry point.
+    ``command``: see ``default_command``.
     """
 
     work_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)
-    command: Sequence[str] = (sys.executable, "-m", "core.adapters.icici.host")
+    command: Sequence[str] = field(default_factory=lambda: default_command())
     start_timeout_s: float = START_TIMEOUT_S
     call_timeout_s: float = 10.0
+
+
+FROZEN_COMMAND = "icici-broker-host"
+
+
+def default_command() -> list[str]:
+    """This interpreter running the host module; in a frozen build (PyInstaller), which has no ``-m``, the app's
+    own executable with the ``icici-broker-host`` command, which its command line hands to ``host.main``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, FROZEN_COMMAND]
+    return [sys.executable, "-m", "core.adapters.icici.host"]
 
 
 class HostError(Exception):
