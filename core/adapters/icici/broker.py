@@ -35,6 +35,7 @@ from typing import Any
 from core.adapters.icici import convert
 from core.adapters.icici.host_process import BreezeHost, HostError
 from core.adapters.icici.master import MasterError, parse_security_master
+from core.adapters.icici.pacing import OrderPacer
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
 from core.broker.protocol import EventHandler
 from core.domain.orders import (
@@ -101,11 +102,13 @@ class IciciBroker:
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         owns_host: bool = True,
+        pacer: OrderPacer | None = None,
     ) -> None:
         if product not in PRODUCTS:
             raise ValueError(NOT_OFFERED.get(product, f"ICICI Direct has no product {product!r} for StratForge."))
         self._host = host
         self._owns_host = owns_host  # False: another broker shares the host and closes it
+        self._pacer = pacer or OrderPacer()
         self.user_id = user_id
         self.product = product
         self.poll_interval_s = poll_interval_s
@@ -205,6 +208,7 @@ class IciciBroker:
         fields = self._order_fields(request, instrument)
         tag = convert.client_tag(request.client_order_id)
         self._refuse_reused_tag(tag, request.client_order_id, instrument.symbol.exchange.value)
+        self._pacer.take("the order")
         with self._lock:
             self._tags[tag] = request.client_order_id
         answer = self._call("place_order", "the order", **fields, user_remark=tag)
@@ -296,6 +300,7 @@ class IciciBroker:
 
     def cancel_order(self, order_id: str) -> None:
         row = self._order_row(order_id)
+        self._pacer.take("the cancellation")
         answer = self._call("cancel_order", "the cancellation", exchange_code=row["exchange_code"], order_id=order_id)
         convert.success(answer, f"the cancellation of order {order_id}")
         self._track(row)
@@ -317,6 +322,7 @@ class IciciBroker:
             trigger = str(instrument.check_price(stop_price, "stop price")) if stop_price is not None else ""
         except InstrumentError as exc:
             raise NotPlaced(str(exc)) from None
+        self._pacer.take("the change")
         answer = self._call(
             "modify_order",
             "the change",
