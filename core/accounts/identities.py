@@ -30,7 +30,7 @@ from core.accounts.oauth.errors import IdentityTaken, LastWayToLogIn
 from core.accounts.oauth.identity import VerifiedIdentity
 from core.accounts.oauth.providers import DISCORD, GOOGLE, LABELS, PROVIDERS
 from core.accounts.service import (
-    _SIGNUP_LOCK_KEY,
+    SIGNUP_LOCK_KEY,
     LoginResult,
     clean_email,
     clean_username,
@@ -123,7 +123,7 @@ class IdentityAccounts:
         email = clean_email(identity.email)
         username = clean_username(username)
         with self._sessions() as session:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SIGNUP_LOCK_KEY})
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SIGNUP_LOCK_KEY})
             _raise_if_linked(session, identity, None)
             if session.scalar(select(User.id).where(User.email == email)) is not None:
                 raise DuplicateAccount(

@@ -51,7 +51,7 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}\Z")
 USERNAME_RULE = "The username must be 3 to 50 letters, digits, '.', '_' or '-'."
 # Serialises sign-ups so "the first account becomes admin" holds under concurrency.
-_SIGNUP_LOCK_KEY = 0x5F_0002
+SIGNUP_LOCK_KEY = 0x5F_0002
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class AccountService:
         passwords.check_strength(password, username=username, email=email)
         password_hash = passwords.hash_password(password)
         with self._sessions() as session:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SIGNUP_LOCK_KEY})
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SIGNUP_LOCK_KEY})
             raise_if_taken(session, email, username)
             is_first = session.scalar(select(func.count()).select_from(User)) == 0
             try:
