@@ -20,7 +20,16 @@ Strict like the real API, per the Breeze documentation and the SDK's own expecta
   cancelled; an empty book is ``No Data Found``;
 - 100 calls a minute per app key (Breeze's documented limit; settable for tests), refused with HTTP 429.
 Levers: ``execute`` (fill part or all of an open order), ``expire_sessions``, ``issue_api_session`` (what the
-browser log-in returns), ``cut_notifications`` / ``redeliver`` (the socket.io order channel, see ``socketio``).
+browser log-in returns), ``cut`` (the network fails for a moment) and ``redeliver`` (the socket.io order channel
+sends an update again, see ``notifications``).
+
+Where the shapes come from: the checksum, headers and session exchange from the SDK's source and ICICI's Breeze
+documentation; ``Authentication Fail :: Invalid Checksum.`` from an ICICI support thread (Breeze-Python-SDK #78);
+the ``customerdetails`` messages from the texts the SDK tests for; the order, trade and funds fields from the SDK's
+documented responses. Assumed, for want of a public sample: the exact wording of order refusals (``Insufficient
+Balance``, the tick and lot texts), ``Session key is expired.`` on signed calls and the rate-limit answer; the
+adapter matches none of those words except the session and rate-limit ones (``convert.SESSION_ERRORS``,
+``convert.RATE_ERRORS``), and passes the rest to the trader verbatim.
 """
 
 from __future__ import annotations
@@ -39,12 +48,12 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from tests.adapters.icici.tls import ICICI_HOSTS, TestCertificates, make_certificates
@@ -829,11 +838,3 @@ class _IciciHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-
-def query(path: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(path).query)
-
-
-def ist_today() -> str:
-    return (datetime.now(IST) - timedelta(0)).strftime("%d-%b-%Y")
