@@ -561,12 +561,14 @@ class RealMoneyOrders:
             opened.close()
 
     def _state(self, user_id: uuid.UUID, opened: OpenedLink, ticket: RealOrderTicket) -> _AccountState:
-        """The account as the broker sees it now: funds, the symbol's position, open orders, the instrument."""
+        """The account as the broker sees it now: the instrument first (an order off its tick grid or lot is refused
+        before anything else is asked of the broker), then funds, the symbol's position and the open orders."""
         broker, account = opened.broker, opened.account
         symbol = str(ticket.symbol)
         try:
-            funds = broker.get_account()
             asset = broker.get_asset(symbol)
+            self._check_instrument(ticket, asset, opened)
+            funds = broker.get_account()
             positions = broker.get_positions()
             orders = tuple(broker.list_open_orders())
         except SessionExpired:
@@ -585,18 +587,8 @@ class RealMoneyOrders:
     def _check(
         self, user_id: uuid.UUID, opened: OpenedLink, ticket: RealOrderTicket, state: _AccountState
     ) -> tuple[Decimal | None, Decimal | None]:
-        """The instrument's checks, then the risk chain; (reference price, estimated value), or RealOrderRefused."""
-        if not state.asset.tradable:
-            raise RealOrderRefused(f"{ticket.symbol} is not tradable at {opened.account.broker_name}.")
-        instrument = instrument_of(ticket.symbol, state.asset)
-        try:
-            instrument.check_quantity(ticket.qty)
-            if ticket.limit_price is not None:
-                instrument.check_price(ticket.limit_price, "limit price")
-            if ticket.stop_price is not None:
-                instrument.check_price(ticket.stop_price, "trigger price")
-        except InstrumentError as exc:
-            raise RealOrderRefused(str(exc)) from None
+        """The risk chain on the account's state (the instrument was checked as it was read); (reference price,
+        estimated value), or RealOrderRefused."""
         ctx = self._context(user_id, opened, ticket, state)
         if ctx.reference_price is None:  # the chain would say "try again when data arrives": none will, for NSE
             raise RealOrderRefused(
@@ -608,6 +600,21 @@ class RealMoneyOrders:
             raise RealOrderRefused(in_rupees(rejection.reason))
         value = money(ctx.reference_price * ticket.qty) if ctx.reference_price is not None else None
         return ctx.reference_price, value
+
+    @staticmethod
+    def _check_instrument(ticket: RealOrderTicket, asset: Asset, opened: OpenedLink) -> None:
+        """Tradable, a whole number of lots, prices on the tick grid: the exchange's own rules, in its words."""
+        if not asset.tradable:
+            raise RealOrderRefused(f"{ticket.symbol} is not tradable at {opened.account.broker_name}.")
+        instrument = instrument_of(ticket.symbol, asset)
+        try:
+            instrument.check_quantity(ticket.qty)
+            if ticket.limit_price is not None:
+                instrument.check_price(ticket.limit_price, "limit price")
+            if ticket.stop_price is not None:
+                instrument.check_price(ticket.stop_price, "trigger price")
+        except InstrumentError as exc:
+            raise RealOrderRefused(str(exc)) from None
 
     def _context(
         self, user_id: uuid.UUID, opened: OpenedLink, ticket: RealOrderTicket, state: _AccountState
