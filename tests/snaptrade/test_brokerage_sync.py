@@ -189,6 +189,32 @@ def test_a_server_error_midway_writes_nothing(db, brokerage, standin, make_user)
     assert brokerage.sync(ann).new == 2  # and the next try books everything
 
 
+def test_a_history_longer_than_a_page_is_read_page_by_page(db, brokerage, standin, make_user):
+    ann = make_user("ann")
+    snap = link(brokerage, standin, ann)
+    account = standin.account_of(standin.connect_brokerage(snap.user_id))
+    times = [f"2026-03-02T15:{i // 60:02d}:{i % 60:02d}Z" for i in range(1001)]  # one a second, newest first
+    account.activities = [activity("SELL" if i % 2 else "BUY", units=1, activity_id=f"t-{i}", when=times[i])
+                          for i in reversed(range(1001))]  # fmt: skip
+
+    result = brokerage.sync(ann)
+
+    pages = [r.query["offset"] for r in standin.requests_to(f"/accounts/{account.id}/activities")]
+    assert pages == [["0"], ["1000"]] and (result.new, result.already_synced) == (1001, 0)
+    assert len(fills_of(db, ann)) == 1001
+
+
+def test_snaptrades_rate_limit_says_when_to_try_again_and_writes_nothing(db, brokerage, standin, make_user):
+    ann = make_user("ann")
+    linked_with_trades(brokerage, standin, ann)
+    standin.fail("/accounts/all", (429, {"detail": "Too many requests", "status_code": 429}))
+
+    with pytest.raises(BrokerageError, match="rate limit was reached; try again in 30 seconds"):
+        brokerage.sync(ann)
+
+    assert fills_of(db, ann) == []
+
+
 def test_a_disabled_connection_is_named_in_the_result_and_its_refusal_explained(brokerage, standin, make_user):
     ann = make_user("ann")
     snap = linked_with_trades(brokerage, standin, ann)
