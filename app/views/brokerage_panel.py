@@ -7,7 +7,8 @@ journal fills. Every call runs on the runner's worker threads; while one runs th
 connection, its accounts and the positions of the last sync with that sync's time; the result line says what a
 sync booked ("3 new fills, 2 already synced; ..."); errors are the service's one-line messages, in red.
 
-Without SnapTrade's API key on this computer the panel says how to configure it and offers nothing to press.
+Without SnapTrade's API key on this computer the panel says how to configure it and asks for it (kept in the OS
+keyring; the environment's pair still wins); nothing else can be pressed until then.
 ``synced`` is emitted after a sync that booked fills (the journal panel reloads on it).
 """
 
@@ -24,7 +25,16 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.async_runner import BlockingRunner
 from app.display_time import display_time
@@ -99,6 +109,17 @@ class BrokeragePanel(QWidget):
         self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
+        # SnapTrade's API key, asked for only while this computer has none (kept in the OS keyring).
+        self.client_id_edit = QLineEdit(objectName="snaptradeClientId", placeholderText="SnapTrade client ID")
+        self.consumer_key_edit = QLineEdit(objectName="snaptradeConsumerKey", placeholderText="consumer key")
+        self.consumer_key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.save_keys_button = named_button("Save key", "snaptradeSaveKeysButton", self.save_keys)
+        self.keys_row = QWidget(objectName="snaptradeKeysRow")
+        keys = QHBoxLayout(self.keys_row)
+        keys.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.client_id_edit, self.consumer_key_edit, self.save_keys_button):
+            keys.addWidget(widget)
+        self.keys_row.hide()
         self.tree = QTreeWidget(objectName="brokerageTree")
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setAlternatingRowColors(True)
@@ -111,6 +132,7 @@ class BrokeragePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.keys_row)
         layout.addLayout(buttons)
         layout.addWidget(self.error_label)
         layout.addWidget(self.result_label)
@@ -138,6 +160,16 @@ class BrokeragePanel(QWidget):
         self.result_label.setText("Syncing with SnapTrade…")
         self._start("sync the brokerage", self._brokerage.sync, self._synced)
 
+    def save_keys(self) -> None:
+        client_id, consumer_key = self.client_id_edit.text(), self.consumer_key_edit.text()
+        self._start("save SnapTrade's API key", lambda _user: self._brokerage.save_keys(client_id, consumer_key),
+                    self._keys_saved)  # fmt: skip
+
+    def _keys_saved(self, _result: object) -> None:
+        self.client_id_edit.clear()
+        self.consumer_key_edit.clear()
+        self.reload()
+
     def unlink(self) -> None:
         answer = QMessageBox.question(
             self, "Unlink SnapTrade",
@@ -150,6 +182,7 @@ class BrokeragePanel(QWidget):
     # --- results ---
     def _show_overview(self, overview: BrokerageOverview) -> None:
         self._overview = overview
+        self.keys_row.setVisible(not overview.configured)
         if not overview.configured:
             self.status_label.setText(overview.message or "SnapTrade is not configured.")
         elif not overview.linked:
@@ -216,6 +249,7 @@ class BrokeragePanel(QWidget):
         self.refresh_button.setEnabled(not self._busy and linked)
         self.sync_button.setEnabled(not self._busy and linked)
         self.unlink_button.setEnabled(not self._busy and linked)
+        self.save_keys_button.setEnabled(not self._busy)
 
     def _start(self, what: str, fn: Callable[[uuid.UUID], Any], done: Callable[[Any], None], *,
                action: bool = True) -> None:  # fmt: skip

@@ -193,6 +193,13 @@ class BrokerageSync:
             synced_at=time_or_none(meta.get("synced_at")),
         )
 
+    def save_keys(self, client_id: str, consumer_key: str) -> None:
+        """Keep StratForge's SnapTrade API key in this computer's keyring (the environment's, when set, still wins)."""
+        try:
+            self._keys.save(client_id, consumer_key)
+        except ValueError as exc:
+            raise BrokerageError(str(exc)) from None
+
     # --- the workflow ---
     def link(self, user_id: uuid.UUID) -> None:
         """Register the trader with SnapTrade unless linked already (idempotent)."""

@@ -16,7 +16,7 @@ from core.accounts.snaptrade_keys import SnapTradeKeyStore
 from core.services.journal import Journal
 from tests.snaptrade.conftest import make_service
 from tests.snaptrade.helpers import linked_with_trades
-from tests.snaptrade.standin import activity
+from tests.snaptrade.standin import CLIENT_ID, CONSUMER_KEY, activity
 
 WAIT_MS = 10_000
 
@@ -88,7 +88,7 @@ def test_a_refused_sync_shows_snaptrades_reason_and_no_result(qtbot: QtBot, runn
     qtbot.waitUntil(lambda: panel.sync_button.isEnabled(), timeout=WAIT_MS)
 
 
-def test_without_snaptrade_keys_the_panel_says_how_to_configure_and_offers_nothing(qtbot: QtBot, runner, db,
+def test_without_snaptrade_keys_the_panel_says_how_to_configure_and_takes_the_key(qtbot: QtBot, runner, db,
                                                                                   standin, make_user):  # fmt: skip
     unconfigured = make_service(db.session_factory, standin, keys=SnapTradeKeyStore({}))
     panel = BrokeragePanel(unconfigured, make_user("ann"), runner, open_url=opener([]))
@@ -98,6 +98,15 @@ def test_without_snaptrade_keys_the_panel_says_how_to_configure_and_offers_nothi
 
     assert "STRATFORGE_SNAPTRADE_CLIENT_ID" in panel.status_label.text()
     assert not any(b.isEnabled() for b in (panel.connect_button, panel.sync_button, panel.refresh_button))
+
+    assert not panel.keys_row.isHidden()  # the key can be given here: it goes to the OS keyring
+    panel.client_id_edit.setText(CLIENT_ID)
+    panel.consumer_key_edit.setText(CONSUMER_KEY)
+    panel.save_keys_button.click()
+
+    qtbot.waitUntil(lambda: panel.connect_button.isEnabled(), timeout=WAIT_MS)
+    assert panel.keys_row.isHidden() and panel.consumer_key_edit.text() == ""
+    assert "No brokerage linked yet" in panel.status_label.text()
 
 
 def test_the_journal_opens_the_brokerage_panel_and_reloads_after_a_sync(qtbot: QtBot, runner, db, brokerage,
