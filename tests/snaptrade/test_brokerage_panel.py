@@ -89,7 +89,7 @@ def test_a_refused_sync_shows_snaptrades_reason_and_no_result(qtbot: QtBot, runn
 
 
 def test_without_snaptrade_keys_the_panel_says_how_to_configure_and_takes_the_key(qtbot: QtBot, runner, db,
-                                                                                  standin, make_user):  # fmt: skip
+                                                                                 standin, make_user):  # fmt: skip
     unconfigured = make_service(db.session_factory, standin, keys=SnapTradeKeyStore({}))
     panel = BrokeragePanel(unconfigured, make_user("ann"), runner, open_url=opener([]))
     qtbot.addWidget(panel)
