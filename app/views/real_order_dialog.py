@@ -212,9 +212,16 @@ class RealOrderRoute:
         self._paper_title = ticket.windowTitle()
 
     def _retitle(self, *_: object) -> None:
+        """The ticket says which account it trades; the paper account's price, cost and buying power rows are
+        hidden while a real one is selected (its own funds are checked at Submit and shown in the confirmation)."""
         account = self.selector.selected_account()
         title = self._paper_title if account is None else f"{self._paper_title} — REAL MONEY: {account.label}"
         self._ticket.setWindowTitle(title)
+        ticket = self._ticket
+        for form in ticket.findChildren(QFormLayout):
+            for row in (ticket.price_label, ticket.amount_label, ticket.buying_power_label):
+                if form.indexOf(row) >= 0:
+                    form.setRowVisible(row, account is None)
 
     def selected(self) -> bool:
         return self.selector.selected_link() is not None

@@ -20,6 +20,7 @@ from core.db.models import BrokerConnection
 from core.domain.tickets import OrderTicket as Request
 from core.ledger.views import PlacedOrder
 from core.services.broker_accounts import BrokerAccounts, LinkedAccount
+from core.services.order_entry import TicketFacts
 from core.services.real_money_orders import OrderConfirmation, RealMoneyOrders, RealOrderRefused, RealOrderTicket
 from tests.broker_accounts.conftest import SESSION_DAY, kite_fields, link_and_log_in
 from tests.broker_accounts.standin import API_KEY, API_SECRET, GOOD_TOKEN, SimMarket
@@ -132,8 +133,15 @@ def test_removing_asks_first_and_then_unlinks(
     assert asked == ["Kite main", "Kite main"] and links.list(ada) == []
 
 
+class PaperFacts:
+    """The paper account's figures the ticket shows beside the order (the Portfolio service's ticket_facts)."""
+
+    def ticket_facts(self, user_id: uuid.UUID, symbol: str) -> TicketFacts:
+        return TicketFacts(symbol, None, Decimal("100000"))
+
+
 def make_ticket(qtbot: QtBot, desk: RecordingDesk, user: uuid.UUID, runner: BlockingRunner, orders: RealMoneyOrders):
-    ticket = OrderTicket(desk, user, runner, real_orders=orders)
+    ticket = OrderTicket(desk, user, runner, real_orders=orders, facts=PaperFacts())
     qtbot.addWidget(ticket)
     ticket.show()
     assert ticket.real_route is not None
@@ -167,8 +175,10 @@ def test_a_real_order_is_sent_only_after_the_account_label_is_typed_in_the_red_c
     ticket, selector = make_ticket(qtbot, desk, ada, runner, orders)
     route = ticket.real_route
     assert route is not None
+    assert ticket.buying_power_label.isVisibleTo(ticket)  # paper: the virtual account's figures
     selector.setCurrentIndex(1)
     assert ticket.windowTitle() == "New order — REAL MONEY: Kite main"
+    assert not ticket.buying_power_label.isVisibleTo(ticket)  # never beside a real-money order
     qtbot.keyClicks(ticket.symbol_edit, "NSE:INFY")
     qtbot.keyClicks(ticket.qty_edit, "10")
     ticket.type_combo.setCurrentText("Limit")
@@ -190,6 +200,7 @@ def test_a_real_order_is_sent_only_after_the_account_label_is_typed_in_the_red_c
     assert ticket.status_label.text().endswith("sent to Zerodha (Kite Connect) account 'Kite main': new.")
     assert desk.placed == []  # nothing went to the paper desk
     assert selector.currentText() == PAPER_TEXT and ticket.windowTitle() == "New order"  # the next one is paper
+    assert ticket.buying_power_label.isVisibleTo(ticket)
 
 
 def test_closing_the_confirmation_sends_nothing(
