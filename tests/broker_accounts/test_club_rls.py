@@ -38,8 +38,7 @@ def as_member(club: Club) -> Iterator[dict[str, sessionmaker[Session]]]:  # noqa
         for engine in engines.values():
             engine.dispose()
         with club.superuser() as su:  # the shared club database goes back to its seeded rows
-            su.execute("DELETE FROM fills WHERE broker_connection_id IN "
-                       "(SELECT id FROM broker_connections WHERE label = %s)", (LABEL,))  # fmt: skip
+            su.execute("DELETE FROM fills WHERE source = 'broker_synced' AND broker = 'zerodha'")
             su.execute("DELETE FROM broker_connections WHERE label = %s", (LABEL,))
 
 
@@ -86,6 +85,11 @@ def test_a_member_links_trades_and_books_fills_as_her_own_role_and_no_one_else_r
             "SELECT user_id, quantity, price FROM fills WHERE broker_connection_id = %s", (link,)
         ).fetchall()
     assert rows == [(alice, Decimal("2"), Decimal("1500"))]
+
+    links.remove(alice, link)  # her role unlinks; the fill stays in her journal, no longer attributed
+    with club.superuser() as su:
+        kept = su.execute("SELECT broker_connection_id FROM fills WHERE broker = 'zerodha'").fetchall()
+    assert kept == [(None,)]
 
 
 def _another_execution(fill: OrderEvent) -> OrderEvent:
