@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +48,6 @@ from core.adapters.snaptrade import (
     Connection,
     PartnerKeys,
     PositionsSnapshot,
-    SnapTradeClient,
     SnapTradeError,
     SnapTradeUser,
 )
@@ -58,6 +57,9 @@ from core.db.models import BrokerConnection
 from core.journal.errors import JournalError
 from core.journal.synced_fills import SyncBooking, SyncedTrade, book_synced_fills
 
+if TYPE_CHECKING:
+    from core.adapters.snaptrade.client import SnapTradeClient
+
 log = logging.getLogger(__name__)
 
 BROKER = "snaptrade"
@@ -65,7 +67,7 @@ LABEL = "SnapTrade"
 SECRET_FIELD = "user_secret"
 OVERLAP = timedelta(days=7)
 
-ClientFactory = Callable[[SnapTradeKeys], SnapTradeClient]
+ClientFactory = Callable[[SnapTradeKeys], "SnapTradeClient"]
 
 
 class BrokerageError(Exception):
@@ -151,6 +153,10 @@ class _Link:
 
 def _default_client(host: str, connect_timeout_s: float, read_timeout_s: float) -> ClientFactory:
     def make(keys: SnapTradeKeys) -> SnapTradeClient:
+        # Imported at the first call, not with this module: the SDK costs ~1 s to import (measured: 0.96 s of the
+        # service's 1.85 s), which the app's window would otherwise pay at start-up for a panel rarely opened.
+        from core.adapters.snaptrade.client import SnapTradeClient
+
         return SnapTradeClient(PartnerKeys(keys.client_id, keys.consumer_key), host=host,
                                connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)  # fmt: skip
 

@@ -1,7 +1,8 @@
 """SnapTrade: brokerage connections read through the official ``snaptrade-python-sdk`` (client.py, the only importer
-of the SDK), its answers as our values (convert.py) and its failures as a trader's messages (errors.py)."""
+of the SDK, imported by its callers only when they call: the SDK takes about a second to import), its answers as our
+values (convert.py), its failures as a trader's messages (errors.py), the host and the partner's key (config.py)."""
 
-from core.adapters.snaptrade.client import PRODUCTION_HOST, PartnerKeys, SnapTradeClient
+from core.adapters.snaptrade.config import PRODUCTION_HOST, PartnerKeys
 from core.adapters.snaptrade.convert import (
     Activity,
     BrokerageAccount,
@@ -27,7 +28,6 @@ __all__ = [
     "PartnerKeys",
     "Position",
     "PositionsSnapshot",
-    "SnapTradeClient",
     "SnapTradeConnectionDisabled",
     "SnapTradeError",
     "SnapTradeNotConfigured",

@@ -23,7 +23,6 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -39,11 +38,9 @@ from snaptrade_client.configuration import Configuration
 from snaptrade_client.exceptions import ApiException, OpenApiException
 
 from core.adapters.snaptrade import convert
+from core.adapters.snaptrade.config import CONNECT_TIMEOUT_S, PRODUCTION_HOST, READ_TIMEOUT_S, PartnerKeys
 from core.adapters.snaptrade.errors import SnapTradeError, SnapTradeRefused, SnapTradeUnavailable, from_response
 
-PRODUCTION_HOST = "https://api.snaptrade.com"
-CONNECT_TIMEOUT_S = 10.0
-READ_TIMEOUT_S = 30.0
 PAGE_SIZE = 1000  # SnapTrade's largest activities page
 MAX_PAGES = 200  # 200k transactions in one account: far past any trader's history; a loop guard, not a limit
 
@@ -70,14 +67,6 @@ def _redact_logs() -> None:
     """Idempotent: the filter is one object, and a logger holds a filter once."""
     for name in ("urllib3.connectionpool", "snaptrade_client", "snaptrade_client.rest"):
         logging.getLogger(name).addFilter(_REDACT)
-
-
-@dataclass(frozen=True)
-class PartnerKeys:
-    """StratForge's SnapTrade API key: configuration, never shipped; repr hides the consumer key."""
-
-    client_id: str
-    consumer_key: str = field(repr=False)
 
 
 class _DeadlineApiClient(ApiClient[CommercialApiKeyAuth]):
