@@ -46,6 +46,7 @@ from core.services.broker_accounts import (
     BrokerAccounts,
     BrokerChoice,
     LinkedAccount,
+    is_required,
     parse_login_answer,
 )
 
@@ -335,7 +336,7 @@ class BrokerAccountsTab(QWidget):
             if f.secret:
                 edit.setEchoMode(QLineEdit.EchoMode.Password)
             edit.setToolTip(f.help)
-            edit.setPlaceholderText(f.help[:60] if f.help else "")
+            edit.setPlaceholderText("" if is_required(f) else "optional")
             self.fields_form.addRow(f.label, edit)
             self._field_edits[f.name] = edit
 
