@@ -29,6 +29,7 @@ from app.async_runner import BlockingRunner, run_dialog
 from app.display_time import apply_display_zone, stored_zone
 from app.gui_gc import GuiThreadGarbageCollector
 from app.live_setup import LiveSetup, start_workstation, stop_workstation
+from app.oauth_settings import stored_oauth_settings
 from app.platform_check import platform_problem
 from app.shutdown_signals import ShutdownSignals
 from app.themes import apply_theme
@@ -47,6 +48,7 @@ from core.db.database import Database, open_database
 from core.db.engine import mask_url
 from core.db.errors import DatabaseError
 from core.db.trouble import trader_message
+from core.services.identities import IdentityService
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +245,10 @@ async def _log_in(
         return _LoggedIn(user, True, "", store.clear, token, service)
     remember_available = await runner.call(store.available)
     first_account = not await runner.call(service.has_accounts)  # a new database opens on "Sign up"
-    dialog = LoginDialog(service, runner, remember_available=remember_available, first_account=first_account)
+    identities = await runner.call(IdentityService.for_database, database, stored_oauth_settings())
+    dialog = LoginDialog(
+        service, runner, remember_available=remember_available, first_account=first_account, identities=identities
+    )
     if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.login_result is None:
         return None
     result, remembered, notice = dialog.login_result, dialog.remember, ""
@@ -271,7 +276,12 @@ async def _log_in_to_club(
             await runner.call(store.clear)
         except AccountError as exc:
             log.warning("remembered club login failed: %s", exc)  # the server may be down: keep it for next time
-    dialog = LoginDialog(club, runner, remember_available=await runner.call(store.available))
+    dialog = LoginDialog(
+        club,
+        runner,
+        remember_available=await runner.call(store.available),
+        identities=IdentityService.for_club(stored_oauth_settings()),
+    )
     if await run_dialog(dialog) != QDialog.DialogCode.Accepted or dialog.club_login is None:
         return None
     login, remember, notice = dialog.club_login, dialog.remember, ""

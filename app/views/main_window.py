@@ -32,6 +32,7 @@ from app.error_reporting import ErrorNotice, ErrorReporter
 from app.gui_watchdog import GuiWatchdog, Stall
 from app.journal_sync import JournalSync
 from app.live_bridge import LiveBridge
+from app.oauth_settings import stored_oauth_settings
 from app.themes import apply_theme
 from app.views.about_dialog import install_about_action
 from app.views.admin_panel import AdminPanel
@@ -56,6 +57,7 @@ from core.services.admin import MemberAdmin
 from core.services.backtests import Backtests
 from core.services.batches import Batches
 from core.services.database_info import server_version
+from core.services.identities import IdentityService
 from core.services.journal import Journal
 from core.services.order_entry import pre_trade_checks
 from core.services.portfolio import Portfolio
@@ -430,9 +432,10 @@ class MainWindow(QMainWindow):
     async def _settings(self) -> None:
         url = await self._runner.call(self.secrets.database_url)
         theme = self._setting("appearance/theme", "dark")
+        identities = await self._runner.call(IdentityService.for_database, self._database, stored_oauth_settings())
         dialog = SettingsDialog(RiskLimitsStore(self._database.session_factory), self.user.id, self._runner,
                                 self.secrets, url, str(theme), parent=self,
-                                time_zone=stored_zone(self._layout_settings))  # fmt: skip
+                                time_zone=stored_zone(self._layout_settings), identities=identities)  # fmt: skip
         self.settings_dialog = dialog
         try:
             if await run_dialog(dialog) == QDialog.DialogCode.Accepted:
