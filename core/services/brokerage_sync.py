@@ -356,8 +356,8 @@ class BrokerageSync:
             raise BrokerageError("SnapTrade is not linked yet: press Connect to link a brokerage account first.")
         try:
             opened = self._vault.open(CredentialSlot(user_id, BROKER, LABEL), row.credentials_encrypted)
-        except VaultError as exc:
-            raise BrokerageError(str(exc)) from None
+        except VaultError as exc:  # e.g. linked on another computer, whose keyring holds the key
+            raise BrokerageError(f"{exc} For SnapTrade: press Unlink here, then Connect.") from None
         secret = opened.get(SECRET_FIELD)
         if not secret:
             raise BrokerageError("The saved SnapTrade link is incomplete; unlink SnapTrade and connect again.")

@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from core.accounts.credential_vault import CredentialSlot, CredentialVault, KeyringKeySource
+from core.accounts.credential_vault import CredentialSlot, CredentialVault, KeyringKeySource, StaticKeySource
 from core.accounts.snaptrade_keys import HOW_TO_CONFIGURE, SnapTradeKeyStore
 from core.db.database import Database
 from core.db.models import BrokerConnection, CampaignFill, Fill, Position, User
-from core.services.brokerage_sync import BrokerageError
+from core.services.brokerage_sync import BrokerageError, BrokerageSync
 from tests.snaptrade.conftest import key_store, make_service
 from tests.snaptrade.helpers import link, linked_with_trades
 from tests.snaptrade.standin import DISABLED, SERVER_ERROR, activity
@@ -252,6 +252,19 @@ def test_without_snaptrade_keys_the_trader_is_told_how_to_configure_them(db, sta
     with pytest.raises(BrokerageError, match="SnapTrade is not configured on this computer"):
         unconfigured.link(ann)
     assert standin.requests == []
+
+
+def test_a_link_made_on_another_computer_says_how_to_link_again_here(db, brokerage, standin, make_user):
+    ann = make_user("ann")
+    linked_with_trades(brokerage, standin, ann)
+    elsewhere = BrokerageSync(db.session_factory, keys=key_store(), vault=CredentialVault(StaticKeySource(bytes(32))),
+                              host=standin.host)  # fmt: skip
+
+    with pytest.raises(BrokerageError, match=r"do not open with this computer's key.*press Unlink here, then Connect"):
+        elsewhere.sync(ann)
+
+    elsewhere.unlink(ann)  # SnapTrade needs no user secret to delete its user
+    assert standin.users == {} and not elsewhere.overview(ann).linked
 
 
 def test_syncing_before_linking_says_to_connect_first(brokerage, standin, make_user):
