@@ -53,6 +53,7 @@ from core.services.broker_accounts import (
 log = logging.getLogger(__name__)
 
 ERROR_STYLE = "color: #d32f2f;"
+FIXED_ROWS = 2  # Broker, Name: the add form's rows before the adapter's fields
 
 
 def open_in_browser(url: str) -> None:
@@ -124,18 +125,16 @@ class BrokerAccountsTab(QWidget):
         self.broker_combo.currentIndexChanged.connect(self._show_fields)
         self.label_edit = QLineEdit(objectName="brokerAccountLabel")
         self.label_edit.setPlaceholderText("A name for this account, e.g. Kite main")
-        self.fields_form = QFormLayout()
         self.save_button = QPushButton("Save", objectName="brokerAccountSave")
         self.save_button.setAutoDefault(False)
         self.save_button.clicked.connect(self.save_link)
         self.cancel_add_button = QPushButton("Cancel", objectName="brokerAccountCancel")
         self.cancel_add_button.setAutoDefault(False)
         self.cancel_add_button.clicked.connect(self._hide_add_form)
-        add_form = QFormLayout()
-        add_form.addRow("Broker", self.broker_combo)
-        add_form.addRow("Name", self.label_edit)
+        self.fields_form = QFormLayout()  # the broker and the name, then the fields its adapter asks for
+        self.fields_form.addRow("Broker", self.broker_combo)
+        self.fields_form.addRow("Name", self.label_edit)
         add_layout = QVBoxLayout(self.add_box)
-        add_layout.addLayout(add_form)
         add_layout.addLayout(self.fields_form)
         add_buttons = QHBoxLayout()
         add_buttons.addStretch(1)
@@ -324,8 +323,8 @@ class BrokerAccountsTab(QWidget):
         self._runner.spawn(guarded(), name="broker-accounts")
 
     def _show_fields(self, *_: object) -> None:
-        while self.fields_form.rowCount():
-            self.fields_form.removeRow(0)
+        while self.fields_form.rowCount() > FIXED_ROWS:
+            self.fields_form.removeRow(FIXED_ROWS)
         self._field_edits = {}
         broker = self.broker_combo.currentData()
         choice = next((c for c in self._choices if c.broker == broker), None)
