@@ -1,8 +1,8 @@
 """The ICICI Direct harness: IciciBroker (breeze_connect in its broker host) against the local Breeze stand-in.
 
 The host's HTTPS goes through the stand-in's proxy (``tests/adapters/icici/standin.py``); fills reach the adapter
-the way ICICI's do, through its order book and trade detail (polled every 0.2 s here, 5 s in production), with
-the socket.io notification waking the poller when the host could subscribe to it.
+the way ICICI's do, through its order book and trade detail, polled every 0.2 s here (in production every 5 s, or
+15 s while ICICI's order notifications are up), the socket.io notification waking the poller at once.
 """
 
 from __future__ import annotations
@@ -87,7 +87,12 @@ def make_harness() -> Iterator[IciciHarness]:
         tempfile.TemporaryDirectory(prefix="icici-harness-") as folder,
         BreezeStandIn(Path(folder), fast_polling()) as standin,
     ):
-        link = IciciLink(work_dir=Path(folder) / "data", env=standin.host_env(), poll_interval_s=POLL_INTERVAL_S)
+        link = IciciLink(
+            work_dir=Path(folder) / "data",
+            env=standin.host_env(),
+            poll_interval_s=POLL_INTERVAL_S,
+            notified_poll_interval_s=POLL_INTERVAL_S,
+        )
         credentials = {"api_key": standin.state.api_key, "api_secret": standin.state.api_secret}
         # The API session as the browser log-in returns it (tests/adapters/icici/test_link.py checks start_session;
         # skipping it here saves a host start per module).

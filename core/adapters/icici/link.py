@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from core.adapters.icici.broker import DEFAULT_POLL_INTERVAL_S, NOT_OFFERED, PRODUCTS, IciciBroker
+from core.adapters.icici.broker import (
+    DEFAULT_POLL_INTERVAL_S,
+    NOT_OFFERED,
+    NOTIFIED_POLL_INTERVAL_S,
+    PRODUCTS,
+    IciciBroker,
+)
 from core.adapters.icici.host_process import BreezeHost, HostConfig, HostError
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, SessionExpired
 from core.broker.links import CredentialField, Endpoints
@@ -44,13 +50,16 @@ class IciciLink:
         work_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        notified_poll_interval_s: float = NOTIFIED_POLL_INTERVAL_S,
         call_timeout_s: float = 10.0,
     ) -> None:
         """``work_dir``: where the SDK's ``logs/`` go (default: the app's data folder, ``brokers/icici``);
-        ``env``: environment entries for the broker host (tests: the stand-in's proxy and CA)."""
+        ``env``: environment entries for the broker host (tests: the stand-in's proxy and CA); the poll intervals
+        without and with ICICI's order notifications (see ``broker``)."""
         self._work_dir = work_dir
         self._env = dict(env or {})
         self._poll_interval_s = poll_interval_s
+        self._notified_poll_interval_s = notified_poll_interval_s
         self._call_timeout_s = call_timeout_s
         self.last_host_start_s: float | None = None  # measured: spawn to ready, the SDK's import included
 
@@ -94,7 +103,13 @@ class IciciLink:
         host = self._start_host(endpoints, on_event=on_event)
         try:
             user_id = self._login(host, credentials, api_session)
-            broker = IciciBroker(host, user_id=user_id, product=product, poll_interval_s=self._poll_interval_s)
+            broker = IciciBroker(
+                host,
+                user_id=user_id,
+                product=product,
+                poll_interval_s=self._poll_interval_s,
+                notified_poll_interval_s=self._notified_poll_interval_s,
+            )
         except BaseException:
             host.close()
             raise

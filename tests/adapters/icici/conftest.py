@@ -31,7 +31,11 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def link(breeze: BreezeStandIn, work_dir: Path) -> IciciLink:
     return IciciLink(
-        work_dir=work_dir, env=breeze.host_env(), poll_interval_s=POLL_INTERVAL_S, call_timeout_s=CALL_TIMEOUT_S
+        work_dir=work_dir,
+        env=breeze.host_env(),
+        poll_interval_s=POLL_INTERVAL_S,
+        notified_poll_interval_s=POLL_INTERVAL_S,
+        call_timeout_s=CALL_TIMEOUT_S,
     )
 
 

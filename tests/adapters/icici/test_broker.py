@@ -277,10 +277,10 @@ def test_the_order_channel_comes_back_by_itself_after_a_network_failure(
 
     breeze.cut(0.3)
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15  # python-socketio backs off 1, 2, 4 s... between attempts
     while breeze.notifications.connects == before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert breeze.notifications.connects == before + 1
+    assert breeze.notifications.connects > before, "the order channel did not come back"
 
 
 def test_a_host_that_cannot_reach_icici_at_import_says_so_plainly(work_dir: Path) -> None:

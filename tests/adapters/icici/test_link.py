@@ -79,7 +79,7 @@ def test_the_endpoints_api_root_names_the_proxy_the_host_goes_through(
     """What the link service passes in its tests: the stand-in's proxy as ``api_root`` (the SDK's own addresses
     cannot move), the test CA in the host's environment."""
     ca_only = {k: v for k, v in breeze.host_env().items() if "PROXY" not in k.upper()}
-    via_endpoints = IciciLink(work_dir=work_dir, env=ca_only, poll_interval_s=POLL_INTERVAL_S)  # type: ignore[arg-type]
+    via_endpoints = IciciLink(work_dir=work_dir, env=ca_only)  # type: ignore[arg-type]
 
     session = via_endpoints.start_session(
         credentials, {"apisession": breeze.issue_api_session()}, Endpoints(api_root=breeze.proxy_url)
