@@ -158,6 +158,7 @@ class BreezeStandIn:
         self._closing = threading.Event()
         self.requests: list[tuple[str, str, str]] = []  # (host, method, path), for tests
         self.master_downloads = 0
+        self.master_available = True  # False: directlink answers 503 (the security master cannot be had)
         self.hang_paths: set[str] = set()  # "METHOD endpoint" answered never (a timeout test)
         self._server = _ProxyServer(self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="icici-standin", daemon=True)
@@ -269,6 +270,8 @@ class BreezeStandIn:
     def handle(self, host: str, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str]:
         self.requests.append((host, method, path))
         if host == "directlink.icicidirect.com" and path == MASTER_PATH and method == "GET":
+            if not self.master_available:
+                return 503, b"Service Unavailable", "text/plain"
             self.master_downloads += 1
             return 200, self.security_master(), "application/zip"
         if host == "api.icicidirect.com" and path.startswith("/apiuser/login"):

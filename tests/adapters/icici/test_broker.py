@@ -329,3 +329,27 @@ def test_a_replayed_or_tampered_signed_request_is_refused_as_icici_refuses_it(
     assert signed("{}", now) == "None", "a fresh, intact request is answered"
     assert signed("{}", now - timedelta(minutes=5)) == "Authentication Fail :: Request Expired."
     assert signed('{"a":1}', now, sent_body='{"a":2}') == "Authentication Fail :: Invalid Checksum."
+
+
+def test_what_the_sdk_prints_cannot_break_the_hosts_protocol(breeze: BreezeStandIn, work_dir: Path) -> None:
+    """generate_session re-downloads the master and print()s its failure to stdout, which the host keeps for its
+    answers: the print must land on stderr and the session must still open."""
+    host = BreezeHost(HostConfig(work_dir=work_dir, env=breeze.host_env(), call_timeout_s=CALL_TIMEOUT_S))
+    breeze.master_available = False
+    try:
+        host.request(
+            "login",
+            timeout_s=20,
+            api_key=breeze.state.api_key,
+            api_secret=breeze.state.api_secret,
+            session_token=breeze.issue_api_session(),
+        )
+        answer = host.call("get_funds")
+        assert answer["Status"] == 200
+        deadline = time.monotonic() + 2
+        while not any("SecurityMaster" in line for line in host.stderr_tail) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any("Error loading SecurityMaster.zip" in line for line in host.stderr_tail)
+    finally:
+        breeze.master_available = True
+        host.close()
