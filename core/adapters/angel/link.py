@@ -16,7 +16,7 @@ from typing import Any
 
 from core.adapters.angel import sdk
 from core.adapters.angel.broker import AngelBroker
-from core.adapters.angel.gate import RouteGate
+from core.adapters.angel.gate import PER_SECOND, RouteGate
 from core.adapters.angel.totp import TotpSeedError, totp_code
 from core.broker.errors import BrokerRejected, NotPlaced
 from core.broker.links import CredentialField, Endpoints
@@ -42,8 +42,18 @@ class AngelLink:
         CredentialField("product", "Product", secret=False, help="CNC (delivery, the default) or MIS (intraday)."),
     )
 
-    def __init__(self, timeout_s: float = sdk.DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        timeout_s: float = sdk.DEFAULT_TIMEOUT_S,
+        *,
+        per_second: Mapping[str, float] = PER_SECOND,
+        poll_interval_s: float | None = None,
+    ) -> None:
+        """``per_second``/``poll_interval_s``: Angel's request limits and the book-polling pace (Angel's own by
+        default; a stand-in that keeps time faster, as the conformance suite's does, passes its own)."""
         self._timeout_s = timeout_s
+        self._per_second = per_second
+        self._poll_interval_s = poll_interval_s
 
     def login_url(self, credentials: Mapping[str, str], endpoints: Endpoints) -> str | None:
         return None  # client code + PIN + TOTP, no browser
@@ -92,7 +102,13 @@ class AngelLink:
             user_id=client_code,
         )
         return AngelBroker(
-            connect, client_code=client_code, product=product, api_root=endpoints.api_root, timeout_s=self._timeout_s
+            connect,
+            client_code=client_code,
+            product=product,
+            api_root=endpoints.api_root,
+            timeout_s=self._timeout_s,
+            gate=RouteGate(self._per_second),
+            poll_interval_s=self._poll_interval_s,
         )
 
     def _totp(self, credentials: Mapping[str, str], answer: Mapping[str, str]) -> str:
