@@ -9,7 +9,7 @@ sync booked ("3 new fills, 2 already synced; ..."); errors are the service's one
 
 Without SnapTrade's API key on this computer the panel says how to configure it and asks for it (kept in the OS
 keyring; the environment's pair still wins); nothing else can be pressed until then.
-``synced`` is emitted after a sync that booked fills (the journal panel reloads on it).
+``synced`` is emitted after each successful sync (the journal panel reloads on it).
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ class JournalPanel(QWidget):
         self._spawn(lambda: self._run(what, fn, args, kwargs, done, failed), f"journal-{what.replace(' ', '-')}")
 
     def open_brokerage(self) -> None:
-        """The brokerage panel (SnapTrade) in its own window; the journal reloads after each sync that it books."""
+        """The brokerage panel (SnapTrade) in its own window; the journal reloads after each sync."""
         if self._brokerage is None:
             return
         if self.brokerage_dialog is None:
