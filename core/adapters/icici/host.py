@@ -26,14 +26,17 @@ import sys
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 # Every socket the SDK opens without a timeout (the import-time urlopen, the security master in
 # generate_session) gives up after this long instead of never.
 SOCKET_TIMEOUT_S = 30.0
 MASTER_TIMEOUT_S = 60.0
-WORKERS = 8
+# Calls in flight at once. Each runs on its own daemon thread: the SDK passes no timeout to requests (and urllib3
+# then blocks with no limit, whatever socket.setdefaulttimeout says), so a call ICICI never answers keeps its thread
+# until the host ends; a fixed pool would be used up by a few of them, while here only this cap is, and past it a
+# request is refused unsent (the parent reads that as NotPlaced).
+MAX_IN_FLIGHT = 32
 SDK_LOGGERS = ("APILogger", "WebsocketLogger")  # the file loggers breeze_connect adds at import
 
 # The SDK methods the parent may call: nothing else is reachable through the pipe.
@@ -60,7 +63,7 @@ class Host:
         self._write_lock = threading.Lock()
         self._breeze: Any = None
         self._module: Any = None
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="breeze-call")
+        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, default=str, separators=(",", ":"))
@@ -90,8 +93,11 @@ class Host:
                 continue
             if request.get("op") == "exit":
                 break
-            self._pool.submit(self._answer, request)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            if not self._slots.acquire(blocking=False):
+                message = f"{MAX_IN_FLIGHT} calls to ICICI are still unanswered"
+                self.send({"id": request.get("id"), "ok": False, "kind": "usage", "message": message})
+                continue
+            threading.Thread(target=self._answer, args=(request,), name="breeze-call", daemon=True).start()
 
     def _answer(self, request: dict[str, Any]) -> None:
         rid = request.get("id")
@@ -103,6 +109,8 @@ class Host:
             self.send({"id": rid, "ok": False, "kind": _kind(exc), "message": _describe(exc)})
         else:
             self.send({"id": rid, "ok": True, "result": result})
+        finally:
+            self._slots.release()
 
     def _dispatch(self, request: dict[str, Any]) -> Any:
         op = request.get("op")
