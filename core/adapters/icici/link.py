@@ -84,7 +84,7 @@ class IciciLink:
         return {
             "session_token": api_session,
             "user_id": user_id,
-            "session_date": datetime.now(UTC).astimezone(IST).date().isoformat(),
+            "session_date": _india_today(),  # the day (in India) the session was opened; it ends overnight
         }
 
     def open_broker(
@@ -94,6 +94,10 @@ class IciciLink:
         if product not in PRODUCTS:
             raise BrokerRejected(NOT_OFFERED.get(product, f"ICICI Direct has no product {product!r} for StratForge."))
         api_session = _required(session, "session_token")
+        issued = session.get("session_date")
+        if issued and issued != _india_today():
+            # ICICI ends every API session overnight: a session from an earlier day is refused without a host start
+            raise SessionExpired("Yesterday's ICICI Direct session has ended; log in to ICICI Direct again.")
         opened: list[IciciBroker] = []  # the host starts before the broker it reports to exists
 
         def on_event(message: dict[str, Any]) -> None:
@@ -149,8 +153,6 @@ class IciciLink:
             )
         except HostError as exc:
             raise _login_error(exc) from None
-        except BrokerError:
-            raise
         return str((result or {}).get("user_id") or "")
 
 
@@ -176,6 +178,10 @@ def _login_error(exc: HostError) -> BrokerError:
     if "session key" in text:
         return SessionExpired("ICICI Direct did not accept the API session; log in to ICICI Direct again.")
     return BrokerRejected("ICICI Direct refused the log-in; check the API key and secret, then log in again.")
+
+
+def _india_today() -> str:
+    return datetime.now(UTC).astimezone(IST).date().isoformat()
 
 
 def _required(values: Mapping[str, str], name: str) -> str:

@@ -129,3 +129,15 @@ def test_without_icicis_order_channel_fills_still_arrive_by_polling(
         finally:
             broker.close()
     assert [(e.order.id, e.qty) for e in fills] == [(order.id, Decimal("1"))]
+
+
+def test_a_session_from_an_earlier_day_is_refused_without_starting_the_sdk(
+    link: IciciLink, credentials: dict[str, str]
+) -> None:
+    stale = {"session_token": "12345678", "user_id": "TESTUSER", "session_date": "2026-01-02"}
+    started = time.monotonic()
+
+    with pytest.raises(SessionExpired, match="log in to ICICI Direct again"):
+        link.open_broker(credentials, stale, Endpoints())
+
+    assert time.monotonic() - started < 0.5
