@@ -73,19 +73,23 @@ def test_an_unknown_api_key_is_refused(link: IciciLink, breeze: BreezeStandIn, c
         link.start_session(credentials | {"api_key": "NOPE"}, {"apisession": breeze.issue_api_session()}, Endpoints())
 
 
-def test_the_endpoints_api_root_names_the_proxy_the_host_goes_through(
-    breeze: BreezeStandIn, credentials: dict[str, str], work_dir: object
+def test_the_link_service_reaches_the_stand_in_through_endpoints_and_the_environment(
+    breeze: BreezeStandIn, credentials: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the link service passes in its tests: the stand-in's proxy as ``api_root`` (the SDK's own addresses
-    cannot move), the test CA in the host's environment."""
-    ca_only = {k: v for k, v in breeze.host_env().items() if "PROXY" not in k.upper()}
-    via_endpoints = IciciLink(work_dir=work_dir, env=ca_only)  # type: ignore[arg-type]
+    """The recipe for the link service's tests: ``link_adapter("icici")`` as the app builds it, the stand-in's proxy
+    as ``Endpoints.api_root`` (the SDK's own addresses cannot move), the test CA and the data folder in the
+    environment the broker host inherits."""
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "WEBSOCKET_CLIENT_CA_BUNDLE"):
+        monkeypatch.setenv(name, str(breeze.certificates.ca_file))
+    monkeypatch.setenv("STRATFORGE_DATA_DIR", str(tmp_path))
+    adapter = link_adapter("icici")
 
-    session = via_endpoints.start_session(
+    session = adapter.start_session(
         credentials, {"apisession": breeze.issue_api_session()}, Endpoints(api_root=breeze.proxy_url)
     )
 
     assert session["user_id"] == breeze.state.user_id
+    assert (tmp_path / "brokers" / "icici" / "logs").is_dir(), "the SDK's logs/ went to the app's data folder"
 
 
 def test_the_morning_reset_ends_the_session_and_its_api_session(
