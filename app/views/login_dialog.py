@@ -151,7 +151,10 @@ class LoginDialog(QDialog):
                 if not self._identities.configured(provider):
                     button.setEnabled(False)
                     button.setToolTip(self._identities.not_configured_reason(provider))
-                button.clicked.connect(lambda _=False, p=provider: self._provider_clicked(p))
+                # A bound method, not a lambda holding the dialog: a lambda's reference cycle left the dialog for
+                # the garbage collector, which freed it after the QApplication and aborted the process at exit.
+                button.setProperty("provider", provider)
+                button.clicked.connect(self._provider_button_clicked)
                 self.provider_buttons[provider] = button
                 row.addWidget(button)
             form.addRow("", row)
@@ -332,6 +335,11 @@ class LoginDialog(QDialog):
         self.notice_label.setText(REQUEST_SENT)
 
     # --- signing in with Google or Discord ---
+    def _provider_button_clicked(self) -> None:
+        button = self.sender()
+        if isinstance(button, QPushButton):
+            self._provider_clicked(str(button.property("provider")))
+
     def _provider_clicked(self, provider: str) -> None:
         assert self._identities is not None
         label = self._identities.label(provider)

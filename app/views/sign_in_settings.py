@@ -57,10 +57,13 @@ class SignInSettings(QWidget):
             status = _label(f"{provider}LinkStatus")
             link = QPushButton("Link…")
             link.setObjectName(f"{provider}LinkButton")
-            link.clicked.connect(lambda _=False, p=provider: self._link_clicked(p))
             unlink = QPushButton("Unlink")
             unlink.setObjectName(f"{provider}UnlinkButton")
-            unlink.clicked.connect(lambda _=False, p=provider: self._unlink_clicked(p))
+            # Bound methods, not lambdas holding the section: a lambda's cycle leaves the widgets to the garbage
+            # collector, which may free them after the QApplication (an abort at exit).
+            for button, slot in ((link, self._link_button_clicked), (unlink, self._unlink_button_clicked)):
+                button.setProperty("provider", provider)
+                button.clicked.connect(slot)
             row = QHBoxLayout()
             row.addWidget(status, 1)
             row.addWidget(link)
@@ -107,6 +110,16 @@ class SignInSettings(QWidget):
     # --- behaviour ---
     async def _load(self) -> None:
         self._show(await self._runner.call(self._identities.linked, self._user_id))
+
+    def _link_button_clicked(self) -> None:
+        button = self.sender()
+        if isinstance(button, QPushButton):
+            self._link_clicked(str(button.property("provider")))
+
+    def _unlink_button_clicked(self) -> None:
+        button = self.sender()
+        if isinstance(button, QPushButton):
+            self._unlink_clicked(str(button.property("provider")))
 
     def _link_clicked(self, provider: str) -> None:
         label = self._identities.label(provider)
