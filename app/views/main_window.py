@@ -56,11 +56,14 @@ from core.market.store import BarStore
 from core.services.admin import MemberAdmin
 from core.services.backtests import Backtests
 from core.services.batches import Batches
+from core.services.broker_accounts import BrokerAccounts
+from core.services.brokerage_sync import BrokerageSync
 from core.services.database_info import server_version
 from core.services.identities import IdentityService
 from core.services.journal import Journal
 from core.services.order_entry import pre_trade_checks
 from core.services.portfolio import Portfolio
+from core.services.real_money_orders import RealMoneyOrders
 from core.services.risk_limits import RiskLimitsStore
 from core.services.strategy_drafts import StrategyDrafts
 from core.strategy.sandbox.confinement import probe_confinement
@@ -269,8 +272,13 @@ class MainWindow(QMainWindow):
         ticket_checks = pre_trade_checks(database.session_factory, workstation.ledger)
         portfolio = Portfolio(workstation.ledger, database.session_factory, orders=workstation.orders,
                               prices=workstation.prices)  # fmt: skip
+        # The trader's own linked brokerage accounts (Settings > Broker accounts): paper stays the ticket's default;
+        # a real account's fills are booked into the journal from log-in on.
+        self._broker_accounts = BrokerAccounts.on_this_computer(database.session_factory)
+        self._real_orders = RealMoneyOrders(database.session_factory, self._broker_accounts)
         self.portfolio = PortfolioPanel(portfolio, user.id, runner, database_url=listen_url,
-                                        ticket_checks=ticket_checks)  # fmt: skip
+                                        ticket_checks=ticket_checks, real_orders=self._real_orders)  # fmt: skip
+        runner.spawn(self._follow_real_accounts(), name="follow-real-accounts")
         portfolio_dock = self._dock(self.portfolio, "Portfolio", "portfolioDock", QKeySequence("Ctrl+P"))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, portfolio_dock)
 
@@ -290,7 +298,7 @@ class MainWindow(QMainWindow):
             docks.append(self._dock(self.sessions, "Paper sessions", "sessionsDock", QKeySequence("Ctrl+4"),
                                     scroll=True))  # fmt: skip
         journal = Journal(database.session_factory)
-        self.journal = JournalPanel(journal, user.id, runner)
+        self.journal = JournalPanel(journal, user.id, runner, brokerage=BrokerageSync(database.session_factory))
         docks.append(self._dock(self.journal, "Journal", "journalDock", QKeySequence("Ctrl+5"), scroll=True))
         for dock in docks:
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
@@ -435,7 +443,8 @@ class MainWindow(QMainWindow):
         identities = await self._runner.call(IdentityService.for_database, self._database, stored_oauth_settings())
         dialog = SettingsDialog(RiskLimitsStore(self._database.session_factory), self.user.id, self._runner,
                                 self.secrets, url, str(theme), parent=self,
-                                time_zone=stored_zone(self._layout_settings), identities=identities)  # fmt: skip
+                                time_zone=stored_zone(self._layout_settings), identities=identities,
+                                broker_accounts=self._broker_accounts)  # fmt: skip
         self.settings_dialog = dialog
         try:
             if await run_dialog(dialog) == QDialog.DialogCode.Accepted:
@@ -458,6 +467,13 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):
             dock.show()
         self.restoreState(self._default_state, LAYOUT_VERSION)
+
+    # --- linked real accounts ---
+    async def _follow_real_accounts(self) -> None:
+        """Book the fills of every linked account that is logged in; say which could not be opened."""
+        problems = await self._runner.call(self._real_orders.follow, self.user.id)
+        if problems and not self._closed:
+            self.statusBar().showMessage("; ".join(problems), 15_000)
 
     # --- database status ---
     def check_database(self) -> None:
@@ -503,6 +519,8 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.bridge.detach()
             self.portfolio.shutdown()
+            # Closing a linked broker waits for its order-update poller (Zerodha: up to 5 s): off the GUI thread.
+            self._runner.spawn(self._runner.call(self._real_orders.close), name="close-real-accounts")
             self.editor.shutdown()  # closes the Gemini client
             self.journal.shutdown()
             if self.admin is not None:

@@ -60,6 +60,7 @@ from core.ledger.service import ledger_channel
 from core.ledger.views import PlacedOrder
 from core.services.order_entry import PreTradeChecks
 from core.services.portfolio import AccountOverview, Portfolio, PortfolioOverview
+from core.services.real_money_orders import RealMoneyOrders
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,13 @@ class PortfolioPanel(QWidget):
         poll_interval_ms: int = POLL_INTERVAL_MS,
         listen_timeout_s: float = 10.0,
         ticket_checks: PreTradeChecks | None = None,
+        real_orders: RealMoneyOrders | None = None,
     ) -> None:
+        """``real_orders``: the trader's linked real accounts, offered in the ticket's Account field (paper stays
+        the default); None offers paper only."""
         super().__init__(parent)
         self.setObjectName("portfolioPanel")
+        self._real_orders = real_orders
         self._portfolio = portfolio
         self._user_id = user_id
         self._runner = runner
@@ -297,7 +302,7 @@ class PortfolioPanel(QWidget):
             ticket_checks = self._ticket_checks
             self.ticket = OrderTicket(
                 self._portfolio.orders, self._user_id, self._runner, symbol or "", parent=self, checks=ticket_checks,
-                facts=self._portfolio,
+                facts=self._portfolio, real_orders=self._real_orders,
             )  # fmt: skip
             self.ticket.orderPlaced.connect(self._order_placed)
             self.refreshed.connect(self.ticket.account_refreshed)  # prices and fills move its estimate

@@ -36,7 +36,11 @@ ACTIONS = ("status", "connect", "accounts", "sync", "unlink")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  stratforge brokerage connect --open\n  stratforge brokerage sync\n"
+        "  stratforge brokerage sync --full --user ada",
     )
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("--open", action="store_true", help="connect: open the portal in the browser too")

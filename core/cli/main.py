@@ -52,11 +52,15 @@ COMMANDS: tuple[Subcommand, ...] = (  # each summary fits one line of an 80-colu
     Subcommand("admin", "members, sign-up requests, audit trail, reconcile"),
     Subcommand("db", "migrate a shared database; its roles and passwords"),
     Subcommand("club", "run the club's order router, headless"),
+    Subcommand("brokerage", "link a brokerage through SnapTrade; sync its trades"),
     Subcommand("screenshots", "every panel with sample data to PNG files"),
     Subcommand("self-test", "start offscreen, sign up, show the window, exit"),
 )
 COMMAND_NAMES = tuple(c.name for c in COMMANDS)
 APP_COMMANDS = ("screenshots", "self-test")  # implemented in app/: entry.py hands them in
+# Started by the app itself, never by a person, so not in --help: a frozen build (no ``python -m``) runs the ICICI
+# Breeze SDK's host process as ``<executable> icici-broker-host`` (core.adapters.icici.host_process).
+INTERNAL_COMMANDS = ("icici-broker-host",)
 
 GLOBAL_VALUE_OPTIONS = ("--data-dir", "--database-url")
 GLOBAL_OPTIONS = (*GLOBAL_VALUE_OPTIONS, "--debug", "-h/--help")
@@ -166,7 +170,7 @@ def parse_invocation(argv: Sequence[str]) -> Invocation:
             qt_seen.append(arg)
             i += taken
         else:
-            if arg not in COMMAND_NAMES:
+            if arg not in COMMAND_NAMES and arg not in INTERNAL_COMMANDS:
                 raise UsageError(f"unknown command {arg!r}{_did_you_mean(arg, COMMAND_NAMES)}; "
                                  f"the commands are {_names()}")  # fmt: skip
             return _command(found, arg, args[i + 1 :], qt_seen)
@@ -257,6 +261,14 @@ def _dispatch(name: str, args: list[str], app_commands: Mapping[str, Command]) -
         from core.cli import club
 
         return club.main(args, prog=f"{PROG} club")
+    if name == "brokerage":
+        from core.cli import brokerage
+
+        return brokerage.main(args)
+    if name == "icici-broker-host":
+        from core.adapters.icici import host
+
+        return host.main()
     from core.cli.errors import run_command
 
     command = app_commands.get(name)

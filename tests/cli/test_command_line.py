@@ -88,8 +88,16 @@ COMMAND_LINES = (
     "admin reconcile", "admin users", "admin users list", "admin users requests", "admin users approve",
     "admin users reject", "admin users disable", "admin users enable", "admin users set-role",
     "admin users reset-balance", "admin users add", "admin audit", "admin audit purge",
-    "db upgrade", "db downgrade", "db current", "db roles", "db password",
+    "db upgrade", "db downgrade", "db current", "db roles", "db password", "brokerage",
 )  # fmt: skip
+
+
+def test_the_brokers_host_command_is_accepted_but_not_offered(capsys):
+    from core.cli.main import parse_invocation
+
+    assert parse_invocation(["icici-broker-host"]).command == "icici-broker-host"
+    _, out, _ = run_main(capsys, "--help")
+    assert "icici-broker-host" not in out
 
 
 @pytest.mark.parametrize("line", COMMAND_LINES)
