@@ -22,8 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from authlib.integrations.base_client.errors import OAuthError  # type: ignore[import-untyped]
-from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
 
 from core.accounts.oauth.config import OAuthClient
 from core.accounts.oauth.errors import SignInCancelled, SignInError

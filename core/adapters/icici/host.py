@@ -73,7 +73,7 @@ class Host:
 
     def start(self) -> None:
         started = time.monotonic()
-        from breeze_connect import breeze_connect as module  # type: ignore[import-untyped]  # network I/O, logs/
+        from breeze_connect import breeze_connect as module  # network I/O, logs/
 
         self._module = module
         # breeze_connect logs every response at DEBUG into logs/apiLogs.log (the order book on every poll: some

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kiteconnect import KiteConnect  # type: ignore[import-untyped]  # no type information shipped
+from kiteconnect import KiteConnect
 
 from core.adapters.zerodha.errors import translate_error
 from core.broker.errors import RateLimited

@@ -9,7 +9,7 @@ HoldingException, UserException) comes out as GeneralException with the HTTP sta
 from __future__ import annotations
 
 import requests
-from kiteconnect import exceptions as kite  # type: ignore[import-untyped]  # no type information shipped
+from kiteconnect import exceptions as kite
 
 from core.broker.errors import (
     BrokerError,

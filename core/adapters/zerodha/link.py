@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from kiteconnect import KiteConnect  # type: ignore[import-untyped]  # no type information shipped
+from kiteconnect import KiteConnect
 
 from core.adapters.zerodha.broker import ZerodhaBroker
 from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, PRODUCTION_API_ROOT, KiteSession

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 import requests
-from kiteconnect import exceptions as kite  # type: ignore[import-untyped]
+from kiteconnect import exceptions as kite
 
 from core.adapters.zerodha.client import RequestPacer
 from core.adapters.zerodha.errors import translate_error
