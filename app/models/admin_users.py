@@ -21,6 +21,7 @@ REQUEST_COLUMNS: tuple[Column[SignUpRequest], ...] = (
     Column("Username", lambda r: r.username or "—"),
     Column("Name", lambda r: r.name),
     Column("Email", lambda r: r.email),
+    Column("Signed in with", lambda r: (r.auth_provider or "password").capitalize()),
     time_column("Asked", lambda r: r.created_at),
 )
 

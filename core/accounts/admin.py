@@ -106,6 +106,10 @@ class SignUpRequest:
     username: str | None
     status: str
     created_at: datetime
+    # A sign-in identity the request came with (migration 0015): "google" / "discord" and the provider's user id.
+    # The database cannot re-check it (no network in PL/pgSQL): the admin's approval is the check.
+    auth_provider: str | None = None
+    provider_subject: str | None = None
 
 
 def _member(user: User) -> Member:
@@ -114,7 +118,10 @@ def _member(user: User) -> Member:
 
 
 def _request(entry: WaitlistEntry) -> SignUpRequest:
-    return SignUpRequest(entry.id, entry.name, entry.email, entry.username, entry.status, entry.created_at)
+    return SignUpRequest(
+        entry.id, entry.name, entry.email, entry.username, entry.status, entry.created_at,
+        entry.auth_provider, entry.provider_subject,
+    )  # fmt: skip
 
 
 def parse_user_ref(ref: str) -> UserRef:

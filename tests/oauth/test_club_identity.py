@@ -42,6 +42,7 @@ def test_approving_the_request_links_the_identity_to_the_new_member(club: Club, 
     admin = club.make_admin()
     request_sign_up_with_identity(applicant(club), "Ann", "ann", PASSWORD, ANN)
     [request] = admin.list_requests()
+    assert (request.auth_provider, request.provider_subject) == (GOOGLE, ANN.subject)  # the admin sees who asks
     member = admin.approve(request.id)
     with db.session_factory() as s:
         assert s.get(User, member.id).google_id == ANN.subject
