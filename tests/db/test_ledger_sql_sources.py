@@ -28,12 +28,14 @@ LEDGER_FUNCTIONS = sorted(path.stem for path in CANONICAL_DIR.glob("*.sql"))
 # Revision 0001's generic trigger functions (updated_at for every table, immutable fills): the schema's guards
 # against any writer, installed once and never revised, so they stay in that migration.
 SCHEMA_FUNCTIONS = {"stratforge_set_updated_at", "stratforge_fills_immutable"}
-# Migration 0012's row-level security, the club admin's functions and the audit trail's guard (their grants are
-# checked in tests/security/test_catalog.py).
+# Migrations 0012 and 0015: row-level security, the club admin's functions and the audit trail's guard (their
+# grants are checked in tests/security/test_catalog.py).
 ACCESS_FUNCTIONS = {
     "sf_uid", "sf_request_signup", "sf_admin_grant_login", "sf_admin_set_active", "sf_admin_set_role",
     "sf_admin_reset_balance", "sf_admin_purge_audit", "sf_withdraw_order_request", "stratforge_order_request_notify",
     "stratforge_audit_append_only",
+    # migration 0015: a club join request carrying a sign-in identity, and the trigger linking it on approval
+    "sf_request_identity_signup", "stratforge_link_approved_identity",
 }  # fmt: skip
 
 SCRATCH_SCHEMA = "sf_source_check"
