@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,9 +30,10 @@ from core.adapters.alpaca import convert
 from core.adapters.alpaca.calls import DEFAULT_TIMEOUT_S, DeadlineRunner
 from core.adapters.alpaca.stream_health import StreamStatus
 from core.adapters.alpaca.trade_stream import TradeUpdateStream
+from core.broker.callbacks import Callbacks
 from core.broker.errors import BrokerRejected, OrderNotFound
 from core.broker.protocol import EventHandler
-from core.domain.orders import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderRequest
+from core.domain.orders import Account, Asset, BrokerOrder, BrokerPosition, Clock, OrderEvent, OrderRequest
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +70,12 @@ class AlpacaBroker:
             log.warning("alpaca-py has no _retry attribute: HTTP 429 may be retried inside alpaca-py")
         self._runner = DeadlineRunner(timeout_s)
         self._parents: dict[str, str] = {}  # bracket leg id -> parent id, learned from orders we saw
-        self._handlers: list[EventHandler] = []
-        self._handlers_lock = threading.Lock()
-        self._connection_listeners: list[Callable[[int], None]] = []
-        self._status_listeners: list[Callable[[StreamStatus], None]] = []
+        self._handlers: Callbacks[OrderEvent] = Callbacks("order event handler", log)
+        self._connection_listeners: Callbacks[int] = Callbacks("stream connection listener", log)
+        self._status_listeners: Callbacks[StreamStatus] = Callbacks("stream status listener", log)
         self._stream = TradeUpdateStream(
             api_key, secret_key, self._on_trade_update, stream_url_override,
-            on_connected=self._on_stream_connected, on_status=self._on_stream_status,
+            on_connected=self._connection_listeners.call, on_status=self._status_listeners.call,
         )  # fmt: skip
 
     # ---- orders ----
@@ -146,13 +145,10 @@ class AlpacaBroker:
     # ---- trade updates ----
 
     def add_event_handler(self, handler: EventHandler) -> None:
-        with self._handlers_lock:
-            self._handlers.append(handler)
+        self._handlers.add(handler)
 
     def remove_event_handler(self, handler: EventHandler) -> None:
-        with self._handlers_lock:
-            if handler in self._handlers:
-                self._handlers.remove(handler)
+        self._handlers.remove(handler)
 
     async def run_stream(self) -> None:
         """Receive trade updates until ``stop_stream()``; run it as a task on the app's loop."""
@@ -179,31 +175,11 @@ class AlpacaBroker:
         """``listener(count)`` after each (re)connection of the stream, on the dispatch thread, after the events
         received before it: count 1 is the first connection of a ``run_stream()``, more is a reconnection (Alpaca
         does not replay what it sent in between: re-read open orders over REST)."""
-        with self._handlers_lock:
-            self._connection_listeners.append(listener)
+        self._connection_listeners.add(listener)
 
     def add_stream_status_listener(self, listener: Callable[[StreamStatus], None]) -> None:
         """``listener(status)`` when the stream's health changes (on the loop's thread: keep it short)."""
-        with self._handlers_lock:
-            self._status_listeners.append(listener)
-
-    def _on_stream_connected(self, count: int) -> None:
-        with self._handlers_lock:
-            listeners = list(self._connection_listeners)
-        for listener in listeners:
-            try:
-                listener(count)
-            except Exception:
-                log.exception("stream connection listener %r failed", listener)
-
-    def _on_stream_status(self, status: StreamStatus) -> None:
-        with self._handlers_lock:
-            listeners = list(self._status_listeners)
-        for listener in listeners:
-            try:
-                listener(status)
-            except Exception:
-                log.exception("stream status listener %r failed", listener)
+        self._status_listeners.add(listener)
 
     def wait_for_dispatch(self, timeout: float = 5.0) -> bool:
         """After ``stop_stream``: block until every received event reached the handlers (not on the loop)."""
@@ -214,13 +190,7 @@ class AlpacaBroker:
         event = convert.to_order_event(data, parents=self._parents, fetch_order=self._order_json)
         if event is None:
             return
-        with self._handlers_lock:
-            handlers = list(self._handlers)
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("order event handler %r failed", handler)
+        self._handlers.call(event)
 
 
 def _order_uuid(order_id: str) -> uuid.UUID:

@@ -29,6 +29,7 @@ from core.adapters.angel import convert, sdk
 from core.adapters.angel.gate import RouteGate
 from core.adapters.angel.instruments import DEFAULT_CACHE, AngelInstrument, AngelInstruments, MasterCache, master_url
 from core.adapters.angel.updates import Books, OrderBookPoller
+from core.broker.callbacks import Callbacks
 from core.broker.errors import BrokerError, BrokerRejected, NotPlaced, OrderNotFound
 from core.broker.protocol import EventHandler
 from core.domain.orders import (
@@ -87,10 +88,9 @@ class AngelBroker:
         self._book_rows: list[convert.Json] = []
         self._book_at = float("-inf")
         self._book_lock = threading.Lock()
-        self._handlers: list[EventHandler] = []
-        self._handlers_lock = threading.Lock()
+        self._handlers: Callbacks[OrderEvent] = Callbacks("order event handler", log)
         kwargs = {"interval_s": poll_interval_s} if poll_interval_s else {}
-        self._poller = OrderBookPoller(self._read_books, self._dispatch, **kwargs)
+        self._poller = OrderBookPoller(self._read_books, self._handlers.call, **kwargs)
         if start_polling:
             self._poller.start()
 
@@ -312,13 +312,10 @@ class AngelBroker:
         return Books(orders, [t for t in trades if isinstance(t, dict)], reasons)
 
     def add_event_handler(self, handler: EventHandler) -> None:
-        with self._handlers_lock:
-            self._handlers.append(handler)
+        self._handlers.add(handler)
 
     def remove_event_handler(self, handler: EventHandler) -> None:
-        with self._handlers_lock:
-            if handler in self._handlers:
-                self._handlers.remove(handler)
+        self._handlers.remove(handler)
 
     @property
     def updates_error(self) -> str | None:
@@ -331,8 +328,7 @@ class AngelBroker:
         For a "refresh" (and tests): the poller does the same on its own thread while orders work.
         """
         events = self._poller.poll_once()
-        for event in events:
-            self._dispatch(event)
+        self._handlers.call_each(events)
         return len(events)
 
     def replay(self, order_id: str | None = None) -> None:
@@ -341,17 +337,7 @@ class AngelBroker:
         For a handler attached after they were reported (the ledger restarting while the session lives on); the
         events keep their execution ids, so booking them again changes nothing that was booked.
         """
-        for event in self._poller.tracker.reported(order_id):
-            self._dispatch(event)
-
-    def _dispatch(self, event: OrderEvent) -> None:
-        with self._handlers_lock:
-            handlers = list(self._handlers)
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("order event handler %r failed", handler)
+        self._handlers.call_each(self._poller.tracker.reported(order_id))
 
     # ---- account ----
 

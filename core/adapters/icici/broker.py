@@ -38,6 +38,7 @@ from core.adapters.icici import convert
 from core.adapters.icici.host_process import BreezeHost, HostError
 from core.adapters.icici.master import MasterError, parse_security_master
 from core.adapters.icici.pacing import OrderPacer
+from core.broker.callbacks import Callbacks
 from core.broker.errors import BrokerError, BrokerRejected, BrokerUnavailable, NotPlaced, OrderNotFound
 from core.broker.protocol import EventHandler
 from core.domain.orders import (
@@ -119,7 +120,7 @@ class IciciBroker:
         self.notified_poll_interval_s = notified_poll_interval_s
         self._now = now
         self._lock = threading.RLock()
-        self._handlers: list[EventHandler] = []
+        self._handlers: Callbacks[OrderEvent] = Callbacks("ICICI order event handler", log)
         self._tracked: dict[str, _Tracked] = {}
         self._tags: dict[str, str] = {}  # user_remark tag -> client order id, for the orders placed here
         self._book: tuple[date, InstrumentBook] | None = None
@@ -166,13 +167,10 @@ class IciciBroker:
 
     # --- events ------------------------------------------------------------------------------------------------
     def add_event_handler(self, handler: EventHandler) -> None:
-        with self._lock:
-            self._handlers.append(handler)
+        self._handlers.add(handler)
 
     def remove_event_handler(self, handler: EventHandler) -> None:
-        with self._lock:
-            if handler in self._handlers:
-                self._handlers.remove(handler)
+        self._handlers.remove(handler)
 
     # --- instruments -------------------------------------------------------------------------------------------
     def instruments(self) -> InstrumentBook:
@@ -643,16 +641,7 @@ class IciciBroker:
         return events
 
     def _emit(self, events: list[OrderEvent]) -> None:
-        if not events:
-            return
-        with self._lock:
-            handlers = list(self._handlers)
-        for event in events:
-            for handler in handlers:
-                try:
-                    handler(event)
-                except Exception:
-                    log.exception("ICICI order event handler failed")
+        self._handlers.call_each(events)
 
 
 def _with_fill(order: BrokerOrder, filled: Decimal, average: Decimal | None) -> BrokerOrder:

@@ -21,6 +21,7 @@ from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, KiteCalls, KiteSessi
 from core.adapters.zerodha.instruments import DailyInstrumentBook, InstrumentSource
 from core.adapters.zerodha.order_updates import DEFAULT_POLL_INTERVAL_S, OrderBookTracker, OrderPoller
 from core.adapters.zerodha.tags import TagBook
+from core.broker.callbacks import Callbacks
 from core.broker.errors import BrokerRejected, OrderNotFound, SessionExpired
 from core.broker.protocol import EventHandler
 from core.domain.orders import (
@@ -75,17 +76,16 @@ class ZerodhaBroker:
         self._closed = False
         self._submit_lock = threading.Lock()
         self._submitting: set[str] = set()  # tags whose place request is in flight
-        self._handlers: list[EventHandler] = []
-        self._handlers_lock = threading.Lock()
-        self._session_listeners: list[Callable[[SessionExpired], None]] = []
+        self._handlers: Callbacks[OrderEvent] = Callbacks("order event handler", log)
+        self._session_listeners: Callbacks[SessionExpired] = Callbacks("Zerodha session listener", log)
         if on_session_expired is not None:
-            self._session_listeners.append(on_session_expired)
+            self._session_listeners.add(on_session_expired)
         self.poller = OrderPoller(
             self._calls,
             OrderBookTracker(self._tags.client_order_id),
-            self._deliver,
+            self._handlers.call,
             interval_s=poll_interval_s,
-            on_session_expired=self._session_expired,
+            on_session_expired=self._session_listeners.call,
         )
 
     def __repr__(self) -> str:
@@ -266,34 +266,12 @@ class ZerodhaBroker:
     # ---- order updates ----
 
     def add_event_handler(self, handler: EventHandler) -> None:
-        with self._handlers_lock:
-            self._handlers.append(handler)
+        self._handlers.add(handler)
         self.start_updates()
 
     def remove_event_handler(self, handler: EventHandler) -> None:
-        with self._handlers_lock:
-            if handler in self._handlers:
-                self._handlers.remove(handler)
+        self._handlers.remove(handler)
 
     def add_session_listener(self, listener: Callable[[SessionExpired], None]) -> None:
         """``listener(error)`` when Kite refuses the session while polling (the trader must log in again)."""
-        with self._handlers_lock:
-            self._session_listeners.append(listener)
-
-    def _session_expired(self, error: SessionExpired) -> None:
-        with self._handlers_lock:
-            listeners = list(self._session_listeners)
-        for listener in listeners:
-            try:
-                listener(error)
-            except Exception:
-                log.exception("Zerodha session listener %r failed", listener)
-
-    def _deliver(self, event: OrderEvent) -> None:
-        with self._handlers_lock:
-            handlers = list(self._handlers)
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("order event handler %r failed", handler)
+        self._session_listeners.add(listener)
