@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +30,9 @@ POLL_INTERVAL_S = 0.2
 # the suite (tests/adapters/icici holds the limit's own test).
 def fast_polling() -> BreezeState:
     return BreezeState(rate_limit_per_minute=100_000)
+
+
+READY_WAIT_S = 10.0
 
 
 @dataclass
@@ -74,11 +79,28 @@ class IciciHarness:
             ),
         ]
 
+    connects_at_cut: int | None = None
+
     def cut_updates(self) -> None:
+        notifications = self.standin.notifications
+        self.connects_at_cut = notifications.connects if notifications is not None else None
         self.standin.cut(0.6)
 
     def redeliver(self, order_id: str) -> None:
+        self.wait_until_ready()
         self.standin.redeliver(order_id)
+
+    def wait_until_ready(self) -> None:
+        """After a cut, the SDK's socket.io channel is connected again (it retries within ~1.5 s): a notification
+        pushed before that reaches no one, and a redelivery would be lost with it (seen once under load)."""
+        notifications = self.standin.notifications
+        if notifications is None or self.connects_at_cut is None:
+            return
+        deadline = time.monotonic() + READY_WAIT_S
+        while notifications.connects <= self.connects_at_cut or notifications.order_clients == 0:
+            assert time.monotonic() < deadline, "ICICI's order notifications did not reconnect"
+            threading.Event().wait(0.02)
+        self.connects_at_cut = None
 
 
 @contextlib.contextmanager
