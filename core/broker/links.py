@@ -26,12 +26,14 @@ from core.broker.protocol import Broker
 
 @dataclass(frozen=True)
 class CredentialField:
-    """One value the link form asks for; ``secret`` fields are masked and sealed, never shown again."""
+    """One value the link form asks for; ``secret`` fields are masked and sealed, never shown again; a field that
+    is not ``required`` may stay empty (the adapter has a default, or asks for the value at each log-in)."""
 
     name: str
     label: str
     secret: bool = True
     help: str = ""
+    required: bool = True
 
 
 @dataclass(frozen=True)

@@ -127,14 +127,9 @@ def mask(value: str, secret: bool) -> str:
 
 
 def is_required(f: CredentialField) -> bool:
-    """Whether the link form must have ``f``: every field, unless the adapter says it may stay empty. Until
-    ``CredentialField`` carries that itself (a ``required=False`` attribute is read when present), the adapters say it
-    in the help text: "leave it empty" (Angel's TOTP secret: the day's code is typed at each log-in instead) or
-    "the default" (the product: CNC/cash when none is named)."""
-    if getattr(f, "required", True) is False:
-        return False
-    words = f.help.lower()
-    return "leave it empty" not in words and "the default" not in words
+    """Whether the link form must have ``f`` (the adapter says which may stay empty: Angel's TOTP secret, whose
+    day's code is then typed at each log-in; a product with a default)."""
+    return f.required
 
 
 def parse_login_answer(text: str) -> dict[str, str]:

@@ -127,7 +127,7 @@ class SimLink:
         CredentialField("api_key", "API key"),
         CredentialField("api_secret", "API secret"),
         CredentialField("client_code", "Client code", secret=False),
-        CredentialField("product", "Product (CNC or MIS)", secret=False),
+        CredentialField("product", "Product (CNC or MIS)", secret=False, required=False),
     )
 
     def __init__(self, market: SimMarket) -> None:

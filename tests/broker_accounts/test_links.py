@@ -69,6 +69,12 @@ def test_every_field_the_broker_asks_for_is_required(links: BrokerAccounts, make
     assert links.list(ada) == []
 
 
+def test_a_field_the_broker_marks_optional_may_stay_empty(links: BrokerAccounts, make_user) -> None:
+    ada = make_user("ada")
+    account = links.add(ada, "zerodha", "Kite", kite_fields(product=""))
+    assert [a.label for a in links.list(ada)] == [account.label]
+
+
 def test_removing_a_link_deletes_its_row_and_secrets(db, links: BrokerAccounts, make_user) -> None:
     ada = make_user("ada")
     link = links.add(ada, "zerodha", "Kite main", kite_fields())

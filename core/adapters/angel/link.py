@@ -38,8 +38,11 @@ class AngelLink:
             "TOTP secret",
             help="The text Angel showed when you enabled TOTP (smartapi.angelbroking.com/enable-totp). "
             "Leave it empty to type the 6-digit code at each log-in.",
+            required=False,
         ),
-        CredentialField("product", "Product", secret=False, help="CNC (delivery, the default) or MIS (intraday)."),
+        CredentialField(
+            "product", "Product", secret=False, help="CNC (delivery, the default) or MIS (intraday).", required=False
+        ),
     )
 
     def __init__(

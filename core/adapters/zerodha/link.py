@@ -62,6 +62,7 @@ class ZerodhaLink:
             secret=False,
             help="CNC for delivery (the default) or MIS for intraday (Zerodha squares MIS positions off before "
             "the close).",
+            required=False,
         ),
     )
 
