@@ -101,6 +101,11 @@ class BrokeragePanel(QWidget):
         self.refresh_button = named_button("Refresh list", "brokerageRefreshButton", self.refresh_accounts)
         self.sync_button = named_button("Sync now", "brokerageSyncButton", self.sync_now)
         self.sync_button.setToolTip("Books the brokerage's trades as journal fills; syncing again adds nothing twice.")
+        self.full_sync_button = named_button("Sync all history", "brokerageFullSyncButton", self.sync_all_history)
+        self.full_sync_button.setToolTip(
+            "Reads every account's whole history again: a trade SnapTrade reports late (more than a week before the "
+            "newest one synced) is booked too; nothing is booked twice."
+        )
         self.unlink_button = named_button("Unlink", "brokerageUnlinkButton", self.unlink)
         self.result_label = QLabel(objectName="brokerageResult", wordWrap=True)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -125,7 +130,7 @@ class BrokeragePanel(QWidget):
         self.tree.setAlternatingRowColors(True)
 
         buttons = QHBoxLayout()
-        for button in (self.connect_button, self.refresh_button, self.sync_button):
+        for button in (self.connect_button, self.refresh_button, self.sync_button, self.full_sync_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.unlink_button)
@@ -159,6 +164,10 @@ class BrokeragePanel(QWidget):
     def sync_now(self) -> None:
         self.result_label.setText("Syncing with SnapTrade…")
         self._start("sync the brokerage", self._brokerage.sync, self._synced)
+
+    def sync_all_history(self) -> None:
+        self.result_label.setText("Syncing every account's whole history with SnapTrade…")
+        self._start("sync the whole history", lambda user: self._brokerage.sync(user, full=True), self._synced)
 
     def save_keys(self) -> None:
         client_id, consumer_key = self.client_id_edit.text(), self.consumer_key_edit.text()
@@ -248,6 +257,7 @@ class BrokeragePanel(QWidget):
         self.connect_button.setEnabled(not self._busy and configured)
         self.refresh_button.setEnabled(not self._busy and linked)
         self.sync_button.setEnabled(not self._busy and linked)
+        self.full_sync_button.setEnabled(not self._busy and linked)
         self.unlink_button.setEnabled(not self._busy and linked)
         self.save_keys_button.setEnabled(not self._busy)
 

@@ -72,6 +72,33 @@ def test_connect_opens_the_portal_and_sync_now_books_the_trades_off_the_gui_thre
     assert panel.result_label.text().startswith("0 new fills, 2 already synced")
 
 
+def test_sync_all_history_books_a_trade_reported_late_that_sync_now_does_not_read(
+    qtbot: QtBot, runner, brokerage, standin, make_user
+):
+    ann = make_user("ann")
+    panel = BrokeragePanel(brokerage, ann, runner, open_url=opener([]))
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.connect_button.isEnabled(), timeout=WAIT_MS)
+    panel.connect_button.click()
+    qtbot.waitUntil(lambda: panel.sync_button.isEnabled(), timeout=WAIT_MS)
+    (snap,) = standin.users.values()
+    account = standin.account_of(standin.connect_brokerage(snap.user_id))
+    account.activities = [activity("BUY", units=10, price=187.5, when="2026-03-20T15:00:00Z")]
+    with qtbot.waitSignal(panel.synced, timeout=WAIT_MS):
+        panel.sync_button.click()
+    # SnapTrade now reports a trade of 18 days before the newest one: beyond Sync now's one-week look-back.
+    account.activities.append(activity("SELL", units=-5, price=180.0, when="2026-03-02T15:00:00Z"))
+    with qtbot.waitSignal(panel.synced, timeout=WAIT_MS) as quick:
+        panel.sync_button.click()
+    assert quick.args is not None and quick.args[0].new == 0
+
+    with qtbot.waitSignal(panel.synced, timeout=WAIT_MS) as full:
+        panel.full_sync_button.click()
+        assert not panel.full_sync_button.isEnabled()
+    assert full.args is not None and full.args[0].new == 1
+    assert panel.result_label.text().startswith("1 new fill, 1 already synced")
+
+
 def test_a_refused_sync_shows_snaptrades_reason_and_no_result(qtbot: QtBot, runner, brokerage, standin, make_user):
     ann = make_user("ann")
     snap = linked_with_trades(brokerage, standin, ann)
