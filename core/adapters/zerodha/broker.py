@@ -3,7 +3,9 @@
 Thread-safe: each thread calls Kite through its own SDK client (``client.KiteCalls``), every request bounded by
 the SDK's timeout. Orders are checked against Kite's instrument master (tick grid, lot size, known symbol) before
 anything is sent. Order updates come from ``order_updates.OrderPoller`` (see there why polling); it starts with the
-first event handler (or ``start_updates``) and ``close`` ends it.
+first event handler (or ``start_updates``) and ``close`` ends it. With a ``stream_root``, Kite's order-update
+WebSocket (``order_stream.OrderStream``) wakes the poller at each order change, and polling slows to
+``notified_poll_interval_s`` while the socket is up (the books stay the source of truth).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Any
 from core.adapters.zerodha import convert
 from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, KiteCalls, KiteSession, RequestPacer
 from core.adapters.zerodha.instruments import DailyInstrumentBook, InstrumentSource
+from core.adapters.zerodha.order_stream import OrderStream
 from core.adapters.zerodha.order_updates import DEFAULT_POLL_INTERVAL_S, OrderBookTracker, OrderPoller
 from core.adapters.zerodha.tags import TagBook
 from core.broker.callbacks import Callbacks
-from core.broker.errors import BrokerRejected, OrderNotFound, SessionExpired
+from core.broker.errors import BrokerError, BrokerRejected, OrderNotFound, SessionExpired
 from core.broker.protocol import EventHandler
 from core.domain.orders import (
     TERMINAL_STATUSES,
@@ -39,6 +42,8 @@ from core.market.india import IndianExchange, IndianInstrument, InstrumentError,
 
 log = logging.getLogger(__name__)
 
+NOTIFIED_POLL_INTERVAL_S = 5.0  # with the socket waking the poller, polling is only the safety net
+
 
 class ZerodhaBroker:
     """One trader's Kite session. REST methods raise ``core.broker.errors`` only.
@@ -47,6 +52,7 @@ class ZerodhaBroker:
     close). ``now``: the clock (tests pass a fixed one). ``instruments``: where the instrument master comes from
     (default: downloaded with this session once a day); brokers of one app may share one. ``pacer``: the request
     budget; brokers of one Kite app in one process share one (Kite counts requests per app, not per object).
+    ``stream_root``: Kite's WebSocket address (``order_stream.PRODUCTION_STREAM_ROOT``); None: polling only.
     """
 
     name = "zerodha"
@@ -63,6 +69,8 @@ class ZerodhaBroker:
         on_session_expired: Callable[[SessionExpired], None] | None = None,
         instruments: InstrumentSource | None = None,
         pacer: RequestPacer | None = None,
+        stream_root: str | None = None,
+        notified_poll_interval_s: float = NOTIFIED_POLL_INTERVAL_S,
     ) -> None:
         product = product.strip().upper() or "CNC"
         if product not in convert.PRODUCTS:
@@ -85,8 +93,23 @@ class ZerodhaBroker:
             OrderBookTracker(self._tags.client_order_id),
             self._handlers.call,
             interval_s=poll_interval_s,
-            on_session_expired=self._session_listeners.call,
+            on_session_expired=self._session_expired,
         )
+        self._poll_intervals = (self.poller.interval_s, self.poller.idle_interval_s)
+        self._notified_poll_interval_s = notified_poll_interval_s
+        self._expiry_reported = False
+        self._expiry_lock = threading.Lock()
+        self.stream: OrderStream | None = None
+        if stream_root is not None:
+            self.stream = OrderStream(
+                session,
+                stream_root,
+                on_order=lambda _order: self.poller.wake(),
+                on_up=self._stream_up,
+                on_down=self._stream_down,
+                on_refused=self._stream_refused,
+                connect_timeout_s=timeout_s,
+            )
 
     def __repr__(self) -> str:
         return f"ZerodhaBroker({self._session!r}, product={self.product})"
@@ -98,10 +121,45 @@ class ZerodhaBroker:
         does it too: the first poll reports the day's events, which must not go out before anyone listens."""
         if not self._closed:
             self.poller.start()
+            if self.stream is not None:
+                self.stream.start()
 
     def close(self) -> None:
         self._closed = True
+        if self.stream is not None:
+            self.stream.close()
         self.poller.stop()
+
+    def _stream_up(self) -> None:
+        interval, idle = self._poll_intervals
+        self.poller.interval_s = max(interval, self._notified_poll_interval_s)
+        self.poller.idle_interval_s = max(idle, self._notified_poll_interval_s)
+        self.poller.wake()  # what changed while the socket was down
+
+    def _stream_down(self) -> None:
+        self.poller.interval_s, self.poller.idle_interval_s = self._poll_intervals
+        self.poller.wake()
+
+    def _stream_refused(self) -> None:
+        """Kite answers 403 to the socket for an expired token and for an app whose plan has no WebSocket: the REST
+        API tells the two apart (an expired session is reported; otherwise polling alone carries on)."""
+        self._stream_down()
+        try:
+            self._calls.run("check the session", "GET /user/profile", lambda kite: kite.profile())
+        except SessionExpired as exc:
+            self._session_expired(exc)
+        except BrokerError as exc:
+            log.info("Zerodha session check after the socket's refusal failed: %s", exc)
+        else:
+            log.warning("Zerodha refused the order-update socket for a valid session; order updates come by polling")
+
+    def _session_expired(self, error: SessionExpired) -> None:
+        """Tell the session listeners once, whether the poller or the socket found out first."""
+        with self._expiry_lock:
+            if self._expiry_reported:
+                return
+            self._expiry_reported = True
+        self._session_listeners.call(error)
 
     def report_again(self, order_id: str) -> None:
         """Have the poller report ``order_id``'s events again (same execution ids) from the order and trade books."""

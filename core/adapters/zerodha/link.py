@@ -20,6 +20,7 @@ from core.adapters.zerodha.broker import ZerodhaBroker
 from core.adapters.zerodha.client import DEFAULT_TIMEOUT_S, PRODUCTION_API_ROOT, KiteSession
 from core.adapters.zerodha.convert import PRODUCTS, kite_time
 from core.adapters.zerodha.errors import translate_error
+from core.adapters.zerodha.order_stream import PRODUCTION_STREAM_ROOT
 from core.broker.errors import BrokerRejected, SessionExpired
 from core.broker.links import CredentialField, Endpoints
 from core.market.india import IST
@@ -120,7 +121,21 @@ class ZerodhaLink:
             access_token=_session_token(session),
             user_id=session.get("user_id", ""),
         )
-        return ZerodhaBroker(kite_session, product=product, api_root=endpoints.api_root, timeout_s=self.timeout_s)
+        return ZerodhaBroker(
+            kite_session,
+            product=product,
+            api_root=endpoints.api_root,
+            timeout_s=self.timeout_s,
+            stream_root=_stream_root(endpoints),
+        )
+
+
+def _stream_root(endpoints: Endpoints) -> str | None:
+    """Kite's WebSocket, or the one given. None (polling only) when the REST API is elsewhere but no socket is
+    given: a stand-in's session token would mean nothing to Kite's production socket."""
+    if endpoints.stream_root is not None:
+        return endpoints.stream_root
+    return PRODUCTION_STREAM_ROOT if endpoints.api_root is None else None
 
 
 def _session_token(session: Mapping[str, str]) -> str:

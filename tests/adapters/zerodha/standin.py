@@ -11,13 +11,22 @@ Levers: ``issue_request_token()`` (the trader logged in on Kite's page), ``expir
 ``execute(order_id, qty, price)``, ``cut_order_book(n)`` (the next ``n`` order-book/trade-book reads lose their
 connection, as a network failure would), ``stall(seconds)`` (every answer waits first: timeouts),
 ``account.hold(...)``. ``requests`` lists what was asked (method, path).
+
+The order-update WebSocket (``stream_url``), as Kite's ``wss://ws.kite.trade?api_key=...&access_token=...``: the
+handshake is refused with 403 unless both name a live session; a connection gets a 1-byte binary heartbeat every
+second and a text frame ``{"type": "order", "data": {...order...}}`` each time one of the account's orders is
+placed, changed, cancelled or filled. Levers: ``drop_streams()`` (every open socket loses its connection, as a
+network failure would), ``refuse_streams(True)`` (403 for every handshake, as for an app without WebSocket access);
+``stream_handshakes`` lists each handshake's status.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -27,6 +36,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
+
 from tests.adapters.zerodha.kite_account import CSV_HEADER, IST, KiteAccount, KiteError, input_error
 
 API_KEY = "standinkey"
@@ -35,6 +49,7 @@ USER_ID = "ZS1234"
 REDIRECT_URL = "http://127.0.0.1:1/kite/redirect"  # never fetched: the test reads the Location header
 REQUEST_TOKEN_TTL_S = 300.0
 TOKEN_ERROR = "Incorrect `api_key` or `access_token`."
+HEARTBEAT_S = 1.0  # Kite's ticker sends a 1-byte heartbeat every second
 
 
 class KiteStandIn:
@@ -60,6 +75,10 @@ class KiteStandIn:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._streams: set[ServerConnection] = set()
+        self._refuse_streams = False
+        self.stream_handshakes: list[int] = []
+        self._stream_server: Server | None = None
 
     # ---- lifecycle ----
 
@@ -82,12 +101,26 @@ class KiteStandIn:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="kite-standin", daemon=True
         )
         self._thread.start()
+        self._stream_server = serve(
+            self._stream, "127.0.0.1", 0, process_request=self._stream_handshake, compression=None, ping_interval=None
+        )
+        threading.Thread(target=self._stream_server.serve_forever, name="kite-standin-ws", daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         self._server = None
+        if self._stream_server is not None:
+            self._stream_server.shutdown()
+            self.drop_streams()
+        self._stream_server = None
+
+    @property
+    def stream_url(self) -> str:
+        assert self._stream_server is not None, "start the stand-in first"
+        host, port = self._stream_server.socket.getsockname()[:2]
+        return f"ws://{host!s}:{port}"
 
     @property
     def url(self) -> str:
@@ -117,7 +150,9 @@ class KiteStandIn:
 
     def execute(self, order_id: str, quantity: Decimal, price: Decimal) -> str:
         """The exchange fills ``quantity`` more of the order at ``price``; the trade id."""
-        return self.account.execute(order_id, quantity, price)
+        trade_id = self.account.execute(order_id, quantity, price)
+        self._push_order(order_id)
+        return trade_id
 
     def cuts_pending(self) -> int:
         with self._lock:
@@ -129,6 +164,56 @@ class KiteStandIn:
 
     def stall(self, seconds: float) -> None:
         self._stall_s = seconds
+
+    def drop_streams(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for connection in streams:
+            with contextlib.suppress(OSError):
+                connection.socket.shutdown(socket.SHUT_RDWR)
+
+    def refuse_streams(self, refuse: bool = True) -> None:
+        self._refuse_streams = refuse
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._streams)
+
+    # ---- the WebSocket ----
+
+    def _stream_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        query = dict(parse_qsl(urlsplit(request.path).query))
+        with self._lock:
+            valid = query.get("api_key") == self.api_key and query.get("access_token", "") in self._access_tokens
+            valid = valid and not self._refuse_streams
+            self.stream_handshakes.append(101 if valid else 403)
+        if valid:
+            return None
+        return Response(403, "Forbidden", Headers({"Content-Length": "0"}), b"")
+
+    def _stream(self, connection: ServerConnection) -> None:
+        with self._lock:
+            self._streams.add(connection)
+        try:
+            while True:
+                try:
+                    connection.recv(timeout=HEARTBEAT_S)  # subscriptions: not modelled (no market data here)
+                except TimeoutError:
+                    connection.send(b"\x00")
+        except (ConnectionClosed, OSError):
+            pass
+        finally:
+            with self._lock:
+                self._streams.discard(connection)
+
+    def _push_order(self, order_id: str) -> None:
+        row = self.account.order_history(order_id)[-1]
+        message = json.dumps({"type": "order", "data": row | {"user_id": self.account.user_id}}, default=str)
+        with self._lock:
+            streams = list(self._streams)
+        for connection in streams:
+            with contextlib.suppress(ConnectionClosed, OSError):  # a socket closing meanwhile misses it, as at Kite
+                connection.send(message)
 
     def count(self, method: str, path: str) -> int:
         with self._lock:
@@ -170,11 +255,15 @@ class KiteStandIn:
             case "GET", ["trades"]:
                 return account.trade_book()
             case "POST", ["orders", variety]:
-                return {"order_id": account.place(variety, form, self.api_key)}
+                placed = account.place(variety, form, self.api_key)
+                self._push_order(placed)
+                return {"order_id": placed}
             case "PUT", ["orders", variety, order_id]:
-                return {"order_id": account.modify(variety, order_id, form)}
+                self._push_order(account.modify(variety, order_id, form))
+                return {"order_id": order_id}
             case "DELETE", ["orders", variety, order_id]:
-                return {"order_id": account.cancel(variety, order_id)}
+                self._push_order(account.cancel(variety, order_id))
+                return {"order_id": order_id}
             case "GET", ["portfolio", "positions"]:
                 return account.positions_rows()
             case "GET", ["portfolio", "holdings"]:
