@@ -28,6 +28,7 @@ from typing import Any
 from core.adapters.angel import convert, sdk
 from core.adapters.angel.gate import RouteGate
 from core.adapters.angel.instruments import DEFAULT_CACHE, AngelInstrument, AngelInstruments, MasterCache, master_url
+from core.adapters.angel.order_stream import OrderStream
 from core.adapters.angel.updates import Books, OrderBookPoller
 from core.broker.callbacks import Callbacks
 from core.broker.errors import BrokerError, BrokerRejected, NotPlaced, OrderNotFound
@@ -71,8 +72,11 @@ class AngelBroker:
         gate: RouteGate | None = None,
         poll_interval_s: float | None = None,
         start_polling: bool = True,
+        stream_url: str | None = None,
     ) -> None:
-        """``connect``: a logged-in SmartConnect (``sdk.new_connect``); ``product``: "CNC" (delivery) or "MIS"."""
+        """``connect``: a logged-in SmartConnect (``sdk.new_connect``); ``product``: "CNC" (delivery) or "MIS";
+        ``stream_url``: Angel's order-update WebSocket (``order_stream.stream_url``), whose messages make the poller
+        read the books at once; None polls alone."""
         if product not in convert.PRODUCTS:
             raise ValueError(f"Angel One product must be CNC (delivery) or MIS (intraday), not {product!r}")
         self._connect = connect
@@ -91,11 +95,18 @@ class AngelBroker:
         self._handlers: Callbacks[OrderEvent] = Callbacks("order event handler", log)
         kwargs = {"interval_s": poll_interval_s} if poll_interval_s else {}
         self._poller = OrderBookPoller(self._read_books, self._handlers.call, **kwargs)
+        self._stream: OrderStream | None = None
+        if stream_url:
+            self._stream = OrderStream(stream_url, str(connect.access_token), self._poller.nudge)
         if start_polling:
             self._poller.start()
+            if self._stream is not None:
+                self._stream.start()
 
     def close(self) -> None:
-        """Stop polling (the session itself stays valid until Angel expires it)."""
+        """Stop the order-update socket and the polling (the session stays valid until Angel expires it)."""
+        if self._stream is not None:
+            self._stream.stop()
         self._poller.stop()
 
     # ---- the SDK, gated and translated ----
@@ -319,8 +330,16 @@ class AngelBroker:
 
     @property
     def updates_error(self) -> str | None:
-        """Why the order updates are not coming (the poller's latest failure), or None while they work."""
-        return self._poller.last_error
+        """Why the order updates are not coming or are late (the poller's latest failure, else the order-update
+        socket's, e.g. a refused session), or None while they work."""
+        if self._poller.last_error:
+            return self._poller.last_error
+        return self._stream.last_error if self._stream is not None else None
+
+    @property
+    def order_stream(self) -> OrderStream | None:
+        """The order-update socket, when there is one (for a health display and tests)."""
+        return self._stream
 
     def poll_now(self) -> int:
         """Read both books now and hand out what changed, on the caller's thread; how many events.

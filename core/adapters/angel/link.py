@@ -17,6 +17,7 @@ from typing import Any
 from core.adapters.angel import sdk
 from core.adapters.angel.broker import AngelBroker
 from core.adapters.angel.gate import PER_SECOND, RouteGate
+from core.adapters.angel.order_stream import stream_url
 from core.adapters.angel.totp import TotpSeedError, totp_code
 from core.broker.errors import BrokerRejected, NotPlaced
 from core.broker.links import CredentialField, Endpoints
@@ -112,6 +113,7 @@ class AngelLink:
             timeout_s=self._timeout_s,
             gate=RouteGate(self._per_second),
             poll_interval_s=self._poll_interval_s,
+            stream_url=_order_stream_url(endpoints),
         )
 
     def _totp(self, credentials: Mapping[str, str], answer: Mapping[str, str]) -> str:
@@ -127,6 +129,15 @@ class AngelLink:
             return totp_code(seed)
         except TotpSeedError as exc:
             raise BrokerRejected(str(exc)) from None
+
+
+def _order_stream_url(endpoints: Endpoints) -> str | None:
+    """Angel's order-update socket: its production address with Angel's production API, the given stream root
+    with a stand-in's; a stand-in of the REST API alone (no ``stream_root``) is polled alone, never connecting
+    to the real Angel One."""
+    if endpoints.stream_root or endpoints.api_root is None:
+        return stream_url(endpoints.stream_root)
+    return None
 
 
 def _required(values: Mapping[str, str], key: str) -> str:

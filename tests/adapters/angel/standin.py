@@ -19,8 +19,16 @@ book is ``data: null``), and its refusals use Angel's own codes and texts:
 - modify/cancel: an unknown order "AB1013" ("Order not found"); an order already complete, cancelled or rejected is
   refused with "AB2000" (Angel documents no dedicated code for it: "Error not specified").
 
+The order-update WebSocket (``stream_root`` + ``/smart-order-update``, a real WebSocket server on 127.0.0.1): the
+handshake must carry ``Authorization: Bearer <the session's JWT>`` (HTTP 401 otherwise), a client code has at most
+three connections (Angel's documented limit; the fourth is refused with HTTP 429), the first message is the
+``"order-status": "AB00"`` acknowledgement, then every change of an order is pushed in Angel's shape
+(``user-id``, ``status-code``, ``order-status`` AB01 open .. AB05 complete .., ``error-message``, ``orderData``);
+a text "ping" is answered "pong".
+
 Levers for tests: ``execute`` (a fill in the trade book), ``cut_updates`` (the books' reads drop the connection
-for a while, as a network failure), ``expire_session``, ``set_delay`` (answers slower than the client's timeout).
+for a while, as a network failure), ``expire_session``, ``set_delay`` (answers slower than the client's timeout),
+``drop_streams`` (the order-update sockets die without a closing handshake, as a network failure).
 """
 
 from __future__ import annotations
@@ -33,13 +41,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
 
 from core.adapters.angel import totp
 from core.adapters.angel.gate import PER_SECOND
@@ -84,6 +96,11 @@ VARIETIES = {"NORMAL", "STOPLOSS", "AMO", "ROBO"}
 PRODUCTS = {"DELIVERY", "CARRYFORWARD", "MARGIN", "INTRADAY", "BO"}
 ORDER_TYPES = {"MARKET", "LIMIT", "STOPLOSS_LIMIT", "STOPLOSS_MARKET"}
 TERMINAL = {"complete", "cancelled", "rejected"}
+STREAM_PATH = "/smart-order-update"
+STREAM_LIMIT = 3  # connections per client code
+ORDER_STATUS_CODES = {"open": "AB01", "cancelled": "AB02", "rejected": "AB03", "complete": "AB05",
+                      "open pending": "AB09", "trigger pending": "AB10"}  # fmt: skip
+MODIFIED = "AB04"
 
 
 class AngelError(Exception):
@@ -132,6 +149,11 @@ class AngelStandIn:
         self.requests: list[tuple[str, str]] = []  # (route name, raw body) of every request
         self.refused_for_rate = 0
         self._server: ThreadingHTTPServer | None = None
+        self._ws_server: Server | None = None
+        self._streams: set[ServerConnection] = set()
+        self.stream_connects = 0
+        self.stream_refusals: list[int] = []  # the HTTP status of every refused order-update handshake
+        self.pushed: list[Json] = []  # every order message pushed
 
     # ---- lifecycle ----
 
@@ -145,17 +167,33 @@ class AngelStandIn:
     def start(self) -> None:
         self._server = _make_server(self)
         threading.Thread(target=self._server.serve_forever, name="angel-standin", daemon=True).start()
+        self._ws_server = serve(
+            self._stream_handler, "127.0.0.1", 0, process_request=self._stream_handshake, ping_interval=None
+        )
+        threading.Thread(target=self._ws_server.serve_forever, name="angel-standin-ws", daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._ws_server is not None:
+            self._ws_server.shutdown()
 
     @property
     def root(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def stream_root(self) -> str:
+        assert self._ws_server is not None
+        port: int = self._ws_server.socket.getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._streams)
 
     # ---- levers ----
 
@@ -241,6 +279,13 @@ class AngelStandIn:
         """For ``seconds``, reads of the order and trade books drop the connection without an answer."""
         with self._lock:
             self._cut_until = time.monotonic() + seconds
+
+    def drop_streams(self) -> None:
+        """Every open order-update socket dies at once, no closing handshake (a network failure)."""
+        with self._lock:
+            streams = list(self._streams)
+        for connection in streams:
+            connection.close_socket()
 
     def set_delay(self, seconds: float) -> None:
         self.delay_s = seconds
@@ -396,7 +441,7 @@ class AngelStandIn:
                 row[what] = _text(value)
         row["quantity"] = _text(qty)
         row["unfilledshares"] = _text(qty - Decimal(row["filledshares"]))
-        self._set_status(row, row["orderstatus"])
+        self._touch(row, MODIFIED)
         return {"orderid": row["orderid"], "uniqueorderid": row["uniqueorderid"]}
 
     def _do_cancel(self, params: Json) -> Json:
@@ -441,9 +486,56 @@ class AngelStandIn:
         row["status"] = row["orderstatus"] = status
         self._touch(row)
 
-    def _touch(self, row: Json) -> None:
+    def _touch(self, row: Json, code: str | None = None) -> None:
         stamp = datetime.now(IST).strftime("%d-%b-%Y %H:%M:%S")
         row["updatetime"] = row["exchtime"] = row["exchorderupdatetime"] = stamp
+        self._push(code or ORDER_STATUS_CODES.get(row["orderstatus"], "AB01"), row)
+
+    # ---- the order-update WebSocket ----
+
+    def _message(self, code: str, row: Json | None) -> Json:
+        data = dict(row or {})
+        for key in ("price", "triggerprice", "averageprice", "squareoff", "stoploss", "trailingstoploss"):
+            data[key] = float(data.get(key) or 0)  # Angel sends these as numbers on the socket
+        return {"user-id": self.client_code, "status-code": "200", "order-status": code, "error-message": "",
+                "orderData": data}  # fmt: skip
+
+    def _push(self, code: str, row: Json) -> None:
+        """Called with the lock held, after the books changed: a client reading them on this message sees it."""
+        message = self._message(code, row)
+        self.pushed.append(message)
+        text = json.dumps(message)
+        for connection in list(self._streams):
+            with suppress(ConnectionClosed):
+                connection.send(text)
+
+    def _stream_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        with self._lock:
+            if urlsplit(request.path).path != STREAM_PATH:
+                status, text = 404, "Not Found\n"
+            elif not self._jwt or request.headers.get("Authorization") != f"Bearer {self._jwt}":
+                status, text = 401, "Unauthorized\n"
+            elif len(self._streams) >= STREAM_LIMIT:
+                status, text = 429, "Connection limit exceeded\n"
+            else:
+                return None
+            self.stream_refusals.append(status)
+        return connection.respond(status, text)
+
+    def _stream_handler(self, connection: ServerConnection) -> None:
+        with self._lock:
+            self._streams.add(connection)
+            self.stream_connects += 1
+            connection.send(json.dumps(self._message("AB00", None)))
+        try:
+            for text in connection:
+                if text == "ping":
+                    connection.send("pong")
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._lock:
+                self._streams.discard(connection)
 
 
 def _text(value: Decimal) -> str:
