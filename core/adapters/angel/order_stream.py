@@ -29,7 +29,7 @@ STREAM_ROOT = "wss://tns.angelone.in"
 STREAM_PATH = "/smart-order-update"
 HEARTBEAT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
-FIRST_RETRY_S = 1.0
+FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
 READ_SLICE_S = 0.2  # how often the reading thread looks at the stop flag: close() returns within about this
 AUTH_REFUSED = "Angel One refused the order-update connection: the session has ended; log in to Angel One again."
@@ -113,9 +113,12 @@ class OrderStream:
                 self.last_error = "Angel One's order-update socket cannot be reached; retrying."
                 log.info("Angel One order-update socket connect failed: %s", type(exc).__name__)
             else:
-                pause = self._first_retry_s
+                opened = time.monotonic()
                 self._serve(ws)
-                continue
+                if time.monotonic() - opened > self._max_retry_s:  # it worked a while: the next drop is news
+                    pause = self._first_retry_s
+            # after a failed connect and after a drop alike: a server that accepts and drops at once (Angel allows
+            # three connections per client) is not hammered
             self._stop.wait(pause)
             pause = min(pause * 2, self._max_retry_s)
 

@@ -4,7 +4,10 @@ without a trusted certificate is never talked to."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import socket
 import ssl
 import threading
 import time
@@ -185,6 +188,39 @@ def test_the_heartbeat_keeps_a_quiet_socket_open_and_nothing_but_order_messages_
         assert nudges == [1]  # the one on connecting (a change may have been missed); the AB00 greeting is none
     finally:
         stream.stop()
+
+
+def test_a_socket_that_goes_silent_is_given_up_and_opened_again_after_a_pause() -> None:
+    """A server that completes the handshake and then answers nothing, not even pings (a half-dead link)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[tuple[float, socket.socket]] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            key = conn.recv(4096).split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0]
+            digest = hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: " + base64.b64encode(digest) + b"\r\n\r\n")  # fmt: skip
+            accepted.append((time.monotonic(), conn))
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"ws://127.0.0.1:{listener.getsockname()[1]}/smart-order-update"
+    stream = OrderStream(url, "eyJ", lambda: None, heartbeat_s=0.1, first_retry_s=0.2)
+    stream.start()
+    try:
+        assert wait_for(lambda: len(accepted) >= 2, 3.0)
+
+        gap = accepted[1][0] - accepted[0][0]
+        assert gap >= 0.2 + 0.2  # two heartbeats of silence, then the retry pause: not a tight reconnect loop
+    finally:
+        stream.stop()
+        listener.close()
+        for _, conn in accepted:
+            conn.close()
 
 
 def test_a_server_with_an_untrusted_certificate_is_never_talked_to(tmp_path: Path) -> None:
