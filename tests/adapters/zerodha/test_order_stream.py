@@ -54,7 +54,7 @@ def test_a_fill_is_reported_as_soon_as_kite_pushes_it_not_at_the_next_poll(
     wait_for(lambda: any(e.type is OrderEventType.FILL and e.order.id == order.id for e in events), "the fill")
     latency = time.monotonic() - started
 
-    assert latency < 1.0, f"the fill took {latency:.2f} s; the next poll was {LONG_POLL_S} s away"
+    assert latency < 2.0, f"the fill took {latency:.2f} s; the next poll was {LONG_POLL_S} s away"
     assert broker.poller.interval_s == LONG_POLL_S
     fill = next(e for e in events if e.type is OrderEventType.FILL)
     assert fill.execution_id and fill.execution_id.startswith(f"zerodha:{order.id}:"), "ids come from the trade book"
@@ -77,7 +77,7 @@ def test_a_dropped_socket_reconnects_and_its_pushes_arrive_again(make_broker: Ma
     kite.execute(order.id, Decimal(4), Decimal("1449.50"))
 
     wait_for(lambda: any(e.type is OrderEventType.FILL and e.order.id == order.id for e in events), "the fill")
-    assert time.monotonic() - started < 1.0, "the reconnected socket pushed the fill"
+    assert time.monotonic() - started < 2.0, "the reconnected socket pushed the fill (the next poll was 30 s away)"
 
 
 def test_polling_speeds_up_again_while_the_socket_is_down(make_broker: MakeBroker, kite: KiteStandIn) -> None:
@@ -124,10 +124,10 @@ def test_an_expired_session_found_by_the_socket_reaches_the_session_listeners_on
 
     broker.start_updates()
 
-    wait_for(lambda: len(expired) >= 1, "SessionExpired")
-    assert broker.stream is not None and broker.stream.refused
-    time.sleep(0.1)
-    assert len(expired) == 1
+    stream = broker.stream
+    assert stream is not None
+    wait_for(lambda: stream.refused and not stream.running and not broker.poller.running, "both to find out")
+    assert len(expired) == 1 and isinstance(expired[0], SessionExpired)
 
 
 def test_a_refusal_for_a_valid_session_leaves_polling_alone_without_logging_out(
