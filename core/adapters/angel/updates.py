@@ -1,7 +1,8 @@
 """Order updates from Angel One's order and trade books, polled within Angel's rate limits.
 
-Why polling: Angel's order-update websocket (``SmartWebSocketOrderUpdate``) sends no fill ids and no replay, and
-the SDK's client disables TLS certificate checks, sleeps 10 s between at most two reconnections and then gives up.
+Why the books: Angel's order-update websocket sends no fill ids and no replay (and the SDK's own client,
+``SmartWebSocketOrderUpdate``, disables TLS certificate checks and gives up after two reconnections, so
+``order_stream.py`` speaks it with websocket-client, TLS verified, and each message only nudges this poller).
 The trade book is what carries each execution (``fillid``, ``fillsize``, ``fillprice``), and re-reading it after
 any outage recovers every fill made meanwhile. So ``OrderBookPoller`` reads both books (each once a second at
 most, Angel's limit) while StratForge has orders working, every ``idle_interval_s`` otherwise, and

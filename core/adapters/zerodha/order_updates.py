@@ -1,11 +1,13 @@
-"""Order updates from Kite's order book and trade book, polled.
+"""Order updates from Kite's order book and trade book, polled, and woken by Kite's WebSocket.
 
-Why polling, measured (kiteconnect 5.2.2): Kite pushes order updates two ways. Postbacks need a public HTTPS URL,
-which a desktop app does not have. The WebSocket's order messages come through ``KiteTicker``, which runs on
-Twisted's global reactor: it can be started once per process and, once stopped, ``reactor.run()`` raises
+Why the books, measured (kiteconnect 5.2.2): Kite pushes order updates two ways. Postbacks need a public HTTPS URL,
+which a desktop app does not have. The WebSocket's order messages come through the SDK's ``KiteTicker``, which runs
+on Twisted's global reactor: it can be started once per process and, once stopped, ``reactor.run()`` raises
 ``ReactorNotRestartable`` (tried: start on a thread, stop, run again), so a ticker cannot be stopped and started
-again inside the app (a log-out and log-in, a test per stand-in), and its reconnection is the reactor's. Either
-push carries the order's state without the trade ids, so fills need the trade book anyway. So this module reads
+again inside the app (a log-out and log-in, a test per stand-in). ``order_stream.py`` therefore speaks Kite's
+documented WebSocket with websocket-client, and each order message only wakes this poller (fills in ~0.1 s instead
+of at the next poll): either push carries the order's state without the trade ids, so fills need the trade book
+anyway, and the books are the one source of truth and of execution ids. This module reads
 ``GET /orders`` (one request a poll) and, only when an order's filled quantity grew, ``GET /trades`` (one more):
 every 1 s while an order is working and every 5 s otherwise, at most 2 requests a second, inside Kite's documented
 ~10 a second per endpoint; the session's ``RequestPacer`` keeps the poller and the ledger's calls under it together,
