@@ -39,7 +39,7 @@ def angel_links(
         db.session_factory,
         CredentialVault(KeyringKeySource()),
         brokers=("angel",),
-        endpoints=lambda _broker: Endpoints(api_root=angel.root),
+        endpoints=lambda _broker: Endpoints(api_root=angel.root, stream_root=angel.stream_root),
     )
     orders = RealMoneyOrders(db.session_factory, links)
     yield links, orders

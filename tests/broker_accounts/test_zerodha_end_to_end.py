@@ -37,7 +37,7 @@ def zerodha(db, kite: KiteStandIn) -> Iterator[tuple[BrokerAccounts, RealMoneyOr
         db.session_factory,
         CredentialVault(KeyringKeySource()),
         brokers=("zerodha",),
-        endpoints=lambda _broker: Endpoints(api_root=kite.url, login_root=kite.url),
+        endpoints=lambda _broker: Endpoints(api_root=kite.url, login_root=kite.url, stream_root=kite.stream_url),
     )  # the real adapter: core.broker.links.link_adapter
     orders = RealMoneyOrders(db.session_factory, links)
     yield links, orders
