@@ -18,7 +18,6 @@ Exit status: 0 done, 1 done but some runs failed, 2 nothing done (the message sa
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -33,10 +32,6 @@ from typing import Any
 from sqlalchemy import select
 from tqdm import tqdm
 
-from core.accounts.club_login import is_club_url
-from core.accounts.club_login import log_in as club_log_in
-from core.accounts.errors import AccountError
-from core.accounts.service import AccountService
 from core.backtest.assignments import VariableError, parse_value
 from core.backtest.bar_source import NoBarsError, stored_bars
 from core.backtest.batch_jobs import BatchError, BatchSpec
@@ -52,6 +47,7 @@ from core.broker.fill_model import FillModel
 from core.cli import args as cli_args
 from core.cli.args import parse_strictly, utc_time
 from core.cli.errors import one_line, run_command
+from core.cli.sign_in import PASSWORD_ENV, USER_ENV, CliError, signed_in
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import Database, open_database
 from core.db.errors import DatabaseError
@@ -63,13 +59,7 @@ from core.strategy.api import StrategyError
 from core.strategy.probe_catalog import CATALOG, FAMILIES, probe_named, probes_of_family
 from core.strategy.source import pick_strategy_class
 
-USER_ENV = "STRATFORGE_USER"
-PASSWORD_ENV = "STRATFORGE_PASSWORD"
 PROG = "stratforge"
-
-
-class CliError(Exception):
-    """Stop with exit status 2 and this message."""
 
 
 @dataclass(frozen=True)
@@ -188,45 +178,6 @@ def _config(args: argparse.Namespace) -> BacktestConfig:
     if args.cash <= 0:
         raise CliError("--cash must be more than 0")
     return BacktestConfig(args.cash, FillModel(slippage, commission), fractional=args.fractional)
-
-
-def _sign_in(database: Database, login: str | None) -> tuple[AccountService, uuid.UUID, str]:
-    if not login:
-        raise CliError(f"who is running this? pass --user or set {USER_ENV}")
-    password = _password(login)
-    service = AccountService(database.session_factory)
-    try:
-        result = service.log_in(login, password)
-    except AccountError as exc:
-        raise CliError(str(exc)) from None
-    return service, result.user.id, result.token
-
-
-def _sign_in_to_club(applicant: Database, login: str | None) -> tuple[Database, uuid.UUID]:
-    """In a club the member is their own database role: PostgreSQL checks the password, and the run goes on a
-    database opened as that role (row-level security keeps it to the member's rows)."""
-    if not login:
-        raise CliError(f"who is running this? pass --user or set {USER_ENV}")
-    password = _password(login)
-    url = applicant.engine.url.render_as_string(hide_password=False)
-    try:
-        member = club_log_in(url, login, password)
-    except AccountError as exc:
-        raise CliError(str(exc)) from None
-    applicant.close()
-    try:
-        return open_database(Settings.from_env(database_url=member.url)), member.user.id
-    except DatabaseError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _password(login: str) -> str:
-    password = os.environ.get(PASSWORD_ENV)
-    if password is None:
-        if not sys.stdin.isatty():
-            raise CliError(f"no password: set {PASSWORD_ENV} or run in a terminal")
-        password = getpass.getpass(f"password for {login}: ")
-    return password
 
 
 def _load_strategy(database: Database, user_id: uuid.UUID, spec: str, class_name: str | None) -> Loaded:
@@ -439,20 +390,14 @@ def _main(argv: list[str]) -> int:
     except DatabaseError as exc:
         print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return 2
-    token = None
     try:
-        if is_club_url(args.database_url or os.environ.get(DATABASE_URL_ENV)):
-            database, user_id = _sign_in_to_club(database, args.user)  # the member's own role from here on
-        else:
-            accounts, user_id, token = _sign_in(database, args.user)
-        if args.command == "probes":
-            return _probes(database, args)
-        return _backtest(database, user_id, args) if args.command == "backtest" else _batch(database, user_id, args)
+        with signed_in(database, args.database_url, args.user) as run:  # in a club: the member's own role
+            if args.command == "probes":
+                return _probes(run.database, args)
+            if args.command == "backtest":
+                return _backtest(run.database, run.user_id, args)
+            return _batch(run.database, run.user_id, args)
     except (CliError, BatchError, ExecutorError, NoBarsError, StrategyError, VariableError, VariableListError,
             ValueError) as exc:  # fmt: skip
         print(f"{PROG} {args.command}: {one_line(exc)}", file=sys.stderr)
         return 2
-    finally:
-        if token is not None:
-            accounts.log_out(token)
-        database.close()

@@ -21,10 +21,9 @@ import sys
 import uuid
 import webbrowser
 
-from core.accounts.club_login import is_club_url
 from core.cli.args import parse_strictly
-from core.cli.backtest import USER_ENV, CliError, _sign_in, _sign_in_to_club
 from core.cli.errors import one_line, run_command
+from core.cli.sign_in import USER_ENV, CliError, signed_in
 from core.config import DATABASE_URL_ENV, Settings
 from core.db.database import open_database
 from core.db.errors import DatabaseError
@@ -62,20 +61,12 @@ def _main(argv: list[str]) -> int:
     except DatabaseError as exc:
         print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return 2
-    token = None
     try:
-        if is_club_url(args.database_url or os.environ.get(DATABASE_URL_ENV)):
-            database, user_id = _sign_in_to_club(database, args.user)  # the member's own role from here on
-        else:
-            accounts, user_id, token = _sign_in(database, args.user)
-        return _run(BrokerageSync(database.session_factory), user_id, args)
+        with signed_in(database, args.database_url, args.user) as run:  # in a club: the member's own role
+            return _run(BrokerageSync(run.database.session_factory), run.user_id, args)
     except (CliError, BrokerageError) as exc:
         print(f"{PROG} {args.action}: {one_line(exc)}", file=sys.stderr)
         return 2
-    finally:
-        if token is not None:
-            accounts.log_out(token)
-        database.close()
 
 
 def _run(brokerage: BrokerageSync, user_id: uuid.UUID, args: argparse.Namespace) -> int:
