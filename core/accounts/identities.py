@@ -23,9 +23,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from core.accounts import defaults, passwords
+from core.accounts import passwords
 from core.accounts.errors import AccountDisabled, DuplicateAccount, InvalidInput, UnknownUser
-from core.accounts.new_user import insert_user_rows, raise_if_taken
+from core.accounts.new_user import add_account
 from core.accounts.oauth.errors import IdentityTaken, LastWayToLogIn
 from core.accounts.oauth.identity import VerifiedIdentity
 from core.accounts.oauth.providers import DISCORD, GOOGLE, LABELS, PROVIDERS
@@ -130,17 +130,8 @@ class IdentityAccounts:
                     f"An account with the email {email} already exists: log in with its password, then link "
                     f"{LABELS[identity.provider]} in Settings → Sign-in."
                 )
-            raise_if_taken(session, email, username)
-            is_first = session.scalar(select(func.count()).select_from(User)) == 0
             try:
-                user = insert_user_rows(
-                    session,
-                    email=email,
-                    username=username,
-                    password_hash=NO_PASSWORD,
-                    role="admin" if is_first else "trader",
-                    balance=defaults.DEFAULT_STARTING_BALANCE,
-                )
+                user = add_account(session, email=email, username=username, password_hash=NO_PASSWORD)
                 _set_identity(user, identity.provider, identity.subject)
                 user.auth_provider = identity.provider
                 user.avatar_url = identity.avatar_url

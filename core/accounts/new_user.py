@@ -66,3 +66,20 @@ def raise_if_taken(session: Session, email: str, username: str) -> None:
     if taken.email == email:
         raise DuplicateAccount(f"An account with the email {email} already exists.")
     raise DuplicateAccount(f"The username {username!r} is already taken.")
+
+
+def add_account(session: Session, *, email: str, username: str, password_hash: str) -> User:
+    """A new trader's rows, after DuplicateAccount checks; the first account of a database is its admin.
+
+    The caller holds the sign-up lock (``SIGNUP_LOCK_KEY``) so that two first sign-ups cannot both become admin and
+    the duplicate checks are not raced; a password sign-up and a sign-in identity's new account share this rule."""
+    raise_if_taken(session, email, username)
+    is_first = session.scalar(select(func.count()).select_from(User)) == 0
+    return insert_user_rows(
+        session,
+        email=email,
+        username=username,
+        password_hash=password_hash,
+        role="admin" if is_first else "trader",
+        balance=defaults.DEFAULT_STARTING_BALANCE,
+    )

@@ -26,7 +26,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.accounts import defaults, passwords
+from core.accounts import passwords
 from core.accounts.errors import (
     LOGIN_REFUSED,
     AccountDisabled,
@@ -38,7 +38,7 @@ from core.accounts.errors import (
     UnknownUser,
     WrongPassword,
 )
-from core.accounts.new_user import insert_user_rows, raise_if_taken
+from core.accounts.new_user import add_account
 from core.db.models import LoginSession, User
 from core.domain.clock import utc_now
 
@@ -174,17 +174,8 @@ class AccountService:
         password_hash = passwords.hash_password(password)
         with self._sessions() as session:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SIGNUP_LOCK_KEY})
-            raise_if_taken(session, email, username)
-            is_first = session.scalar(select(func.count()).select_from(User)) == 0
             try:
-                user = insert_user_rows(
-                    session,
-                    email=email,
-                    username=username,
-                    password_hash=password_hash,
-                    role="admin" if is_first else "trader",
-                    balance=defaults.DEFAULT_STARTING_BALANCE,
-                )
+                user = add_account(session, email=email, username=username, password_hash=password_hash)
                 session.commit()
             except IntegrityError:
                 session.rollback()
